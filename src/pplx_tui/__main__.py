@@ -1,0 +1,5 @@
+import sys
+
+from pplx_tui.cli.main import main
+
+sys.exit(main())

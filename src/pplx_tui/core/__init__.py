@@ -1,0 +1,1 @@
+"""Domain model, policies, fingerprints, masking and validation. No I/O here."""

@@ -1,0 +1,62 @@
+"""Rotation policy arithmetic and the human forms of ages and due dates. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pplx_tui.core.clock import utc
+
+DEFAULT_POLICY_DAYS = 90
+DEFAULT_DUE_SOON_DAYS = 14
+
+
+@dataclass(frozen=True)
+class Due:
+    due_at: datetime
+    days_left: int  # negative when overdue
+    overdue: bool
+    due_soon: bool
+
+    @property
+    def label(self) -> str:
+        if self.overdue:
+            return f"overdue {-self.days_left}d" if self.days_left < 0 else "overdue today"
+        if self.days_left == 0:
+            return "due today"
+        return f"in {self.days_left}d"
+
+
+def rotation_due(
+    created_at: datetime, now: datetime, policy_days: int, due_soon_days: int
+) -> Due:
+    created = utc(created_at)
+    due_at = created + timedelta(days=policy_days)
+    delta = due_at - utc(now)
+    days_left = delta.days  # floor: 0.5 days left is 0
+    overdue = delta.total_seconds() <= 0
+    if overdue:
+        days_left = -int((-delta).total_seconds() // 86400)
+    return Due(
+        due_at=due_at,
+        days_left=days_left,
+        overdue=overdue,
+        due_soon=not overdue and delta <= timedelta(days=due_soon_days),
+    )
+
+
+def age_label(created_at: datetime, now: datetime) -> str:
+    seconds = (utc(now) - utc(created_at)).total_seconds()
+    if seconds < 0:
+        return "0m"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h"
+    return f"{int(seconds // 86400)}d"
+
+
+def ago_label(at: datetime | None, now: datetime) -> str:
+    if at is None:
+        return "never"
+    return age_label(at, now) + " ago"

@@ -1,0 +1,292 @@
+"""Minting keys, following design rules 1 and 2.
+
+Write ahead of the API: the request (token name, bearer) is journaled and committed before
+``generate_auth_token`` is called; the token is put in the keyring and its version recorded the
+moment it arrives. A keyring failure never drops the token: it is handed back once, in
+memory, for the user to store. A call that may or may not have minted a key is recorded as
+outcome *unknown* with the token name to look for in the web console. Nothing is retried.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlmodel import select
+
+from pplx_tui.core.clock import iso, utc
+from pplx_tui.core.errors import BadInput, OperationFailed, PplxError
+from pplx_tui.core.secret import Secret
+from pplx_tui.core.text import validate_name
+from pplx_tui.core.tokens import fingerprint
+from pplx_tui.ops import journal
+from pplx_tui.ops.bearer import Bearer, group_bearer, named_bearer, read_secret
+from pplx_tui.store import audit
+from pplx_tui.store.tables import Key, KeyVersion, SecretState, Stage
+
+if TYPE_CHECKING:
+    from pplx_tui.ops.context import Services
+
+MAX_TOKEN_NAME = 200
+
+
+def default_token_name(key_name: str, now: datetime) -> str:
+    """Rule 2: ``"<key name> · <UTC timestamp> · pplx-tui"``, traceable in the web console."""
+    return f"{key_name} · {iso(now)} · pplx-tui"
+
+
+@dataclass(frozen=True)
+class MintResult:
+    key_name: str
+    version_id: int | None
+    fingerprint: str
+    last4: str
+    token_name: str
+    operation_id: int
+    #: Set only when the token could not be kept (keyring or database failure): the caller
+    #: must show it to the user once, with ``problem``; it exists nowhere else.
+    unstored_secret: Secret | None = None
+    problem: str | None = None
+
+    @property
+    def stored(self) -> bool:
+        return self.unstored_secret is None
+
+
+class OutcomeUnknown(OperationFailed):
+    """The generate call may have minted a key nobody recorded."""
+
+    def __init__(self, message: str, token_name: str) -> None:
+        super().__init__(message)
+        self.token_name = token_name
+
+
+def mint_version(
+    svc: Services,
+    *,
+    op_id: int,
+    key_id: int,
+    key_name: str,
+    bearer: Bearer,
+    token_name: str,
+    stage: str,
+    drop_key_on_failure: bool = False,
+) -> MintResult:
+    """Call the API once and record what came back. ``op_id`` is already journaled."""
+    from pplx_tui.api.errors import GenerateOutcomeUnknown
+
+    secret = read_secret(svc, bearer)
+    try:
+        minted = svc.api.generate(secret.reveal(), token_name)
+    except GenerateOutcomeUnknown as exc:
+        msg = (
+            f"The connection failed after the generate request was sent ({exc.message}); a key "
+            f"may have been created. Look in the web console for a key named {token_name!r}, "
+            f"and import it with `pplx-tui keys add {key_name}` or revoke it there."
+        )
+        _fail(svc, op_id, key_id, key_name, "unknown", msg, drop_key_on_failure, bearer)
+        raise OutcomeUnknown(msg, token_name) from None
+    except PplxError as exc:
+        msg = f"No key was created: {exc}"
+        _fail(svc, op_id, key_id, key_name, "failed", msg, drop_key_on_failure, bearer)
+        raise
+    return record_minted(
+        svc,
+        op_id=op_id,
+        key_id=key_id,
+        key_name=key_name,
+        token=Secret(minted.auth_token),
+        token_name=token_name,
+        created_at=minted.created_at,
+        stage=stage,
+    )
+
+
+def _fail(
+    svc: Services,
+    op_id: int,
+    key_id: int,
+    key_name: str,
+    status: str,
+    message: str,
+    drop_key: bool,
+    bearer: Bearer,
+) -> None:
+    now = svc.now()
+    with svc.db.session() as s:
+        journal.update(s, op_id, now=now, status=status, step="generate", message=message)
+        if drop_key:
+            key = s.get(Key, key_id)
+            has_versions = s.exec(select(KeyVersion.id).where(KeyVersion.key_id == key_id)).first()
+            if key is not None and has_versions is None:
+                s.delete(key)
+                journal.update(s, op_id, now=now, data={"key_id_released": key_id})
+        audit.append(
+            s,
+            at=now,
+            action="key.generate",
+            key_name=key_name,
+            outcome=status,
+            detail=f"bearer={bearer.label}; {message}"[:500],
+        )
+
+
+def record_minted(
+    svc: Services,
+    *,
+    op_id: int,
+    key_id: int,
+    key_name: str,
+    token: Secret,
+    token_name: str,
+    created_at: datetime,
+    stage: str,
+) -> MintResult:
+    """Keyring first, then the version row; never lose the token on the way."""
+    value = token.reveal()
+    fp = fingerprint(value)
+    ref = uuid.uuid4().hex
+    problem = None
+    stored = True
+    try:
+        svc.secrets.put(ref, value)
+    except PplxError as exc:
+        stored = False
+        problem = f"The keyring did not take the new key: {exc}"
+    now = svc.now()
+    try:
+        with svc.db.session() as s:
+            version = KeyVersion(
+                key_id=key_id,
+                secret_ref=ref,
+                fingerprint=fp,
+                last4=value[-4:],
+                token_name=token_name,
+                source="generated",
+                created_at=utc(created_at),
+                added_at=utc(now),
+                stage=stage,
+                secret_state=SecretState.STORED if stored else SecretState.NOT_STORED,
+            )
+            s.add(version)
+            s.flush()
+            journal.update(
+                s,
+                op_id,
+                now=now,
+                status="done",
+                step="recorded",
+                message="" if stored else "secret not stored in the keyring",
+                data={"version_id": version.id, "fingerprint_prefix": fp[:12]},
+            )
+            audit.append(
+                s,
+                at=now,
+                action="key.generate",
+                key_name=key_name,
+                fingerprint=fp,
+                outcome="ok" if stored else "secret_not_stored",
+                detail=f"stage={stage}; token_name={token_name}"[:500],
+            )
+            version_id = version.id
+    except PplxError as exc:
+        return MintResult(
+            key_name, None, fp, value[-4:], token_name, op_id, unstored_secret=token,
+            problem=f"The new key could not be recorded in the inventory: {exc}",
+        )
+    return MintResult(
+        key_name,
+        version_id,
+        fp,
+        value[-4:],
+        token_name,
+        op_id,
+        unstored_secret=None if stored else token,
+        problem=problem,
+    )
+
+
+def generate_key(
+    svc: Services,
+    name: str,
+    *,
+    group: str | None = None,
+    using: str | None = None,
+    token_name: str | None = None,
+) -> MintResult:
+    """``keys generate``: mint a brand-new key named ``name`` with a current key as bearer."""
+    name = validate_name(name, "key name")
+    if group is not None:
+        group = validate_name(group, "group name")
+    now = svc.now()
+    tname = token_name.strip() if token_name else default_token_name(name, now)
+    if not tname or len(tname) > MAX_TOKEN_NAME or any(ord(c) < 32 for c in tname):
+        raise BadInput(f"The token name must be 1 to {MAX_TOKEN_NAME} printable characters.")
+    with svc.db.session() as s:
+        if s.exec(select(Key).where(Key.name == name)).first() is not None:
+            raise BadInput(
+                f"A key named {name!r} already exists.",
+                hint="Use `pplx-tui keys rotate` to give it a new secret, or choose another name.",
+            )
+        if using is not None:
+            bearer = named_bearer(s, using)
+            bearer_key = s.exec(select(Key).where(Key.name == bearer.key_name)).one()
+            if group is not None and group != bearer_key.group_name:
+                raise BadInput(
+                    f"A key minted with {bearer.key_name!r} lands in its group "
+                    f"{bearer_key.group_name!r}, not {group!r}.",
+                    hint="Pick a --using key of that group.",
+                )
+            group = bearer_key.group_name
+        else:
+            if group is None:
+                groups = sorted(set(s.exec(select(Key.group_name)).all()))
+                if len(groups) != 1:
+                    raise BadInput(
+                        "Say which group the new key belongs to: --group G"
+                        + (f" (one of: {', '.join(groups)})." if groups else ".")
+                    )
+                group = groups[0]
+            found = group_bearer(s, group)
+            if found is None:
+                raise BadInput(
+                    f"There is no usable current key in group {group!r} to create a key with.",
+                    hint="Import one made in the web console first: `pplx-tui keys add NAME "
+                    f"--group {group}`.",
+                )
+            bearer = found
+        key = Key(name=name, group_name=group, created_at=utc(now))
+        s.add(key)
+        s.flush()
+        assert key.id is not None
+        key_id = key.id
+        op = journal.start(
+            s,
+            kind="generate",
+            key_name=name,
+            key_id=key_id,
+            now=now,
+            step="requested",
+            data={"token_name": tname, "bearer": bearer.label, "group": group},
+        )
+        assert op.id is not None
+        op_id = op.id
+        audit.append(
+            s,
+            at=now,
+            action="key.generate.request",
+            key_name=name,
+            detail=f"token_name={tname}; bearer={bearer.label}"[:500],
+        )
+    return mint_version(
+        svc,
+        op_id=op_id,
+        key_id=key_id,
+        key_name=name,
+        bearer=bearer,
+        token_name=tname,
+        stage=Stage.CURRENT,
+        drop_key_on_failure=True,
+    )

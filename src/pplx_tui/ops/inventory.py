@@ -1,0 +1,389 @@
+"""Reading the inventory, importing keys, editing a key's policy and notes."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlmodel import Session, col, select
+
+from pplx_tui.core.clock import iso, utc
+from pplx_tui.core.errors import BadInput, NotFound
+from pplx_tui.core.policy import Due, rotation_due
+from pplx_tui.core.text import validate_name, validate_note
+from pplx_tui.core.tokens import clean_secret, fingerprint
+from pplx_tui.store import audit
+from pplx_tui.store.tables import Event, Key, KeyVersion, Operation, SecretState, Stage, Target
+
+if TYPE_CHECKING:
+    from pplx_tui.ops.context import Services
+
+MAX_POLICY_DAYS = 3650
+
+
+@dataclass(frozen=True)
+class VersionView:
+    id: int
+    stage: str
+    fingerprint: str
+    last4: str
+    token_name: str | None
+    source: str
+    created_at: datetime
+    added_at: datetime
+    compromised: bool
+    secret_state: str
+    last_verified_at: datetime | None
+    last_verify_state: str | None
+    last_verify_message: str | None
+    revoked_at: datetime | None
+    revoke_note: str | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "stage": self.stage,
+            "fingerprint": self.fingerprint,
+            "last4": self.last4,
+            "token_name": self.token_name,
+            "source": self.source,
+            "created_at": iso(self.created_at),
+            "added_at": iso(self.added_at),
+            "compromised": self.compromised,
+            "secret_stored": self.secret_state == SecretState.STORED,
+            "last_verified_at": iso(self.last_verified_at),
+            "last_verify_result": self.last_verify_state,
+            "revoked_at": iso(self.revoked_at),
+            "revoke_note": self.revoke_note,
+        }
+
+
+@dataclass(frozen=True)
+class KeyView:
+    id: int
+    name: str
+    group: str
+    notes: str
+    policy_days: int
+    due_soon_days: int
+    version: VersionView | None  # the current version, else the newest one
+    due: Due | None  # None when the key has no current version
+    targets: int
+    versions: tuple[VersionView, ...] = field(default=())
+
+    @property
+    def stage(self) -> str:
+        return self.version.stage if self.version else "none"
+
+    @property
+    def retired(self) -> bool:
+        return self.version is None or self.version.stage == Stage.REVOKED
+
+    def to_json(self) -> dict[str, object]:
+        v = self.version
+        return {
+            "name": self.name,
+            "group": self.group,
+            "stage": self.stage,
+            "last4": v.last4 if v else None,
+            "fingerprint": v.fingerprint if v else None,
+            "created_at": iso(v.created_at) if v else None,
+            "rotation_due_at": iso(self.due.due_at) if self.due else None,
+            "overdue": bool(self.due and self.due.overdue),
+            "due_soon": bool(self.due and self.due.due_soon),
+            "last_verified_at": iso(v.last_verified_at) if v else None,
+            "last_verify_result": v.last_verify_state if v else None,
+            "policy_days": self.policy_days,
+            "targets": self.targets,
+            "compromised": bool(v and v.compromised),
+            "secret_stored": bool(v and v.secret_state == SecretState.STORED),
+        }
+
+
+def version_view(v: KeyVersion) -> VersionView:
+    assert v.id is not None
+    return VersionView(
+        id=v.id,
+        stage=v.stage,
+        fingerprint=v.fingerprint,
+        last4=v.last4,
+        token_name=v.token_name,
+        source=v.source,
+        created_at=utc(v.created_at),
+        added_at=utc(v.added_at),
+        compromised=v.compromised,
+        secret_state=v.secret_state,
+        last_verified_at=utc(v.last_verified_at) if v.last_verified_at else None,
+        last_verify_state=v.last_verify_state,
+        last_verify_message=v.last_verify_message,
+        revoked_at=utc(v.revoked_at) if v.revoked_at else None,
+        revoke_note=v.revoke_note,
+    )
+
+
+_STAGE_ORDER = {Stage.CURRENT: 0, Stage.PENDING: 1, Stage.PREVIOUS: 2, Stage.REVOKED: 3}
+
+
+def _pick_version(versions: list[KeyVersion]) -> KeyVersion | None:
+    for v in versions:
+        if v.stage == Stage.CURRENT:
+            return v
+    if not versions:
+        return None
+    return max(versions, key=lambda v: (v.added_at, v.id or 0))
+
+
+def key_view(svc: Services, key: Key, versions: list[KeyVersion], targets: int) -> KeyView:
+    assert key.id is not None
+    s = svc.settings
+    policy = key.policy_days or s.policy_for_group(key.group_name)
+    soon = key.due_soon_days or s.due_soon_days
+    chosen = _pick_version(versions)
+    due = None
+    if chosen is not None and chosen.stage == Stage.CURRENT:
+        due = rotation_due(chosen.created_at, svc.now(), policy, soon)
+    ordered = sorted(
+        versions, key=lambda v: (_STAGE_ORDER.get(v.stage, 9), -(v.added_at.timestamp()))
+    )
+    return KeyView(
+        id=key.id,
+        name=key.name,
+        group=key.group_name,
+        notes=key.notes,
+        policy_days=policy,
+        due_soon_days=soon,
+        version=version_view(chosen) if chosen else None,
+        due=due,
+        targets=targets,
+        versions=tuple(version_view(v) for v in ordered),
+    )
+
+
+def list_keys(svc: Services, *, include_retired: bool = False) -> list[KeyView]:
+    """Every key with its current version; retired (fully revoked) keys only with ``--all``."""
+    with svc.db.session() as s:
+        keys = s.exec(select(Key).order_by(col(Key.name))).all()
+        versions = s.exec(select(KeyVersion)).all()
+        targets = s.exec(select(Target.key_id)).all()
+    by_key: dict[int, list[KeyVersion]] = {}
+    for v in versions:
+        by_key.setdefault(v.key_id, []).append(v)
+    counts: dict[int, int] = {}
+    for key_id in targets:
+        counts[key_id] = counts.get(key_id, 0) + 1
+    views = []
+    for k in keys:
+        assert k.id is not None
+        view = key_view(svc, k, by_key.get(k.id, []), counts.get(k.id, 0))
+        if view.version is None:
+            continue  # a generation in flight: reserved name, nothing minted yet
+        if view.retired and not include_retired:
+            continue
+        views.append(view)
+    return views
+
+
+def find_key(s: Session, name: str) -> Key:
+    key = s.exec(select(Key).where(Key.name == name)).first()
+    if key is None:
+        clean = name.strip()
+        key = s.exec(select(Key).where(Key.name == clean)).first() if clean != name else None
+    if key is None:
+        raise NotFound(f"No key named {name!r} in the inventory.", hint="See `pplx-tui keys list`.")
+    return key
+
+
+def versions_of(s: Session, key: Key) -> list[KeyVersion]:
+    return list(s.exec(select(KeyVersion).where(KeyVersion.key_id == key.id)).all())
+
+
+def current_version(s: Session, key: Key) -> KeyVersion | None:
+    return s.exec(
+        select(KeyVersion).where(KeyVersion.key_id == key.id, KeyVersion.stage == Stage.CURRENT)
+    ).first()
+
+
+def get_key(svc: Services, name: str) -> KeyView:
+    with svc.db.session() as s:
+        key = find_key(s, validate_lookup(name))
+        versions = versions_of(s, key)
+        targets = len(s.exec(select(Target.id).where(Target.key_id == key.id)).all())
+    return key_view(svc, key, versions, targets)
+
+
+def validate_lookup(name: str) -> str:
+    """Names given to look a key up: trimmed; anything unprintable is rejected clearly."""
+    return validate_name(name, "key name")
+
+
+@dataclass(frozen=True)
+class KeyDetail:
+    key: KeyView
+    targets: list[Target]
+    events: list[Event]
+    operations: list[Operation]
+
+
+def key_detail(svc: Services, name: str, *, events: int = 20) -> KeyDetail:
+    with svc.db.session() as s:
+        key = find_key(s, validate_lookup(name))
+        versions = versions_of(s, key)
+        targets = list(s.exec(select(Target).where(Target.key_id == key.id)).all())
+        evs = list(
+            s.exec(
+                select(Event)
+                .where(Event.key_name == key.name)
+                .order_by(col(Event.id).desc())
+                .limit(events)
+            ).all()
+        )
+        ops = list(
+            s.exec(
+                select(Operation)
+                .where(Operation.key_name == key.name)
+                .order_by(col(Operation.id).desc())
+                .limit(10)
+            ).all()
+        )
+    return KeyDetail(key_view(svc, key, versions, len(targets)), targets, evs, ops)
+
+
+def _validate_group(group: str | None) -> str:
+    return validate_name(group if group is not None else "default", "group name")
+
+
+def _validate_policy(days: int | None) -> int | None:
+    if days is None:
+        return None
+    if not 1 <= days <= MAX_POLICY_DAYS:
+        raise BadInput(f"The rotation policy must be between 1 and {MAX_POLICY_DAYS} days.")
+    return days
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    key: KeyView
+    warning: str | None
+    restored: bool = False  # the secret of a version whose keyring entry was missing
+
+
+def import_key(
+    svc: Services,
+    name: str,
+    raw_secret: str,
+    *,
+    group: str | None = None,
+    policy_days: int | None = None,
+    notes: str = "",
+) -> ImportResult:
+    """Import a key made in the web console (``keys add``)."""
+    name = validate_name(name, "key name")
+    group_name = _validate_group(group)
+    policy = _validate_policy(policy_days)
+    notes = validate_note(notes)
+    cleaned = clean_secret(raw_secret)
+    fp = fingerprint(cleaned.value)
+    now = utc(svc.now())
+    with svc.db.session() as s:
+        existing = s.exec(select(KeyVersion).where(KeyVersion.fingerprint == fp)).first()
+        if existing is not None:
+            owner = s.get(Key, existing.key_id)
+            owner_name = owner.name if owner else "?"
+            if owner_name == name and existing.secret_state != SecretState.STORED:
+                restore = existing
+            else:
+                raise BadInput(
+                    f"This secret is already in the inventory as key {owner_name!r} "
+                    f"(…{existing.last4}, {existing.stage}).",
+                    hint="Nothing was changed.",
+                )
+        else:
+            restore = None
+            if s.exec(select(Key).where(Key.name == name)).first() is not None:
+                raise BadInput(
+                    f"A key named {name!r} already exists.",
+                    hint="Choose another name, or rotate that key with `pplx-tui keys rotate`.",
+                )
+    if restore is not None:
+        svc.secrets.put(restore.secret_ref, cleaned.value)
+        with svc.db.session() as s:
+            v = s.get(KeyVersion, restore.id)
+            assert v is not None
+            v.secret_state = SecretState.STORED
+            s.add(v)
+            audit.append(s, at=now, action="secret.restore", key_name=name, fingerprint=fp)
+        return ImportResult(get_key(svc, name), cleaned.warning, restored=True)
+
+    ref = f"{uuid.uuid4().hex}"
+    svc.secrets.put(ref, cleaned.value)
+    try:
+        with svc.db.session() as s:
+            if s.exec(select(Key).where(Key.name == name)).first() is not None:
+                raise BadInput(f"A key named {name!r} was just created by another pplx-tui.")
+            key = Key(
+                name=name, group_name=group_name, policy_days=policy, notes=notes, created_at=now
+            )
+            s.add(key)
+            s.flush()
+            assert key.id is not None
+            s.add(
+                KeyVersion(
+                    key_id=key.id,
+                    secret_ref=ref,
+                    fingerprint=fp,
+                    last4=cleaned.value[-4:],
+                    source="imported",
+                    created_at=now,
+                    added_at=now,
+                    stage=Stage.CURRENT,
+                )
+            )
+            audit.append(
+                s,
+                at=now,
+                action="key.import",
+                key_name=name,
+                fingerprint=fp,
+                detail=f"group={group_name}",
+            )
+    except BaseException:
+        svc.secrets.delete(ref)
+        raise
+    return ImportResult(get_key(svc, name), cleaned.warning)
+
+
+def edit_key(
+    svc: Services,
+    name: str,
+    *,
+    policy_days: int | None = None,
+    due_soon_days: int | None = None,
+    notes: str | None = None,
+    group: str | None = None,
+) -> KeyView:
+    policy = _validate_policy(policy_days)
+    soon = _validate_policy(due_soon_days)
+    new_notes = validate_note(notes) if notes is not None else None
+    new_group = _validate_group(group) if group is not None else None
+    with svc.db.session() as s:
+        key = find_key(s, validate_lookup(name))
+        changes = []
+        if policy is not None and policy != key.policy_days:
+            key.policy_days = policy
+            changes.append(f"policy_days={policy}")
+        if soon is not None and soon != key.due_soon_days:
+            key.due_soon_days = soon
+            changes.append(f"due_soon_days={soon}")
+        if new_notes is not None and new_notes != key.notes:
+            key.notes = new_notes
+            changes.append("notes")
+        if new_group is not None and new_group != key.group_name:
+            key.group_name = new_group
+            changes.append(f"group={new_group}")
+        if changes:
+            s.add(key)
+            audit.append(
+                s, at=svc.now(), action="key.edit", key_name=key.name, detail=", ".join(changes)
+            )
+    return get_key(svc, name)

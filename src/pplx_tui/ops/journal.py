@@ -1,0 +1,92 @@
+"""The operations journal: every workflow is written down before it acts."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session, col, select
+
+from pplx_tui.core.clock import utc
+from pplx_tui.core.errors import NotFound
+from pplx_tui.store.tables import Operation
+
+if TYPE_CHECKING:
+    from pplx_tui.ops.context import Services
+
+OPEN_STATUSES = ("running", "unknown", "failed")
+
+
+def start(
+    s: Session,
+    *,
+    kind: str,
+    key_name: str,
+    key_id: int | None,
+    now: datetime,
+    step: str = "start",
+    data: dict[str, Any] | None = None,
+) -> Operation:
+    op = Operation(
+        kind=kind,
+        key_id=key_id,
+        key_name=key_name,
+        status="running",
+        step=step,
+        data=json.dumps(data or {}, sort_keys=True),
+        created_at=utc(now),
+        updated_at=utc(now),
+    )
+    s.add(op)
+    s.flush()
+    return op
+
+
+def data_of(op: Operation) -> dict[str, Any]:
+    try:
+        value = json.loads(op.data or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def update(
+    s: Session,
+    op_id: int,
+    *,
+    now: datetime,
+    status: str | None = None,
+    step: str | None = None,
+    message: str | None = None,
+    data: dict[str, Any] | None = None,
+    deadline_at: datetime | None = None,
+) -> Operation:
+    op = s.get(Operation, op_id)
+    if op is None:
+        raise NotFound(f"Operation {op_id} does not exist.")
+    if status is not None:
+        op.status = status
+    if step is not None:
+        op.step = step
+    if message is not None:
+        op.message = message
+    if data is not None:
+        merged = data_of(op)
+        merged.update(data)
+        op.data = json.dumps(merged, sort_keys=True)
+    if deadline_at is not None:
+        op.deadline_at = utc(deadline_at)
+    op.updated_at = utc(now)
+    s.add(op)
+    s.flush()
+    return op
+
+
+def unfinished(svc: Services, kinds: tuple[str, ...] | None = None) -> list[Operation]:
+    """Operations that did not end cleanly: running, failed midway, or of unknown outcome."""
+    with svc.db.session() as s:
+        q = select(Operation).where(col(Operation.status).in_(OPEN_STATUSES))
+        if kinds:
+            q = q.where(col(Operation.kind).in_(kinds))
+        return list(s.exec(q.order_by(col(Operation.id))).all())

@@ -1,0 +1,1 @@
+"""The keyring-backed secret store: the only place a secret is kept."""

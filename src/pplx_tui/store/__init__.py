@@ -1,0 +1,1 @@
+"""Persistence: SQLModel tables, the engine, schema migrations, audit log, operation journal."""

@@ -1,0 +1,115 @@
+"""SQLModel tables of the inventory. The schema itself is created by ``migrations.py``.
+
+Secrets are never stored here: a version holds its fingerprint (SHA-256 hex), its last 4
+characters and ``secret_ref``, the name of its keyring entry.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+
+class Stage:
+    PENDING = "pending"
+    CURRENT = "current"
+    PREVIOUS = "previous"
+    REVOKED = "revoked"
+    ALL = (PENDING, CURRENT, PREVIOUS, REVOKED)
+
+
+class SecretState:
+    STORED = "stored"  # in the keyring
+    NOT_STORED = "not_stored"  # the keyring write failed; the user was shown the token once
+    DELETED = "deleted"  # removed from the keyring after the API confirmed revocation
+
+
+class Key(SQLModel, table=True):
+    __tablename__ = "key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    group_name: str = Field(default="default", index=True)
+    policy_days: int | None = None  # None: the group's or the global default
+    due_soon_days: int | None = None  # None: the global default (schema v2)
+    notes: str = ""
+    created_at: datetime
+
+
+class KeyVersion(SQLModel, table=True):
+    __tablename__ = "key_version"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_id: int = Field(foreign_key="key.id", index=True)
+    secret_ref: str = Field(unique=True)  # keyring username under service "pplx-tui"
+    fingerprint: str = Field(index=True, unique=True)
+    last4: str
+    token_name: str | None = None
+    source: str = "imported"  # imported | generated
+    created_at: datetime  # the server's created_at_epoch_seconds, or import time
+    added_at: datetime
+    stage: str = Field(default=Stage.CURRENT, index=True)
+    compromised: bool = False
+    secret_state: str = SecretState.STORED
+    last_verified_at: datetime | None = None
+    last_verify_state: str | None = None  # live | dead | unknown
+    last_verify_message: str | None = None
+    revoked_at: datetime | None = None
+    revoke_note: str | None = None  # e.g. "already invalid at the API"
+
+
+class Target(SQLModel, table=True):
+    __tablename__ = "target"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_id: int = Field(foreign_key="key.id", index=True)
+    kind: str  # dotenv | command
+    path: str | None = None
+    var: str | None = None
+    command: str | None = None
+    version_id: int | None = None  # the version it last received
+    deployed_at: datetime | None = None
+    created_at: datetime
+
+
+class Operation(SQLModel, table=True):
+    """A journaled workflow. ``data`` is JSON and never holds a secret."""
+
+    __tablename__ = "operation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str  # generate | revoke | rotate | incident | verify
+    key_id: int | None = Field(default=None, index=True)
+    key_name: str
+    status: str = Field(default="running", index=True)  # running|done|failed|unknown|abandoned
+    step: str = "start"
+    data: str = "{}"
+    message: str = ""
+    deadline_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Event(SQLModel, table=True):
+    """Append-only audit log; each event carries the hash of the one before it."""
+
+    __tablename__ = "event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime
+    os_user: str
+    action: str
+    key_name: str | None = None
+    fp_prefix: str | None = None
+    outcome: str = "ok"
+    detail: str = ""
+    prev_hash: str
+    hash: str
+
+
+class Meta(SQLModel, table=True):
+    __tablename__ = "meta"
+
+    name: str = Field(primary_key=True)
+    value: str
