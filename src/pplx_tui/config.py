@@ -111,7 +111,9 @@ def load_settings(paths: Paths | None = None) -> Settings:
     groups_raw = policy.get("groups", {})
     if not isinstance(groups_raw, dict):
         raise BadInput(f"{where}: [policy.groups] must map group names to days.")
-    groups = {str(k): _positive_int(groups_raw, k, 90, where + " [policy.groups]") for k in groups_raw}
+    groups = {
+        str(k): _positive_int(groups_raw, k, 90, where + " [policy.groups]") for k in groups_raw
+    }
     verify_method = os.environ.get(VERIFY_METHOD_ENV) or api.get("verify_method", "async")
     if verify_method not in ("async", "models", "chat"):
         raise BadInput(f"Unknown verify method {verify_method!r}: use async, models or chat.")

@@ -27,9 +27,7 @@ class Due:
         return f"in {self.days_left}d"
 
 
-def rotation_due(
-    created_at: datetime, now: datetime, policy_days: int, due_soon_days: int
-) -> Due:
+def rotation_due(created_at: datetime, now: datetime, policy_days: int, due_soon_days: int) -> Due:
     created = utc(created_at)
     due_at = created + timedelta(days=policy_days)
     delta = due_at - utc(now)

@@ -36,9 +36,7 @@ def validate_name(raw: str, what: str = "name") -> str:
     if not name:
         raise BadInput(f"The {what} is empty. {NAME_RULE}")
     if len(name) > MAX_NAME_LEN:
-        raise BadInput(
-            f"The {what} is {len(name):,} characters long; the limit is {MAX_NAME_LEN}."
-        )
+        raise BadInput(f"The {what} is {len(name):,} characters long; the limit is {MAX_NAME_LEN}.")
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in name):
         raise BadInput(
             f"The {what} {preview(name)!r} contains control characters or escape sequences. "
@@ -66,7 +64,9 @@ def inert(text: str) -> str:
     """
     text = _ANSI_RE.sub("", text)
     return "".join(
-        ch if (ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf")) else "\N{REPLACEMENT CHARACTER}"
+        ch
+        if (ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf"))
+        else "\N{REPLACEMENT CHARACTER}"
         for ch in text
     )
 

@@ -55,9 +55,7 @@ def named_bearer(s: Session, name: str) -> Bearer:
 
 def group_bearer(s: Session, group: str, *, exclude_key_id: int | None = None) -> Bearer | None:
     """A current key of ``group`` to mint or revoke with: verified live first, newest first."""
-    keys = s.exec(
-        select(Key).where(Key.group_name == group).order_by(col(Key.name))
-    ).all()
+    keys = s.exec(select(Key).where(Key.group_name == group).order_by(col(Key.name))).all()
     candidates: list[tuple[int, float, Bearer]] = []
     for key in keys:
         if key.id == exclude_key_id:

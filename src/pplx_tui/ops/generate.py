@@ -193,7 +193,13 @@ def record_minted(
             version_id = version.id
     except PplxError as exc:
         return MintResult(
-            key_name, None, fp, value[-4:], token_name, op_id, unstored_secret=token,
+            key_name,
+            None,
+            fp,
+            value[-4:],
+            token_name,
+            op_id,
+            unstored_secret=token,
             problem=f"The new key could not be recorded in the inventory: {exc}",
         )
     return MintResult(

@@ -11,7 +11,7 @@ from keyring.errors import PasswordDeleteError
 class MemoryKeyring(KeyringBackend):
     """Secrets held in this process's memory; gone when it exits."""
 
-    priority = 0  # type: ignore[assignment]  # never chosen by keyring's own discovery
+    priority = 0  # never chosen by keyring's own discovery
 
     def __init__(self) -> None:
         super().__init__()

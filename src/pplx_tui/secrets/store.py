@@ -92,7 +92,9 @@ class SecretStore:
         name = f"{module}.{type(backend).__qualname__}"
         for prefix, why in _REFUSED_MODULES.items():
             if module.startswith(prefix):
-                raise EnvironmentUnusable(f"Cannot store secrets: {why} ({name}).", hint=_HOW_TO_FIX)
+                raise EnvironmentUnusable(
+                    f"Cannot store secrets: {why} ({name}).", hint=_HOW_TO_FIX
+                )
         if module.startswith("keyring.backends.chainer") and not getattr(backend, "backends", []):
             raise EnvironmentUnusable(
                 f"Cannot store secrets: no usable OS keyring was found ({name}).", hint=_HOW_TO_FIX
@@ -133,7 +135,7 @@ class SecretStore:
             raise
         except kerr.KeyringError as exc:
             raise OperationFailed(f"The keyring could not {what}: {_safe(exc, secret)}") from None
-        except Exception as exc:  # noqa: BLE001 - D-Bus and platform errors of any type
+        except Exception as exc:
             raise EnvironmentUnusable(
                 f"The keyring could not {what}: {type(exc).__name__}: {_safe(exc, secret)}",
                 hint=_HOW_TO_FIX,

@@ -25,7 +25,7 @@ HEAD = "audit_head"
 def os_user() -> str:
     try:
         return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name on this platform
+    except Exception:
         return "unknown"
 
 

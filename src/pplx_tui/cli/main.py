@@ -1,0 +1,89 @@
+"""Entry point: ``pplx-tui`` opens the TUI; ``pplx-tui COMMAND`` runs one operation.
+
+Exit codes (design.md): 0 success; 1 the operation failed or something needs attention;
+2 bad input or usage; 3 the environment is not usable. Every non-zero exit prints one clear
+line on stderr. No traceback reaches the user: unexpected errors go, redacted and without
+local variables, to ``logs/crash.log`` in the data folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from pplx_tui import __version__
+from pplx_tui.core.errors import BadInput, PplxError
+
+#: Command modules; each has ``register(subparsers)`` and sets ``func(args) -> int``.
+COMMANDS = [
+    "pplx_tui.cli.keys",
+    "pplx_tui.cli.misc",
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise BadInput(f"{message} (see `{self.prog} --help`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="pplx-tui",
+        description="Inventory and lifecycle of Perplexity API keys. With no command, opens "
+        "the terminal UI.",
+    )
+    parser.add_argument("--version", action="version", version=f"pplx-tui {__version__}")
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="open the TUI on a throw-away home with the local API emulator and seeded keys",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def run_tui(sandbox: bool) -> int:
+    from pplx_tui.tui.launch import launch
+
+    return launch(sandbox=sandbox)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from pplx_tui.cli.output import err
+
+    args: Any = None
+    try:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        if not argv or argv == ["--sandbox"]:
+            return run_tui(sandbox=bool(argv))
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            return run_tui(sandbox=args.sandbox)
+        return int(args.func(args))
+    except PplxError as exc:
+        err(f"pplx-tui: {exc}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err("pplx-tui: interrupted; unfinished operations can be continued with `pplx-tui resume`.")
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:
+        return _crash(exc)
+
+
+def _crash(exc: BaseException) -> int:
+    from pplx_tui.cli.output import err
+    from pplx_tui.config import resolve_paths
+    from pplx_tui.crashlog import write_crash_log
+
+    path = write_crash_log(resolve_paths().log_dir, exc)
+    where = f"details in {path}" if path else "no log could be written"
+    err(f"pplx-tui: unexpected error ({type(exc).__name__}); {where}. Please report it.")
+    return 1

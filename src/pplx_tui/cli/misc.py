@@ -1,0 +1,107 @@
+"""``audit``, ``doctor`` and ``sandbox-server``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from pplx_tui.cli.common import services, stamp
+from pplx_tui.cli.output import emit_json, err, out, table
+from pplx_tui.core.clock import iso
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("audit", help="the audit log")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--verify", action="store_true", help="check the hash chain")
+    p.add_argument("--key", default=None, help="only events of this key")
+    p.add_argument("--limit", type=int, default=None)
+    p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("doctor", help="keyring backend, database, API reachability")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("sandbox-server", help="run the local API emulator in the foreground")
+    p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free)")
+    p.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="ENDPOINT:KIND[:TIMES[:RETRY_AFTER]], e.g. generate:drop_after_mint, revoke:429:2:1",
+    )
+    p.add_argument("--seed", type=int, default=None, help="make generated tokens reproducible")
+    p.set_defaults(func=cmd_sandbox_server)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from pplx_tui.ops.audit_log import check_chain, list_events
+
+    with services() as svc:
+        events = list_events(svc, key_name=args.key, limit=args.limit)
+        status = check_chain(svc) if args.verify else None
+    if args.json:
+        data: Any = [
+            {
+                "id": e.id,
+                "at": iso(e.at),
+                "user": e.os_user,
+                "action": e.action,
+                "key": e.key_name,
+                "fingerprint_prefix": e.fp_prefix,
+                "outcome": e.outcome,
+                "detail": e.detail,
+            }
+            for e in events
+        ]
+        if status is not None:
+            data = {"events": data, "chain": {"ok": status.ok, "problem": status.problem}}
+        emit_json(data)
+    else:
+        rows = [
+            [e.id, stamp(e.at), e.os_user, e.action, e.key_name or "-", e.outcome, e.detail]
+            for e in events
+        ]
+        out(
+            table(["#", "AT", "USER", "ACTION", "KEY", "OUTCOME", "DETAIL"], rows)
+            if rows
+            else "No events yet."
+        )
+        if status is not None and status.ok:
+            out(f"Audit chain intact: {status.events} events.")
+    if status is not None and not status.ok:
+        err(f"pplx-tui: the audit log was tampered with: {status.problem}.")
+        return 1
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from pplx_tui.config import load_settings
+    from pplx_tui.ops.diagnostics import run_doctor
+    from pplx_tui.secrets.store import SecretStore
+
+    settings = load_settings()
+    checks = run_doctor(settings, SecretStore())
+    if args.json:
+        emit_json([{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks])
+    else:
+        out(
+            table(
+                ["CHECK", "OK", "DETAIL"],
+                [[c.name, "yes" if c.ok else "NO", c.detail] for c in checks],
+            )
+        )
+    failed = [c for c in checks if c.fatal and not c.ok]
+    if failed:
+        err(f"pplx-tui: not usable: {failed[0].name}: {failed[0].detail}")
+        return 3
+    return 0
+
+
+def cmd_sandbox_server(args: argparse.Namespace) -> int:
+    from pplx_tui.sandbox.emulator import run_foreground
+
+    run_foreground(args.port, latency=args.latency, fault_specs=args.fault, out=out, seed=args.seed)
+    return 0

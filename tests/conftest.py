@@ -1,0 +1,183 @@
+"""Shared fixtures.
+
+- Every test gets its own ``PPLX_TUI_HOME`` and a fixed clock; the developer's real inventory,
+  config and ``PERPLEXITY_API_KEY`` are never touched.
+- ``secret_service``: a real gnome-keyring-daemon in a private D-Bus session, started once per
+  test session, so plain ``pytest`` exercises the real Secret Service. Without the Debian
+  packages (gnome-keyring, dbus) those tests skip locally and *fail* in CI (``CI`` set).
+- ``emulator``: the project's local API emulator, real HTTP on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from pplx_tui.sandbox.emulator import Emulator
+
+FIXED_NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
+FIXED_NOW_ISO = "2026-11-26T12:00:00Z"
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+TESTS = str(Path(__file__).resolve().parent)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path_factory.mktemp("pplx-home")
+    monkeypatch.setenv("PPLX_TUI_HOME", str(home))
+    monkeypatch.setenv("PPLX_TUI_FIXED_NOW", FIXED_NOW_ISO)
+    for var in ("PERPLEXITY_API_KEY", "PERPLEXITY_BASE_URL", "PPLX_TUI_VERIFY_METHOD"):
+        monkeypatch.delenv(var, raising=False)
+    return home
+
+
+@pytest.fixture
+def home(_isolated_home: Path) -> Path:
+    return _isolated_home
+
+
+@dataclass
+class SecretService:
+    bus_address: str
+    home: Path
+
+
+def _start_secret_service(base: Path) -> tuple[SecretService, subprocess.Popen[bytes] | None, int]:
+    env = dict(os.environ, HOME=str(base), XDG_DATA_HOME=str(base / "data"),
+               XDG_RUNTIME_DIR=str(base / "run"), XDG_CONFIG_HOME=str(base / "config"))
+    (base / "run").mkdir(mode=0o700)
+    proc = subprocess.run(
+        ["dbus-daemon", "--session", "--fork", "--print-address=1", "--print-pid=1"],
+        env=env, capture_output=True, text=True, timeout=30, check=True,
+    )
+    lines = proc.stdout.split()
+    address, pid = lines[0], int(lines[1])
+    env["DBUS_SESSION_BUS_ADDRESS"] = address
+    subprocess.run(
+        ["gnome-keyring-daemon", "--unlock", "--components=secrets"],
+        input=b"test-keyring-password", env=env, capture_output=True, timeout=30, check=True,
+    )
+    return SecretService(address, base), None, pid
+
+
+@pytest.fixture(scope="session")
+def secret_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecretService]:
+    missing = [b for b in ("dbus-daemon", "gnome-keyring-daemon") if shutil.which(b) is None]
+    if missing:
+        msg = f"real Secret Service needs Debian packages dbus and gnome-keyring ({missing} missing)"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    base = tmp_path_factory.mktemp("secret-service")
+    service, _, pid = _start_secret_service(base)
+    old = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
+    os.environ["DBUS_SESSION_BUS_ADDRESS"] = service.bus_address
+    try:
+        yield service
+    finally:
+        if old is None:
+            os.environ.pop("DBUS_SESSION_BUS_ADDRESS", None)
+        else:
+            os.environ["DBUS_SESSION_BUS_ADDRESS"] = old
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.fixture
+def real_keyring(secret_service: SecretService, monkeypatch: pytest.MonkeyPatch) -> SecretService:
+    """Tests in this process use the real Secret Service backend."""
+    import keyring
+    from keyring.backends import SecretService as SSBackend
+
+    monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
+    previous = keyring.get_keyring()
+    backend = SSBackend.Keyring()
+    keyring.set_keyring(backend)
+    yield secret_service
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with Emulator(seed=None) as emu:
+        yield emu
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+
+class Cli:
+    """Runs ``python -m pplx_tui`` in a subprocess against the emulator and real keyring."""
+
+    def __init__(self, home: Path, base_url: str, bus: str | None) -> None:
+        self.home = home
+        self.env = {
+            k: v for k, v in os.environ.items()
+            if k not in ("PYTHON_KEYRING_BACKEND", "PERPLEXITY_API_KEY")
+        }
+        self.env.update(
+            PPLX_TUI_HOME=str(home),
+            PERPLEXITY_BASE_URL=base_url,
+            PYTHONPATH=os.pathsep.join([SRC, TESTS]),
+            PPLX_TUI_FIXED_NOW=FIXED_NOW_ISO,
+        )
+        if bus:
+            self.env["DBUS_SESSION_BUS_ADDRESS"] = bus
+
+    def __call__(self, *args: str, input: str | bytes | None = None,
+                 env: dict[str, str] | None = None, timeout: float = 60) -> Run:
+        data = input.encode() if isinstance(input, str) else input
+        proc = subprocess.run(
+            [sys.executable, "-m", "pplx_tui", *args],
+            input=data if data is not None else b"",
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            timeout=timeout,
+        )
+        return Run(proc.returncode, proc.stdout.decode("utf-8", "replace"),
+                   proc.stderr.decode("utf-8", "replace"))
+
+
+@pytest.fixture
+def cli(home: Path, emulator: Emulator, secret_service: SecretService) -> Cli:
+    return Cli(home, emulator.base_url, secret_service.bus_address)
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[object]:
+    from pplx_tui.secrets.memory import MemoryKeyring
+
+    yield MemoryKeyring()
+
+
+@pytest.fixture
+def svc(home: Path, emulator: Emulator, memory_keyring: object) -> Iterator[object]:
+    """In-process services: real database, real HTTP to the emulator, in-memory keyring."""
+    from pplx_tui.config import load_settings
+    from pplx_tui.core.clock import FixedClock
+    from pplx_tui.ops.context import open_services
+    from pplx_tui.secrets.store import SecretStore
+
+    os.environ["PERPLEXITY_BASE_URL"] = emulator.base_url
+    settings = load_settings()
+    services = open_services(settings, secrets=SecretStore(memory_keyring), clock=FixedClock(FIXED_NOW))
+    try:
+        yield services
+    finally:
+        services.close()
+        os.environ.pop("PERPLEXITY_BASE_URL", None)
