@@ -129,7 +129,15 @@ class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.found_version, self.version = prepare_database(path)
-        self.engine = make_engine(path)
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        """Built on first use: importing SQLAlchemy/SQLModel costs ~0.3 s, which the TUI's
+        first screen (read with plain sqlite3, see ``store/fastread.py``) does not pay."""
+        if self._engine is None:
+            self._engine = make_engine(self.path)
+        return self._engine
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -161,4 +169,5 @@ class Database:
             secure_files(self.path)
 
     def close(self) -> None:
-        self.engine.dispose()
+        if self._engine is not None:
+            self._engine.dispose()
