@@ -82,16 +82,17 @@ def mint_version(
         minted = svc.api.generate(secret.reveal(), token_name)
     except GenerateOutcomeUnknown as exc:
         msg = (
-            f"The connection failed after the generate request was sent ({exc.message}); a key "
-            f"may have been created. Look in the web console for a key named {token_name!r}, "
-            f"and import it with `pplx-tui keys add {key_name}` or revoke it there."
+            f"{exc.message} If you find it, import it with `pplx-tui keys add {key_name}`, "
+            "or revoke it there."
         )
         _fail(svc, op_id, key_id, key_name, "unknown", msg, drop_key_on_failure, bearer)
         raise OutcomeUnknown(msg, token_name) from None
     except PplxError as exc:
         msg = f"No key was created: {exc}"
         _fail(svc, op_id, key_id, key_name, "failed", msg, drop_key_on_failure, bearer)
-        raise
+        failure = OperationFailed(msg)
+        failure.exit_code = exc.exit_code  # e.g. 3 when the API is unreachable
+        raise failure from None
     return record_minted(
         svc,
         op_id=op_id,

@@ -1,0 +1,51 @@
+"""Keyring backends for tests, loaded in subprocesses through PYTHON_KEYRING_BACKEND."""
+
+from __future__ import annotations
+
+import getpass
+import os
+
+from keyring.backend import KeyringBackend
+from keyring.backends import SecretService
+from keyring.errors import KeyringLocked, PasswordSetError
+
+
+class FlakySecretService(SecretService.Keyring):
+    """The real Secret Service, except that writes fail while PPLX_TEST_FAIL_SET is set."""
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        if os.environ.get("PPLX_TEST_FAIL_SET"):
+            raise PasswordSetError("Failed to write to the collection (test)")
+        super().set_password(service, username, password)
+
+
+class LockedKeyring(KeyringBackend):
+    priority = 1
+
+    def get_password(self, service: str, username: str) -> str | None:
+        raise KeyringLocked("Failed to unlock the collection!")
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise KeyringLocked("Failed to unlock the collection!")
+
+    def delete_password(self, service: str, username: str) -> None:
+        raise KeyringLocked("Failed to unlock the collection!")
+
+
+class PromptingKeyring(KeyringBackend):
+    """Like keyrings.cryptfile without a password configured: asks on the terminal."""
+
+    priority = 1
+
+    def _ask(self) -> str:
+        return getpass.getpass("Please enter password for encrypted keyring: ")
+
+    def get_password(self, service: str, username: str) -> str | None:
+        self._ask()
+        return None
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self._ask()
+
+    def delete_password(self, service: str, username: str) -> None:
+        self._ask()
