@@ -58,7 +58,17 @@ V2 = [
     'ALTER TABLE "key" ADD COLUMN due_soon_days INTEGER',
 ]
 
-STEPS: list[list[str]] = [V1, V2]
+V3 = [
+    # Dismissed review findings (stale-key review): hidden until they expire; audited.
+    """CREATE TABLE dismissal (
+        id INTEGER NOT NULL, key_name VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL, os_user VARCHAR NOT NULL, created_at DATETIME NOT NULL,
+        expires_at DATETIME NOT NULL, PRIMARY KEY (id))""",
+    "CREATE INDEX ix_dismissal_key_name ON dismissal (key_name)",
+    "CREATE INDEX ix_dismissal_kind ON dismissal (kind)",
+]
+
+STEPS: list[list[str]] = [V1, V2, V3]
 SCHEMA_VERSION = len(STEPS)
 
 

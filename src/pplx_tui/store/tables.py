@@ -108,6 +108,24 @@ class Event(SQLModel, table=True):
     hash: str
 
 
+class Dismissal(SQLModel, table=True):
+    """A review finding someone chose to hide, with why and until when (schema v3).
+
+    ``key_name`` is the finding's subject: a key's name, or a keyring entry's reference for
+    entries the inventory does not know.
+    """
+
+    __tablename__ = "dismissal"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_name: str = Field(index=True)
+    kind: str = Field(index=True)
+    reason: str
+    os_user: str
+    created_at: datetime
+    expires_at: datetime
+
+
 class Meta(SQLModel, table=True):
     __tablename__ = "meta"
 
