@@ -1,0 +1,131 @@
+"""The sandbox behind ``pplx-tui --sandbox``: what it seeds, where secrets live, cleanup."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlmodel import select
+
+from pplx_tui.core.clock import FixedClock
+from pplx_tui.ops.audit_log import check_chain
+from pplx_tui.ops.inventory import list_keys
+from pplx_tui.ops.sandbox_env import DEMO_DOTENV_VAR, SEED_KEYS, SandboxEnv, make_inventory
+from pplx_tui.store.tables import KeyVersion, SecretState, Stage, Target
+
+NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def env() -> Iterator[SandboxEnv]:
+    with SandboxEnv(seed=7, clock=FixedClock(NOW)) as sandbox:
+        yield sandbox
+
+
+def test_seeded_keys_groups_and_due_dates(env: SandboxEnv) -> None:
+    live = list_keys(env.services)
+    everything = list_keys(env.services, include_retired=True)
+    assert 9 <= len(live) <= 12
+    assert len(everything) == len(SEED_KEYS)
+    assert {k.group for k in live} == {"production", "staging", "ci"}
+    ages = [(NOW - k.version.created_at).days for k in live if k.version]
+    assert min(ages) <= 5 and max(ages) >= 200
+    overdue = [k.name for k in live if k.due and k.due.overdue]
+    soon = [k.name for k in live if k.due and k.due.due_soon]
+    assert len(overdue) >= 3
+    assert soon == ["prod-analytics"]
+    verified = [k for k in live if k.version and k.version.last_verify_state == "live"]
+    assert 3 <= len(verified) < len(live)
+
+
+def test_revoked_versions_in_history_are_dead_at_the_emulator(env: SandboxEnv) -> None:
+    keys = list_keys(env.services, include_retired=True)
+    revoked = [v for k in keys for v in k.versions if v.stage == Stage.REVOKED]
+    assert len(revoked) >= 3
+    assert any(k.retired for k in keys)
+    assert any(len(k.versions) == 2 and not k.retired for k in keys)  # rotated keys
+    dead = {r.token[-4:] for r in env.emulator.records() if not r.live}
+    assert {v.last4 for v in revoked} <= dead
+    assert all(v.secret_state == SecretState.DELETED for v in revoked)
+
+
+def test_current_tokens_live_at_the_emulator_and_in_the_keyring(env: SandboxEnv) -> None:
+    svc = env.services
+    with svc.db.session() as s:
+        current = s.exec(select(KeyVersion).where(KeyVersion.stage == Stage.CURRENT)).all()
+    assert current
+    for v in current:
+        token = env.secrets.get(v.secret_ref) if env.secrets else None
+        assert token is not None and token.endswith(v.last4)
+        assert env.emulator.is_live(token)
+
+
+def test_dotenv_target_inside_the_sandbox_home(env: SandboxEnv) -> None:
+    svc = env.services
+    with svc.db.session() as s:
+        targets = s.exec(select(Target)).all()
+        assert len(targets) == 1
+        t = targets[0]
+        v = s.get(KeyVersion, t.version_id)
+    assert t.kind == "dotenv" and t.var == DEMO_DOTENV_VAR and t.path is not None
+    assert v is not None and v.stage == Stage.CURRENT
+    path = env.home / t.path.split(str(env.home) + "/", 1)[1]
+    assert path.is_file()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    secret = env.secrets.get(v.secret_ref) if env.secrets else None
+    assert f"{DEMO_DOTENV_VAR}={secret}\n" in path.read_text()
+
+
+def test_no_secret_in_the_database_files(env: SandboxEnv) -> None:
+    raw = b"".join(p.read_bytes() for p in env.home.glob("inventory.db*"))
+    tokens = [r.token for r in env.emulator.records()]
+    assert len(tokens) > len(SEED_KEYS)
+    for token in tokens:
+        assert token.encode() not in raw
+        assert token[5:].encode() not in raw  # not even without its prefix
+
+
+def test_audit_chain_intact_and_chronological(env: SandboxEnv) -> None:
+    from pplx_tui.ops.audit_log import list_events
+
+    status = check_chain(env.services)
+    assert status.ok, status.problem
+    events = list_events(env.services)
+    times = [e.at for e in events]
+    assert times == sorted(times)  # in id order, the story happened forwards in time
+    assert (NOW.replace(tzinfo=None) - times[0].replace(tzinfo=None)).days >= 200
+
+
+def test_private_home_is_removed_on_close() -> None:
+    sandbox = SandboxEnv(seed=1, clock=FixedClock(NOW), seeded=False).start()
+    home = sandbox.home
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    base_url = sandbox.emulator.base_url
+    emulator = sandbox.emulator
+    sandbox.close()
+    assert not home.exists()
+    assert not emulator.running
+    assert base_url.startswith("http://127.0.0.1:")
+    sandbox.close()  # twice is fine
+
+
+def test_same_seed_same_tokens(env: SandboxEnv) -> None:
+    with SandboxEnv(seed=7, clock=FixedClock(NOW)) as other:
+        mine = [
+            (k.name, k.version.fingerprint if k.version else "") for k in list_keys(env.services)
+        ]
+        theirs = [
+            (k.name, k.version.fingerprint if k.version else "") for k in list_keys(other.services)
+        ]
+    assert mine == theirs
+
+
+def test_make_inventory_bulk() -> None:
+    with SandboxEnv(clock=FixedClock(NOW), seeded=False) as sandbox:
+        make_inventory(sandbox.services, 500)
+        keys = list_keys(sandbox.services)
+    assert len(keys) == 500
+    assert len({k.group for k in keys}) >= 3
+    assert any(k.due and k.due.overdue for k in keys)
