@@ -1,0 +1,53 @@
+"""Opening the TUI: ``pplx-tui`` and ``pplx-tui --sandbox`` (called by ``cli/main.py``).
+
+The start path is kept light (issue 3, point 8): :func:`open_services` only checks, creates or
+migrates the database with plain ``sqlite3`` (SQLAlchemy/SQLModel are imported when a workflow
+first opens a session) and does not touch ``keyring`` (its backend is found on first use). So a
+corrupted or too-new database still stops the start with one line on stderr and exit 3 (the
+:class:`PplxError` propagates to ``cli/main.py``), while the key table can be painted from
+``store/fastread.py`` before any heavy import.
+
+If the app ends because of an environment problem found while running (say a locked keyring
+met by its first worker), it may set ``app.fatal`` to that :class:`PplxError`; it is raised
+here after the terminal is restored, so the user gets the same one line and exit code as
+from the command line.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pplx_tui.ops.context import Services
+
+
+def launch(sandbox: bool) -> int:
+    """Run the TUI until the user quits; returns the process exit code."""
+    if sandbox:
+        return _launch_sandbox()
+    from pplx_tui.ops.context import open_services
+
+    services = open_services()  # PplxError (bad config, unusable database) -> cli/main.py
+    try:
+        return run_app(services, sandbox=False)
+    finally:
+        services.close()
+
+
+def _launch_sandbox() -> int:
+    from pplx_tui.ops.sandbox_env import SandboxEnv
+
+    with SandboxEnv() as env:
+        return run_app(env.services, sandbox=True)
+
+
+def run_app(services: Services, *, sandbox: bool) -> int:
+    from pplx_tui.core.errors import PplxError
+    from pplx_tui.tui.app import PplxApp
+
+    app = PplxApp(services, sandbox=sandbox)
+    app.run()
+    fatal = getattr(app, "fatal", None)
+    if isinstance(fatal, PplxError):
+        raise fatal
+    return int(app.return_code or 0)
