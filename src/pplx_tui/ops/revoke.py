@@ -151,15 +151,24 @@ def revoke_key(
 
 
 def revoke_version(
-    svc: Services, op_id: int, key_name: str, bearer: Bearer, target: Bearer, reason: str = ""
+    svc: Services,
+    op_id: int,
+    key_name: str,
+    bearer: Bearer,
+    target: Bearer,
+    reason: str = "",
+    *,
+    delete_secret: bool = True,
 ) -> RevokedVersion:
     """Revoke one version with ``bearer`` (may be the version itself) and record it.
 
     Idempotent: a version the API already refuses is recorded as revoked ("already invalid").
-    The keyring entry is deleted only after the revocation is recorded.
+    The keyring entry is deleted only after the revocation is recorded; with
+    ``delete_secret=False`` it is kept (rotation deletes it after checking the API refuses
+    the old key, which needs the secret).
     """
     outcome = _call_revoke(svc, bearer, target)
-    _record_revoked(svc, op_id, key_name, target, outcome, reason)
+    _record_revoked(svc, op_id, key_name, target, outcome, reason, delete_secret=delete_secret)
     return RevokedVersion(target.version_id, target.last4, outcome)
 
 
@@ -184,7 +193,14 @@ def _call_revoke(svc: Services, bearer: Bearer, target: Bearer) -> str:
 
 
 def _record_revoked(
-    svc: Services, op_id: int, key_name: str, target: Bearer, outcome: str, reason: str
+    svc: Services,
+    op_id: int,
+    key_name: str,
+    target: Bearer,
+    outcome: str,
+    reason: str,
+    *,
+    delete_secret: bool = True,
 ) -> None:
     now = utc(svc.now())
     with svc.db.session() as s:
@@ -204,6 +220,8 @@ def _record_revoked(
             outcome=outcome,
             detail=reason[:300],
         )
+    if not delete_secret:
+        return
     # Only now, with the API's confirmation recorded, does the secret leave the keyring.
     svc.secrets.delete(target.secret_ref)
     with svc.db.session() as s:
