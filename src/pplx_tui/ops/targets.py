@@ -1,0 +1,274 @@
+"""Deployment targets of a key: add, list, remove (audited), and deploying a secret to one.
+
+A target records which version it last received (``Target.version_id``, ``deployed_at``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlmodel import col, select
+
+from pplx_tui.core.clock import utc
+from pplx_tui.core.errors import BadInput, NotFound, PplxError
+from pplx_tui.ops.inventory import find_key, validate_lookup
+from pplx_tui.store import audit
+from pplx_tui.store.tables import KeyVersion, Target
+from pplx_tui.targets import TargetError, dotenv
+from pplx_tui.targets import command as command_target
+
+if TYPE_CHECKING:
+    from pplx_tui.core.secret import Secret
+    from pplx_tui.ops.context import Services
+
+KINDS = ("dotenv", "command")
+DEFAULT_VAR = "PERPLEXITY_API_KEY"
+
+
+@dataclass(frozen=True)
+class TargetView:
+    id: int
+    key_name: str
+    kind: str
+    path: str | None
+    var: str | None
+    command: str | None
+    version_id: int | None
+    version_last4: str | None
+    version_stage: str | None
+    deployed_at: datetime | None
+
+    @property
+    def label(self) -> str:
+        return target_label(self.kind, self.path, self.var, self.command)
+
+    def to_json(self) -> dict[str, object]:
+        from pplx_tui.core.clock import iso
+
+        return {
+            "id": self.id,
+            "key": self.key_name,
+            "kind": self.kind,
+            "path": self.path,
+            "var": self.var,
+            "command": self.command,
+            "holds_last4": self.version_last4,
+            "holds_stage": self.version_stage,
+            "deployed_at": iso(self.deployed_at),
+        }
+
+
+def target_label(kind: str, path: str | None, var: str | None, command: str | None) -> str:
+    if kind == "dotenv":
+        return f"dotenv {path} ({var})"
+    return f"command {command}"
+
+
+def _view(t: Target, key_name: str, v: KeyVersion | None) -> TargetView:
+    assert t.id is not None
+    return TargetView(
+        id=t.id,
+        key_name=key_name,
+        kind=t.kind,
+        path=t.path,
+        var=t.var,
+        command=t.command,
+        version_id=t.version_id,
+        version_last4=v.last4 if v else None,
+        version_stage=v.stage if v else None,
+        deployed_at=utc(t.deployed_at) if t.deployed_at else None,
+    )
+
+
+def normalise_path(raw: str) -> Path:
+    """Absolute, with ``~`` expanded and the folder resolved; the file name itself is kept
+    (resolving it would silently follow a symbolic link, which a target may not be)."""
+    if not isinstance(raw, str) or not raw.strip() or "\0" in raw:
+        raise BadInput("The dotenv path is empty or contains a NUL character.")
+    p = Path(raw.strip()).expanduser()
+    if not p.is_absolute():
+        p = Path.cwd() / p
+    if p.name in ("", ".", ".."):
+        raise BadInput(f"{raw!r} names a folder, not a dotenv file.")
+    folder = p.parent.resolve()
+    if not folder.is_dir():
+        raise BadInput(f"The folder {folder} does not exist; create it first.")
+    path = folder / p.name
+    try:
+        dotenv.check_regular(path)
+    except TargetError as exc:
+        raise BadInput(exc.message) from None
+    return path
+
+
+def add_target(
+    svc: Services,
+    key_name: str,
+    kind: str,
+    *,
+    path: str | None = None,
+    var: str = DEFAULT_VAR,
+    command: str | None = None,
+) -> TargetView:
+    if kind not in KINDS:
+        raise BadInput(f"Unknown target kind {kind!r}: use dotenv or command.")
+    t_path: str | None = None
+    t_var: str | None = None
+    t_cmd: str | None = None
+    if kind == "dotenv":
+        if command is not None:
+            raise BadInput("A dotenv target takes a path, not a command.")
+        if path is None:
+            raise BadInput("A dotenv target needs the path of the file.")
+        var = (var or "").strip()
+        if not dotenv.VAR_RE.match(var):
+            raise BadInput(
+                f"{var!r} is not a valid environment variable name (letters, digits and _, "
+                "not starting with a digit)."
+            )
+        t_path, t_var = str(normalise_path(path)), var
+    else:
+        if path is not None:
+            raise BadInput("A command target takes a command, not a path.")
+        try:
+            t_cmd = command_target.validate_command(command or "")
+        except TargetError as exc:
+            raise BadInput(exc.message) from None
+    now = utc(svc.now())
+    with svc.db.session() as s:
+        key = find_key(s, validate_lookup(key_name))
+        existing = s.exec(select(Target).where(Target.key_id == key.id)).all()
+        for t in existing:
+            if (t.kind, t.path, t.var, t.command) == (kind, t_path, t_var, t_cmd):
+                raise BadInput(f"Key {key.name!r} already has this target (#{t.id}).")
+        if kind == "dotenv":
+            clash = s.exec(
+                select(Target).where(
+                    Target.kind == "dotenv", Target.path == t_path, Target.var == t_var
+                )
+            ).first()
+            if clash is not None:
+                raise BadInput(
+                    f"{t_var} in {t_path} is already the target #{clash.id} of another key; "
+                    "two keys cannot own one variable."
+                )
+        assert key.id is not None
+        target = Target(
+            key_id=key.id, kind=kind, path=t_path, var=t_var, command=t_cmd, created_at=now
+        )
+        s.add(target)
+        s.flush()
+        audit.append(
+            s,
+            at=now,
+            action="target.add",
+            key_name=key.name,
+            detail=f"#{target.id} {target_label(kind, t_path, t_var, t_cmd)}"[:500],
+        )
+        return _view(target, key.name, None)
+
+
+def list_targets(svc: Services, key_name: str) -> list[TargetView]:
+    with svc.db.session() as s:
+        key = find_key(s, validate_lookup(key_name))
+        rows = s.exec(select(Target).where(Target.key_id == key.id).order_by(col(Target.id))).all()
+        out = []
+        for t in rows:
+            v = s.get(KeyVersion, t.version_id) if t.version_id is not None else None
+            out.append(_view(t, key.name, v))
+        return out
+
+
+def remove_target(svc: Services, key_name: str, target_id: int) -> TargetView:
+    now = utc(svc.now())
+    with svc.db.session() as s:
+        key = find_key(s, validate_lookup(key_name))
+        t = s.get(Target, target_id)
+        if t is None or t.key_id != key.id:
+            raise NotFound(
+                f"Key {key.name!r} has no target #{target_id}.",
+                hint=f"See `pplx-tui targets list {key.name}`.",
+            )
+        view = _view(t, key.name, None)
+        s.delete(t)
+        audit.append(
+            s,
+            at=now,
+            action="target.remove",
+            key_name=key.name,
+            detail=f"#{target_id} {view.label}"[:500],
+        )
+        return view
+
+
+def deploy(
+    target: Target | TargetView,
+    secret: Secret,
+    key_name: str,
+    *,
+    also_redact: tuple[str, ...] = (),
+    timeout: float = command_target.DEFAULT_TIMEOUT,
+) -> None:
+    """Put ``secret`` into one target, and for a dotenv file read it back to check."""
+    value = secret.reveal()
+    if target.kind == "dotenv":
+        assert target.path is not None and target.var is not None
+        path = Path(target.path)
+        dotenv.write_value(path, target.var, value)
+        if dotenv.read_value(path, target.var) != value:
+            raise TargetError(f"{target.var} in {path} did not read back as written.")
+        return
+    if target.kind == "command":
+        assert target.command is not None
+        command_target.run_command(
+            target.command, value, key_name, timeout=timeout, also_redact=also_redact
+        )
+        return
+    raise TargetError(f"Unknown target kind {target.kind!r}.")  # pragma: no cover
+
+
+def holds(target: Target | TargetView, secret: Secret) -> bool | None:
+    """Does the target hold ``secret``? None when it cannot be read back (a command)."""
+    if target.kind != "dotenv":
+        return None
+    assert target.path is not None and target.var is not None
+    try:
+        return dotenv.read_value(Path(target.path), target.var) == secret.reveal()
+    except PplxError:
+        return False
+
+
+def record_deployed(svc: Services, target_id: int, version_id: int, key_name: str) -> None:
+    now = utc(svc.now())
+    with svc.db.session() as s:
+        t = s.get(Target, target_id)
+        if t is None:
+            return
+        t.version_id = version_id
+        t.deployed_at = now
+        s.add(t)
+        v = s.get(KeyVersion, version_id)
+        audit.append(
+            s,
+            at=now,
+            action="target.deploy",
+            key_name=key_name,
+            fingerprint=v.fingerprint if v else None,
+            detail=f"#{target_id}",
+        )
+
+
+__all__ = [
+    "DEFAULT_VAR",
+    "KINDS",
+    "TargetView",
+    "add_target",
+    "deploy",
+    "holds",
+    "list_targets",
+    "record_deployed",
+    "remove_target",
+]
