@@ -1,0 +1,914 @@
+"""The stale-key review: what in the inventory needs a person's attention, and why.
+
+:func:`findings` looks at every key, its versions, targets, the operations journal and the
+keyring, and returns one :class:`Finding` per problem, each with a sentence a person can act
+on. Dismissed findings (``dismiss``, audited, with an expiry) are hidden but counted.
+
+The bulk actions of the review screen (revoke, mark revoked, rotate) run here too, one key
+at a time, so that one failure never stops the others and every failure is reported with
+its message. A failed revoke stays in the journal and therefore comes back as a finding.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import col, select
+
+from pplx_tui.core.clock import iso, utc
+from pplx_tui.core.errors import BadInput, EnvironmentUnusable, PplxError
+from pplx_tui.core.policy import rotation_due
+from pplx_tui.core.text import one_line, validate_name
+from pplx_tui.ops import journal
+from pplx_tui.store import audit
+from pplx_tui.store.tables import (
+    Dismissal,
+    Key,
+    KeyVersion,
+    Operation,
+    SecretState,
+    Stage,
+    Target,
+)
+
+if TYPE_CHECKING:
+    from pplx_tui.ops.context import Services
+    from pplx_tui.ops.verify import VerifyOutcome
+
+
+class Kind:
+    """The kinds of finding, in the order the review shows them (most urgent first)."""
+
+    VERIFIED_DEAD = "verified_dead"
+    UNKNOWN_GENERATION = "unknown_generation"
+    UNRESOLVED_INCIDENT = "unresolved_incident"
+    UNFINISHED_OPERATION = "unfinished_operation"
+    SECRET_MISSING = "secret_missing"
+    OVERDUE = "overdue"
+    PREVIOUS_LIVE = "previous_live"
+    UNKNOWN_KEYRING_ENTRY = "unknown_keyring_entry"
+    NOT_VERIFIED = "not_verified"
+    DUE_SOON = "due_soon"
+    NO_TARGETS = "no_targets"
+
+    ALL = (
+        VERIFIED_DEAD,
+        UNKNOWN_GENERATION,
+        UNRESOLVED_INCIDENT,
+        UNFINISHED_OPERATION,
+        SECRET_MISSING,
+        OVERDUE,
+        PREVIOUS_LIVE,
+        UNKNOWN_KEYRING_ENTRY,
+        NOT_VERIFIED,
+        DUE_SOON,
+        NO_TARGETS,
+    )
+
+
+#: Group headings of the review screen and ``check``.
+TITLES = {
+    Kind.VERIFIED_DEAD: "Refused by the API (revoked elsewhere?)",
+    Kind.UNKNOWN_GENERATION: "Generation with unknown outcome",
+    Kind.UNRESOLVED_INCIDENT: "Unresolved incidents",
+    Kind.UNFINISHED_OPERATION: "Unfinished operations",
+    Kind.SECRET_MISSING: "Secret missing from the keyring",
+    Kind.OVERDUE: "Overdue for rotation",
+    Kind.PREVIOUS_LIVE: "Old versions still live",
+    Kind.UNKNOWN_KEYRING_ENTRY: "Keyring entries the inventory does not know",
+    Kind.NOT_VERIFIED: "Not verified recently",
+    Kind.DUE_SOON: "Due for rotation soon",
+    Kind.NO_TARGETS: "Not deployed anywhere",
+}
+
+#: How long a dismissal lasts unless told otherwise, and the longest allowed.
+DEFAULT_DISMISS_DAYS = 30
+MAX_DISMISS_DAYS = 365
+MAX_REASON_LEN = 300
+#: A ``running`` operation untouched for this long, with no future deadline, has stalled.
+STALLED_AFTER = timedelta(minutes=15)
+#: Keyring reads run at most this many at a time.
+KEYRING_CONCURRENCY = 8
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    key_name: str  # the subject: a key's name, or a keyring entry's reference
+    reason: str  # one sentence a person understands, with what to do
+    since: datetime | None
+    detail: dict[str, Any] = field(default_factory=dict)  # JSON-safe, never a secret
+
+    @property
+    def title(self) -> str:
+        return TITLES.get(self.kind, self.kind)
+
+    @property
+    def version_id(self) -> int | None:
+        value = self.detail.get("version_id")
+        return value if isinstance(value, int) else None
+
+    @property
+    def is_key(self) -> bool:
+        """Whether the subject is a key of the inventory (actions apply to it)."""
+        return self.kind not in (Kind.UNKNOWN_KEYRING_ENTRY, Kind.UNKNOWN_GENERATION)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "key": self.key_name,
+            "reason": self.reason,
+            "since": iso(self.since),
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class Review:
+    findings: list[Finding]  # what needs attention
+    dismissed: list[Finding]  # hidden by a dismissal that has not expired
+    notes: list[str]  # what could not be checked, and why
+    checked_at: datetime
+
+    def by_kind(self) -> dict[str, list[Finding]]:
+        groups: dict[str, list[Finding]] = {}
+        for f in self.findings:
+            groups.setdefault(f.kind, []).append(f)
+        return {k: groups[k] for k in Kind.ALL if k in groups}
+
+
+# -- collecting ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Snapshot:
+    keys: list[Key]
+    versions: dict[int, list[KeyVersion]]
+    targets: dict[int, int]
+    open_ops: list[Operation]
+    done_ops: set[tuple[str, str, int]]  # (kind, key_name, id) of finished operations
+    all_refs: set[str]
+    dismissals: list[Dismissal]
+
+
+def _snapshot(svc: Services, now: datetime) -> _Snapshot:
+    with svc.db.session() as s:
+        keys = list(s.exec(select(Key).order_by(col(Key.name))).all())
+        versions: dict[int, list[KeyVersion]] = {}
+        all_refs: set[str] = set()
+        for v in s.exec(select(KeyVersion)).all():
+            versions.setdefault(v.key_id, []).append(v)
+            all_refs.add(v.secret_ref)
+        targets: dict[int, int] = {}
+        for key_id in s.exec(select(Target.key_id)).all():
+            targets[key_id] = targets.get(key_id, 0) + 1
+        open_ops = list(
+            s.exec(
+                select(Operation)
+                .where(col(Operation.status).in_(journal.OPEN_STATUSES))
+                .order_by(col(Operation.id))
+            ).all()
+        )
+        done = s.exec(
+            select(Operation.kind, Operation.key_name, Operation.id).where(
+                Operation.status == "done"
+            )
+        ).all()
+        dismissals = list(
+            s.exec(select(Dismissal).where(col(Dismissal.expires_at) > utc(now))).all()
+        )
+    return _Snapshot(
+        keys,
+        versions,
+        targets,
+        open_ops,
+        {(k, n, i or 0) for k, n, i in done},
+        all_refs,
+        dismissals,
+    )
+
+
+def _day(dt: datetime) -> str:
+    return utc(dt).strftime("%Y-%m-%d")
+
+
+def _days(delta: timedelta) -> int:
+    return max(0, int(delta.total_seconds() // 86400))
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _key_findings(
+    svc: Services, snap: _Snapshot, now: datetime, due_within: int | None
+) -> list[Finding]:
+    settings = svc.settings
+    rotating = {
+        op.key_name
+        for op in snap.open_ops
+        if op.kind == "rotate" and op.status == "running" and not _stalled(op, now)
+    }
+    out: list[Finding] = []
+    for key in snap.keys:
+        assert key.id is not None
+        versions = snap.versions.get(key.id, [])
+        live = [v for v in versions if v.stage != Stage.REVOKED]
+        if not live:
+            continue  # retired, or a generation in flight
+        name = key.name
+        cur = next((v for v in live if v.stage == Stage.CURRENT), None)
+        dead = cur is not None and cur.last_verify_state == "dead"
+        if cur is not None and dead:
+            checked = cur.last_verified_at
+            out.append(
+                Finding(
+                    Kind.VERIFIED_DEAD,
+                    name,
+                    f"The API refused {name} (…{cur.last4})"
+                    + (f" when it was verified on {_day(checked)}" if checked else "")
+                    + ": it was probably revoked elsewhere, e.g. in the web console. If so, "
+                    f"record it with `pplx-tui keys revoke {name} --mark-only`.",
+                    utc(checked) if checked else None,
+                    {
+                        "version_id": cur.id,
+                        "last4": cur.last4,
+                        "message": one_line(cur.last_verify_message or "", 200),
+                        "action": f"pplx-tui keys revoke {name} --mark-only",
+                    },
+                )
+            )
+        if cur is not None and not dead:
+            out += _policy_findings(svc, key, cur, now, due_within)
+            last = cur.last_verified_at
+            basis = utc(last) if last else utc(cur.added_at)
+            age = now - basis
+            if age >= timedelta(days=settings.stale_verify_days):
+                if last is not None:
+                    reason = (
+                        f"{name} has not been verified against the API for "
+                        f"{_plural(_days(age), 'day')} (last on {_day(last)}); "
+                        "verify it with `pplx-tui keys verify --all`."
+                    )
+                else:
+                    reason = (
+                        f"{name} has never been verified against the API in the "
+                        f"{_plural(_days(age), 'day')} since it was added; verify it with "
+                        "`pplx-tui keys verify --all`."
+                    )
+                out.append(
+                    Finding(
+                        Kind.NOT_VERIFIED,
+                        name,
+                        reason,
+                        basis,
+                        {
+                            "version_id": cur.id,
+                            "last4": cur.last4,
+                            "last_verified_at": iso(last),
+                            "stale_after_days": settings.stale_verify_days,
+                        },
+                    )
+                )
+            if not snap.targets.get(key.id, 0):
+                out.append(
+                    Finding(
+                        Kind.NO_TARGETS,
+                        name,
+                        f"{name} is not recorded as deployed anywhere: add the place that uses "
+                        f"it with `pplx-tui targets add {name} …`, or revoke it if nothing does.",
+                        utc(key.created_at),
+                        {"version_id": cur.id, "last4": cur.last4},
+                    )
+                )
+        if name not in rotating:
+            for v in live:
+                if v.stage != Stage.PREVIOUS:
+                    continue
+                replaced = utc(cur.added_at) if cur is not None else utc(v.added_at)
+                refused = v.last_verify_state == "dead"
+                out.append(
+                    Finding(
+                        Kind.PREVIOUS_LIVE,
+                        name,
+                        f"An older version of {name} (…{v.last4}) is still live "
+                        f"{_plural(_days(now - replaced), 'day')} after it was replaced"
+                        + (" (the API already refuses it)" if refused else "")
+                        + ": revoke it once nothing uses it.",
+                        replaced,
+                        {"version_id": v.id, "last4": v.last4, "stage": v.stage},
+                    )
+                )
+    return out
+
+
+def _policy_findings(
+    svc: Services, key: Key, cur: KeyVersion, now: datetime, due_within: int | None
+) -> list[Finding]:
+    settings = svc.settings
+    policy = key.policy_days or settings.policy_for_group(key.group_name)
+    window = due_within if due_within is not None else (key.due_soon_days or settings.due_soon_days)
+    due = rotation_due(cur.created_at, now, policy, window)
+    detail = {
+        "version_id": cur.id,
+        "last4": cur.last4,
+        "due_at": iso(due.due_at),
+        "policy_days": policy,
+        "created_at": iso(cur.created_at),
+    }
+    name = key.name
+    if due.overdue:
+        late = _days(now - due.due_at)
+        when = "today" if late == 0 else f"{_plural(late, 'day')} ago"
+        return [
+            Finding(
+                Kind.OVERDUE,
+                name,
+                f"{name} (…{cur.last4}) was due for rotation {when} ({_day(due.due_at)}; "
+                f"its policy is every {_plural(policy, 'day')}): rotate it with "
+                f"`pplx-tui keys rotate {name}`.",
+                due.due_at,
+                detail,
+            )
+        ]
+    if due.due_soon:
+        left = "today" if due.days_left == 0 else f"in {_plural(due.days_left, 'day')}"
+        return [
+            Finding(
+                Kind.DUE_SOON,
+                name,
+                f"{name} (…{cur.last4}) is due for rotation {left} ({_day(due.due_at)}; "
+                f"its policy is every {_plural(policy, 'day')}).",
+                due.due_at - timedelta(days=window),
+                {**detail, "days_left": due.days_left},
+            )
+        ]
+    return []
+
+
+def _stalled(op: Operation, now: datetime) -> bool:
+    if op.deadline_at is not None and utc(op.deadline_at) > now:
+        return False  # waiting on purpose (a grace period)
+    return now - utc(op.updated_at) >= STALLED_AFTER
+
+
+_NEXT_STEP = {
+    "rotate": "continue it with `pplx-tui resume`",
+    "revoke": "try again from the review screen or with `pplx-tui keys revoke {name}`",
+    "generate": "try again with `pplx-tui keys generate {name}`",
+    "incident": "continue it with `pplx-tui resume`",
+    "verify": "run `pplx-tui keys verify --all` again",
+}
+
+
+def _operation_findings(snap: _Snapshot, now: datetime) -> list[Finding]:
+    out: list[Finding] = []
+    live_keys = {
+        k.name
+        for k in snap.keys
+        if any(v.stage != Stage.REVOKED for v in snap.versions.get(k.id or 0, []))
+    }
+    for op in snap.open_ops:
+        assert op.id is not None
+        data = journal.data_of(op)
+        if op.kind == "generate" and op.status == "unknown":
+            token_name = data.get("token_name")
+            shown = one_line(str(token_name), 120) if token_name else None
+            out.append(
+                Finding(
+                    Kind.UNKNOWN_GENERATION,
+                    op.key_name,
+                    f"A key for {op.key_name} may have been created on {_day(op.created_at)} "
+                    "without reaching the inventory (the connection failed after the request "
+                    "was sent). Look in the web console for a key named "
+                    + (repr(shown) if shown else "like it")
+                    + f"; import it with `pplx-tui keys add {op.key_name}` or revoke it there, "
+                    f"then close this with `pplx-tui review resolve {op.id} --reason …`.",
+                    utc(op.created_at),
+                    {"operation_id": op.id, "token_name": shown, "group": data.get("group")},
+                )
+            )
+            continue
+        if op.status == "running" and not _stalled(op, now):
+            continue  # in progress, or waiting for its grace period
+        superseded = any(
+            kind == op.kind and name == op.key_name and done_id > op.id
+            for kind, name, done_id in snap.done_ops
+        )
+        if superseded:
+            continue
+        if op.kind == "revoke" and op.key_name not in live_keys:
+            continue  # nothing left to revoke: the failure no longer matters
+        message = one_line(op.message or "", 300)
+        state = {"running": "stopped", "failed": "failed", "unknown": "ended uncertainly"}.get(
+            op.status, op.status
+        )
+        step = _NEXT_STEP.get(op.kind, "see `pplx-tui keys show {name}`").format(name=op.key_name)
+        out.append(
+            Finding(
+                Kind.UNFINISHED_OPERATION,
+                op.key_name,
+                f"A {op.kind} of {op.key_name} {state} at step {op.step!r} on "
+                f"{_day(op.updated_at)}"
+                + (f": {message.rstrip('.')}." if message else ".")
+                + f" To finish it, {step}.",
+                utc(op.created_at),
+                {
+                    "operation_id": op.id,
+                    "operation": op.kind,
+                    "status": op.status,
+                    "step": op.step,
+                    "message": message,
+                },
+            )
+        )
+    return out
+
+
+def _keyring_findings(
+    svc: Services, snap: _Snapshot, notes: list[str], *, fix_state: bool = True
+) -> list[Finding]:
+    """Versions whose secret is gone, and entries of this tool the inventory does not know."""
+    from pplx_tui.secrets.enumerate import list_refs
+
+    names = {k.id: k.name for k in snap.keys}
+    watched = [
+        v
+        for vs in snap.versions.values()
+        for v in vs
+        if v.stage != Stage.REVOKED and names.get(v.key_id)
+    ]
+    listing = list_refs(svc.secrets)
+    if listing.refs is None:
+        notes.append(listing.note[:1].upper() + listing.note[1:] + ".")
+    candidates = [
+        v
+        for v in watched
+        if v.secret_state == SecretState.STORED
+        and (listing.refs is None or v.secret_ref not in listing.refs)
+    ]
+    # Confirm each candidate with a real read (few when the backend could list its entries;
+    # every version otherwise, at most KEYRING_CONCURRENCY at a time).
+    absent: set[int] = set()
+    if candidates:
+        with ThreadPoolExecutor(max_workers=KEYRING_CONCURRENCY) as pool:
+            for v, present in zip(
+                candidates,
+                pool.map(lambda v: svc.secrets.get(v.secret_ref) is not None, candidates),
+                strict=True,
+            ):
+                if not present:
+                    absent.add(v.id or 0)
+    if absent and fix_state:
+        with svc.db.session() as s:
+            for vid in absent:
+                row = s.get(KeyVersion, vid)
+                if row is not None and row.secret_state == SecretState.STORED:
+                    row.secret_state = SecretState.NOT_STORED  # lets `keys add` restore it
+                    s.add(row)
+    out: list[Finding] = []
+    for v in watched:
+        if v.secret_state == SecretState.STORED and (v.id or 0) not in absent:
+            continue
+        if v.secret_state == SecretState.DELETED:
+            continue
+        name = names[v.key_id]
+        out.append(
+            Finding(
+                Kind.SECRET_MISSING,
+                name,
+                f"The secret of {name} (…{v.last4}, {v.stage}) is not in the keyring, so "
+                "pplx-tui cannot verify, rotate or revoke it: import it again with "
+                f"`pplx-tui keys add {name}` (the same key restores it), or revoke it in the "
+                "web console and mark it revoked.",
+                None,
+                {"version_id": v.id, "last4": v.last4, "stage": v.stage},
+            )
+        )
+    if listing.refs is not None:
+        for ref in sorted(listing.refs - snap.all_refs):
+            last4 = None
+            try:
+                value = svc.secrets.get(ref)
+                last4 = value[-4:] if value and len(value) >= 20 else None
+            except PplxError:
+                pass
+            out.append(
+                Finding(
+                    Kind.UNKNOWN_KEYRING_ENTRY,
+                    ref,
+                    f"The keyring holds a pplx-tui entry {ref!r}"
+                    + (f" (a key ending …{last4})" if last4 else "")
+                    + " that no key in the inventory uses, perhaps left by an older inventory "
+                    "or an interrupted import. If it is a live key, import it with "
+                    "`pplx-tui keys add NAME`; otherwise delete the entry in your keyring tool.",
+                    None,
+                    {"ref": ref, "last4": last4},
+                )
+            )
+    return out
+
+
+def incident_findings(svc: Services) -> list[Finding]:
+    """Unresolved incidents, from the incident workflow when it is installed.
+
+    TODO(incident): the incident engineer's ``ops.incident`` is expected to offer
+    ``unresolved(svc)`` returning objects with ``key_name``, ``reason``/``message``,
+    ``since``/``created_at`` and ``id``. Until it exists this returns ``[]``.
+    """
+    try:
+        mod = importlib.import_module("pplx_tui.ops.incident")
+    except ImportError:
+        return []
+    unresolved = getattr(mod, "unresolved", None)
+    if unresolved is None:
+        return []
+    out = []
+    for item in unresolved(svc):
+        name = str(getattr(item, "key_name", "?"))
+        since = getattr(item, "since", None) or getattr(item, "created_at", None)
+        step = getattr(item, "step", None)
+        out.append(
+            Finding(
+                Kind.UNRESOLVED_INCIDENT,
+                name,
+                f"An incident for {name} is still open"
+                + (f" at step {step!r}" if step else "")
+                + f": finish it with `pplx-tui incident {name}`.",
+                utc(since) if isinstance(since, datetime) else None,
+                {"incident_id": getattr(item, "id", None)},
+            )
+        )
+    return out
+
+
+def review(svc: Services, *, due_within: int | None = None, check_keyring: bool = True) -> Review:
+    """Everything that needs attention now, with dismissed findings set apart."""
+    if due_within is not None and not 0 <= due_within <= 3650:
+        raise BadInput("--due-within must be a number of days between 0 and 3650.")
+    now = utc(svc.now())
+    snap = _snapshot(svc, now)
+    notes: list[str] = []
+    found = _key_findings(svc, snap, now, due_within)
+    found += _operation_findings(snap, now)
+    if check_keyring:
+        found += _keyring_findings(svc, snap, notes)
+    found += incident_findings(svc)
+    order = {k: i for i, k in enumerate(Kind.ALL)}
+    found.sort(key=lambda f: (order.get(f.kind, 99), f.key_name.lower(), iso(f.since) or ""))
+    hidden = {(d.key_name, d.kind) for d in snap.dismissals}
+    visible = [f for f in found if (f.key_name, f.kind) not in hidden]
+    dismissed = [f for f in found if (f.key_name, f.kind) in hidden]
+    return Review(visible, dismissed, notes, now)
+
+
+def findings(svc: Services, *, due_within: int | None = None) -> list[Finding]:
+    """The findings that need attention (dismissed ones left out)."""
+    return review(svc, due_within=due_within).findings
+
+
+# -- dismissals ----------------------------------------------------------------------------
+
+
+def _validate_kind(kind: str) -> str:
+    k = kind.strip().replace("-", "_")
+    if k not in Kind.ALL:
+        raise BadInput(
+            f"Unknown finding kind {one_line(kind, 40)!r}: use one of {', '.join(Kind.ALL)}."
+        )
+    return k
+
+
+def _validate_reason(reason: str) -> str:
+    text = " ".join((reason or "").split())
+    if not text:
+        raise BadInput("Give a reason for dismissing the finding (--reason).")
+    if len(text) > MAX_REASON_LEN:
+        raise BadInput(f"The reason is {len(text)} characters long; the limit is {MAX_REASON_LEN}.")
+    if one_line(text, MAX_REASON_LEN + 1) != text:
+        raise BadInput("The reason contains control characters or escape sequences.")
+    return text
+
+
+def dismiss(
+    svc: Services, key_name: str, kind: str, *, reason: str, days: int = DEFAULT_DISMISS_DAYS
+) -> Dismissal:
+    """Hide the ``kind`` finding of ``key_name`` for ``days`` days; written to the audit log."""
+    name = validate_name(key_name, "key name")
+    k = _validate_kind(kind)
+    text = _validate_reason(reason)
+    if isinstance(days, bool) or not 1 <= days <= MAX_DISMISS_DAYS:
+        raise BadInput(f"A dismissal lasts between 1 and {MAX_DISMISS_DAYS} days.")
+    now = utc(svc.now()).replace(microsecond=0)
+    with svc.db.session() as s:
+        if k not in (Kind.UNKNOWN_KEYRING_ENTRY, Kind.UNKNOWN_GENERATION):
+            from pplx_tui.ops.inventory import find_key
+
+            name = find_key(s, name).name
+        row = Dismissal(
+            key_name=name,
+            kind=k,
+            reason=text,
+            os_user=audit.os_user(),
+            created_at=now,
+            expires_at=now + timedelta(days=days),
+        )
+        s.add(row)
+        s.flush()
+        audit.append(
+            s,
+            at=now,
+            action="review.dismiss",
+            key_name=name,
+            detail=f"kind={k}; until={iso(row.expires_at)}; reason={text}"[:500],
+        )
+    return row
+
+
+def undismiss(svc: Services, key_name: str, kind: str) -> int:
+    """End the active dismissals of one finding now; returns how many there were."""
+    name = validate_name(key_name, "key name")
+    k = _validate_kind(kind)
+    now = utc(svc.now()).replace(microsecond=0)
+    with svc.db.session() as s:
+        rows = s.exec(
+            select(Dismissal).where(
+                Dismissal.key_name == name,
+                Dismissal.kind == k,
+                col(Dismissal.expires_at) > now,
+            )
+        ).all()
+        if not rows:
+            raise BadInput(f"No active dismissal of {k} for {name!r}.")
+        for row in rows:
+            row.expires_at = now
+            s.add(row)
+        audit.append(s, at=now, action="review.undismiss", key_name=name, detail=f"kind={k}")
+    return len(rows)
+
+
+def list_dismissals(svc: Services, *, include_expired: bool = False) -> list[Dismissal]:
+    now = utc(svc.now())
+    with svc.db.session() as s:
+        q = select(Dismissal).order_by(col(Dismissal.id))
+        if not include_expired:
+            q = q.where(col(Dismissal.expires_at) > now)
+        return list(s.exec(q).all())
+
+
+def resolve_operation(svc: Services, op_id: int, *, reason: str) -> Operation:
+    """Close an operation a person has dealt with by hand (e.g. an unknown generation)."""
+    text = _validate_reason(reason)
+    now = utc(svc.now())
+    with svc.db.session() as s:
+        op = s.get(Operation, op_id)
+        if op is None:
+            raise BadInput(f"Operation {op_id} does not exist.")
+        if op.status not in journal.OPEN_STATUSES:
+            raise BadInput(f"Operation {op_id} is already closed ({op.status}).")
+        journal.update(
+            s, op_id, now=now, status="abandoned", message=f"resolved by hand: {text}"[:500]
+        )
+        audit.append(
+            s,
+            at=now,
+            action="operation.resolve",
+            key_name=op.key_name,
+            detail=f"operation={op_id}; kind={op.kind}; reason={text}"[:500],
+        )
+        return op
+
+
+# -- bulk actions --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RevokeRequest:
+    key_name: str
+    version_ids: tuple[int, ...] | None = None  # None: every live version of the key
+
+
+def revoke_request(f: Finding) -> RevokeRequest | None:
+    """What revoking because of this finding means: an old version, or the whole key."""
+    if not f.is_key or f.kind == Kind.SECRET_MISSING:
+        return None
+    if f.kind == Kind.PREVIOUS_LIVE and f.version_id is not None:
+        return RevokeRequest(f.key_name, (f.version_id,))
+    return RevokeRequest(f.key_name)
+
+
+def merge_requests(requests: Iterable[RevokeRequest]) -> list[RevokeRequest]:
+    """One request per key: a whole-key request absorbs its version requests."""
+    merged: dict[str, tuple[int, ...] | None] = {}
+    for r in requests:
+        if r.key_name in merged:
+            have = merged[r.key_name]
+            if have is None or r.version_ids is None:
+                merged[r.key_name] = None
+            else:
+                merged[r.key_name] = tuple(sorted(set(have) | set(r.version_ids)))
+        else:
+            merged[r.key_name] = r.version_ids
+    return [RevokeRequest(k, v) for k, v in merged.items()]
+
+
+@dataclass(frozen=True)
+class PlannedRevoke:
+    key_name: str
+    versions: list[tuple[int, str, str]]  # (version id, stage, last4)
+    targets: list[str]  # where it is deployed: what will stop working
+    bearer_label: str
+    problem: str | None = None  # why it cannot be revoked (shown; skipped)
+
+
+def plan_bulk_revoke(svc: Services, requests: Sequence[RevokeRequest]) -> list[PlannedRevoke]:
+    """Every key and version the revoke would touch, and what each is deployed to."""
+    from pplx_tui.ops.revoke import plan_revoke
+
+    plans = []
+    for r in merge_requests(requests):
+        try:
+            p = plan_revoke(svc, r.key_name)
+        except PplxError as exc:
+            plans.append(PlannedRevoke(r.key_name, [], [], "", problem=str(exc)))
+            continue
+        versions = p.versions
+        if r.version_ids is not None:
+            versions = [v for v in versions if v[0] in r.version_ids]
+        targets = (
+            p.targets
+            if r.version_ids is None or any(stage == Stage.CURRENT for _, stage, _ in versions)
+            else []
+        )
+        plans.append(
+            PlannedRevoke(
+                p.key_name,
+                versions,
+                targets,
+                p.bearer_label,
+                problem=None if versions else "the versions to revoke are no longer live",
+            )
+        )
+    return plans
+
+
+@dataclass(frozen=True)
+class BulkItem:
+    key_name: str
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    items: list[BulkItem]
+
+    @property
+    def succeeded(self) -> list[BulkItem]:
+        return [i for i in self.items if i.ok]
+
+    @property
+    def failed(self) -> list[BulkItem]:
+        return [i for i in self.items if not i.ok]
+
+    @property
+    def summary(self) -> str:
+        n, bad = len(self.items), len(self.failed)
+        if not bad:
+            return f"All {n} done."
+        return f"{n - bad} of {n} done; {bad} failed (they stay in the review with the reason)."
+
+
+Progress = Callable[[BulkItem], None]
+
+
+def _run_each(
+    names: Sequence[Any],
+    one: Callable[[Any], str],
+    key_of: Callable[[Any], str],
+    on_progress: Progress | None,
+) -> BulkResult:
+    items = []
+    for entry in names:
+        name = key_of(entry)
+        try:
+            item = BulkItem(name, True, one(entry))
+        except EnvironmentUnusable:
+            raise  # keyring locked, API unreachable: the rest would fail the same way
+        except PplxError as exc:
+            item = BulkItem(name, False, one_line(str(exc), 400))
+        items.append(item)
+        if on_progress is not None:
+            on_progress(item)
+    return BulkResult(items)
+
+
+def bulk_revoke(
+    svc: Services,
+    requests: Sequence[RevokeRequest],
+    *,
+    reason: str = "bulk revoke from the review",
+    on_progress: Progress | None = None,
+) -> BulkResult:
+    """Revoke each key (or the given versions), one after another; failures do not stop it.
+
+    Keys are revoked one at a time on purpose: the bearer of each is chosen afresh among the
+    group's keys still live, so revoking many keys of one group never uses a bearer that an
+    earlier step has just revoked. A failure is journaled by ``revoke_key`` and so comes
+    back in the review as an unfinished operation, with the API's message.
+    """
+    from pplx_tui.ops.revoke import revoke_key
+
+    def one(r: RevokeRequest) -> str:
+        result = revoke_key(
+            svc,
+            r.key_name,
+            only_version_ids=list(r.version_ids) if r.version_ids is not None else None,
+            reason=reason,
+        )
+        parts = [
+            f"…{v.last4} " + ("already invalid" if v.outcome == "already_invalid" else "revoked")
+            for v in result.revoked
+        ]
+        return ", ".join(parts)
+
+    return _run_each(merge_requests(requests), one, lambda r: r.key_name, on_progress)
+
+
+def bulk_mark_revoked(
+    svc: Services,
+    names: Sequence[str],
+    *,
+    reason: str = "revoked elsewhere (marked from the review)",
+    on_progress: Progress | None = None,
+) -> BulkResult:
+    from pplx_tui.ops.revoke import mark_revoked
+
+    def one(name: str) -> str:
+        result = mark_revoked(svc, name, reason=reason)
+        return "recorded as revoked: " + ", ".join(f"…{v.last4}" for v in result.revoked)
+
+    return _run_each(list(dict.fromkeys(names)), one, lambda n: n, on_progress)
+
+
+def rotate_available() -> bool:
+    try:
+        mod = importlib.import_module("pplx_tui.ops.rotate")
+    except ImportError:
+        return False
+    return hasattr(mod, "rotate_key")
+
+
+def bulk_rotate(
+    svc: Services, names: Sequence[str], *, on_progress: Progress | None = None
+) -> BulkResult:
+    """Rotate each key with the rotation workflow (``ops.rotate``), one after another."""
+    try:
+        mod = importlib.import_module("pplx_tui.ops.rotate")
+    except ImportError:
+        raise BadInput("Rotation is not available in this build of pplx-tui.") from None
+    rotate_key = getattr(mod, "rotate_key", None)
+    if rotate_key is None:
+        raise BadInput("Rotation is not available in this build of pplx-tui.")
+
+    def one(name: str) -> str:
+        result = rotate_key(svc, name)
+        summary = getattr(result, "summary", None)
+        return str(summary) if summary else "rotation started"
+
+    return _run_each(list(dict.fromkeys(names)), one, lambda n: n, on_progress)
+
+
+# -- reconcile -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reconcile:
+    outcomes: list[VerifyOutcome]
+    review: Review
+
+    @property
+    def counts(self) -> dict[str, int]:
+        c: dict[str, int] = {}
+        for o in self.outcomes:
+            c[o.state] = c.get(o.state, 0) + 1
+        return c
+
+
+def reconcile(
+    svc: Services,
+    *,
+    concurrency: int = 8,
+    on_result: Callable[[VerifyOutcome], None] | None = None,
+    due_within: int | None = None,
+) -> Reconcile:
+    """Verify every live version against the API, record the results, refresh the review."""
+    from pplx_tui.ops.verify import verify_keys
+
+    outcomes = verify_keys(svc, None, concurrency=concurrency, on_result=on_result)
+    return Reconcile(outcomes, review(svc, due_within=due_within))
