@@ -1,0 +1,271 @@
+"""Start-up time, filter latency and memory of the pplx-tui TUI, next to a bare Textual app.
+
+    python benchmarks/startup.py [--runs 7] [--keys 100,10000] [--no-filter]
+
+Time to keys: each run starts a fresh ``python -m pplx_tui`` in a pseudo-terminal of 120x40
+(``PPLX_TUI_HOME`` pointing at an inventory of N synthetic keys) and stops the clock when a key
+row (``key-NNNNN``) arrives on the terminal: the real start path, imports included, until rows
+are painted; a spinner or an empty table does not count. The yardstick, a bare Textual
+hello-world (``benchmarks/hello.py``), is measured the same way in the same runs, interleaved.
+Peak memory is the child's maximum resident set size (``wait4``), taken half a second after the
+rows appeared. The first run of each is a warm-up and is not counted.
+
+Filter latency: in-process with Textual's Pilot at 10,000 keys; ``/`` opens the filter and each
+keystroke is timed from the key press until the app is idle again (table filtered, screen
+refreshed).
+
+Targets (issue 3, point 8): 100 keys within 2.5x of hello-world; 10,000 keys under 1 s;
+filtering under 50 ms per keystroke.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import pty
+import re
+import select
+import shutil
+import signal
+import statistics
+import struct
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+FIXED_NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
+ROWS, COLS = 40, 120
+KEY_ROW = re.compile(rb"key-\d{5}")
+HELLO = re.compile(rb"Hello, world")
+
+
+@dataclass
+class Sample:
+    seconds: float
+    maxrss_kb: int
+
+
+def make_home(n: int) -> Path:
+    """An inventory of ``n`` synthetic keys in a fresh temporary home."""
+    from pplx_tui.config import Paths, Settings
+    from pplx_tui.core.clock import FixedClock
+    from pplx_tui.ops.context import open_services
+    from pplx_tui.ops.sandbox_env import make_inventory
+    from pplx_tui.secrets.memory import MemoryKeyring
+    from pplx_tui.secrets.store import SecretStore
+
+    home = Path(tempfile.mkdtemp(prefix=f"pplx-bench-{n}-"))
+    settings = Settings(paths=Paths(data_dir=home, config_dir=home))
+    svc = open_services(settings, secrets=SecretStore(MemoryKeyring()), clock=FixedClock(FIXED_NOW))
+    try:
+        make_inventory(svc, n)
+    finally:
+        svc.close()
+    return home
+
+
+def child_env(home: Path | None) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TEXTUAL", "PPLX_TUI_", "PERPLEXITY_"))
+        and k not in ("COLUMNS", "LINES")
+    }
+    env["TERM"] = "xterm-256color"
+    env["COLORTERM"] = "truecolor"
+    env["PPLX_TUI_FIXED_NOW"] = "2026-11-26T12:00:00Z"
+    if home is not None:
+        env["PPLX_TUI_HOME"] = str(home)
+    return env
+
+
+def time_to_text(
+    argv: list[str], env: dict[str, str], needle: re.Pattern[bytes], *, timeout: float = 30.0
+) -> Sample:
+    """Start ``argv`` in a pty; seconds until ``needle`` is written to the terminal."""
+    import fcntl
+    import termios
+
+    t0 = time.perf_counter()
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: size the terminal, then become the program
+        try:
+            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+            os.execve(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    seen = b""
+    found: float | None = None
+    deadline = t0 + timeout
+    linger_until: float | None = None
+    try:
+        while True:
+            now = time.perf_counter()
+            if linger_until is not None and now >= linger_until:
+                break
+            if now > deadline:
+                break
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            if found is None:
+                seen = seen[-64:] + chunk
+                if needle.search(seen):
+                    found = time.perf_counter() - t0
+                    linger_until = time.perf_counter() + 0.5
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        _, _, usage = os.wait4(pid, 0)
+        os.close(fd)
+    if found is None:
+        raise RuntimeError(f"{' '.join(argv)}: nothing matching {needle.pattern!r} in {timeout} s")
+    return Sample(found, int(usage.ru_maxrss))
+
+
+async def filter_latency(home: Path, query: str) -> tuple[list[float], list[float], int]:
+    """Per keystroke: (end-to-end ms via Pilot, the table's own filter ms), rows shown."""
+    from pplx_tui.config import Paths, Settings
+    from pplx_tui.core.clock import FixedClock
+    from pplx_tui.ops.context import open_services
+    from pplx_tui.secrets.memory import MemoryKeyring
+    from pplx_tui.secrets.store import SecretStore
+    from pplx_tui.tui.app import PplxApp
+    from pplx_tui.tui.widgets.virtual_table import VirtualTable
+
+    settings = Settings(paths=Paths(data_dir=home, config_dir=home))
+    svc = open_services(settings, secrets=SecretStore(MemoryKeyring()), clock=FixedClock(FIXED_NOW))
+    inner: list[float] = []
+    original = VirtualTable.set_filter
+
+    def timed(self: VirtualTable, query: str) -> None:
+        t = time.perf_counter()
+        original(self, query)
+        inner.append((time.perf_counter() - t) * 1000)
+
+    VirtualTable.set_filter = timed  # type: ignore[method-assign]
+    try:
+        app = PplxApp(svc)
+        async with app.run_test(size=(COLS, ROWS)) as pilot:
+            table = app.query_one(VirtualTable)
+            for _ in range(400):
+                if table.total:
+                    break
+                await pilot.pause(0.01)
+            await pilot.pause()
+            await pilot.press("slash")
+            await pilot.pause()
+            inner.clear()
+            outer = []
+            for ch in query:
+                t = time.perf_counter()
+                await pilot.press(ch)
+                await pilot.pause()
+                outer.append((time.perf_counter() - t) * 1000)
+            shown = len(table.rows)
+            if not inner:
+                raise RuntimeError("typing after '/' did not reach the table's filter")
+    finally:
+        VirtualTable.set_filter = original  # type: ignore[method-assign]
+        svc.close()
+    return outer, inner, shown
+
+
+def fmt_mb(kb: float) -> str:
+    return f"{kb / 1024:.0f} MB"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=7, help="counted runs per case (default 7)")
+    ap.add_argument("--keys", default="100,10000", help="inventory sizes (default 100,10000)")
+    ap.add_argument("--no-filter", action="store_true", help="skip the filter latency part")
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.keys.split(",") if s]
+
+    homes = {n: make_home(n) for n in sizes}
+    cases: list[tuple[str, list[str], dict[str, str], re.Pattern[bytes]]] = [
+        (
+            "hello-world (bare Textual)",
+            [sys.executable, str(HERE / "hello.py")],
+            child_env(None),
+            HELLO,
+        )
+    ]
+    for n in sizes:
+        cases.append(
+            (
+                f"pplx-tui, {n:,} keys",
+                [sys.executable, "-m", "pplx_tui"],
+                child_env(homes[n]),
+                KEY_ROW,
+            )
+        )
+    results: dict[str, list[Sample]] = {name: [] for name, *_ in cases}
+    try:
+        for run in range(args.runs + 1):
+            for name, argv, env, needle in cases:
+                sample = time_to_text(argv, env, needle)
+                if run:  # run 0 warms caches and bytecode
+                    results[name].append(sample)
+        filt = None
+        if not args.no_filter:
+            big = homes.get(10_000) or homes[max(sizes)]
+            filt = asyncio.run(filter_latency(big, "key-0999"))
+    finally:
+        for home in homes.values():
+            shutil.rmtree(home, ignore_errors=True)
+
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.runs} runs (+1 warm-up)")
+    print(
+        f"{'time to first rows on screen':<32} {'median':>8} {'min':>8} {'max':>8} {'peak RSS':>9}"
+    )
+    hello_median = statistics.median(s.seconds for s in results[cases[0][0]])
+    for name, *_ in cases:
+        xs = [s.seconds for s in results[name]]
+        rss = max(s.maxrss_kb for s in results[name])
+        print(
+            f"{name:<32} {statistics.median(xs):>7.3f}s {min(xs):>7.3f}s {max(xs):>7.3f}s "
+            f"{fmt_mb(rss):>9}"
+        )
+    verdicts = []
+    for n in sizes:
+        med = statistics.median(s.seconds for s in results[f"pplx-tui, {n:,} keys"])
+        ratio = med / hello_median
+        if n <= 100:
+            verdicts.append(
+                f"{n:,} keys: {ratio:.2f}x hello-world (target <= 2.5x): "
+                + ("met" if ratio <= 2.5 else "MISSED")
+            )
+        else:
+            verdicts.append(
+                f"{n:,} keys: {med:.3f} s (target < 1 s, {ratio:.2f}x hello-world): "
+                + ("met" if med < 1.0 else "MISSED")
+            )
+    if filt is not None:
+        outer, inner, shown = filt
+        verdicts.append(
+            f"filter at {max(sizes):,} keys, per keystroke: median {statistics.median(outer):.1f} ms, "
+            f"max {max(outer):.1f} ms end to end (table filter alone: median "
+            f"{statistics.median(inner):.1f} ms); {shown} rows left (target < 50 ms): "
+            + ("met" if max(outer) < 50 else "MISSED")
+        )
+    for v in verdicts:
+        print(v)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
