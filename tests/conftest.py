@@ -31,7 +31,9 @@ TESTS = str(Path(__file__).resolve().parent)
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     home = tmp_path_factory.mktemp("pplx-home")
     monkeypatch.setenv("PPLX_TUI_HOME", str(home))
     monkeypatch.setenv("PPLX_TUI_FIXED_NOW", FIXED_NOW_ISO)
@@ -52,19 +54,32 @@ class SecretService:
 
 
 def _start_secret_service(base: Path) -> tuple[SecretService, subprocess.Popen[bytes] | None, int]:
-    env = dict(os.environ, HOME=str(base), XDG_DATA_HOME=str(base / "data"),
-               XDG_RUNTIME_DIR=str(base / "run"), XDG_CONFIG_HOME=str(base / "config"))
-    (base / "run").mkdir(mode=0o700)
+    env = dict(
+        os.environ,
+        HOME=str(base),
+        XDG_DATA_HOME=str(base / "data"),
+        XDG_RUNTIME_DIR=str(base / "run"),
+        XDG_CONFIG_HOME=str(base / "config"),
+    )
+    (base / "run").mkdir(mode=0o700, parents=True)
     proc = subprocess.run(
         ["dbus-daemon", "--session", "--fork", "--print-address=1", "--print-pid=1"],
-        env=env, capture_output=True, text=True, timeout=30, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     )
     lines = proc.stdout.split()
     address, pid = lines[0], int(lines[1])
     env["DBUS_SESSION_BUS_ADDRESS"] = address
     subprocess.run(
         ["gnome-keyring-daemon", "--unlock", "--components=secrets"],
-        input=b"test-keyring-password", env=env, capture_output=True, timeout=30, check=True,
+        input=b"test-keyring-password",
+        env=env,
+        capture_output=True,
+        timeout=30,
+        check=True,
     )
     return SecretService(address, base), None, pid
 
@@ -73,7 +88,9 @@ def _start_secret_service(base: Path) -> tuple[SecretService, subprocess.Popen[b
 def secret_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecretService]:
     missing = [b for b in ("dbus-daemon", "gnome-keyring-daemon") if shutil.which(b) is None]
     if missing:
-        msg = f"real Secret Service needs Debian packages dbus and gnome-keyring ({missing} missing)"
+        msg = (
+            f"real Secret Service needs Debian packages dbus and gnome-keyring ({missing} missing)"
+        )
         if os.environ.get("CI"):
             pytest.fail(msg)
         pytest.skip(msg)
@@ -127,7 +144,8 @@ class Cli:
     def __init__(self, home: Path, base_url: str, bus: str | None) -> None:
         self.home = home
         self.env = {
-            k: v for k, v in os.environ.items()
+            k: v
+            for k, v in os.environ.items()
             if k not in ("PYTHON_KEYRING_BACKEND", "PERPLEXITY_API_KEY")
         }
         self.env.update(
@@ -139,8 +157,13 @@ class Cli:
         if bus:
             self.env["DBUS_SESSION_BUS_ADDRESS"] = bus
 
-    def __call__(self, *args: str, input: str | bytes | None = None,
-                 env: dict[str, str] | None = None, timeout: float = 60) -> Run:
+    def __call__(
+        self,
+        *args: str,
+        input: str | bytes | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 60,
+    ) -> Run:
         data = input.encode() if isinstance(input, str) else input
         proc = subprocess.run(
             [sys.executable, "-m", "pplx_tui", *args],
@@ -149,8 +172,11 @@ class Cli:
             capture_output=True,
             timeout=timeout,
         )
-        return Run(proc.returncode, proc.stdout.decode("utf-8", "replace"),
-                   proc.stderr.decode("utf-8", "replace"))
+        return Run(
+            proc.returncode,
+            proc.stdout.decode("utf-8", "replace"),
+            proc.stderr.decode("utf-8", "replace"),
+        )
 
 
 @pytest.fixture
@@ -175,7 +201,9 @@ def svc(home: Path, emulator: Emulator, memory_keyring: object) -> Iterator[obje
 
     os.environ["PERPLEXITY_BASE_URL"] = emulator.base_url
     settings = load_settings()
-    services = open_services(settings, secrets=SecretStore(memory_keyring), clock=FixedClock(FIXED_NOW))
+    services = open_services(
+        settings, secrets=SecretStore(memory_keyring), clock=FixedClock(FIXED_NOW)
+    )
     try:
         yield services
     finally:

@@ -40,7 +40,9 @@ def _secret_from_keyring(home: Path, name: str) -> str | None:
     return keyring.get_password("pplx-tui", ref)
 
 
-def test_generate_stores_token_in_keyring_and_only_fingerprint_in_db(cli, emulator, home, real_keyring):
+def test_generate_stores_token_in_keyring_and_only_fingerprint_in_db(
+    cli, emulator, home, real_keyring
+):
     _import_bootstrap(cli, emulator)
     r = cli("keys", "generate", "Production-Main", "--yes", "--json")
     assert r.code == 0, r.stderr
