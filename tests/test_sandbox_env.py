@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -129,3 +130,19 @@ def test_make_inventory_bulk() -> None:
     assert len(keys) == 500
     assert len({k.group for k in keys}) >= 3
     assert any(k.due and k.due.overdue for k in keys)
+
+
+def test_a_named_home_must_be_empty_and_is_left_alone_otherwise(tmp_path: Path) -> None:
+    from pplx_tui.core.errors import BadInput
+
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "keep.txt").write_text("mine")
+    with pytest.raises(BadInput), SandboxEnv(home=busy, seeded=False):
+        pass
+    assert (busy / "keep.txt").read_text() == "mine"
+    fresh = tmp_path / "fresh"
+    with SandboxEnv(home=fresh, seeded=False) as sandbox:
+        assert sandbox.home == fresh
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
+    assert not fresh.exists()

@@ -346,7 +346,9 @@ class SandboxEnv:
     ``env.home``, ``env.keyring``, ``env.settings``); leaving the block closes the services,
     stops the emulator and deletes the home folder. ``seed`` makes the emulator's tokens
     reproducible; ``clock`` defaults to :func:`default_clock` (which honours
-    ``PPLX_TUI_FIXED_NOW``); ``seeded=False`` leaves the inventory empty.
+    ``PPLX_TUI_FIXED_NOW``); ``seeded=False`` leaves the inventory empty. ``home`` names the
+    folder to use instead of a fresh temporary one (for screenshots that show paths); it must
+    not exist yet or be empty, and it is deleted on close all the same.
     """
 
     def __init__(
@@ -355,10 +357,12 @@ class SandboxEnv:
         seed: int | None = None,
         clock: Clock | None = None,
         seeded: bool = True,
+        home: Path | None = None,
     ) -> None:
         self.seed = seed
         self.clock: Clock = clock or default_clock()
         self.seeded = seeded
+        self._wanted_home = home
         self._home: Path | None = None
         self._emulator: Emulator | None = None
         self._services: Services | None = None
@@ -377,8 +381,7 @@ class SandboxEnv:
         from pplx_tui.secrets.store import SecretStore
 
         try:
-            self._home = Path(tempfile.mkdtemp(prefix="pplx-tui-sandbox-"))
-            os.chmod(self._home, 0o700)
+            self._home = self._make_home()
             self._emulator = Emulator(seed=self.seed).start()
             self.keyring = MemoryKeyring()
             self.secrets = SecretStore(self.keyring)
@@ -393,6 +396,20 @@ class SandboxEnv:
             self.close()
             raise
         return self
+
+    def _make_home(self) -> Path:
+        wanted = self._wanted_home
+        if wanted is None:
+            home = Path(tempfile.mkdtemp(prefix="pplx-tui-sandbox-"))
+        else:
+            from pplx_tui.core.errors import BadInput
+
+            home = Path(wanted)
+            if home.exists() and (not home.is_dir() or any(home.iterdir())):
+                raise BadInput(f"The sandbox home {home} exists and is not an empty folder.")
+            home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(home, 0o700)
+        return home
 
     def close(self) -> None:
         """Close the services, stop the emulator, delete the home. Safe to call twice."""
