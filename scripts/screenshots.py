@@ -1,0 +1,197 @@
+"""Screenshots of the TUI for the README: SVG (Textual) and PNG (cairosvg, Fira Code).
+
+    python scripts/screenshots.py [--out screenshots] [--only main,detail]
+
+Everything comes from the sandbox (``SandboxEnv``) with a fixed clock (2026-11-26 12:00 UTC),
+a fixed emulator seed, a fixed sandbox folder and OS user ``demo``, driven with Textual's Pilot
+at 120x40, so the same code gives the same pictures. Shots:
+
+    main      the key table with totals
+    detail    the detail pane of a rotated key (versions, revoked history, events)
+    generate  a new key generated, ending on the one-time reveal screen, masked
+    revoke    the revoke confirmation of a key with a dotenv target (what will break)
+    audit     the audit log with the hash chain's status
+
+The PNGs need Debian's fonts-firacode (or any installed "Fira Code"): the SVG's web font
+reference is replaced by the locally installed family before conversion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZE = (120, 40)
+FIXED_NOW = "2026-11-26T12:00:00Z"
+SHOTS = ("main", "detail", "generate", "revoke", "audit")
+FONT = "Fira Code"
+
+
+def svg_to_png(svg: Path, png: Path) -> None:
+    """Convert with cairosvg; the font is the locally installed Fira Code, nothing fetched."""
+    import cairosvg
+
+    text = svg.read_text(encoding="utf-8")
+    text = re.sub(r"@font-face\s*\{[^}]*\}", "", text)  # web fonts: not fetched, not needed
+    text = re.sub(r"font-family:[^;}]*", f"font-family: '{FONT}', monospace", text)
+    cairosvg.svg2png(
+        bytestring=text.encode("utf-8"), write_to=str(png), output_width=None, scale=1.5
+    )
+
+
+async def settle(pilot: Any) -> None:
+    """Wait until workers are done and the screen is repainted: no sleeping and hoping."""
+    app = pilot.app
+    for _ in range(3):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+
+
+async def wait_for(pilot: Any, condition: Callable[[], bool], what: str, tries: int = 500) -> None:
+    for _ in range(tries):
+        if condition():
+            return
+        await pilot.pause(0.01)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+async def take(app: Any, out: Path, name: str) -> Path:
+    svg = Path(app.save_screenshot(filename=f"{name}.svg", path=str(out)))
+    svg_to_png(svg, out / f"{name}.png")
+    print(f"  {name}: {svg.relative_to(out.parent) if out.parent in svg.parents else svg}")
+    return svg
+
+
+async def shoot(out: Path, only: set[str]) -> None:
+    from textual.widgets import Input
+
+    from pplx_tui.core.clock import FixedClock, parse_iso
+    from pplx_tui.ops.sandbox_env import DEFAULT_SEED, SandboxEnv
+    from pplx_tui.tui.app import PplxApp
+    from pplx_tui.tui.screens.main import MainScreen
+    from pplx_tui.tui.widgets.virtual_table import VirtualTable
+
+    clock = FixedClock(parse_iso(FIXED_NOW))
+    home = Path(tempfile.gettempdir()) / "pplx-tui-sandbox"
+    if home.exists():
+        shutil.rmtree(home)  # a previous run of this script that was interrupted
+    with SandboxEnv(seed=DEFAULT_SEED, clock=clock, home=home) as env:
+        app = PplxApp(env.services, sandbox=True)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+            screen = app.screen
+            assert isinstance(screen, MainScreen)
+            table = screen.query_one(VirtualTable)
+            await wait_for(pilot, lambda: bool(table.rows), "the key rows")
+            await settle(pilot)
+            steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+
+            async def main() -> None:
+                await take(app, out, "main")
+
+            async def detail() -> None:
+                screen.jump_to("prod-backend")
+                await pilot.press("enter")
+                await settle(pilot)
+                await take(app, out, "detail")
+                await pilot.press("d")  # close the pane again
+                await settle(pilot)
+
+            async def generate() -> None:
+                screen.jump_to("ci-nightly")
+                await settle(pilot)
+                await pilot.press("n")
+                await settle(pilot)
+                await pilot.press(*"ci-release")
+                app.screen.query_one("#group", Input).value = "ci"
+                await pilot.press("ctrl+s")
+                await settle(pilot)
+                await wait_for(
+                    pilot,
+                    lambda: type(app.screen).__name__ == "RevealScreen",
+                    "the reveal screen",
+                )
+                await settle(pilot)
+                await take(app, out, "generate")
+                await _close_reveal(pilot)
+
+            async def revoke() -> None:
+                screen.jump_to("prod-webhooks")
+                await settle(pilot)
+                await pilot.press("x")
+                await settle(pilot)
+                await wait_for(
+                    pilot, lambda: type(app.screen).__name__ == "RevokeModal", "the revoke dialog"
+                )
+                await settle(pilot)
+                await take(app, out, "revoke")
+                await pilot.press("escape")
+                await settle(pilot)
+
+            async def audit() -> None:
+                await pilot.press("l")
+                await settle(pilot)
+                await take(app, out, "audit")
+                await pilot.press("escape")
+                await settle(pilot)
+
+            steps = [
+                ("main", main),
+                ("detail", detail),
+                ("generate", generate),
+                ("revoke", revoke),
+                ("audit", audit),
+            ]
+            for name, step in steps:
+                if name in only:
+                    await step()
+
+
+async def _close_reveal(pilot: Any) -> None:
+    """Leave the reveal screen the way a user does: "I have stored it"."""
+    from textual.widgets import Button
+
+    app = pilot.app
+    for button in app.screen.query(Button):
+        if "stored" in str(button.label).lower():
+            button.press()
+            break
+    else:
+        await pilot.press("escape")
+    await settle(pilot)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default=str(ROOT / "screenshots"), help="output folder")
+    ap.add_argument("--only", default=",".join(SHOTS), help=f"comma-separated: {','.join(SHOTS)}")
+    args = ap.parse_args()
+    only = {s for s in args.only.split(",") if s}
+    unknown = only - set(SHOTS)
+    if unknown:
+        print(f"unknown shot(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    # The same pictures on every machine: fixed time, user name and terminal features.
+    os.environ["PPLX_TUI_FIXED_NOW"] = FIXED_NOW
+    os.environ["LOGNAME"] = os.environ["USER"] = "demo"
+    os.environ.pop("PERPLEXITY_API_KEY", None)
+    os.environ["TEXTUAL_ANIMATIONS"] = "none"
+    asyncio.run(shoot(out, only))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
