@@ -1,0 +1,118 @@
+"""The key list read with plain ``sqlite3``: what the TUI's first screen needs, fast.
+
+Importing SQLAlchemy/SQLModel costs about 0.3 s, so the first paint of the key table reads the
+inventory here, read-only, without them. It mirrors ``ops.inventory.list_keys``: one row per key
+with its current version (else the newest one); keys with no version (a generation in flight)
+are left out, and fully revoked keys too unless ``include_retired``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+#: Operation statuses that count as unfinished; the same as ``ops.journal.OPEN_STATUSES``.
+OPEN_STATUSES = ("running", "unknown", "failed")
+_STAGE_CURRENT = "current"
+_STAGE_REVOKED = "revoked"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRow:
+    id: int
+    name: str
+    group: str
+    notes: str
+    policy_days: int | None  # the key's own policy; None means the group's or global default
+    due_soon_days: int | None
+    stage: str
+    last4: str
+    created_at: datetime
+    compromised: bool
+    secret_state: str
+    last_verified_at: datetime | None
+    last_verify_state: str | None
+    targets: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    rows: list[KeyRow]
+    unfinished: int
+
+
+def _dt(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    dt = datetime.fromisoformat(text)
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def connect(db_path: Path) -> sqlite3.Connection:
+    """A read-only connection (the file must exist: ``Database`` created or migrated it)."""
+    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+    con.execute("PRAGMA busy_timeout = 30000")
+    return con
+
+
+def read_snapshot(db_path: Path, *, include_retired: bool = False) -> Snapshot:
+    con = connect(db_path)
+    try:
+        keys = con.execute(
+            'SELECT id, name, group_name, notes, policy_days, due_soon_days FROM "key"'
+        ).fetchall()
+        versions = con.execute(
+            "SELECT key_id, id, stage, last4, created_at, added_at, compromised, secret_state, "
+            "last_verified_at, last_verify_state FROM key_version"
+        ).fetchall()
+        targets = dict(
+            con.execute("SELECT key_id, count(*) FROM target GROUP BY key_id").fetchall()
+        )
+        marks = ",".join("?" * len(OPEN_STATUSES))
+        unfinished = con.execute(
+            f"SELECT count(*) FROM operation WHERE status IN ({marks})",  # noqa: S608
+            OPEN_STATUSES,
+        ).fetchone()[0]
+    finally:
+        con.close()
+    chosen: dict[int, tuple[object, ...]] = {}
+    for v in versions:
+        key_id = v[0]
+        best = chosen.get(key_id)
+        if best is None or (
+            best[2] != _STAGE_CURRENT
+            and (v[2] == _STAGE_CURRENT or (str(v[5]), v[1]) > (str(best[5]), best[1]))
+        ):
+            chosen[key_id] = v
+    rows: list[KeyRow] = []
+    for kid, name, group, notes, policy, soon in keys:
+        v = chosen.get(kid)
+        if v is None:
+            continue
+        stage = str(v[2])
+        if stage == _STAGE_REVOKED and not include_retired:
+            continue
+        created = _dt(str(v[4]))
+        assert created is not None
+        rows.append(
+            KeyRow(
+                id=kid,
+                name=name,
+                group=group,
+                notes=notes or "",
+                policy_days=policy,
+                due_soon_days=soon,
+                stage=stage,
+                last4=str(v[3]),
+                created_at=created,
+                compromised=bool(v[6]),
+                secret_state=str(v[7]),
+                last_verified_at=_dt(v[8]),  # type: ignore[arg-type]
+                last_verify_state=v[9],  # type: ignore[arg-type]
+                targets=int(targets.get(kid, 0)),
+            )
+        )
+    rows.sort(key=lambda r: r.name)
+    return Snapshot(rows, int(unfinished))

@@ -1,0 +1,69 @@
+"""Edit a key's rotation policy, due-soon window, group and notes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Input, Label, TextArea
+
+from pplx_tui.tui.modals.base import FormModal
+from pplx_tui.tui.modals.import_key import parse_days
+from pplx_tui.tui.rows import plain
+
+if TYPE_CHECKING:
+    from pplx_tui.ops.inventory import KeyView
+
+
+@dataclass(frozen=True)
+class EditRequest:
+    policy_days: int | None
+    due_soon_days: int | None
+    group: str | None
+    notes: str | None
+
+
+class EditModal(FormModal[EditRequest | None]):
+    AUTO_FOCUS = "#policy"
+
+    def __init__(self, key: KeyView) -> None:
+        super().__init__()
+        self.key = key
+
+    def compose(self) -> ComposeResult:
+        k = self.key
+        with Vertical(classes="dialog"):
+            yield Label(Text("Edit ") + Text(plain(k.name)), classes="dialog-title")
+            yield Label("Rotation policy in days")
+            yield Input(value=str(k.policy_days), id="policy", restrict=r"[0-9]*")
+            yield Label("Due soon within days")
+            yield Input(value=str(k.due_soon_days), id="soon", restrict=r"[0-9]*")
+            yield Label("Group (the API group the key lives in)")
+            yield Input(value=k.group, id="group")
+            yield Label("Notes")
+            yield TextArea(k.notes, id="notes", soft_wrap=True)
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Save", id="ok", variant="primary")
+
+    def submit(self) -> None:
+        try:
+            policy = parse_days(self.value("#policy"), "The rotation policy")
+            soon = parse_days(self.value("#soon"), "The due-soon window")
+        except ValueError as exc:
+            self.fail(str(exc))
+            return
+        k = self.key
+        notes = self.query_one("#notes", TextArea).text
+        group = self.value("#group").strip()
+        self.dismiss(
+            EditRequest(
+                policy if policy != k.policy_days else None,
+                soon if soon != k.due_soon_days else None,
+                group if group and group != k.group else None,
+                notes if notes.strip() != k.notes else None,
+            )
+        )

@@ -1,0 +1,62 @@
+"""Confirm a revocation: what will break, focus on Cancel, the key's name typed in full."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Input, Label, Static
+
+from pplx_tui.tui.modals.base import FormModal
+from pplx_tui.tui.rows import plain
+
+if TYPE_CHECKING:
+    from pplx_tui.ops.revoke import RevokePlan
+
+
+class RevokeModal(FormModal[bool | None]):
+    AUTO_FOCUS = "#cancel"
+
+    def __init__(self, plan: RevokePlan) -> None:
+        super().__init__()
+        self.plan = plan
+
+    def compose(self) -> ComposeResult:
+        p = self.plan
+        body = Text()
+        body.append("Revoke ", style="bold")
+        body.append(plain(p.key_name), style="bold")
+        body.append("? The API will refuse these versions at once:\n")
+        for _vid, stage, last4 in p.versions:
+            body.append(f"  • …{last4} ({stage})\n")
+        if p.targets:
+            body.append("\nThese targets will break:\n", style="bold red")
+            for t in p.targets:
+                body.append(f"  • {plain(t)}\n", style="red")
+        else:
+            body.append("\nNo targets are recorded for this key.\n", style="dim")
+        body.append(f"\nRevoked with: {plain(p.bearer_label)}\n", style="dim")
+        with Vertical(classes="dialog danger"):
+            yield Label(Text("Revoke a key"), classes="dialog-title")
+            yield Static(body, id="revoke-plan")
+            yield Label(Text("Type the key's name to confirm: ") + Text(plain(p.key_name)))
+            yield Input(id="confirm-name")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel", variant="primary")
+                yield Button("Revoke", id="ok", variant="error", disabled=True)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.query_one("#ok", Button).disabled = event.value.strip() != self.plan.key_name
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.value.strip() == self.plan.key_name:
+            self.submit()
+
+    def submit(self) -> None:
+        if self.value("#confirm-name").strip() != self.plan.key_name:
+            self.fail("Type the key's name exactly to confirm.")
+            return
+        self.dismiss(True)

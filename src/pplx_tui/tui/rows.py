@@ -1,0 +1,174 @@
+"""Pure formatting of the key table: inventory rows in, pre-formatted table rows out.
+
+No Textual here (plain data), so the formatting is testable on its own and costs nothing to
+import. Untrusted text (names, groups, notes) is made inert (``core.text.inert``): the table
+paints these strings as plain segments, never as markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from pplx_tui.core.policy import age_label, ago_label, rotation_due
+from pplx_tui.core.text import inert
+from pplx_tui.core.tokens import mask
+from pplx_tui.store.fastread import KeyRow
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    label: str
+    width: int  # the minimum width; the flexible column takes what is left
+    flex: bool = False
+    right: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One table row: ``key`` identifies it (the key's name), ``cells`` are plain text."""
+
+    key: str
+    cells: tuple[str, ...]
+    styles: tuple[str, ...]  # a style name per cell ("" for none): see VirtualTable
+    sort: tuple[object, ...]  # a sort key per cell
+    hay: str  # lower-case text the filter searches
+
+
+KEY_COLUMNS: tuple[Column, ...] = (
+    Column("name", "Name", 18, flex=True),
+    Column("group", "Group", 12),
+    Column("stage", "Stage", 11),
+    Column("last4", "Last 4", 7),
+    Column("age", "Age", 5, right=True),
+    Column("due", "Rotation due", 24),
+    Column("verified", "Last verified", 14),
+    Column("targets", "Targets", 7, right=True),
+)
+
+_STAGE_RANK = {"current": 0, "pending": 1, "previous": 2, "revoked": 3}
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    keys: int
+    overdue: int
+    due_soon: int
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The policy defaults of ``Settings`` the table needs (kept apart to stay pure)."""
+
+    policy_days: int = 90
+    due_soon_days: int = 14
+    group_policy_days: tuple[tuple[str, int], ...] = ()
+
+    def for_group(self, group: str) -> int:
+        for g, days in self.group_policy_days:
+            if g == group:
+                return days
+        return self.policy_days
+
+
+def plain(text: str) -> str:
+    """Untrusted text as one inert line."""
+    return " ".join(inert(text).split()) if text else ""
+
+
+def format_key_row(r: KeyRow, now: datetime, policy: Policy) -> tuple[Row, str]:
+    """A key as a table row, plus its due state: "overdue", "soon" or ""."""
+    name = plain(r.name)
+    group = plain(r.group)
+    stage = "compromised" if r.compromised else r.stage
+    stage_style = "bad" if r.compromised else ("" if r.stage == "current" else "muted")
+    if r.secret_state != "stored" and r.stage != "revoked":
+        stage_style = "bad"
+        stage = f"{stage}!"
+    due_state = ""
+    if r.stage == "current":
+        days = r.policy_days or policy.for_group(r.group)
+        soon = r.due_soon_days or policy.due_soon_days
+        due = rotation_due(r.created_at, now, days, soon)
+        due_cell = f"{due.due_at:%Y-%m-%d} {due.label}"
+        due_state = "overdue" if due.overdue else ("soon" if due.due_soon else "")
+        due_sort: float = due.due_at.timestamp()
+    else:
+        due_cell, due_sort = "—", float("inf")
+    if r.last_verified_at is None:
+        verified, verified_style, verified_sort = "never", "muted", float("-inf")
+    else:
+        state = r.last_verify_state or "unknown"
+        verified = f"{state} {ago_label(r.last_verified_at, now)}"
+        verified_style = {"live": "ok", "dead": "bad"}.get(state, "soon")
+        verified_sort = r.last_verified_at.timestamp()
+    created = r.created_at.timestamp()
+    cells = (
+        name,
+        group,
+        stage,
+        mask(r.last4),
+        age_label(r.created_at, now),
+        due_cell,
+        verified,
+        str(r.targets),
+    )
+    row = Row(
+        key=r.name,
+        cells=cells,
+        styles=("", "", stage_style, "", "", due_state, verified_style, ""),
+        sort=(
+            name.casefold(),
+            group.casefold(),
+            _STAGE_RANK.get(r.stage, 9),
+            r.last4,
+            -created,
+            due_sort,
+            verified_sort,
+            r.targets,
+        ),
+        hay=f"{name}\t{group}\t{stage}\t{r.last4}\t{plain(r.notes)}".casefold(),
+    )
+    return row, due_state
+
+
+def format_key_rows(
+    rows: Iterable[KeyRow], now: datetime, policy: Policy
+) -> tuple[list[Row], Totals]:
+    out: list[Row] = []
+    overdue = soon = 0
+    for r in rows:
+        row, state = format_key_row(r, now, policy)
+        out.append(row)
+        if state == "overdue":
+            overdue += 1
+        elif state == "soon":
+            soon += 1
+    return out, Totals(len(out), overdue, soon)
+
+
+def filter_rows(rows: Sequence[Row], query: str) -> list[Row]:
+    """Rows whose text contains every word of ``query`` (case-insensitive)."""
+    words = query.casefold().split()
+    if not words:
+        return list(rows)
+    if len(words) == 1:
+        w = words[0]
+        return [r for r in rows if w in r.hay]
+    return [r for r in rows if all(w in r.hay for w in words)]
+
+
+def sort_rows(rows: Sequence[Row], column: int, reverse: bool = False) -> list[Row]:
+    return sorted(rows, key=lambda r: r.sort[column], reverse=reverse)  # type: ignore[arg-type,return-value]
+
+
+def status_line(totals: Totals, unfinished: int, shown: int | None = None) -> str:
+    parts = [f"{totals.keys:,} keys"]
+    if shown is not None and shown != totals.keys:
+        parts[0] = f"{shown:,} of {totals.keys:,} keys"
+    parts.append(f"{totals.overdue:,} overdue")
+    parts.append(f"{totals.due_soon:,} due soon")
+    parts.append(f"{unfinished:,} unfinished operation{'s' if unfinished != 1 else ''}")
+    return " · ".join(parts)

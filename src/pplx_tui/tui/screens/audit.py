@@ -1,0 +1,122 @@
+"""The audit log: every event, filterable, with the status of the hash chain."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Static
+
+from pplx_tui.tui.rows import Column, Row, plain
+from pplx_tui.tui.widgets.virtual_table import VirtualTable
+
+if TYPE_CHECKING:
+    from pplx_tui.ops.context import Services
+    from pplx_tui.tui.app import PplxApp
+
+EVENT_COLUMNS = (
+    Column("id", "#", 5, right=True),
+    Column("at", "Time (UTC)", 19),
+    Column("action", "Action", 18),
+    Column("key", "Key", 18),
+    Column("fp", "Fingerprint", 12),
+    Column("outcome", "Outcome", 10),
+    Column("detail", "Detail", 16, flex=True),
+)
+_GOOD = {"ok", "live", "revoked", "done"}
+
+
+def event_rows(events: Sequence[Any]) -> list[Row]:
+    """Audit events as table rows, newest first; every field made inert."""
+    out = []
+    for ev in reversed(events):
+        cells = (
+            str(ev.id),
+            f"{ev.at:%Y-%m-%d %H:%M:%S}",
+            plain(ev.action),
+            plain(ev.key_name or "—"),
+            ev.fp_prefix or "",
+            plain(ev.outcome),
+            plain(ev.detail),
+        )
+        style = "" if ev.outcome in _GOOD else ("bad" if ev.outcome == "failed" else "soon")
+        out.append(
+            Row(
+                key=str(ev.id),
+                cells=cells,
+                styles=("muted", "", "", "", "muted", style, ""),
+                sort=(ev.id, ev.at.timestamp(), *[c.casefold() for c in cells[2:]]),
+                hay="\t".join(cells[2:]).casefold() + f"\t{cells[1]}",
+            )
+        )
+    return out
+
+
+def load_audit(svc: Services) -> tuple[list[Row], Any]:
+    from pplx_tui.ops.audit_log import check_chain, list_events
+
+    return event_rows(list_events(svc)), check_chain(svc)
+
+
+class AuditScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,l", "close", "Back", id="audit.back"),
+        Binding("slash", "filter", "Filter", id="audit.filter"),
+        Binding("ctrl+r,f5", "reload", "Reload", id="audit.reload"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield Static(Text("Checking the hash chain…"), id="chain")
+        yield Input(placeholder="Filter: action, key, outcome, detail, date", id="audit-filter")
+        yield VirtualTable(EVENT_COLUMNS, id="events")
+        yield Static(id="audit-status")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.sub_title = "audit log"
+        self.query_one("#events", VirtualTable).focus()
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        app: PplxApp = self.app  # type: ignore[assignment]
+        svc = app.svc
+        app.run_op("audit", lambda: load_audit(svc), self._show)
+
+    def _show(self, result: tuple[list[Row], Any]) -> None:
+        rows, chain = result
+        table = self.query_one("#events", VirtualTable)
+        table.set_rows(rows)
+        if chain.ok:
+            text = Text(f"✓ Hash chain intact: {chain.events:,} events", style="bold green")
+        else:
+            text = Text(f"✗ Hash chain broken: {plain(chain.problem or '')}", style="bold red")
+            text.append(" · the log was edited outside pplx-tui", style="red")
+        self.query_one("#chain", Static).update(text)
+        self._status()
+
+    def _status(self) -> None:
+        table = self.query_one("#events", VirtualTable)
+        shown, total = len(table.rows), table.total
+        line = f"{total:,} events" if shown == total else f"{shown:,} of {total:,} events"
+        self.query_one("#audit-status", Static).update(Text(line))
+
+    def action_filter(self) -> None:
+        self.query_one("#audit-filter", Input).focus()
+
+    @on(Input.Changed, "#audit-filter")
+    def _filter(self, event: Input.Changed) -> None:
+        self.query_one("#events", VirtualTable).set_filter(event.value)
+        self._status()
+
+    @on(Input.Submitted, "#audit-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self.query_one("#events", VirtualTable).focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

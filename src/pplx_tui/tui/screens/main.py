@@ -1,0 +1,270 @@
+"""The main screen: the key table, the filter, the detail pane, totals, and every key flow.
+
+The first paint reads the inventory with plain sqlite3 (``store.fastread``), synchronously,
+so the keys are on the first frame; everything needing ``ops/`` (and so SQLModel) runs later
+in workers.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Static
+
+from pplx_tui.store.fastread import Snapshot, read_snapshot
+from pplx_tui.tui.rows import KEY_COLUMNS, Policy, Row, Totals, format_key_rows, status_line
+from pplx_tui.tui.widgets.detail import DetailPane
+from pplx_tui.tui.widgets.virtual_table import VirtualTable
+
+if TYPE_CHECKING:
+    from pplx_tui.ops.context import Services
+    from pplx_tui.tui.app import PplxApp
+
+ENV_KEY = "PERPLEXITY_API_KEY"
+
+
+def load_rows(svc: Services) -> tuple[list[Row], Totals, int]:
+    """Read and format the key list (no SQLModel): the table's whole input."""
+    snap: Snapshot = read_snapshot(svc.settings.paths.db_path)
+    s = svc.settings
+    policy = Policy(s.policy_days, s.due_soon_days, tuple(s.group_policy_days.items()))
+    rows, totals = format_key_rows(snap.rows, svc.now(), policy)
+    return rows, totals, snap.unfinished
+
+
+class MainScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter", id="main.filter"),
+        Binding("a", "import_key", "Import", id="main.import"),
+        Binding("n", "generate", "New key", id="main.generate"),
+        Binding("v", "verify", "Verify", id="main.verify"),
+        Binding("V", "verify_all", "Verify all", id="main.verify_all"),
+        Binding("e", "edit", "Edit", id="main.edit"),
+        Binding("t", "targets", "Targets", id="main.targets"),
+        Binding("x,delete", "revoke", "Revoke", id="main.revoke"),
+        Binding("d", "toggle_detail", "Details", id="main.details"),
+        Binding("l", "audit", "Audit log", id="main.audit"),
+        Binding("ctrl+r,f5", "reload", "Reload", show=False, id="main.reload"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="main.clear_filter"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.totals = Totals(0, 0, 0)
+        self.unfinished = 0
+
+    @property
+    def papp(self) -> PplxApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def svc(self) -> Services:
+        return self.papp.svc
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield Input(placeholder="Filter: name, group, stage, last 4, notes", id="filter")
+        yield VirtualTable(KEY_COLUMNS, id="keys")
+        yield Static(id="empty")
+        yield DetailPane(id="detail")
+        yield Static(id="status")
+        yield Footer(compact=True)
+
+    @property
+    def table(self) -> VirtualTable:
+        return self.query_one("#keys", VirtualTable)
+
+    def on_mount(self) -> None:
+        rows, totals, unfinished = load_rows(self.svc)
+        self._show_rows((rows, totals, unfinished))
+        self.table.focus()
+        self.call_after_refresh(self._after_first_paint)
+
+    def _after_first_paint(self) -> None:
+        if self.papp.keymap_problem:
+            self.notify(self.papp.keymap_problem, severity="warning", markup=False, timeout=10)
+        self.load_detail()
+        self.papp.check_unfinished()
+
+    # -- data ----------------------------------------------------------------------------
+
+    def reload(self, keep: str | None = None) -> None:
+        svc = self.svc
+        self.papp.run_op("reload", lambda: load_rows(svc), lambda r: self._show_rows(r, keep=keep))
+
+    def _show_rows(self, result: tuple[list[Row], Totals, int], keep: str | None = None) -> None:
+        rows, totals, unfinished = result
+        self.totals, self.unfinished = totals, unfinished
+        table = self.table
+        table.set_rows(rows, keep=keep)
+        empty = not rows
+        table.display = not empty
+        self.query_one("#detail").display = not empty and self.query_one("#detail").display
+        self.query_one("#empty", Static).display = empty
+        if empty:
+            self.query_one("#empty", Static).update(self._empty_text())
+        self.update_status()
+        if keep is not None:
+            self.load_detail()
+
+    def update_status(self, extra: str = "") -> None:
+        table = self.table
+        line = status_line(self.totals, self.unfinished, len(table.rows))
+        if extra:
+            line = f"{line} · {extra}"
+        self.query_one("#status", Static).update(Text(line))
+
+    def _key_for(self, binding_id: str, default: str) -> str:
+        return self.svc.settings.bindings.get(binding_id, default)
+
+    def _empty_text(self) -> Text:
+        imp = self._key_for("main.import", "a")
+        t = Text()
+        t.append("No keys in this inventory yet.\n\n", style="bold")
+        t.append(f"  • Press {imp} to import a key you made in the Perplexity web console\n")
+        t.append("    (perplexity.ai → Settings → API → API keys). The secret goes to your OS\n")
+        t.append("    keyring; only its fingerprint and last 4 characters are kept here.\n")
+        secret = os.environ.get(ENV_KEY, "").strip()
+        if secret:
+            t.append(
+                f"  • {ENV_KEY} is set (…{secret[-4:]}): press {imp} and tick "
+                "“use PERPLEXITY_API_KEY” to import it.\n",
+                style="bold",
+            )
+        t.append("  • Just looking? Run ")
+        t.append("pplx-tui --sandbox", style="bold")
+        t.append(" for a made-up inventory and a local API emulator.\n")
+        t.append("\n  Ctrl+P opens the command palette; q quits.", style="dim")
+        return t
+
+    # -- table events -----------------------------------------------------------------------
+
+    @on(VirtualTable.Highlighted, "#keys")
+    def _highlighted(self, event: VirtualTable.Highlighted) -> None:
+        self.load_detail()
+
+    @on(VirtualTable.Selected, "#keys")
+    def _selected(self, event: VirtualTable.Selected) -> None:
+        detail = self.query_one("#detail", DetailPane)
+        detail.display = True
+        self.load_detail()
+
+    def load_detail(self) -> None:
+        detail = self.query_one("#detail", DetailPane)
+        key = self.table.current_key
+        if key is None or not detail.display:
+            return
+        svc = self.svc
+
+        def fetch() -> Any:
+            from pplx_tui.ops.inventory import key_detail
+            from pplx_tui.tui.widgets.detail import render_detail
+
+            return render_detail(key_detail(svc, key), svc.now())
+
+        def failed_quietly() -> None:
+            pass
+
+        self.papp.run_op("detail", fetch, detail.show, on_error=failed_quietly)
+
+    def jump_to(self, key: str) -> None:
+        table = self.table
+        if not table.move_to(key):
+            self.query_one("#filter", Input).value = ""
+            table.set_filter("")
+            table.move_to(key)
+        table.focus()
+
+    # -- filter -------------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("shown")
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.table.set_filter(event.value)
+        self.update_status()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self.table.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.remove_class("shown")
+        self.table.set_filter("")
+        self.update_status()
+        self.table.focus()
+
+    def action_toggle_detail(self) -> None:
+        detail = self.query_one("#detail", DetailPane)
+        detail.display = not detail.display
+        self.load_detail()
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def action_audit(self) -> None:
+        from pplx_tui.tui.screens.audit import AuditScreen
+
+        self.app.push_screen(AuditScreen())
+
+    # -- flows: each opens a modal, then runs the ops call in a worker --------------------------
+
+    def _need_key(self) -> str | None:
+        key = self.table.current_key
+        if key is None:
+            self.notify("Select a key first (import one with a).", severity="warning")
+        return key
+
+    def action_import_key(self) -> None:
+        from pplx_tui.tui import flows
+
+        flows.import_key(self)
+
+    def action_generate(self) -> None:
+        from pplx_tui.tui import flows
+
+        flows.generate(self)
+
+    def action_verify(self) -> None:
+        key = self._need_key()
+        if key is not None:
+            from pplx_tui.tui import flows
+
+            flows.verify(self, [key])
+
+    def action_verify_all(self) -> None:
+        from pplx_tui.tui import flows
+
+        flows.verify(self, None)
+
+    def action_revoke(self) -> None:
+        key = self._need_key()
+        if key is not None:
+            from pplx_tui.tui import flows
+
+            flows.revoke(self, key)
+
+    def action_edit(self) -> None:
+        key = self._need_key()
+        if key is not None:
+            from pplx_tui.tui import flows
+
+            flows.edit(self, key)
+
+    def action_targets(self) -> None:
+        key = self._need_key()
+        if key is not None:
+            from pplx_tui.tui import flows
+
+            flows.targets(self, key)
