@@ -1,0 +1,70 @@
+"""The audit log's hash chain detects edited, deleted and reordered events."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+
+@pytest.fixture
+def audited(cli, emulator, home):
+    assert cli("keys", "add", "A", input=emulator.bootstrap_key).code == 0
+    assert cli("keys", "add", "B", input=emulator.add_token()).code == 0
+    assert cli("keys", "edit", "A", "--policy-days", "30").code == 0
+    assert cli("keys", "verify", "--all").code == 0
+    r = cli("audit", "--verify")
+    assert r.code == 0 and "intact" in r.stdout
+    return home / "inventory.db"
+
+
+def _sql(db, *statements):
+    con = sqlite3.connect(db)
+    for s in statements:
+        con.execute(s)
+    con.commit()
+    con.close()
+
+
+def test_every_state_change_is_audited(audited, cli):
+    actions = [e["action"] for e in json.loads(cli("audit", "--json").stdout)]
+    assert actions == ["key.import", "key.import", "key.edit", "key.verify", "key.verify"]
+
+
+def test_edited_event_detected(audited, cli):
+    _sql(audited, "UPDATE event SET outcome = 'fine' WHERE id = 2")
+    r = cli("audit", "--verify")
+    assert r.code == 1 and "event 2 was altered" in r.stderr
+
+
+def test_deleted_event_detected(audited, cli):
+    _sql(audited, "DELETE FROM event WHERE id = 3")
+    r = cli("audit", "--verify")
+    assert r.code == 1 and "event 3 is missing" in r.stderr
+
+
+def test_deleted_last_event_detected(audited, cli):
+    _sql(audited, "DELETE FROM event WHERE id = (SELECT max(id) FROM event)")
+    r = cli("audit", "--verify")
+    assert r.code == 1 and "newest events were removed" in r.stderr
+
+
+def test_reordered_events_detected(audited, cli):
+    con = sqlite3.connect(audited)
+    cols = [r[1] for r in con.execute("PRAGMA table_info(event)") if r[1] != "id"]
+    a = con.execute(f"SELECT {', '.join(cols)} FROM event WHERE id = 1").fetchone()
+    b = con.execute(f"SELECT {', '.join(cols)} FROM event WHERE id = 2").fetchone()
+    sets = ", ".join(f"{c} = ?" for c in cols)
+    con.execute(f"UPDATE event SET {sets} WHERE id = 1", b)
+    con.execute(f"UPDATE event SET {sets} WHERE id = 2", a)
+    con.commit()
+    con.close()
+    r = cli("audit", "--verify")
+    assert r.code == 1 and "tampered" in r.stderr
+
+
+def test_audit_json_with_verify(audited, cli):
+    data = json.loads(cli("audit", "--json", "--verify").stdout)
+    assert data["chain"] == {"ok": True, "problem": None}
+    assert len(data["events"]) == 5
