@@ -21,6 +21,7 @@ from pplx_tui.core.errors import BadInput, PplxError
 COMMANDS = [
     "pplx_tui.cli.keys",
     "pplx_tui.cli.misc",
+    "pplx_tui.cli.rotate",
     "pplx_tui.cli.review",
 ]
 

@@ -1,0 +1,335 @@
+"""``pplx-tui keys rotate``, ``pplx-tui resume`` and ``pplx-tui targets add|list|remove``.
+
+``keys rotate`` joins the existing ``keys`` command group: :func:`register` looks up the
+``keys`` sub-command parsers that ``cli/keys.py`` registered before this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from typing import Any
+
+from pplx_tui.cli.common import services, stamp
+from pplx_tui.cli.output import cell, emit_json, err, out, table
+from pplx_tui.cli.prompts import confirm, interactive
+from pplx_tui.core.errors import BadInput
+
+
+def _keys_actions(sub: Any) -> Any:
+    keys = sub.choices.get("keys")
+    if keys is None:
+        raise RuntimeError("cli.rotate must be registered after cli.keys")
+    for action in keys._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    raise RuntimeError("the keys command has no sub-commands")
+
+
+def register(sub: Any) -> None:
+    ks = _keys_actions(sub)
+    p = ks.add_parser(
+        "rotate",
+        help="give keys a new secret with zero downtime (create, test, deploy, wait, revoke)",
+    )
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--due", action="store_true", help="rotate every key whose rotation is overdue")
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="wait between deploying the new key and revoking the old one (default 30)",
+    )
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
+    p.add_argument(
+        "--concurrency", type=int, default=4, help="keys rotated at once (default 4, max 32)"
+    )
+    p.add_argument(
+        "--abandon",
+        action="store_true",
+        help="give up a rotation stopped before the grace period: revoke its pending key",
+    )
+    p.set_defaults(func=cmd_rotate)
+
+    p = sub.add_parser("resume", help="continue unfinished operations (rotations)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_resume)
+
+    targets = sub.add_parser("targets", help="where each key is deployed")
+    ts = targets.add_subparsers(dest="targets_command", metavar="ACTION", required=True)
+    p = ts.add_parser("add", help="NAME dotenv PATH [--var VAR]  |  NAME command 'CMD'")
+    p.add_argument("name")
+    p.add_argument("kind", choices=["dotenv", "command"])
+    p.add_argument("spec", metavar="PATH|CMD")
+    p.add_argument("--var", default=None, help="dotenv variable (default PERPLEXITY_API_KEY)")
+    p.set_defaults(func=cmd_targets_add)
+    p = ts.add_parser("list", help="the targets of one key and the version each holds")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_targets_list)
+    p = ts.add_parser("remove", help="forget a target (the file or command is not touched)")
+    p.add_argument("name")
+    p.add_argument("target_id", type=int, metavar="TARGET_ID")
+    p.set_defaults(func=cmd_targets_remove)
+
+
+# -- keys rotate ---------------------------------------------------------------------------
+
+
+class _Printer:
+    """Progress lines from worker threads, one at a time."""
+
+    def __init__(self, prefix: bool) -> None:
+        self.prefix = prefix
+        self.lock = threading.Lock()
+
+    def __call__(self, ev: Any) -> None:
+        if ev.state == "started" and ev.step not in ("mint", "revoke"):
+            return
+        head = f"{cell(ev.key_name)}: " if self.prefix else ""
+        mark = {"ok": "ok", "failed": "FAILED", "waiting": "wait"}.get(ev.state, "..")
+        with self.lock:
+            out(f"{head}[{ev.step}] {mark}: {cell(ev.message)}")
+
+
+def _run_in_thread(fn: Any, cancel: threading.Event) -> Any:
+    """Run ``fn`` in a thread so Ctrl-C can cancel the grace waits cleanly."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:
+            box["error"] = exc
+
+    t = threading.Thread(target=target, name="pplx-rotate", daemon=True)
+    t.start()
+    try:
+        while t.is_alive():
+            t.join(0.2)
+    except KeyboardInterrupt:
+        cancel.set()
+        err(
+            "pplx-tui: interrupting: the rotations stop at a safe point; `pplx-tui resume` continues."
+        )
+        t.join()
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+def _print_plan(plan: Any) -> None:
+    out(
+        f"Plan for {cell(plan.key_name)} (group {cell(plan.group)}, current …{plan.current_last4}), "
+        f"grace {plan.grace_seconds:g} s. Nothing is changed by --dry-run."
+    )
+    for i, st in enumerate(plan.steps, 1):
+        out(f"  {i}. [{st.step}] {cell(st.action)}")
+        if st.if_fails != "-":
+            out(f"     if it fails: {cell(st.if_fails)}")
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    from pplx_tui.ops.rotate import (
+        MAX_CONCURRENCY,
+        abandon_rotation,
+        due_keys,
+        plan_rotation,
+        rotate_many,
+        validate_grace,
+    )
+
+    if args.due and args.names:
+        raise BadInput("Give key names or --due, not both.")
+    if not args.due and not args.names:
+        raise BadInput("Name at least one key to rotate, or use --due.")
+    if not 1 <= args.concurrency <= MAX_CONCURRENCY:
+        raise BadInput(f"--concurrency must be between 1 and {MAX_CONCURRENCY}.")
+    grace = validate_grace(args.grace)
+    with services() as svc:
+        if args.abandon:
+            if len(args.names) != 1:
+                raise BadInput("--abandon takes exactly one key name.")
+            confirm(f"Abandon the rotation of {args.names[0]!r}?", yes=args.yes)
+            res = abandon_rotation(svc, args.names[0])
+            out(f"{cell(res.key_name)}: {cell(res.message)}.")
+            return 0
+        names = due_keys(svc) if args.due else list(dict.fromkeys(args.names))
+        if not names:
+            out("No key is overdue for rotation.")
+            return 0
+        plans = []
+        refused = []
+        for name in names:
+            try:
+                plans.append(plan_rotation(svc, name, grace=grace))
+            except BadInput as exc:
+                if len(names) == 1:
+                    raise
+                refused.append((name, str(exc)))
+        if args.dry_run:
+            for plan in plans:
+                _print_plan(plan)
+            for name, why in refused:
+                err(f"pplx-tui: {cell(name)} cannot be rotated: {why}")
+            return 1 if refused else 0
+        if not args.yes:
+            for plan in plans:
+                where = ", ".join(f"#{t.id} {t.label}" for t in plan.targets) or "no targets"
+                err(f"  {plan.key_name} (…{plan.current_last4}): {where}")
+        confirm(
+            f"Rotate {len(plans)} key(s) with a {grace:g} s grace period? The old secrets are "
+            "revoked at the end.",
+            yes=args.yes,
+        )
+        cancel = threading.Event()
+        printer = _Printer(prefix=len(plans) > 1)
+        to_rotate = [p.key_name for p in plans]
+        results = _run_in_thread(
+            lambda: rotate_many(
+                svc,
+                to_rotate,
+                grace=grace,
+                concurrency=args.concurrency,
+                on_event=printer,
+                cancel=cancel,
+            ),
+            cancel,
+        )
+        if len(plans) == 1 and results and results[0].status == "failed":
+            r = results[0]
+            if r.step == "test" and interactive() and not args.yes:
+                try:
+                    answer = input("Revoke the pending key now? (no keeps it for a retry) [y/N] ")
+                except (EOFError, KeyboardInterrupt):
+                    answer = ""
+                if answer.strip().lower() in ("y", "yes"):
+                    res = abandon_rotation(svc, r.key_name)
+                    out(f"{cell(res.key_name)}: {cell(res.message)}.")
+    return _summary(results, refused)
+
+
+def _summary(results: list[Any], refused: list[tuple[str, str]]) -> int:
+    bad = 0
+    for r in results:
+        if r.unstored_secret is not None:
+            err(f"pplx-tui: {r.key_name}: {r.message}")
+            err("The new key is printed below, once. Store it now, then `pplx-tui keys add`.")
+            out(r.unstored_secret.reveal())
+        if r.ok:
+            out(f"{cell(r.key_name)}: rotated …{r.old_last4} -> …{r.new_last4}.")
+        else:
+            bad += 1
+    failures = [(r.key_name, f"{r.status} at {r.step}: {r.message}") for r in results if not r.ok]
+    failures += [(n, f"refused: {why}") for n, why in refused]
+    if len(results) + len(refused) > 1:
+        out(f"Rotated {len(results) - bad} of {len(results) + len(refused)} key(s).")
+    for name, why in failures:
+        err(f"pplx-tui: {name}: {why}")
+    return 1 if failures else 0
+
+
+# -- resume --------------------------------------------------------------------------------
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from pplx_tui.ops.rotate import resume_all
+
+    with services() as svc:
+        cancel = threading.Event()
+        report = _run_in_thread(
+            lambda: resume_all(svc, on_event=None if args.json else _Printer(True), cancel=cancel),
+            cancel,
+        )
+    if args.json:
+        emit_json(
+            {
+                "rotations": [
+                    {
+                        "key": r.key_name,
+                        "operation": r.operation_id,
+                        "status": r.status,
+                        "step": r.step,
+                        "message": r.message,
+                    }
+                    for r in report.rotations
+                ],
+                "unknown_generates": [
+                    {"key": k, "token_name": t, "message": m}
+                    for k, t, m in report.unknown_generates
+                ],
+            }
+        )
+    else:
+        if not report.rotations and not report.unknown_generates:
+            out("Nothing to resume.")
+        for r in report.rotations:
+            out(
+                f"{cell(r.key_name)}: rotation #{r.operation_id} {r.status} ({r.step}): {cell(r.message)}"
+            )
+    for key, token_name, _ in report.unknown_generates:
+        err(
+            f"pplx-tui: {key}: a key creation has an unknown outcome; look in the web console "
+            f"for a key named {token_name!r}, then import it (`pplx-tui keys add`) or revoke it "
+            "there. It is never retried automatically."
+        )
+    failed = [r for r in report.rotations if r.status not in ("done", "abandoned")]
+    return 1 if failed or report.unknown_generates else 0
+
+
+# -- targets -------------------------------------------------------------------------------
+
+
+def cmd_targets_add(args: argparse.Namespace) -> int:
+    from pplx_tui.ops.targets import DEFAULT_VAR, add_target
+
+    if args.kind == "command" and args.var is not None:
+        raise BadInput("--var applies to dotenv targets only.")
+    with services() as svc:
+        if args.kind == "dotenv":
+            t = add_target(svc, args.name, "dotenv", path=args.spec, var=args.var or DEFAULT_VAR)
+        else:
+            t = add_target(svc, args.name, "command", command=args.spec)
+    out(f"Added target #{t.id} to {cell(t.key_name)}: {cell(t.label)}.")
+    out("It receives the key at the next rotation (`pplx-tui keys rotate`).")
+    return 0
+
+
+def cmd_targets_list(args: argparse.Namespace) -> int:
+    from pplx_tui.ops.targets import list_targets
+
+    with services() as svc:
+        views = list_targets(svc, args.name)
+    if args.json:
+        emit_json([v.to_json() for v in views])
+        return 0
+    if not views:
+        out(f"No targets for {cell(args.name)}. Add one: pplx-tui targets add NAME dotenv PATH")
+        return 0
+    rows = [
+        [
+            f"#{v.id}",
+            v.kind,
+            v.path if v.kind == "dotenv" else v.command,
+            v.var or "-",
+            f"…{v.version_last4} ({v.version_stage})" if v.version_last4 else "never deployed",
+            stamp(v.deployed_at) if v.deployed_at else "-",
+        ]
+        for v in views
+    ]
+    out(table(["ID", "KIND", "WHERE", "VAR", "HOLDS", "DEPLOYED"], rows))
+    return 0
+
+
+def cmd_targets_remove(args: argparse.Namespace) -> int:
+    from pplx_tui.ops.targets import remove_target
+
+    with services() as svc:
+        t = remove_target(svc, args.name, args.target_id)
+    out(f"Removed target #{t.id} ({cell(t.label)}) from {cell(t.key_name)}.")
+    return 0
+
+
+__all__ = ["register"]
