@@ -146,3 +146,83 @@ def test_a_named_home_must_be_empty_and_is_left_alone_otherwise(tmp_path: Path) 
         assert sandbox.home == fresh
         assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
     assert not fresh.exists()
+
+
+# -- the TUI on top of it ------------------------------------------------------------------
+
+
+def _visible_seed_names() -> set[str]:
+    return {k.name for k in SEED_KEYS if k.revoked_days_ago is None}
+
+
+async def test_sandbox_app_shows_the_seeded_keys(env: SandboxEnv) -> None:
+    pytest.importorskip("pplx_tui.tui.app")
+    from pplx_tui.tui.app import PplxApp
+    from pplx_tui.tui.widgets.virtual_table import VirtualTable
+
+    app = PplxApp(env.services, sandbox=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(300):
+            tables = list(app.screen.query(VirtualTable))
+            if tables and tables[0].rows:
+                break
+            await pilot.pause(0.01)
+        table = app.screen.query_one(VirtualTable)
+        assert {r.key for r in table.rows} == _visible_seed_names()
+        await pilot.pause()
+        shown = app.export_screenshot()  # what is on the screen, as SVG text
+        assert "prod-analytics" in shown and "ci-github-actions" in shown
+
+
+def test_launch_sandbox_runs_the_app_then_cleans_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("pplx_tui.tui.app")
+    from pplx_tui.ops import sandbox_env
+    from pplx_tui.tui import launch as launch_mod
+    from pplx_tui.tui.app import PplxApp
+    from pplx_tui.tui.widgets.virtual_table import VirtualTable
+
+    seen: dict[str, object] = {}
+    homes: list[Path] = []
+    original_start = sandbox_env.SandboxEnv.start
+
+    def start(self: SandboxEnv) -> SandboxEnv:
+        out = original_start(self)
+        homes.append(self.home)
+        return out
+
+    async def auto_pilot(pilot: object) -> None:
+        app = pilot.app  # type: ignore[attr-defined]
+        for _ in range(300):
+            tables = list(app.screen.query(VirtualTable))
+            if tables and tables[0].rows:
+                break
+            await pilot.pause(0.01)  # type: ignore[attr-defined]
+        seen["sandbox"] = app.sandbox
+        seen["names"] = {r.key for r in app.screen.query_one(VirtualTable).rows}
+        app.exit()
+
+    original_run = PplxApp.run
+
+    def run(self: PplxApp, **kwargs: object) -> object:
+        return original_run(self, headless=True, size=(120, 40), auto_pilot=auto_pilot)
+
+    monkeypatch.setattr(sandbox_env.SandboxEnv, "start", start)
+    monkeypatch.setattr(PplxApp, "run", run)
+    assert launch_mod.launch(sandbox=True) == 0
+    assert seen["sandbox"] is True
+    assert seen["names"] == _visible_seed_names()
+    assert homes and not homes[0].exists()
+
+
+def test_a_corrupted_inventory_stops_the_tui_with_one_line(home: Path) -> None:
+    import subprocess
+    import sys
+
+    (home / "inventory.db").write_bytes(b"this is not a database" * 10)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pplx_tui"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 3
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "inventory.db" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
