@@ -68,7 +68,22 @@ V3 = [
     "CREATE INDEX ix_dismissal_kind ON dismissal (kind)",
 ]
 
-STEPS: list[list[str]] = [V1, V2, V3]
+V4 = [
+    # Incidents (compromise response): one row per compromised key, its state and timeline.
+    """CREATE TABLE incident (
+        id INTEGER NOT NULL, key_name VARCHAR NOT NULL, key_id INTEGER,
+        status VARCHAR NOT NULL, mode VARCHAR NOT NULL, step VARCHAR NOT NULL,
+        detected_at DATETIME NOT NULL, how VARCHAR NOT NULL, place VARCHAR NOT NULL,
+        old_version_id INTEGER, new_version_id INTEGER, rotation_op_id INTEGER,
+        contained_at DATETIME, resolved_at DATETIME, timeline VARCHAR NOT NULL,
+        checklist VARCHAR NOT NULL, exposure VARCHAR NOT NULL, targets_updated VARCHAR NOT NULL,
+        report_path VARCHAR, os_user VARCHAR NOT NULL, message VARCHAR NOT NULL,
+        created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL, PRIMARY KEY (id))""",
+    "CREATE INDEX ix_incident_status ON incident (status)",
+    "CREATE INDEX ix_incident_key_name ON incident (key_name)",
+]
+
+STEPS: list[list[str]] = [V1, V2, V3, V4]
 SCHEMA_VERSION = len(STEPS)
 
 

@@ -131,3 +131,37 @@ class Meta(SQLModel, table=True):
 
     name: str = Field(primary_key=True)
     value: str
+
+
+class Incident(SQLModel, table=True):
+    """A compromised key's response (schema v4): open -> contained -> resolved.
+
+    ``timeline``, ``checklist``, ``exposure`` and ``targets_updated`` are JSON; none holds a
+    secret (exposure finds carry last 4 and fingerprint prefixes only).
+    """
+
+    __tablename__ = "incident"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_name: str = Field(index=True)
+    key_id: int | None = None
+    status: str = Field(default="open", index=True)  # open | contained | resolved
+    mode: str = "continuity"  # continuity | contain
+    step: str = "record"
+    detected_at: datetime
+    how: str = ""
+    place: str = ""
+    old_version_id: int | None = None
+    new_version_id: int | None = None
+    rotation_op_id: int | None = None
+    contained_at: datetime | None = None
+    resolved_at: datetime | None = None
+    timeline: str = "[]"
+    checklist: str = "{}"
+    exposure: str = "[]"
+    targets_updated: str = "[]"
+    report_path: str | None = None
+    os_user: str = ""
+    message: str = ""
+    created_at: datetime
+    updated_at: datetime
