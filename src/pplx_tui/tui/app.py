@@ -21,6 +21,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from pplx_tui.core.errors import PplxError
 from pplx_tui.crashlog import redact, write_crash_log
 from pplx_tui.tui.commands import KeyCommands
+from pplx_tui.tui.rows import plain
 from pplx_tui.tui.screens.main import MainScreen
 
 if TYPE_CHECKING:
@@ -44,15 +45,18 @@ class OpFailed(Message):
 
 
 def _resume_function() -> Callable[[Services], Any] | None:
-    """``ops.rotate.resume`` when that module exists (it is built separately)."""
+    """``ops.rotate.resume_all`` (continues unfinished rotations), when it exists."""
     import importlib
 
     try:
         module = importlib.import_module("pplx_tui.ops.rotate")
     except ImportError:
         return None
-    fn = getattr(module, "resume", None)
-    return fn if callable(fn) else None
+    for name in ("resume_all", "resume"):
+        fn = getattr(module, name, None)
+        if callable(fn):
+            return fn
+    return None
 
 
 class PplxApp(App[int]):
@@ -73,9 +77,11 @@ class PplxApp(App[int]):
         self.keymap_problem: str | None = None
         self.fatal: PplxError | None = None  # re-raised by launch.py after the app ends
 
+    def get_default_screen(self) -> MainScreen:
+        return MainScreen()
+
     def on_mount(self) -> None:
         self._apply_keymap()
-        self.push_screen(MainScreen())
 
     def _apply_keymap(self) -> None:
         keymap = dict(self.svc.settings.bindings)
@@ -201,7 +207,18 @@ class PplxApp(App[int]):
         self.push_screen(ResumeModal(operations, resume is not None), answered)
 
     def _resumed(self, result: Any) -> None:
-        self.notify("Unfinished operations were resumed.", markup=False)
+        lines = ["Unfinished operations were resumed."]
+        for rot in getattr(result, "rotations", []) or []:
+            lines.append(plain(f"{rot.key_name}: {rot.status} {rot.message}"))
+            if getattr(rot, "unstored_secret", None) is not None:
+                from pplx_tui.tui.screens.reveal import RevealScreen
+
+                self.push_screen(RevealScreen(rot.key_name, rot.unstored_secret, rot.message))
+        for name, token_name, _message in getattr(result, "unknown_generates", []) or []:
+            lines.append(
+                f"{plain(name)}: look for a key named {plain(token_name)} in the web console."
+            )
+        self.notify("\n".join(lines[:8]), markup=False, timeout=15)
         from pplx_tui.tui.screens.main import MainScreen
 
         for screen in self.screen_stack:
