@@ -23,6 +23,7 @@ COMMANDS = [
     "pplx_tui.cli.misc",
     "pplx_tui.cli.rotate",
     "pplx_tui.cli.review",
+    "pplx_tui.cli.incident",
 ]
 
 
