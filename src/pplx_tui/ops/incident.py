@@ -429,6 +429,7 @@ class _Driver:
 
         key, old = self._key_and_old(inc)
         op_id = inc.rotation_op_id
+        fresh = False
         if op_id is None:
             with self.svc.db.session() as s:
                 adopt = rotate._open_rotation(s, key.id or 0)
@@ -438,12 +439,17 @@ class _Driver:
                     op_id = rotate.start_rotation(self.svc, key.name, grace=0)
                 except PplxError as exc:
                     raise self.fail("replace", str(exc)) from None
+                fresh = True
             self.update(rotation_op_id=op_id)
 
         def relay(ev: Any) -> None:
             self.emit("replace", "info", f"{ev.step}: {ev.message}")
 
-        result = rotate.resume_rotation(self.svc, op_id, on_event=relay)
+        # A rotation this call just journaled runs as new; any other is resumed, and a mint
+        # whose answer was lost is then reported, never retried.
+        result = rotate._Rotation(
+            self.svc, op_id, on_event=relay, wait=None, cancel=None, fresh=fresh
+        ).run()
         if result.unstored_secret is not None:
             raise self.fail(
                 "replace",
@@ -674,7 +680,7 @@ class _Driver:
             self.emit("scan", "failed", str(exc))
             return
         finds = [_find_json(f) for f in report.finds]
-        problems = [one_line(str(p), 300) for p in report.problems]
+        problems = [one_line(f"{p.path}: {p.problem}", 300) for p in report.problems]
         self.update(
             exposure=json.dumps(finds),
             note=f"scanned {len(self.scan_paths)} path(s): {len(finds)} find(s)"
