@@ -215,7 +215,9 @@ class Emulator:
     """The Perplexity key endpoints, emulated on a loopback port.
 
     ``with Emulator() as emu:`` starts it and stops it. All state sits behind one lock, so
-    tests may inspect and steer it while requests are being served.
+    tests may inspect and steer it while requests are being served. ``clock`` (seconds since
+    the epoch, default ``time.time``) dates minted and revoked tokens, so a sandbox with a fixed
+    clock gets matching ``created_at_epoch_seconds``.
     """
 
     def __init__(
@@ -225,7 +227,9 @@ class Emulator:
         port: int = 0,
         latency: float = 0.0,
         seed: int | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
+        self._clock: Callable[[], float] = clock or time.time
         self.host = host
         self.port = port
         self._lock = threading.RLock()
@@ -321,7 +325,7 @@ class Emulator:
             token = self._new_token()
             while token in self._tokens:
                 token = self._new_token()
-            record = TokenRecord(token, group, name, time.time())
+            record = TokenRecord(token, group, name, self._clock())
             self._tokens[token] = record
             return record
 
@@ -532,14 +536,14 @@ class Emulator:
                 return _error(
                     401, "The auth_token is invalid or already revoked.", "invalid_auth_token"
                 )
-            record.revoked_at = time.time()
+            record.revoked_at = self._clock()
         return _json_reply(200, {})
 
     def _do_verify_async(self, bearer: str, body: bytes) -> _Reply:
         return _json_reply(200, {"requests": []})
 
     def _do_verify_models(self, bearer: str, body: bytes) -> _Reply:
-        now = int(time.time())
+        now = int(self._clock())
         return _json_reply(
             200,
             {
@@ -575,7 +579,7 @@ class Emulator:
             {
                 "id": f"emu-{secrets.token_hex(8)}",
                 "object": "chat.completion",
-                "created": int(time.time()),
+                "created": int(self._clock()),
                 "model": model,
                 "choices": [
                     {
