@@ -24,6 +24,7 @@ COMMANDS = [
     "pplx_tui.cli.rotate",
     "pplx_tui.cli.review",
     "pplx_tui.cli.incident",
+    "pplx_tui.cli.scan",
 ]
 
 
