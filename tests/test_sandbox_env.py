@@ -226,3 +226,14 @@ def test_a_corrupted_inventory_stops_the_tui_with_one_line(home: Path) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "inventory.db" in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_the_emulator_runs_on_the_sandbox_clock() -> None:
+    from pplx_tui.ops.generate import generate_key
+    from pplx_tui.ops.inventory import import_key
+
+    with SandboxEnv(clock=FixedClock(NOW), seeded=False) as sandbox:
+        import_key(sandbox.services, "ci-one", sandbox.emulator.add_token("ci"), group="ci")
+        minted = generate_key(sandbox.services, "ci-two", group="ci")
+        record = next(r for r in sandbox.emulator.records() if r.token.endswith(minted.last4))
+    assert record.created_at == NOW.timestamp()

@@ -5,7 +5,8 @@
 - a temporary home folder (``tempfile.mkdtemp``, 0700) holding the inventory database and a
   demo app's dotenv file; removed again by :meth:`SandboxEnv.close`;
 - the API emulator (:class:`~pplx_tui.sandbox.emulator.Emulator`) serving real HTTP on a
-  loopback port of this process; with ``seed`` its tokens are the same on every run;
+  loopback port of this process, on the sandbox's clock; with ``seed`` its tokens are the
+  same on every run;
 - an isolated in-process keyring (:class:`~pplx_tui.secrets.memory.MemoryKeyring`) given to
   this sandbox's :class:`SecretStore` only: keyring's global backend is not touched;
 - :class:`Settings` built in code (not read from the user's config or environment) pointing at
@@ -382,7 +383,9 @@ class SandboxEnv:
 
         try:
             self._home = self._make_home()
-            self._emulator = Emulator(seed=self.seed).start()
+            clock = self.clock
+            self._emulator = Emulator(seed=self.seed, clock=lambda: clock.now().timestamp())
+            self._emulator.start()
             self.keyring = MemoryKeyring()
             self.secrets = SecretStore(self.keyring)
             self.settings = Settings(
