@@ -861,27 +861,42 @@ def rotate_available() -> bool:
         mod = importlib.import_module("pplx_tui.ops.rotate")
     except ImportError:
         return False
-    return hasattr(mod, "rotate_key")
+    return hasattr(mod, "rotate_many")
 
 
 def bulk_rotate(
-    svc: Services, names: Sequence[str], *, on_progress: Progress | None = None
+    svc: Services,
+    names: Sequence[str],
+    *,
+    grace: float | None = None,
+    on_progress: Progress | None = None,
+    on_event: Callable[[Any], None] | None = None,
+    cancel: Any = None,
 ) -> BulkResult:
-    """Rotate each key with the rotation workflow (``ops.rotate``), one after another."""
+    """Rotate each key with the rotation workflow (``ops.rotate.rotate_many``).
+
+    Bounded concurrency, one failure does not stop the others; each rotation deploys to
+    the key's targets, waits its grace period and revokes the old version.
+    """
     try:
         mod = importlib.import_module("pplx_tui.ops.rotate")
     except ImportError:
         raise BadInput("Rotation is not available in this build of pplx-tui.") from None
-    rotate_key = getattr(mod, "rotate_key", None)
-    if rotate_key is None:
-        raise BadInput("Rotation is not available in this build of pplx-tui.")
-
-    def one(name: str) -> str:
-        result = rotate_key(svc, name)
-        summary = getattr(result, "summary", None)
-        return str(summary) if summary else "rotation started"
-
-    return _run_each(list(dict.fromkeys(names)), one, lambda n: n, on_progress)
+    kwargs: dict[str, Any] = {"on_event": on_event, "cancel": cancel}
+    if grace is not None:
+        kwargs["grace"] = grace
+    results = mod.rotate_many(svc, list(dict.fromkeys(names)), **kwargs)
+    items = []
+    for r in results:
+        if r.ok:
+            message = f"rotated: …{r.old_last4} → …{r.new_last4}" if r.new_last4 else "rotated"
+        else:
+            message = one_line(f"{r.status} at {r.step}: {r.message}", 400)
+        item = BulkItem(r.key_name, r.ok, message)
+        items.append(item)
+        if on_progress is not None:
+            on_progress(item)
+    return BulkResult(items)
 
 
 # -- reconcile -----------------------------------------------------------------------------
