@@ -156,6 +156,14 @@ async def shoot(out: Path, only: set[str]) -> None:
             for name, step in steps:
                 if name in only:
                     await step()
+        leaked = [
+            svg.name
+            for svg in out.glob("*.svg")
+            for record in env.emulator.records()
+            if record.token[5:17] in svg.read_text(encoding="utf-8")
+        ]
+        if leaked:  # the reveal screen is shot masked: no secret belongs in a picture
+            raise SystemExit(f"a secret is visible in {', '.join(sorted(set(leaked)))}")
 
 
 async def _close_reveal(pilot: Any) -> None:
