@@ -396,8 +396,22 @@ def test_unknown_generation_produced_and_resolved(svc: Services, emulator: Emula
         resolve_operation(svc, f.detail["operation_id"], reason="again")
 
 
-def test_unresolved_incidents_hook_is_empty_without_the_incident_workflow(svc: Services) -> None:
+def test_unresolved_incident_produced_and_cleared(svc: Services, emulator: Emulator) -> None:
+    from pplx_tui.ops import incident
+    from pplx_tui.store.tables import Incident
+
+    add_key(svc, emulator, "Leaked")
     assert incident_findings(svc) == []
+    inc = incident.start_incident(svc, "Leaked", how="pasted in a public gist")
+    f = only(svc, Kind.UNRESOLVED_INCIDENT, "Leaked")
+    assert f"#{inc.id}" in f.reason and "pplx-tui incident Leaked" in f.reason
+    assert f.since == FIXED_NOW
+    with svc.db.session() as s:
+        row = s.get(Incident, inc.id)
+        assert row is not None
+        row.status = "resolved"
+        s.add(row)
+    assert (Kind.UNRESOLVED_INCIDENT, "Leaked") not in kinds(svc)
 
 
 # -- dismissals ----------------------------------------------------------------------------

@@ -515,33 +515,26 @@ def _keyring_findings(
 
 
 def incident_findings(svc: Services) -> list[Finding]:
-    """Unresolved incidents, from the incident workflow when it is installed.
-
-    TODO(incident): the incident engineer's ``ops.incident`` is expected to offer
-    ``unresolved(svc)`` returning objects with ``key_name``, ``reason``/``message``,
-    ``since``/``created_at`` and ``id``. Until it exists this returns ``[]``.
-    """
+    """Unresolved incidents, from the incident workflow (``ops.incident.unresolved``)."""
     try:
         mod = importlib.import_module("pplx_tui.ops.incident")
-    except ImportError:
+    except ImportError:  # a build without the incident workflow
         return []
     unresolved = getattr(mod, "unresolved", None)
     if unresolved is None:
         return []
     out = []
-    for item in unresolved(svc):
-        name = str(getattr(item, "key_name", "?"))
-        since = getattr(item, "since", None) or getattr(item, "created_at", None)
-        step = getattr(item, "step", None)
+    for inc in unresolved(svc):
+        name = str(inc.key_name)
+        state = "contained but not closed" if inc.status == "contained" else "still open"
         out.append(
             Finding(
                 Kind.UNRESOLVED_INCIDENT,
                 name,
-                f"An incident for {name} is still open"
-                + (f" at step {step!r}" if step else "")
-                + f": finish it with `pplx-tui incident {name}`.",
-                utc(since) if isinstance(since, datetime) else None,
-                {"incident_id": getattr(item, "id", None)},
+                f"The incident #{inc.id} for {name} (detected {_day(inc.detected_at)}) is "
+                f"{state}, at step {inc.step!r}: finish it with `pplx-tui incident {name}`.",
+                utc(inc.detected_at),
+                {"incident_id": inc.id, "status": inc.status, "step": inc.step},
             )
         )
     return out
@@ -555,10 +548,16 @@ def review(svc: Services, *, due_within: int | None = None, check_keyring: bool 
     snap = _snapshot(svc, now)
     notes: list[str] = []
     found = _key_findings(svc, snap, now, due_within)
-    found += _operation_findings(snap, now)
+    incidents = incident_findings(svc)
+    in_incident = {f.key_name for f in incidents}
+    found += [
+        f
+        for f in _operation_findings(snap, now)
+        if not (f.detail.get("operation") == "incident" and f.key_name in in_incident)
+    ]
     if check_keyring:
         found += _keyring_findings(svc, snap, notes)
-    found += incident_findings(svc)
+    found += incidents
     order = {k: i for i, k in enumerate(Kind.ALL)}
     found.sort(key=lambda f: (order.get(f.kind, 99), f.key_name.lower(), iso(f.since) or ""))
     hidden = {(d.key_name, d.kind) for d in snap.dismissals}
