@@ -86,9 +86,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 def _print_human(report: ScanReport, *, git: bool) -> None:
     if report.finds:
+        several_repos = len(report.repos_scanned) > 1
         rows = [
             [
-                f.location,
+                f"{f.repo}: {f.location}" if several_repos and f.repo else f.location,
                 f.key or "unknown key",
                 f.status,
                 (f.stage or "-") + (", compromised" if f.compromised else ""),

@@ -270,7 +270,7 @@ class _Walker:
 
     def settle_links(self) -> None:
         """Follow links to files inside their root once, after every real file is known."""
-        for link, root_real in self.links:
+        for link, root_real in sorted(self.links):
             shown = display_path(link)
             try:
                 st = os.stat(link)
@@ -648,6 +648,8 @@ def scan_tree_detailed(
     out.finds.sort(
         key=lambda f: (f.commit is not None, f.repo or "", f.path, f.commit or "", f.line)
     )
+    out.skipped.sort(key=lambda s: s.path)
+    out.problems.sort(key=lambda p: p.path)
     return out
 
 
