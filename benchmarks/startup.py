@@ -7,7 +7,7 @@ Time to keys: each run starts a fresh ``python -m pplx_tui`` in a pseudo-termina
 row (``key-NNNNN``) arrives on the terminal: the real start path, imports included, until rows
 are painted; a spinner or an empty table does not count. The yardstick, a bare Textual
 hello-world (``benchmarks/hello.py``), is measured the same way in the same runs, interleaved.
-Peak memory is the child's maximum resident set size (``wait4``), taken half a second after the
+Peak memory is the program's peak resident set size (``VmHWM``), read half a second after the
 rows appeared. The first run of each is a warm-up and is not counted.
 
 Filter latency: in-process with Textual's Pilot at 10,000 keys; ``/`` opens the filter and each
@@ -127,13 +127,30 @@ def time_to_text(
                     found = time.perf_counter() - t0
                     linger_until = time.perf_counter() + 0.5
     finally:
+        peak = peak_rss_kb(pid)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         _, _, usage = os.wait4(pid, 0)
         os.close(fd)
     if found is None:
         raise RuntimeError(f"{' '.join(argv)}: nothing matching {needle.pattern!r} in {timeout} s")
-    return Sample(found, int(usage.ru_maxrss))
+    return Sample(found, peak if peak is not None else int(usage.ru_maxrss))
+
+
+def peak_rss_kb(pid: int) -> int | None:
+    """The program's own peak RSS (Linux ``VmHWM``; it starts afresh at ``exec``).
+
+    ``wait4``'s ``ru_maxrss`` would also count this benchmark's memory, which the forked
+    child carried until it exec'd, so it is only the fallback.
+    """
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
 
 
 async def filter_latency(home: Path, query: str) -> tuple[list[float], list[float], int]:
