@@ -54,9 +54,11 @@ def test_check_exit_codes_json_and_due_within(cli: Any, emulator: Emulator) -> N
     assert "10 days ago" in found["overdue"]["reason"]
 
     later = {"PPLX_TUI_FIXED_NOW": PLUS_80}
-    kinds = lambda *a: {
-        f["kind"] for f in json.loads(cli("check", "--json", *a, env=later).stdout)["findings"]
-    }  # noqa: E731
+
+    def kinds(*a: str) -> set[str]:
+        r = cli("check", "--json", *a, env=later)
+        return {f["kind"] for f in json.loads(r.stdout)["findings"]}
+
     assert "due_soon" in kinds()  # 10 days left, default window 14
     assert "due_soon" not in kinds("--due-within", "5")
     assert "due_soon" in kinds("--due-within", "10")
