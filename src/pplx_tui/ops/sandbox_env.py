@@ -223,49 +223,29 @@ def _step_rotate(svc: Services, spec: SeedKey) -> Any:
 
 
 def _step_dotenv(svc: Services, spec: SeedKey) -> Any:
-    """A dotenv target inside the sandbox home, holding the key's current secret."""
+    """A dotenv target inside the sandbox home, deployed with the key's current secret."""
 
     def run(at: datetime) -> None:
+        from pplx_tui.core.secret import Secret
+        from pplx_tui.ops.bearer import bearer_of, read_secret
         from pplx_tui.ops.inventory import current_version, find_key
-        from pplx_tui.store import audit
-        from pplx_tui.store.tables import Target
+        from pplx_tui.ops.targets import add_target, deploy, record_deployed
 
         app_dir = svc.settings.paths.data_dir / DEMO_APP_DIR
         app_dir.mkdir(mode=0o700, exist_ok=True)
         path = app_dir / ".env"
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("# Demo app settings (pplx-tui sandbox)\nAPP_ENV=production\nLOG_LEVEL=info\n")
         with svc.db.session() as s:
             key = find_key(s, spec.name)
             v = current_version(s, key)
-            assert key.id is not None and v is not None
-            secret = svc.secrets.get(v.secret_ref)
-            assert secret is not None
-            fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(
-                    "# Demo app settings (pplx-tui sandbox)\n"
-                    "APP_ENV=production\n"
-                    f"{DEMO_DOTENV_VAR}={secret}\n"
-                    "LOG_LEVEL=info\n"
-                )
-            s.add(
-                Target(
-                    key_id=key.id,
-                    kind="dotenv",
-                    path=str(path),
-                    var=DEMO_DOTENV_VAR,
-                    version_id=v.id,
-                    deployed_at=at,
-                    created_at=at,
-                )
-            )
-            audit.append(
-                s,
-                at=at,
-                action="target.add",
-                key_name=spec.name,
-                fingerprint=v.fingerprint,
-                detail=f"dotenv {path} ({DEMO_DOTENV_VAR})",
-            )
+            assert v is not None and v.id is not None
+            bearer = bearer_of(key, v)
+        target = add_target(svc, spec.name, "dotenv", path=str(path), var=DEMO_DOTENV_VAR)
+        secret: Secret = read_secret(svc, bearer)
+        deploy(target, secret, spec.name)
+        record_deployed(svc, target.id, bearer.version_id, spec.name)
 
     return run
 
