@@ -1,0 +1,503 @@
+"""The stale-key review: findings grouped by kind, multi-select, bulk actions.
+
+Space selects a finding (on a group heading: the whole group); the actions apply to the
+selection, or to the finding under the cursor when nothing is selected. Revoke, rotate and
+mark-revoked ask for one typed confirmation listing every key and where it is deployed.
+Every ops call runs in a thread worker through ``PplxApp.run_op``; failures land in one
+modal. Every piece of text from the inventory, the API or the keyring is rendered inert.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static
+
+from pplx_tui.tui.modals.base import FormModal
+from pplx_tui.tui.rows import plain
+
+if TYPE_CHECKING:
+    from pplx_tui.ops.context import Services
+    from pplx_tui.ops.review import BulkResult, Finding, PlannedRevoke, Review
+    from pplx_tui.tui.app import PplxApp
+
+_MARK = "✔"
+
+
+def _fid(f: Finding) -> str:
+    extra = f.detail.get("version_id") or f.detail.get("operation_id") or ""
+    return f"{f.kind}\t{f.key_name}\t{extra}"
+
+
+def _since(f: Finding) -> str:
+    return f"{f.since:%Y-%m-%d}" if f.since else "—"
+
+
+# -- dialogs -------------------------------------------------------------------------------
+
+
+class BulkConfirmModal(FormModal[bool | None]):
+    """One confirmation for many keys: the list, focus on Cancel, a typed phrase."""
+
+    AUTO_FOCUS = "#cancel"
+
+    def __init__(self, title: str, body: Text, phrase: str, button: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.body = body
+        self.phrase = phrase
+        self.button = button
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog danger"):
+            yield Label(Text(self.title_text), classes="dialog-title")
+            with VerticalScroll(id="bulk-plan-scroll"):
+                yield Static(self.body, id="bulk-plan")
+            yield Label(Text("Type ") + Text(self.phrase, style="bold") + Text(" to confirm:"))
+            yield Input(id="confirm-phrase")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel", variant="primary")
+                yield Button(self.button, id="ok", variant="error", disabled=True)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.query_one("#ok", Button).disabled = event.value.strip() != self.phrase
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.value.strip() == self.phrase:
+            self.submit()
+
+    def submit(self) -> None:
+        if self.value("#confirm-phrase").strip() != self.phrase:
+            self.fail(f"Type {self.phrase!r} exactly to confirm.")
+            return
+        self.dismiss(True)
+
+
+@dataclass(frozen=True)
+class DismissRequest:
+    reason: str
+    days: int
+
+
+class DismissModal(FormModal[DismissRequest | None]):
+    AUTO_FOCUS = "#dismiss-reason"
+
+    def __init__(self, findings: list[Finding]) -> None:
+        super().__init__()
+        self.findings = findings
+
+    def compose(self) -> ComposeResult:
+        body = Text()
+        for f in self.findings[:12]:
+            body.append(f"  • {plain(f.key_name)}: {plain(f.title)}\n")
+        if len(self.findings) > 12:
+            body.append(f"  … and {len(self.findings) - 12} more\n")
+        with Vertical(classes="dialog"):
+            yield Label(Text("Dismiss findings"), classes="dialog-title")
+            yield Static(body, id="dismiss-list")
+            yield Label(Text("Why does this need no action? (kept in the audit log)"))
+            yield Input(id="dismiss-reason", placeholder="e.g. rotated by the vendor in March")
+            yield Label(Text("Hide for how many days (1-365)"))
+            yield Input("30", id="dismiss-days")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Dismiss", id="ok", variant="primary")
+
+    def submit(self) -> None:
+        reason = " ".join(self.value("#dismiss-reason").split())
+        if not reason:
+            self.fail("Give a reason.")
+            return
+        try:
+            days = int(self.value("#dismiss-days").strip())
+        except ValueError:
+            self.fail("The number of days must be a whole number.")
+            return
+        if not 1 <= days <= 365:
+            self.fail("A dismissal lasts between 1 and 365 days.")
+            return
+        self.dismiss(DismissRequest(reason, days))
+
+
+def revoke_plan_text(plans: list[PlannedRevoke]) -> Text:
+    body = Text()
+    for p in plans:
+        body.append(plain(p.key_name), style="bold")
+        if p.problem:
+            body.append(f"  skipped: {plain(p.problem)}\n", style="yellow")
+            continue
+        versions = ", ".join(f"…{last4} ({stage})" for _, stage, last4 in p.versions)
+        body.append(f"  {versions}\n")
+        if p.targets:
+            for t in p.targets:
+                body.append(f"    will break: {plain(t)}\n", style="red")
+        else:
+            body.append("    no recorded targets\n", style="dim")
+    return body
+
+
+# -- the screen ----------------------------------------------------------------------------
+
+
+class ReviewScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Back", id="review.back"),
+        Binding("space", "toggle_mark", "Select", id="review.toggle"),
+        Binding("asterisk", "select_all", "Select all", show=False, id="review.select_all"),
+        Binding("x,delete", "revoke", "Revoke", id="review.revoke"),
+        Binding("o", "rotate", "Rotate", id="review.rotate"),
+        Binding("m", "mark_revoked", "Mark revoked", id="review.mark_revoked"),
+        Binding("d", "dismiss_findings", "Dismiss", id="review.dismiss"),
+        Binding("V", "reconcile", "Verify all", id="review.reconcile"),
+        Binding("ctrl+r,f5", "reload", "Reload", id="review.reload"),
+    ]
+
+    DEFAULT_CSS = """
+    ReviewScreen #review-summary { height: auto; padding: 0 1; }
+    ReviewScreen #findings { height: 1fr; }
+    ReviewScreen #finding-detail { height: auto; max-height: 8; padding: 0 1;
+        border-top: solid $primary-muted; }
+    ReviewScreen #bulk-plan-scroll { max-height: 20; height: auto; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.review: Review | None = None
+        self.by_row: dict[str, Finding] = {}
+        self.groups: dict[str, list[str]] = {}
+        self.selected: set[str] = set()
+
+    @property
+    def papp(self) -> PplxApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def svc(self) -> Services:
+        return self.papp.svc
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield Static(Text("Reviewing the inventory…"), id="review-summary")
+        table: DataTable[Any] = DataTable(id="findings", cursor_type="row", zebra_stripes=False)
+        yield table
+        yield Static(Text(""), id="finding-detail")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#findings", DataTable)
+        table.add_column(" ", key="mark", width=2)
+        table.add_column("Key", key="key", width=22)
+        table.add_column("Since", key="since", width=10)
+        table.add_column("What", key="what")
+        self.reload()
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        svc = self.svc
+
+        def work() -> Any:
+            from pplx_tui.ops.review import review
+
+            return review(svc)
+
+        self.papp.run_op("review", work, self.show_review)
+
+    def show_review(self, rv: Review) -> None:
+        from pplx_tui.ops.review import TITLES
+
+        self.review = rv
+        table = self.query_one("#findings", DataTable)
+        cursor_key = self._cursor_key()
+        table.clear()
+        self.by_row.clear()
+        self.groups.clear()
+        keep: set[str] = set()
+        for kind, items in rv.by_kind().items():
+            head = f"group\t{kind}"
+            self.groups[head] = []
+            table.add_row(
+                Text(""),
+                Text(f"{TITLES.get(kind, kind)} ({len(items)})", style="bold"),
+                Text(""),
+                Text(""),
+                key=head,
+            )
+            for f in items:
+                rid = _fid(f)
+                if rid in self.by_row:
+                    continue
+                self.by_row[rid] = f
+                self.groups[head].append(rid)
+                if rid in self.selected:
+                    keep.add(rid)
+                table.add_row(
+                    Text(_MARK if rid in self.selected else ""),
+                    Text(plain(f.key_name)),
+                    Text(_since(f)),
+                    Text(plain(f.reason)),
+                    key=rid,
+                )
+        self.selected = keep
+        if cursor_key is not None and cursor_key in self.by_row | self.groups:
+            table.move_cursor(row=table.get_row_index(cursor_key))
+        elif self.by_row:
+            table.move_cursor(row=1)
+        self._update_summary()
+        self._update_detail()
+
+    def _update_summary(self) -> None:
+        rv = self.review
+        if rv is None:
+            return
+        n = len(rv.findings)
+        text = Text(
+            "Nothing needs attention." if n == 0 else f"{n} finding{'s' if n != 1 else ''}",
+            style="bold",
+        )
+        if self.selected:
+            text.append(f"  ·  {len(self.selected)} selected")
+        if rv.dismissed:
+            text.append(f"  ·  {len(rv.dismissed)} dismissed (hidden)", style="dim")
+        for note in rv.notes:
+            text.append(f"\n{plain(note)}", style="dim")
+        self.query_one("#review-summary", Static).update(text)
+
+    def _cursor_key(self) -> str | None:
+        table = self.query_one("#findings", DataTable)
+        if table.row_count == 0:
+            return None
+        try:
+            row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        except Exception:
+            return None
+        return str(row_key.value) if row_key.value is not None else None
+
+    def _update_detail(self) -> None:
+        key = self._cursor_key()
+        f = self.by_row.get(key or "")
+        text = Text()
+        if f is not None:
+            text.append(f"{plain(f.title)}: ", style="bold")
+            text.append(plain(f.reason))
+            tn = f.detail.get("token_name")
+            if tn:
+                text.append("\nToken name to look for: ", style="dim")
+                text.append(plain(str(tn)))
+            msg = f.detail.get("message")
+            if msg:
+                text.append("\nLast message: ", style="dim")
+                text.append(plain(str(msg)))
+        self.query_one("#finding-detail", Static).update(text)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._update_detail()
+
+    # -- selection -------------------------------------------------------------------------
+
+    def _set_mark(self, rid: str, on: bool) -> None:
+        table = self.query_one("#findings", DataTable)
+        if on:
+            self.selected.add(rid)
+        else:
+            self.selected.discard(rid)
+        table.update_cell(rid, "mark", Text(_MARK if on else ""))
+
+    def action_toggle_mark(self) -> None:
+        key = self._cursor_key()
+        if key is None:
+            return
+        if key in self.groups:
+            members = self.groups[key]
+            on = not all(m in self.selected for m in members)
+            for m in members:
+                self._set_mark(m, on)
+        elif key in self.by_row:
+            self._set_mark(key, key not in self.selected)
+        self._update_summary()
+        table = self.query_one("#findings", DataTable)
+        if table.cursor_row < table.row_count - 1:
+            table.move_cursor(row=table.cursor_row + 1)
+
+    def action_select_all(self) -> None:
+        on = len(self.selected) < len(self.by_row)
+        for rid in self.by_row:
+            self._set_mark(rid, on)
+        self._update_summary()
+
+    def chosen(self) -> list[Finding]:
+        """The selection, or the finding (or group) under the cursor."""
+        if self.selected:
+            return [self.by_row[r] for r in self.by_row if r in self.selected]
+        key = self._cursor_key()
+        if key in self.groups:
+            return [self.by_row[r] for r in self.groups[key or ""]]
+        f = self.by_row.get(key or "")
+        return [f] if f is not None else []
+
+    def _after(self, label: str) -> Any:
+        def done(result: BulkResult) -> None:
+            self.selected.clear()
+            if result.failed:
+                lines = [f"{label}: {result.summary}"]
+                lines += [f"{plain(i.key_name)}: {plain(i.message)}" for i in result.failed]
+                self.papp.show_error("\n".join(lines))
+            else:
+                self.notify(f"{label}: {result.summary}", markup=False)
+            self.reload()
+
+        return done
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def action_revoke(self) -> None:
+        from pplx_tui.ops.review import plan_bulk_revoke, revoke_request
+
+        requests = [r for r in map(revoke_request, self.chosen()) if r is not None]
+        if not requests:
+            self.notify("Nothing selected can be revoked through the API.", markup=False)
+            return
+        svc = self.svc
+        self.papp.run_op(
+            "review.plan", lambda: plan_bulk_revoke(svc, requests), self._confirm_revoke
+        )
+
+    def _confirm_revoke(self, plans: list[PlannedRevoke]) -> None:
+        from pplx_tui.ops.review import RevokeRequest, bulk_revoke
+
+        doable = [p for p in plans if not p.problem]
+        if not doable:
+            self.papp.show_error("\n".join(f"{plain(p.key_name)}: {p.problem}" for p in plans))
+            return
+        n = len(doable)
+        phrase = f"revoke {n}"
+        body = Text(f"The API will refuse these {n} key(s) at once. This cannot be undone.\n\n")
+        body.append_text(revoke_plan_text(plans))
+        # A plan limited to old versions keeps that limit; a whole-key plan revokes it all.
+        requests = [
+            RevokeRequest(p.key_name, tuple(v[0] for v in p.versions))
+            if all(stage != "current" for _, stage, _ in p.versions)
+            else RevokeRequest(p.key_name)
+            for p in doable
+        ]
+        svc = self.svc
+
+        def answered(ok: bool | None) -> None:
+            if ok:
+                self.papp.run_op(
+                    "review.revoke", lambda: bulk_revoke(svc, requests), self._after("Revoke")
+                )
+
+        self.app.push_screen(BulkConfirmModal("Revoke keys", body, phrase, "Revoke"), answered)
+
+    def _keys_of(self, found: list[Finding]) -> list[str]:
+        return list(dict.fromkeys(f.key_name for f in found if f.is_key))
+
+    def action_rotate(self) -> None:
+        from pplx_tui.ops.review import bulk_rotate, rotate_available
+
+        names = self._keys_of(self.chosen())
+        if not names:
+            self.notify("Select findings about keys to rotate.", markup=False)
+            return
+        if not rotate_available():
+            self.papp.show_error("Rotation is not available in this build of pplx-tui.")
+            return
+        body = Text(
+            "Each key gets a new version, deployed to its targets; the old one is revoked "
+            "after the grace period.\n\n"
+        )
+        for name in names:
+            body.append(f"  • {plain(name)}\n")
+        svc = self.svc
+
+        def answered(ok: bool | None) -> None:
+            if ok:
+                self.papp.run_op(
+                    "review.rotate", lambda: bulk_rotate(svc, names), self._after("Rotate")
+                )
+
+        phrase = f"rotate {len(names)}"
+        self.app.push_screen(BulkConfirmModal("Rotate keys", body, phrase, "Rotate"), answered)
+
+    def action_mark_revoked(self) -> None:
+        from pplx_tui.ops.review import bulk_mark_revoked
+
+        names = self._keys_of(self.chosen())
+        if not names:
+            self.notify("Select findings about keys to mark revoked.", markup=False)
+            return
+        body = Text(
+            "Record these keys as revoked elsewhere (e.g. in the web console), without calling "
+            "the API. Their secrets are deleted from the keyring.\n\n"
+        )
+        for name in names:
+            body.append(f"  • {plain(name)}\n")
+        svc = self.svc
+
+        def answered(ok: bool | None) -> None:
+            if ok:
+                self.papp.run_op(
+                    "review.mark",
+                    lambda: bulk_mark_revoked(svc, names),
+                    self._after("Mark revoked"),
+                )
+
+        phrase = f"mark {len(names)}"
+        self.app.push_screen(
+            BulkConfirmModal("Mark keys revoked", body, phrase, "Mark revoked"), answered
+        )
+
+    def action_dismiss_findings(self) -> None:
+        from pplx_tui.ops.review import dismiss
+
+        found = self.chosen()
+        if not found:
+            return
+        svc = self.svc
+
+        def answered(req: DismissRequest | None) -> None:
+            if req is None:
+                return
+
+            def work() -> int:
+                for f in found:
+                    dismiss(svc, f.key_name, f.kind, reason=req.reason, days=req.days)
+                return len(found)
+
+            def done(n: int) -> None:
+                self.selected.clear()
+                self.notify(f"Dismissed {n} finding(s) for {req.days} days.", markup=False)
+                self.reload()
+
+            self.papp.run_op("review.dismiss", work, done)
+
+        self.app.push_screen(DismissModal(found), answered)
+
+    def action_reconcile(self) -> None:
+        from pplx_tui.ops.review import reconcile
+
+        svc = self.svc
+        self.query_one("#review-summary", Static).update(
+            Text("Verifying every key against the API…")
+        )
+
+        def done(result: Any) -> None:
+            counts = ", ".join(f"{n} {s}" for s, n in sorted(result.counts.items())) or "none"
+            self.notify(f"Verified {len(result.outcomes)} versions: {counts}.", markup=False)
+            self.show_review(result.review)
+
+        self.papp.run_op("review.reconcile", lambda: reconcile(svc), done)
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def action_close(self) -> None:
+        self.app.pop_screen()

@@ -1,0 +1,138 @@
+"""The review screen: grouped findings, multi-select, bulk revoke with a typed confirmation,
+dismiss with a reason, failures in a modal, untrusted text rendered literally."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlmodel import select
+from textual.widgets import DataTable, Input, Static
+
+from pplx_tui.api.client import PerplexityClient, RetryPolicy
+from pplx_tui.store.tables import Event, KeyVersion
+from pplx_tui.tui.app import PplxApp
+from pplx_tui.tui.modals.error import ErrorModal
+from pplx_tui.tui.screens.review import BulkConfirmModal, DismissModal, ReviewScreen
+from tests.tui.helpers import SIZE, seed, settle
+
+
+def age(svc: Any, days: int) -> None:
+    with svc.db.session() as s:
+        for v in s.exec(select(KeyVersion)).all():
+            v.created_at = v.added_at = svc.now() - timedelta(days=days)
+            v.last_verified_at = svc.now()
+            s.add(v)
+
+
+def rows(screen: ReviewScreen) -> list[str]:
+    table = screen.query_one("#findings", DataTable)
+    return [" | ".join(str(c) for c in table.get_row_at(i)).strip() for i in range(table.row_count)]
+
+
+async def open_review(app: PplxApp, pilot: Any) -> ReviewScreen:
+    await settle(app, pilot)
+    screen = ReviewScreen()
+    await app.push_screen(screen)
+    await settle(app, pilot)
+    return screen
+
+
+async def test_grouped_findings_bulk_revoke_with_typed_confirmation(
+    svc: Any, emulator: Any
+) -> None:
+    tokens = seed(svc, emulator, [("Alpha", "default"), ("Beta", "default"), ("Gamma", "default")])
+    age(svc, 100)
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_review(app, pilot)
+        shown = rows(screen)
+        assert shown[0].startswith("| Overdue for rotation (3)")
+        assert any(r.startswith("| Not deployed anywhere (3)") for r in shown)
+        assert "3 findings" not in str(screen.query_one("#review-summary", Static).render())
+
+        # Select Alpha and Beta (cursor starts on the first finding), then revoke.
+        await pilot.press("space", "space", "x")
+        await settle(app, pilot)
+        modal = app.screen
+        assert isinstance(modal, BulkConfirmModal)
+        plan = str(modal.query_one("#bulk-plan", Static).render())
+        assert "Alpha" in plan and "Beta" in plan and "Gamma" not in plan
+        assert modal.phrase == "revoke 2"
+        assert app.focused is not None and app.focused.id == "cancel"  # default: Cancel
+        await pilot.click("#confirm-phrase")
+        await pilot.press(*"revoke 2", "enter")
+        await settle(app, pilot)
+        assert app.screen is screen
+        assert not emulator.is_live(tokens["Alpha"]) and not emulator.is_live(tokens["Beta"])
+        assert emulator.is_live(tokens["Gamma"])
+        assert not any("Alpha" in r or "Beta" in r for r in rows(screen))
+
+
+async def test_dismiss_with_reason_and_expiry(svc: Any, emulator: Any) -> None:
+    seed(svc, emulator, [("Solo", "default")])
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_review(app, pilot)
+        assert any("Solo" in r for r in rows(screen))  # no targets
+        await pilot.press("d")
+        await settle(app, pilot)
+        assert isinstance(app.screen, DismissModal)
+        app.screen.query_one("#dismiss-reason", Input).value = "deployed by hand"
+        app.screen.query_one("#dismiss-days", Input).value = "7"
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert app.screen is screen
+        assert rows(screen) == []
+        assert "1 dismissed" in str(screen.query_one("#review-summary", Static).render())
+    with svc.db.session() as s:
+        ev = s.exec(select(Event).where(Event.action == "review.dismiss")).one()
+    assert "deployed by hand" in ev.detail and "until=2026-12-03T12:00:00Z" in ev.detail
+
+
+async def test_failures_in_a_modal_and_stay_in_the_review(svc: Any, emulator: Any) -> None:
+    seed(svc, emulator, [("Early", "default"), ("Later", "default")])
+    age(svc, 100)
+    svc.api_factory = lambda: PerplexityClient(
+        emulator.base_url, retry=RetryPolicy(attempts=2, base_delay=0.001, max_delay=0.001)
+    )
+    svc._api = None
+    emulator.inject("revoke", "500", times=2)  # exhausts both tries of the first key
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_review(app, pilot)
+        await pilot.press("space", "space", "x")
+        await settle(app, pilot)
+        await pilot.click("#confirm-phrase")
+        await pilot.press(*"revoke 2", "enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ErrorModal)
+        message = str(app.screen.query_one("#error-message", Static).render())
+        assert "1 of 2 done" in message and "Early" in message and "server error" in message
+        await pilot.press("escape")
+        await settle(app, pilot)
+        shown = rows(screen)
+        assert any(r.startswith("| Unfinished operations (1)") for r in shown)
+        assert any("Early" in r and "server error" in r for r in shown)
+
+
+async def test_untrusted_text_is_rendered_literally(svc: Any, emulator: Any) -> None:
+    from pplx_tui.ops.generate import OutcomeUnknown, generate_key
+
+    seed(svc, emulator, [("Bearer", "default")])
+    emulator.inject("generate", "drop_after_mint")
+    try:
+        generate_key(svc, "Fresh", token_name="[bold red]boom[/] [link=http://x]y[/link]")
+    except OutcomeUnknown:
+        pass
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_review(app, pilot)
+        table = screen.query_one("#findings", DataTable)
+        for i in range(table.row_count):
+            if "Fresh" in str(table.get_row_at(i)[1]):
+                table.move_cursor(row=i)
+        await pilot.pause()
+        detail = screen.query_one("#finding-detail", Static).render()
+        text = str(detail)
+        assert "[bold red]boom[/] [link=http://x]y[/link]" in text
