@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlmodel import select
 from textual.widgets import DataTable, Input, Static
 
@@ -121,10 +122,8 @@ async def test_untrusted_text_is_rendered_literally(svc: Any, emulator: Any) -> 
 
     seed(svc, emulator, [("Bearer", "default")])
     emulator.inject("generate", "drop_after_mint")
-    try:
+    with pytest.raises(OutcomeUnknown):
         generate_key(svc, "Fresh", token_name="[bold red]boom[/] [link=http://x]y[/link]")
-    except OutcomeUnknown:
-        pass
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_review(app, pilot)
