@@ -430,6 +430,8 @@ class _Driver:
         key, old = self._key_and_old(inc)
         op_id = inc.rotation_op_id
         fresh = False
+        if op_id is not None and self._retry_after_definite_failure(op_id):
+            op_id = None
         if op_id is None:
             with self.svc.db.session() as s:
                 adopt = rotate._open_rotation(s, key.id or 0)
@@ -475,6 +477,27 @@ class _Driver:
         self.emit(
             "replace", "ok", f"contained: …{old.last4} revoked, …{result.new_last4} in service"
         )
+
+    def _retry_after_definite_failure(self, rotation_op_id: int) -> bool:
+        """A rotation abandoned because the API refused to mint (nothing was created) may be
+        started again; one whose mint outcome is unknown may not: that could mint twice."""
+        from pplx_tui.store.tables import Operation
+
+        with self.svc.db.session() as s:
+            rot = s.get(Operation, rotation_op_id)
+            if rot is None or rot.status != "abandoned":
+                return False
+            mint_id = journal.data_of(rot).get("mint_op_id")
+            mint = s.get(Operation, mint_id) if isinstance(mint_id, int) else None
+            resolved_by_hand = mint is not None and mint.status == "abandoned"
+            if mint is None or (mint.status != "failed" and not resolved_by_hand):
+                raise self.fail(
+                    "replace",
+                    f"The replacement may have been created without an answer: {rot.message} "
+                    "Resolve that first (import the key, or `pplx-tui review resolve "
+                    f"{mint_id} --reason ...` once you checked the web console).",
+                )
+            return True
 
     def do_contain(self, inc: Incident) -> None:
         """Contain first: revoke the compromised version now, with another key of the group."""
