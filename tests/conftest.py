@@ -178,8 +178,28 @@ class Cli:
         )
 
 
+def clear_secret_service(bus_address: str) -> None:
+    """Remove every pplx-tui entry from the test Secret Service (tests share one daemon)."""
+    import secretstorage
+
+    old = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
+    os.environ["DBUS_SESSION_BUS_ADDRESS"] = bus_address
+    try:
+        con = secretstorage.dbus_init()
+        try:
+            collection = secretstorage.get_default_collection(con)
+            for item in collection.search_items({"service": "pplx-tui"}):
+                item.delete()
+        finally:
+            con.close()
+    finally:
+        if old is not None:
+            os.environ["DBUS_SESSION_BUS_ADDRESS"] = old
+
+
 @pytest.fixture
 def cli(home: Path, emulator: Emulator, secret_service: SecretService) -> Cli:
+    clear_secret_service(secret_service.bus_address)
     return Cli(home, emulator.base_url, secret_service.bus_address)
 
 
