@@ -1,0 +1,289 @@
+"""End-to-end flows through the TUI against the emulator (real HTTP), driven by Pilot."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from textual.widgets import Button, Checkbox, Input, Static
+
+from pplx_tui.ops.inventory import list_keys
+from pplx_tui.tui.app import PplxApp
+from pplx_tui.tui.clipboard import clear
+from pplx_tui.tui.modals.error import ErrorModal
+from pplx_tui.tui.modals.import_key import ImportModal
+from pplx_tui.tui.modals.resume import ResumeModal
+from pplx_tui.tui.modals.revoke import RevokeModal
+from pplx_tui.tui.screens.audit import AuditScreen
+from pplx_tui.tui.screens.reveal import RevealScreen
+
+from .helpers import SIZE, main_screen, seed, settle
+
+KEYS = [("alpha", "prod"), ("beta", "prod"), ("gamma", "ci")]
+
+
+async def test_list_filter_sort_and_move(svc: Any, emulator: Any) -> None:
+    seed(svc, emulator, KEYS)
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        table = main_screen(app).table
+        assert [r.key for r in table.rows] == ["alpha", "beta", "gamma"]
+        assert table.rows[0].cells[2:5] == ("current", f"…{table.rows[0].cells[3][-4:]}", "0m")
+        status = str(app.screen.query_one("#status", Static).render())
+        assert "3 keys · 0 overdue · 0 due soon · 0 unfinished operations" in status
+        await pilot.press("j", "j")
+        assert table.current_key == "gamma"
+        await pilot.press("k")
+        assert table.current_key == "beta"
+        await pilot.press("slash", *"ci")
+        assert [r.key for r in table.rows] == ["gamma"]
+        await pilot.press("escape")
+        assert len(table.rows) == 3
+        await pilot.press("s", "s")  # sort by group
+        assert table.rows[0].key == "gamma"
+        await pilot.press("S")
+        assert table.rows[-1].key == "gamma"
+
+
+async def test_import_flow_with_password_field(svc: Any, emulator: Any) -> None:
+    token = emulator.add_token("prod", "imported")
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert "No keys in this inventory yet" in str(
+            app.screen.query_one("#empty", Static).render()
+        )
+        await pilot.press("a")
+        assert isinstance(app.screen, ImportModal)
+        await pilot.press(*"prod-main")
+        app.screen.query_one("#group", Input).value = "prod"
+        secret_box = app.screen.query_one("#secret", Input)
+        assert secret_box.password
+        secret_box.value = token
+        assert token not in str(secret_box.render_line(0))
+        await pilot.press("ctrl+j")  # the fallback for ctrl+enter
+        await settle(app, pilot)
+        assert [k.name for k in list_keys(svc)] == ["prod-main"]
+        assert [r.key for r in main_screen(app).table.rows] == ["prod-main"]
+
+
+async def test_import_offers_the_environment_key(
+    svc: Any, emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = emulator.add_token("default", "env")
+    monkeypatch.setenv("PERPLEXITY_API_KEY", token)
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert "PERPLEXITY_API_KEY is set" in str(app.screen.query_one("#empty", Static).render())
+        await pilot.press("a", *"from-env")
+        app.screen.query_one("#use-env", Checkbox).value = True
+        await pilot.pause()
+        assert app.screen.query_one("#secret", Input).disabled
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert [k.name for k in list_keys(svc)] == ["from-env"]
+
+
+async def test_bad_input_shows_the_error_modal(svc: Any, emulator: Any) -> None:
+    secrets = seed(svc, emulator, [("alpha", "prod")])
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("a", *"again")
+        app.screen.query_one("#secret", Input).value = secrets["alpha"]
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ErrorModal)
+        text = str(app.screen.query_one("#error-message", Static).render())
+        assert "already in the inventory as key 'alpha'" in text
+        assert secrets["alpha"] not in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, ErrorModal)
+
+
+async def test_verify_one_and_all(svc: Any, emulator: Any) -> None:
+    seed(svc, emulator, KEYS)
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        table = main_screen(app).table
+        assert table.rows[0].cells[6] == "never"
+        await pilot.press("v")
+        await settle(app, pilot)
+        assert table.rows[0].cells[6] == "live 0m ago"
+        assert table.rows[1].cells[6] == "never"
+        await pilot.press("V")
+        await settle(app, pilot)
+        assert all(r.cells[6] != "never" for r in table.rows)
+
+
+async def test_generate_reveal_copy(svc: Any, emulator: Any) -> None:
+    seed(svc, emulator, [("alpha", "prod")])
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("n", *"fresh-key")
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, RevealScreen)
+        from pplx_tui.ops.reveal import reveal_secret
+
+        secret = reveal_secret(svc, "fresh-key").reveal()
+        assert emulator.is_live(secret)
+        shown = str(screen.query_one("#secret", Static).render())
+        assert secret not in shown and shown.endswith(secret[-4:])
+        await pilot.press("r")
+        assert str(screen.query_one("#secret", Static).render()) == secret
+        await pilot.press("r")
+        assert secret not in str(screen.query_one("#secret", Static).render())
+        await pilot.press("c")
+        assert app.clipboard == secret
+        clear(app, secret)
+        assert app.clipboard == ""
+        await pilot.press("escape")  # does not close the one-time screen
+        assert app.screen is screen
+        await pilot.click("#stored")
+        await settle(app, pilot)
+        assert not isinstance(app.screen, RevealScreen)
+        assert "fresh-key" in [r.key for r in main_screen(app).table.rows]
+
+
+async def test_revoke_flow(svc: Any, emulator: Any) -> None:
+    secrets = seed(svc, emulator, [("alpha", "prod"), ("beta", "prod")])
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("x")
+        await settle(app, pilot)
+        modal = app.screen
+        assert isinstance(modal, RevokeModal)
+        assert app.focused is not None and app.focused.id == "cancel"
+        assert modal.query_one("#ok", Button).disabled
+        await pilot.press("enter")  # Enter on the focused Cancel: nothing happens
+        await settle(app, pilot)
+        assert emulator.is_live(secrets["alpha"])
+        await pilot.press("x")
+        await settle(app, pilot)
+        app.screen.query_one("#confirm-name", Input).focus()
+        await pilot.press(*"alph")
+        assert app.screen.query_one("#ok", Button).disabled
+        await pilot.press("a")
+        assert not app.screen.query_one("#ok", Button).disabled
+        await pilot.click("#ok")
+        await settle(app, pilot)
+        assert not emulator.is_live(secrets["alpha"])
+        assert emulator.is_live(secrets["beta"])
+        assert [r.key for r in main_screen(app).table.rows] == ["beta"]
+
+
+async def test_edit_policy_and_notes(svc: Any, emulator: Any) -> None:
+    seed(svc, emulator, [("alpha", "prod")])
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("e")
+        await settle(app, pilot)
+        app.screen.query_one("#policy", Input).value = "30"
+        app.screen.query_one("#notes").load_text("billing service")  # type: ignore[attr-defined]
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        (key,) = list_keys(svc)
+        assert key.policy_days == 30 and key.notes == "billing service"
+        assert main_screen(app).table.rows[0].cells[5].endswith("in 30d")
+
+
+async def test_audit_screen(svc: Any, emulator: Any) -> None:
+    seed(svc, emulator, KEYS)
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("l")
+        await settle(app, pilot)
+        assert isinstance(app.screen, AuditScreen)
+        assert "Hash chain intact: 3 events" in str(app.screen.query_one("#chain").render())
+        await pilot.press("slash", *"gamma")
+        rows = app.screen.query_one("#events").rows  # type: ignore[attr-defined]
+        assert [r.cells[3] for r in rows] == ["gamma"]
+        await pilot.press("enter", "escape")
+        assert not isinstance(app.screen, AuditScreen)
+
+
+async def test_palette_jumps_to_a_key(svc: Any, emulator: Any) -> None:
+    seed(svc, emulator, KEYS)
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"go to key gamma")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert main_screen(app).table.current_key == "gamma"
+
+
+async def test_remapped_binding(svc: Any, emulator: Any) -> None:
+    svc.settings = dataclasses.replace(
+        svc.settings, bindings={"main.import": "i", "nonsense.id": "z"}
+    )
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.keymap_problem and "nonsense.id" in app.keymap_problem
+        await pilot.press("i")
+        assert isinstance(app.screen, ImportModal)
+
+
+async def test_unfinished_operations_are_offered(svc: Any, emulator: Any) -> None:
+    from pplx_tui.ops import journal
+
+    with svc.db.session() as s:
+        journal.start(s, kind="generate", key_name="lost", key_id=None, now=svc.now())
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert isinstance(app.screen, ResumeModal)
+        assert "1 unfinished" in str(main_screen(app).query_one("#status").render())
+
+
+async def test_unexpected_error_in_a_worker_is_a_modal_and_a_clean_log(
+    svc: Any, emulator: Any
+) -> None:
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+
+        def boom() -> None:
+            secret = "pplx-" + "A" * 48  # a local the crash output must not show
+            raise RuntimeError(f"bad thing near {secret}")
+
+        app.run_op("boom", boom)
+        await settle(app, pilot)
+        assert isinstance(app.screen, ErrorModal)
+    log = (svc.settings.paths.log_dir / "crash.log").read_text()
+    assert "RuntimeError" in log and "A" * 48 not in log
+
+
+async def test_unhandled_exception_never_prints_locals(
+    svc: Any, emulator: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = PplxApp(svc)
+    with pytest.raises(RuntimeError):
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+
+            def explode() -> None:
+                token = "pplx-" + "B" * 48  # noqa: F841 - a local Textual would print
+                raise RuntimeError("exploded")
+
+            main_screen(app).action_reload = explode  # type: ignore[method-assign]
+            await pilot.press("ctrl+r")
+            await pilot.pause()
+    assert app.return_code == 1
+    rendered = "".join(str(r) for r in app._exit_renderables)
+    log = (svc.settings.paths.log_dir / "crash.log").read_text()
+    assert "B" * 48 not in log + rendered + capsys.readouterr().err
+    assert "exploded" in log
