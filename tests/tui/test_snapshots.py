@@ -1,0 +1,130 @@
+"""Snapshots of every screen at 120x40 with a fixed clock and a seeded sandbox; and no secret
+in any of them except the deliberate reveal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from pplx_tui.tui.app import PplxApp
+
+from .helpers import SIZE, settle
+from .sandbox import all_secrets, sandbox
+
+SNAPSHOTS = Path(__file__).parent / "__snapshots__"
+
+
+async def _idle(pilot: Pilot[Any]) -> None:
+    await settle(pilot.app, pilot)  # type: ignore[arg-type]
+
+
+def test_main_screen(snap_compare: Any) -> None:
+    with sandbox() as env:
+        assert snap_compare(
+            PplxApp(env.services, sandbox=True), terminal_size=SIZE, run_before=_idle
+        )
+
+
+def test_detail_pane_of_a_key_with_history(snap_compare: Any) -> None:
+    async def before(pilot: Pilot[Any]) -> None:
+        await _idle(pilot)
+        await pilot.press("slash", *"prod-backend", "enter")
+        await _idle(pilot)
+
+    with sandbox() as env:
+        assert snap_compare(
+            PplxApp(env.services, sandbox=True), terminal_size=SIZE, run_before=before
+        )
+
+
+def test_empty_state(snap_compare: Any) -> None:
+    with sandbox(seeded=False) as env:
+        assert snap_compare(PplxApp(env.services), terminal_size=SIZE, run_before=_idle)
+
+
+def test_import_dialog(snap_compare: Any) -> None:
+    async def before(pilot: Pilot[Any]) -> None:
+        await _idle(pilot)
+        await pilot.press("a", *"web-console-key")
+        pilot.app.screen.query_one("#secret", Input).value = "pplx-" + "Z" * 48
+        await pilot.pause()
+
+    with sandbox() as env:
+        assert snap_compare(
+            PplxApp(env.services, sandbox=True), terminal_size=SIZE, run_before=before
+        )
+
+
+def test_generate_ends_on_masked_reveal(snap_compare: Any) -> None:
+    async def before(pilot: Pilot[Any]) -> None:
+        await _idle(pilot)
+        await pilot.press("n", *"new-worker", "ctrl+s")
+        await _idle(pilot)
+
+    with sandbox() as env:
+        assert snap_compare(
+            PplxApp(env.services, sandbox=True), terminal_size=SIZE, run_before=before
+        )
+
+
+def test_revoke_confirmation(snap_compare: Any) -> None:
+    async def before(pilot: Pilot[Any]) -> None:
+        await _idle(pilot)
+        await pilot.press("slash", *"prod-webhooks", "enter", "x")
+        await _idle(pilot)
+
+    with sandbox() as env:
+        assert snap_compare(
+            PplxApp(env.services, sandbox=True), terminal_size=SIZE, run_before=before
+        )
+
+
+def test_audit_screen(snap_compare: Any) -> None:
+    async def before(pilot: Pilot[Any]) -> None:
+        await _idle(pilot)
+        await pilot.press("l")
+        await _idle(pilot)
+
+    with sandbox() as env:
+        assert snap_compare(
+            PplxApp(env.services, sandbox=True), terminal_size=SIZE, run_before=before
+        )
+
+
+async def test_no_secret_on_any_screen_except_the_deliberate_reveal() -> None:
+    with sandbox() as env:
+        app = PplxApp(env.services, sandbox=True)
+        shots: dict[str, str] = {}
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            shots["main"] = app.export_screenshot()
+            await pilot.press("slash", *"prod-webhooks", "enter")
+            await settle(app, pilot)
+            shots["detail"] = app.export_screenshot()
+            await pilot.press("x")
+            await settle(app, pilot)
+            shots["revoke"] = app.export_screenshot()
+            await pilot.press("escape", "escape", "l")
+            await settle(app, pilot)
+            shots["audit"] = app.export_screenshot()
+            await pilot.press("escape", "n", *"new-worker", "ctrl+s")
+            await settle(app, pilot)
+            shots["reveal-masked"] = app.export_screenshot()
+            await pilot.press("c")
+            shots["copied"] = app.export_screenshot()
+            secrets = all_secrets(env)
+            assert len(secrets) >= 10
+            for name, svg in shots.items():
+                for s in secrets:
+                    assert s not in svg, f"a secret is visible on {name}"
+                    assert s[5:] not in svg, f"a secret's body is visible on {name}"
+            await pilot.press("r")  # the deliberate reveal shows exactly the new key
+            revealed = app.export_screenshot()
+            assert sum(s in revealed for s in secrets) == 1
+        for svg_file in SNAPSHOTS.rglob("*.svg"):
+            text = svg_file.read_text(encoding="utf-8")
+            for s in secrets:
+                assert s[5:] not in text, f"a secret is in {svg_file.name}"
