@@ -135,3 +135,17 @@ async def test_untrusted_text_is_rendered_literally(svc: Any, emulator: Any) -> 
         detail = screen.query_one("#finding-detail", Static).render()
         text = str(detail)
         assert "[bold red]boom[/] [link=http://x]y[/link]" in text
+
+
+async def test_w_on_the_main_screen_opens_the_review(svc: Any, emulator: Any) -> None:
+    seed(svc, emulator, [("Solo", "default")])
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("w")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ReviewScreen)
+        assert "review.revoke" in PplxApp.binding_ids()
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert not isinstance(app.screen, ReviewScreen)

@@ -104,10 +104,12 @@ class PplxApp(App[int]):
         from pplx_tui.tui.modals import ALL_MODALS
         from pplx_tui.tui.screens.audit import AuditScreen
         from pplx_tui.tui.screens.reveal import RevealScreen
+        from pplx_tui.tui.screens.review import ReviewScreen
         from pplx_tui.tui.widgets.virtual_table import VirtualTable
 
         ids: set[str] = set()
-        for cls in (PplxApp, MainScreen, AuditScreen, RevealScreen, VirtualTable, *ALL_MODALS):
+        screens = (MainScreen, AuditScreen, RevealScreen, ReviewScreen)
+        for cls in (PplxApp, *screens, VirtualTable, *ALL_MODALS):
             for b in cls.BINDINGS:
                 if isinstance(b, Binding) and b.id:
                     ids.add(b.id)

@@ -50,6 +50,7 @@ class MainScreen(Screen[None]):
         Binding("x,delete", "revoke", "Revoke", id="main.revoke"),
         Binding("d", "toggle_detail", "Details", id="main.details"),
         Binding("l", "audit", "Audit log", id="main.audit"),
+        Binding("w", "review", "Review", id="main.review"),
         Binding("ctrl+r,f5", "reload", "Reload", show=False, id="main.reload"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="main.clear_filter"),
     ]
@@ -217,6 +218,11 @@ class MainScreen(Screen[None]):
         from pplx_tui.tui.screens.audit import AuditScreen
 
         self.app.push_screen(AuditScreen())
+
+    def action_review(self) -> None:
+        from pplx_tui.tui.screens.review import ReviewScreen
+
+        self.app.push_screen(ReviewScreen())
 
     # -- flows: each opens a modal, then runs the ops call in a worker --------------------------
 
