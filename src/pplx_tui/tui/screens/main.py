@@ -50,7 +50,7 @@ class MainScreen(Screen[None]):
         Binding("x,delete", "revoke", "Revoke", id="main.revoke"),
         Binding("d", "toggle_detail", "Details", id="main.details"),
         Binding("l", "audit", "Audit log", id="main.audit"),
-        Binding("w", "review", "Review", id="main.review"),
+        Binding("w", "review", "Review", show=False, id="main.review"),
         Binding("ctrl+r,f5", "reload", "Reload", show=False, id="main.reload"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="main.clear_filter"),
     ]
