@@ -164,15 +164,16 @@ class MainScreen(Screen[None]):
         svc = self.svc
 
         def fetch() -> Any:
+            from pplx_tui.core.errors import PplxError
             from pplx_tui.ops.inventory import key_detail
             from pplx_tui.tui.widgets.detail import render_detail
 
-            return render_detail(key_detail(svc, key), svc.now())
+            try:
+                return render_detail(key_detail(svc, key), svc.now())
+            except PplxError as exc:  # shown in the pane, not as a modal on every move
+                return Text(f"No details: {exc}", style="dim")
 
-        def failed_quietly() -> None:
-            pass
-
-        self.papp.run_op("detail", fetch, detail.show, on_error=failed_quietly)
+        self.papp.run_op("detail", fetch, detail.show)
 
     def jump_to(self, key: str) -> None:
         table = self.table

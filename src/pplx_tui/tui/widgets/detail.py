@@ -69,14 +69,14 @@ def render_detail(d: KeyDetail, now: datetime) -> RenderableType:
     for t in d.targets:
         where = f"dotenv {t.path} ({t.var})" if t.kind == "dotenv" else f"command {t.command}"
         got = f" · received {_date(t.deployed_at)}" if t.deployed_at else " · not deployed yet"
-        parts.append(_t(f"  #{t.id} {where}{got}"))
+        parts.append(Text("  ") + _t(f"#{t.id} {where}{got}"))
     if d.operations:
         parts.append(Text("Operations", style="bold"))
         for op in d.operations[:5]:
             line = f"  #{op.id} {op.kind} {op.status} at step {op.step}"
             if op.message:
                 line += f": {op.message}"
-            parts.append(_t(line, "yellow" if op.status != "done" else ""))
+            parts.append(Text("  ") + _t(line, "yellow" if op.status != "done" else ""))
     parts.append(Text("Recent events", style="bold"))
     if not d.events:
         parts.append(Text("  none", style="dim"))
@@ -84,7 +84,8 @@ def render_detail(d: KeyDetail, now: datetime) -> RenderableType:
         line = f"  {_date(ev.at)}  {ev.action}  {ev.outcome}"
         if ev.detail:
             line += f"  {ev.detail}"
-        parts.append(_t(line, "" if ev.outcome in ("ok", "live", "revoked") else "yellow"))
+        style = "" if ev.outcome in ("ok", "live", "revoked") else "yellow"
+        parts.append(Text("  ") + _t(line, style))
     return Group(*parts)
 
 
