@@ -25,11 +25,14 @@ def seed(svc: Any, emulator: Any, names: list[tuple[str, str]]) -> dict[str, str
 
 async def settle(app: PplxApp, pilot: Pilot[Any]) -> None:
     """Wait until every worker has finished and its messages were handled."""
-    for _ in range(20):
+    idle = 0
+    for _ in range(50):
         await pilot.pause()
         await app.workers.wait_for_complete()
         await pilot.pause()
-        if not any(w.is_running for w in app.workers):
+        busy = any(w.is_running or w.state.name == "PENDING" for w in app.workers)
+        idle = 0 if busy else idle + 1
+        if idle >= 3:  # work started by "after refresh" callbacks has had its chance
             return
 
 

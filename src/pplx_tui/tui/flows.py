@@ -78,8 +78,12 @@ def generate(screen: MainScreen) -> None:
 
         def minted(value: tuple[Any, Any]) -> None:
             result, secret = value
-            screen.reload(keep=result.key_name)
-            app.push_screen(RevealScreen(result.key_name, secret, result.problem))
+            screen.reload(
+                keep=result.key_name,
+                after=lambda: app.push_screen(
+                    RevealScreen(result.key_name, secret, result.problem)
+                ),
+            )
 
         app.run_op("generate", work, minted, on_error=lambda: screen.reload())
 

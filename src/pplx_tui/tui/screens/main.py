@@ -8,6 +8,7 @@ in workers.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -95,9 +96,15 @@ class MainScreen(Screen[None]):
 
     # -- data ----------------------------------------------------------------------------
 
-    def reload(self, keep: str | None = None) -> None:
+    def reload(self, keep: str | None = None, after: Callable[[], object] | None = None) -> None:
         svc = self.svc
-        self.papp.run_op("reload", lambda: load_rows(svc), lambda r: self._show_rows(r, keep=keep))
+
+        def show(result: tuple[list[Row], Totals, int]) -> None:
+            self._show_rows(result, keep=keep)
+            if after is not None:
+                self.call_after_refresh(after)
+
+        self.papp.run_op("reload", lambda: load_rows(svc), show)
 
     def _show_rows(self, result: tuple[list[Row], Totals, int], keep: str | None = None) -> None:
         rows, totals, unfinished = result
