@@ -739,11 +739,14 @@ def run_incident(
     scan_paths: list[str] | None = None,
     scan_git: bool = False,
     on_event: OnEvent | None = None,
+    until: str | None = None,
 ) -> IncidentView:
-    """Drive the incident from its persisted step up to the checklists (or a failure)."""
+    """Drive the incident from its persisted step up to the checklists (or a failure).
+
+    ``until`` names a step to stop before (the TUI stops before "scan" to ask for paths)."""
     return _Driver(
         svc, incident_id, scan_paths=scan_paths, scan_git=scan_git, on_event=on_event
-    ).run()
+    ).run(until=until)
 
 
 def complete_checklist(
