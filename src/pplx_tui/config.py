@@ -7,6 +7,7 @@ folder; every setting has a default, so the file is optional.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -60,10 +61,8 @@ def resolve_paths() -> Paths:
 def ensure_private_dir(path: Path) -> Path:
     """Create ``path`` (and parents) and make it 0700, whatever the umask."""
     path.mkdir(parents=True, exist_ok=True)
-    try:
+    with contextlib.suppress(OSError):  # e.g. a filesystem without modes
         os.chmod(path, 0o700)
-    except OSError:  # pragma: no cover - e.g. a filesystem without modes
-        pass
     return path
 
 
