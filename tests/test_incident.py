@@ -65,8 +65,15 @@ def test_continuity_first(svc, emulator, prod, home):
     view = _finish(svc, view)
     assert view.status == "resolved"
     report = Path(view.report_path).read_text()
-    for part in ("## Summary", "## Timeline", "## Exposure found", "## Targets updated",
-                 "Time to containment", "Run by", "gist"):
+    for part in (
+        "## Summary",
+        "## Timeline",
+        "## Exposure found",
+        "## Targets updated",
+        "Time to containment",
+        "Run by",
+        "gist",
+    ):
         assert part in report
     assert oct(Path(view.report_path).stat().st_mode & 0o777) == "0o600"
     _no_secret_anywhere(home, old, new)
@@ -138,8 +145,17 @@ def test_cli_incident_runbook(cli, emulator, home, tmp_path):
     assert cli("targets", "add", "Leaky", "dotenv", str(env)).code == 0
     assert cli("keys", "rotate", "Leaky", "--grace", "0", "--yes").code == 0
     report = tmp_path / "report.md"
-    r = cli("incident", "Leaky", "--yes", "--where", "CI log", "--scan", str(tmp_path),
-            "--report", str(report))
+    r = cli(
+        "incident",
+        "Leaky",
+        "--yes",
+        "--where",
+        "CI log",
+        "--scan",
+        str(tmp_path),
+        "--report",
+        str(report),
+    )
     assert r.code == 0, r.stderr
     assert "resolved" in r.stdout
     text = report.read_text()
