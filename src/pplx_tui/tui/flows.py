@@ -74,7 +74,8 @@ def generate(screen: MainScreen) -> None:
             result = generate_key(svc, req.name, group=req.group, using=req.using)
             if result.unstored_secret is not None:
                 return result, result.unstored_secret
-            return result, reveal_secret(svc, result.key_name, purpose="reveal")
+            # Loaded for the one-time screen (masked until r); audited as such.
+            return result, reveal_secret(svc, result.key_name, purpose="show_once")
 
         def minted(value: tuple[Any, Any]) -> None:
             result, secret = value
