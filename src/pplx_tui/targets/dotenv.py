@@ -81,6 +81,16 @@ def _read_text(path: Path) -> str | None:
     return data.decode("utf-8", "surrogateescape")
 
 
+_LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\n|\r)|[^\r\n]+\Z")
+
+
+def _split_lines(text: str) -> list[str]:
+    """Lines with their ends. Only LF, CRLF and a lone CR end a line, as for dotenv readers
+    and shells: ``str.splitlines`` would also split at a form feed, NEL, U+2028 and others,
+    so a ``VAR=`` after one inside a comment or a value would be taken for an assignment."""
+    return _LINE_RE.findall(text)
+
+
 def _split_eol(line: str) -> tuple[str, str]:
     for eol in ("\r\n", "\n", "\r"):
         if line.endswith(eol):
@@ -126,7 +136,7 @@ def _format(value: str, quote: str) -> str:
 
 def _assignments(text: str, var: str, path: Path) -> Iterator[tuple[int, str, str, str, str]]:
     """For each line setting ``var``: (index, lead+var+eq, quote, value, trailing+eol)."""
-    for index, raw in enumerate(text.splitlines(keepends=True)):
+    for index, raw in enumerate(_split_lines(text)):
         body, eol = _split_eol(raw)
         m = _ASSIGN_RE.match(body)
         if m is None or m.group("var") != var:
@@ -148,7 +158,7 @@ def read_value(path: Path, var: str) -> str | None:
 
 def replace_value(text: str, var: str, value: str, path: Path) -> str:
     """``text`` with every assignment of ``var`` set to ``value`` (appended when missing)."""
-    lines = text.splitlines(keepends=True)
+    lines = _split_lines(text)
     found = False
     for index, head, quote, _, tail in list(_assignments(text, var, path)):
         lines[index] = head + _format(value, quote) + tail
