@@ -484,7 +484,7 @@ class PerplexityClient:
             return _NOT_JSON
         try:
             return json.loads(resp.content)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # "[[[[..." nests too deep
             return _NOT_JSON
 
     def _parse_generated(

@@ -176,7 +176,7 @@ def describe_body(
         return f"HTTP {status} with an empty body", None
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         snippet = scrub(one_line(body[:400].decode("utf-8", "replace"), 80), secrets)
         return f"HTTP {status} with a body that is not JSON: {snippet!r}", None
     message: object = None
@@ -191,7 +191,10 @@ def describe_body(
             message = data.get("detail") or data.get("message")
     kind = one_line(error_type, 60) if isinstance(error_type, str) and error_type else None
     if message is not None and not isinstance(message, str):
-        message = json.dumps(message)[:400]
+        try:
+            message = json.dumps(message)[:400]
+        except (ValueError, RecursionError):
+            message = None
     if isinstance(message, str) and message.strip():
         text = scrub(one_line(message, _DETAIL_LIMIT), secrets).rstrip(".")
         prefix = f"{status} {kind}" if kind else f"{status}"
