@@ -19,6 +19,7 @@ is resumable from any step. The record moves open -> contained -> resolved.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
 
+from pplx_tui.config import ensure_private_dir
 from pplx_tui.core.clock import iso, utc
 from pplx_tui.core.errors import BadInput, NotFound, OperationFailed, PplxError
 from pplx_tui.core.text import one_line
@@ -792,7 +794,8 @@ def close_incident(
     driver.update(status="resolved", resolved_at=now, note="incident resolved", step_label="close")
     final = get_incident(svc, incident_id)
     text = render_report(final)
-    path = write_report(svc.settings.paths.reports_dir / f"incident-{incident_id}.md", text)
+    reports = ensure_private_dir(svc.settings.paths.reports_dir)
+    path = write_report(reports / f"incident-{incident_id}.md", text)
     if report_file is not None:
         write_report(report_file, text)
     driver.update(report_path=str(path))
@@ -800,14 +803,20 @@ def close_incident(
 
 
 def write_report(path: Path, text: str) -> Path:
-    """Atomic, private (0600) write of a report."""
+    """Atomic, private (0600) write of a report.
+
+    The temp file beside it is named after the writing process; one left by a process that
+    no longer runs (killed midway) is removed by the next write.
+    """
     from pplx_tui.crashlog import redact
 
     path = path.expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _remove_stale_report_temps(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(redact(text))
             fh.flush()
@@ -820,6 +829,27 @@ def write_report(path: Path, text: str) -> Path:
             f"The report could not be written to {path}: {exc.strerror}"
         ) from None
     return path
+
+
+def _remove_stale_report_temps(path: Path) -> None:
+    prefix, suffix = f".{path.name}.", ".tmp"
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(prefix) : -len(suffix)]
+        if not (name.startswith(prefix) and name.endswith(suffix) and pid.isdigit()):
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # its writer still runs
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(path.parent / name)
 
 
 def _md(text: str) -> str:
