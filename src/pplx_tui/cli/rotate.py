@@ -198,6 +198,10 @@ def cmd_rotate(args: argparse.Namespace) -> int:
             ),
             cancel,
         )
+        if len(names) == 1 and results and results[0].status == "refused":
+            # another process started a rotation of this key between the plan and the start:
+            # the same refusal as when the plan sees it (exit 2), not a failure
+            raise BadInput(results[0].message)
         if len(plans) == 1 and results and results[0].status == "failed":
             r = results[0]
             if r.step == "test" and interactive() and not args.yes:
