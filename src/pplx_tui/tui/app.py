@@ -103,13 +103,16 @@ class PplxApp(App[int]):
         """Every binding id a user may remap in the ``[keys]`` table of config.toml."""
         from pplx_tui.tui.modals import ALL_MODALS
         from pplx_tui.tui.screens.audit import AuditScreen
+        from pplx_tui.tui.screens.incident import IncidentScreen
+        from pplx_tui.tui.screens.incidents import IncidentsScreen
         from pplx_tui.tui.screens.reveal import RevealScreen
         from pplx_tui.tui.screens.review import ReviewScreen
         from pplx_tui.tui.widgets.virtual_table import VirtualTable
 
         ids: set[str] = set()
         screens = (MainScreen, AuditScreen, RevealScreen, ReviewScreen)
-        for cls in (PplxApp, *screens, VirtualTable, *ALL_MODALS):
+        incident_screens = (IncidentScreen, IncidentsScreen)
+        for cls in (PplxApp, *screens, *incident_screens, VirtualTable, *ALL_MODALS):
             for b in cls.BINDINGS:
                 if isinstance(b, Binding) and b.id:
                     ids.add(b.id)

@@ -25,6 +25,8 @@ ACTIONS: tuple[tuple[str, str, str], ...] = (
     ("Filter the keys", "filter", "Type to narrow the table"),
     ("Show or hide details", "toggle_detail", "Versions, targets, events, policy"),
     ("Audit log", "audit", "Every event, with the hash chain's status"),
+    ("Key compromised…", "incident", "Replace, deploy and revoke the selected key; then review"),
+    ("Incidents", "incidents", "Open, contained and resolved incidents, with their timelines"),
     ("Reload", "reload", "Read the inventory again"),
 )
 

@@ -48,6 +48,8 @@ class MainScreen(Screen[None]):
         Binding("V", "verify_all", "Verify all", id="main.verify_all"),
         Binding("e", "edit", "Edit", id="main.edit"),
         Binding("t", "targets", "Targets", id="main.targets"),
+        Binding("exclamation_mark", "incident", "Compromised…", id="main.incident"),
+        Binding("I", "incidents", "Incidents", show=False, id="main.incidents"),
         Binding("x,delete", "revoke", "Revoke", id="main.revoke"),
         Binding("d", "toggle_detail", "Details", id="main.details"),
         Binding("l", "audit", "Audit log", id="main.audit"),
@@ -231,6 +233,19 @@ class MainScreen(Screen[None]):
         from pplx_tui.tui.screens.review import ReviewScreen
 
         self.app.push_screen(ReviewScreen())
+
+    def action_incident(self) -> None:
+        """The compromise wizard on the selected key (resumes its open incident)."""
+        key = self._need_key()
+        if key is not None:
+            from pplx_tui.tui.screens.incident import IncidentScreen
+
+            self.app.push_screen(IncidentScreen(key), lambda _: self.reload(keep=key))
+
+    def action_incidents(self) -> None:
+        from pplx_tui.tui.screens.incidents import IncidentsScreen
+
+        self.app.push_screen(IncidentsScreen(), lambda _: self.reload())
 
     # -- flows: each opens a modal, then runs the ops call in a worker --------------------------
 

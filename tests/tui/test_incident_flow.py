@@ -1,0 +1,415 @@
+"""The compromise wizard and the incidents screen, end to end against the emulator (real HTTP).
+
+The first test is issue 5's "fast in a crisis": from the main screen, a compromised key is
+contained (replacement deployed, old key revoked) in at most 10 keystrokes plus the typed
+confirmation, and in under 5 s plus the emulator's latency (0 here).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import Button, Checkbox, ContentSwitcher, Input, RadioButton, Static
+
+from pplx_tui.ops import incident as inc
+from pplx_tui.ops.inventory import get_key, import_key
+from pplx_tui.ops.targets import add_target
+from pplx_tui.store.tables import KeyVersion
+from pplx_tui.tui.app import PplxApp
+from pplx_tui.tui.modals.error import ErrorModal
+from pplx_tui.tui.screens.incident import IncidentScreen
+from pplx_tui.tui.screens.incidents import IncidentsScreen
+
+from .helpers import SIZE, main_screen, settle
+from .sandbox import all_secrets, sandbox
+
+MAX_KEYSTROKES = 10
+MAX_SECONDS = 5.0  # plus the emulator's latency, which is 0 in these tests
+
+
+def _secret_of(svc: Any, name: str) -> str:
+    with svc.db.session() as s:
+        view = get_key(svc, name)
+        v = s.get(KeyVersion, view.version.id)
+        assert v is not None
+        value = svc.secrets.get(v.secret_ref)
+        assert value is not None
+        return str(value.reveal() if hasattr(value, "reveal") else value)
+
+
+def _prod(svc: Any, emulator: Any, tmp_path: Path) -> Path:
+    """Two keys in one group; the compromised one ("leaky") is deployed to a dotenv file."""
+    import_key(svc, "api-main", emulator.add_token("default"), group="prod")
+    import_key(svc, "leaky", emulator.bootstrap_key, group="prod")
+    env = tmp_path / "app" / ".env"
+    env.parent.mkdir()
+    env.write_text(f"# app\nPERPLEXITY_API_KEY={emulator.bootstrap_key}\n")
+    add_target(svc, "leaky", "dotenv", path=str(env))
+    return env
+
+
+async def _until(pilot: Pilot[Any], cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll a condition (each pause lets the app handle its messages); fail after timeout."""
+    deadline = time.perf_counter() + timeout
+    while not cond():
+        assert time.perf_counter() < deadline, "condition not met in time"
+        await pilot.pause(0.005)
+
+
+def _phase(app: PplxApp) -> str | None:
+    screen = app.screen
+    if not isinstance(screen, IncidentScreen):
+        return None
+    return screen.query_one(ContentSwitcher).current
+
+
+def _text(app: PplxApp, selector: str) -> str:
+    return str(app.screen.query_one(selector, Static).render())
+
+
+class Keys:
+    """Presses keys and counts them; the typed confirmation is typed without counting."""
+
+    def __init__(self, pilot: Pilot[Any]) -> None:
+        self.pilot = pilot
+        self.count = 0
+
+    async def press(self, *keys: str) -> None:
+        self.count += len(keys)
+        await self.pilot.press(*keys)
+
+    async def type_confirmation(self, text: str) -> None:
+        await self.pilot.press(*text)
+
+
+async def test_contained_fast_from_the_main_screen(svc: Any, emulator: Any, tmp_path: Path) -> None:
+    env = _prod(svc, emulator, tmp_path)
+    old = emulator.bootstrap_key
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert main_screen(app).table.current_key == "api-main"
+        keys = Keys(pilot)
+
+        def contained() -> bool:
+            view = inc.open_for_key(svc, "leaky")
+            return view is not None and view.status == "contained"
+
+        started = time.perf_counter()
+        await keys.press("j")  # the compromised key
+        await keys.press("exclamation_mark")
+        await _until(pilot, lambda: _phase(app) == "phase-record")
+        assert app.focused is not None and app.focused.id == "how"  # safe: a text field
+        await keys.press("enter", "enter", "enter")  # how, where, detected: defaults
+        assert app.focused is not None and app.focused.id == "confirm-name"
+        await keys.type_confirmation("leaky")
+        await keys.press("enter")
+        await _until(pilot, contained)
+        elapsed = time.perf_counter() - started
+
+        print(f"\nfast in a crisis: {keys.count} keystrokes + 'leaky', {elapsed:.3f} s")
+        assert keys.count <= MAX_KEYSTROKES
+        assert elapsed < MAX_SECONDS
+        assert not emulator.is_live(old)
+        new = _secret_of(svc, "leaky")
+        assert emulator.is_live(new) and new != old
+        assert f"PERPLEXITY_API_KEY={new}" in env.read_text()
+        view = inc.open_for_key(svc, "leaky")
+        assert view is not None and view.status == "contained" and view.mode == "continuity"
+
+        await _until(pilot, lambda: _phase(app) == "phase-scan")
+        events = _text(app, "#events")
+        assert "contained" in events and old[-4:] in events
+        shot = app.export_screenshot()
+        assert old not in shot and new not in shot and new[5:] not in shot
+
+
+async def test_contain_first_revokes_before_replacing(
+    svc: Any, emulator: Any, tmp_path: Path
+) -> None:
+    env = _prod(svc, emulator, tmp_path)
+    old = emulator.bootstrap_key
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("j", "exclamation_mark")
+        await _until(pilot, lambda: _phase(app) == "phase-record")
+        why = _text(app, "#order-why")
+        assert "api-main" in why  # the key that will mint the replacement
+        await pilot.press(*"found in CI log", "enter", *"ci", "enter", "tab")
+        assert app.focused is not None and app.focused.id == "order"
+        await pilot.press("down", "enter", "tab")
+        assert app.screen.query_one("#order-contain", RadioButton).value
+        assert app.focused is not None and app.focused.id == "confirm-name"
+        await pilot.press(*"leaky", "enter")
+        await _until(pilot, lambda: _phase(app) == "phase-scan")
+        events = _text(app, "#events")
+        assert events.index("Revoke it now: …") < events.index("Replace and deploy: …")
+        view = inc.open_for_key(svc, "leaky")
+        assert view is not None and view.mode == "contain" and view.status == "contained"
+        assert view.how == "found in CI log" and view.place == "ci"
+        assert not emulator.is_live(old)
+        new = _secret_of(svc, "leaky")
+        assert emulator.is_live(new)
+        assert f"PERPLEXITY_API_KEY={new}" in env.read_text()
+
+
+async def test_only_key_in_group_explains_and_keeps_continuity(svc: Any, emulator: Any) -> None:
+    import_key(svc, "alone", emulator.bootstrap_key, group="solo")
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("exclamation_mark")
+        await _until(pilot, lambda: _phase(app) == "phase-record")
+        assert app.screen.query_one("#order-contain", RadioButton).disabled
+        assert app.screen.query_one("#order-continuity", RadioButton).value
+        why = _text(app, "#order-why")
+        assert "not possible" in why and "only usable key" in why
+        await pilot.press("enter", "enter", "enter", *"alone", "enter")
+        await _until(pilot, lambda: _phase(app) == "phase-scan")
+        view = inc.open_for_key(svc, "alone")
+        assert view is not None and view.status == "contained" and view.mode == "continuity"
+        assert not emulator.is_live(emulator.bootstrap_key)
+        assert emulator.is_live(_secret_of(svc, "alone"))
+
+
+async def test_wrong_confirmation_starts_nothing(svc: Any, emulator: Any, tmp_path: Path) -> None:
+    _prod(svc, emulator, tmp_path)
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("j", "exclamation_mark")
+        await _until(pilot, lambda: _phase(app) == "phase-record")
+        await pilot.press("enter", "enter", "enter", *"leak", "enter")
+        await settle(app, pilot)
+        assert app.screen.query_one("#start", Button).disabled
+        assert inc.list_incidents(svc) == []
+        app.screen.query_one("#detected", Input).value = "yesterday"
+        await pilot.press("y", "enter")  # the name is right now; the time is not
+        await settle(app, pilot)
+        assert inc.list_incidents(svc) == [] and _phase(app) == "phase-record"
+        await pilot.press("escape")
+        assert not isinstance(app.screen, IncidentScreen)
+        assert emulator.is_live(emulator.bootstrap_key)
+
+
+async def test_failure_is_shown_and_resumes_after_reopening(
+    svc: Any, emulator: Any, tmp_path: Path
+) -> None:
+    _prod(svc, emulator, tmp_path)
+    old = emulator.bootstrap_key
+    emulator.inject("generate", "500")
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("j", "exclamation_mark")
+        await _until(pilot, lambda: _phase(app) == "phase-record")
+        await pilot.press("enter", "enter", "enter", *"leaky", "enter")
+        await _until(pilot, lambda: isinstance(app.screen, ErrorModal))
+        message = _text(app, "#error-message")
+        assert "No key was created" in message
+        assert emulator.is_live(old)
+        await pilot.press("escape")  # the error modal
+        assert _phase(app) == "phase-run"
+        assert "No key was created" in _text(app, "#run-problem")
+        assert str(app.screen.query_one("#continue", Button).label) == "Try again"
+        await pilot.press("escape")  # close the wizard: the incident stays open
+        await settle(app, pilot)
+        assert not isinstance(app.screen, IncidentScreen)
+        view = inc.open_for_key(svc, "leaky")
+        assert view is not None and view.status == "open" and view.step == "replace"
+
+        emulator.clear_faults()
+        await pilot.press("exclamation_mark")  # the same key: the wizard resumes
+        await _until(pilot, lambda: _phase(app) == "phase-run")
+        assert "Replace and deploy" in _text(app, "#run-state")
+        assert app.focused is not None and app.focused.id == "continue"
+        await pilot.press("enter")
+        await _until(pilot, lambda: _phase(app) == "phase-scan")
+        assert len(inc.list_incidents(svc)) == 1
+        view = inc.open_for_key(svc, "leaky")
+        assert view is not None and view.status == "contained"
+        assert not emulator.is_live(old)
+
+
+async def _tick_all(pilot: Pilot[Any], app: PplxApp, which: str, n: int) -> None:
+    first = app.screen.query(f"#phase-{which} Checkbox").first()
+    assert app.focused is first
+    for _ in range(n):
+        await pilot.press("space", "tab")
+    assert app.focused is not None and app.focused.id == f"{which}-later"
+    await pilot.press("tab", "enter")  # Save
+
+
+async def test_scan_checklists_close_with_report(
+    svc: Any, emulator: Any, tmp_path: Path, home: Path
+) -> None:
+    _prod(svc, emulator, tmp_path)
+    old = emulator.bootstrap_key
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "settings.py").write_text(f'KEY = "{old}"\n')
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("j", "exclamation_mark")
+        await _until(pilot, lambda: _phase(app) == "phase-record")
+        await pilot.press("enter", "enter", "enter", *"leaky", "enter")
+        await _until(pilot, lambda: _phase(app) == "phase-scan")
+        assert app.focused is not None and app.focused.id == "scan-paths"
+        await pilot.press(*f"{repo} {tmp_path / 'missing'}", "enter")
+        await _until(pilot, lambda: _phase(app) == "phase-review")
+        assert "1 find(s)" in _text(app, "#events")
+
+        # Some ticks only: saved, but the incident waits at the review.
+        app.screen.query_one("#review-usage", Checkbox).value = True
+        await pilot.click("#review-save")
+        await settle(app, pilot)
+        view = inc.open_for_key(svc, "leaky")
+        assert view is not None and view.step == "review"
+        assert view.checklist == {"review.usage": True}
+        await pilot.press("escape")  # later
+        await settle(app, pilot)
+        await pilot.press("exclamation_mark")  # resumes with the tick kept
+        await _until(pilot, lambda: _phase(app) == "phase-review")
+        assert app.screen.query_one("#review-usage", Checkbox).value
+
+        app.screen.query_one("#review-usage", Checkbox).value = False  # space ticks it again
+        await _tick_all(pilot, app, "review", len(inc.REVIEW_CHECKLIST))
+        await _until(pilot, lambda: _phase(app) == "phase-measures")
+        await _tick_all(pilot, app, "measures", len(inc.MEASURES_CHECKLIST))
+        await _until(pilot, lambda: _phase(app) == "phase-close")
+        extra = tmp_path / "incident-report.md"
+        app.screen.query_one("#report-file", Input).value = str(extra)
+        assert app.focused is not None and app.focused.id == "close-run"
+        await pilot.press("enter")
+        await _until(pilot, lambda: _phase(app) == "phase-done")
+        done = _text(app, "#done-text")
+        (view,) = inc.list_incidents(svc)
+        assert view.status == "resolved" and view.report_path
+        assert "resolved" in done and view.report_path in done.replace("\n", "")
+        new = _secret_of(svc, "leaky")
+        for path in (Path(view.report_path), extra):
+            report = path.read_text()
+            assert "settings.py" in report and old not in report and new not in report
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert inc.unresolved(svc) == []
+
+
+async def test_incidents_screen_lists_and_opens_the_wizard(
+    svc: Any, emulator: Any, tmp_path: Path
+) -> None:
+    _prod(svc, emulator, tmp_path)
+    view = inc.start_incident(svc, "leaky", how="pasted in a [bold]gist[/bold]", place="gist")
+    view = inc.run_incident(svc, view.id, until="scan")
+    assert view.status == "contained" and view.step == "scan"
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("I")
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, IncidentsScreen)
+        (row,) = screen.query_one("#incident-list").rows  # type: ignore[attr-defined]
+        assert row.cells[:5] == ("1", "contained", "leaky", "continuity", "Scan for exposure")
+        assert row.cells[6] == "0 s"  # fixed clock: detected and contained at the same time
+        timeline = _text(app, "#timeline")
+        assert "[bold]gist[/bold]" in timeline  # literally, not as markup
+        assert "incident opened (continuity first)" in timeline
+        await pilot.press("enter")
+        await _until(pilot, lambda: _phase(app) == "phase-scan")
+        await pilot.click("#scan-skip")
+        await _until(pilot, lambda: _phase(app) == "phase-review")
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert app.screen is screen
+        (row,) = screen.query_one("#incident-list").rows  # type: ignore[attr-defined]
+        assert row.cells[4] == "Access review"
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert main_screen(app) is app.screen
+
+
+async def test_palette_opens_the_wizard(svc: Any, emulator: Any, tmp_path: Path) -> None:
+    _prod(svc, emulator, tmp_path)
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+p", *"key compromised")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await _until(pilot, lambda: _phase(app) == "phase-record")
+        assert app.screen.key_name == "api-main"  # type: ignore[attr-defined]
+        await pilot.press("escape", "ctrl+p", *"incidents")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, IncidentsScreen)
+
+
+# -- snapshots (120x40, seeded sandbox, fixed clock) ------------------------------------------
+
+
+async def _idle(pilot: Pilot[Any]) -> None:
+    await settle(pilot.app, pilot)  # type: ignore[arg-type]
+
+
+def test_snapshot_wizard_record_step(snap_compare: Any) -> None:
+    async def before(pilot: Pilot[Any]) -> None:
+        await _idle(pilot)
+        await pilot.press("slash", *"prod-webhooks", "enter", "exclamation_mark")
+        await _idle(pilot)
+        await pilot.press(*"GitHub secret scanning alert", "enter", *"public gist")
+        await _idle(pilot)
+
+    with sandbox() as env:
+        assert snap_compare(
+            PplxApp(env.services, sandbox=True), terminal_size=SIZE, run_before=before
+        )
+
+
+def _sandbox_incidents(env: Any) -> None:
+    svc = env.services
+    view = inc.start_incident(svc, "prod-webhooks", how="found in a CI log", place="ci")
+    inc.run_incident(svc, view.id, until="scan")
+    view = inc.start_incident(svc, "ci-nightly", mode="contain", how="laptop stolen")
+    inc.run_incident(svc, view.id, until="contain")
+
+
+def test_snapshot_incidents_screen(snap_compare: Any) -> None:
+    async def before(pilot: Pilot[Any]) -> None:
+        await _idle(pilot)
+        await pilot.press("I")
+        await _idle(pilot)
+        await pilot.press("j")
+        await _idle(pilot)
+
+    with sandbox() as env:
+        _sandbox_incidents(env)
+        assert snap_compare(
+            PplxApp(env.services, sandbox=True), terminal_size=SIZE, run_before=before
+        )
+
+
+async def test_no_secret_on_the_incident_screens() -> None:
+    with sandbox() as env:
+        _sandbox_incidents(env)
+        app = PplxApp(env.services, sandbox=True)
+        shots: dict[str, str] = {}
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await pilot.press("I")
+            await settle(app, pilot)
+            shots["incidents"] = app.export_screenshot()
+            await pilot.press("enter")
+            await settle(app, pilot)
+            shots["wizard"] = app.export_screenshot()
+            secrets = all_secrets(env)
+        for name, svg in shots.items():
+            for s in secrets:
+                assert s[5:] not in svg, f"a secret is visible on {name}"
