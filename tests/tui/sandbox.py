@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,15 +14,23 @@ from pplx_tui.ops.sandbox_env import DEFAULT_SEED, SandboxEnv
 
 FIXED_NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 HOME = Path("/tmp/pplx-tui-snapshot-home")
+LOCK = Path("/tmp/pplx-tui-snapshot-home.lock")
 
 
 @contextmanager
 def sandbox(seeded: bool = True) -> Iterator[SandboxEnv]:
-    shutil.rmtree(HOME, ignore_errors=True)
-    with SandboxEnv(
-        seed=DEFAULT_SEED, clock=FixedClock(FIXED_NOW), seeded=seeded, home=HOME
-    ) as env:
-        yield env
+    # The home path is fixed (it shows in snapshots): test processes running at the same
+    # time (several engineers, one tree) take turns instead of deleting each other's home.
+    with LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            shutil.rmtree(HOME, ignore_errors=True)
+            with SandboxEnv(
+                seed=DEFAULT_SEED, clock=FixedClock(FIXED_NOW), seeded=seeded, home=HOME
+            ) as env:
+                yield env
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def all_secrets(env: SandboxEnv) -> list[str]:
