@@ -21,6 +21,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from pplx_tui.core.errors import PplxError
 from pplx_tui.crashlog import redact, write_crash_log
 from pplx_tui.tui.commands import KeyCommands
+from pplx_tui.tui.rotation import RotationTracker
 from pplx_tui.tui.rows import plain
 from pplx_tui.tui.screens.main import MainScreen
 
@@ -76,6 +77,7 @@ class PplxApp(App[int]):
         self.sub_title = "sandbox: made-up keys, nothing here is real" if sandbox else ""
         self.keymap_problem: str | None = None
         self.fatal: PplxError | None = None  # re-raised by launch.py after the app ends
+        self.rotations = RotationTracker()  # rotations of this session (tui/rotation.py)
 
     def get_default_screen(self) -> MainScreen:
         return MainScreen()
@@ -107,10 +109,11 @@ class PplxApp(App[int]):
         from pplx_tui.tui.screens.incidents import IncidentsScreen
         from pplx_tui.tui.screens.reveal import RevealScreen
         from pplx_tui.tui.screens.review import ReviewScreen
+        from pplx_tui.tui.screens.rotation import RotationScreen
         from pplx_tui.tui.widgets.virtual_table import VirtualTable
 
         ids: set[str] = set()
-        screens = (MainScreen, AuditScreen, RevealScreen, ReviewScreen)
+        screens = (MainScreen, AuditScreen, RevealScreen, ReviewScreen, RotationScreen)
         incident_screens = (IncidentScreen, IncidentsScreen)
         for cls in (PplxApp, *screens, *incident_screens, VirtualTable, *ALL_MODALS):
             for b in cls.BINDINGS:
@@ -206,8 +209,9 @@ class PplxApp(App[int]):
 
         def answered(go: bool | None) -> None:
             if go and resume is not None:
-                svc = self.svc
-                self.run_op("resume", lambda: resume(svc), self._resumed)
+                from pplx_tui.tui import rotation  # the same progress view as a rotation
+
+                rotation.resume(self, operations, self._resumed)
 
         self.push_screen(ResumeModal(operations, resume is not None), answered)
 

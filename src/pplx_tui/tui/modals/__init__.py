@@ -9,6 +9,7 @@ from pplx_tui.tui.modals.generate import GenerateModal
 from pplx_tui.tui.modals.import_key import ImportModal
 from pplx_tui.tui.modals.resume import ResumeModal
 from pplx_tui.tui.modals.revoke import RevokeModal
+from pplx_tui.tui.modals.rotate import RotateModal
 from pplx_tui.tui.modals.targets import TargetsModal
 
 ALL_MODALS = (
@@ -19,5 +20,6 @@ ALL_MODALS = (
     ImportModal,
     ResumeModal,
     RevokeModal,
+    RotateModal,
     TargetsModal,
 )

@@ -45,12 +45,15 @@ class MainScreen(Screen[None]):
         Binding("a", "import_key", "Import", id="main.import"),
         Binding("n", "generate", "New key", id="main.generate"),
         Binding("v", "verify", "Verify", id="main.verify"),
-        Binding("V", "verify_all", "Verify all", id="main.verify_all"),
+        Binding("V", "verify_all", "Verify all", show=False, id="main.verify_all"),
         Binding("e", "edit", "Edit", id="main.edit"),
         Binding("t", "targets", "Targets", id="main.targets"),
         Binding("exclamation_mark", "incident", "Compromised…", id="main.incident"),
         Binding("I", "incidents", "Incidents", show=False, id="main.incidents"),
         Binding("x,delete", "revoke", "Revoke", id="main.revoke"),
+        Binding("o", "rotate", "Rotate", id="main.rotate"),
+        Binding("space", "toggle_mark", "Mark", show=False, id="main.mark"),
+        Binding("p", "rotation_progress", "Rotations", show=False, id="main.rotations"),
         Binding("d", "toggle_detail", "Details", id="main.details"),
         Binding("l", "audit", "Audit log", id="main.audit"),
         Binding("w", "review", "Review", show=False, id="main.review"),
@@ -126,6 +129,11 @@ class MainScreen(Screen[None]):
     def update_status(self, extra: str = "") -> None:
         table = self.table
         line = status_line(self.totals, self.unfinished, len(table.rows))
+        if table.marks:
+            line = f"{line} · {len(table.marks)} marked"
+        rotating = self.papp.rotations.status_text()
+        if rotating:
+            line = f"{line} · {rotating}"
         if extra:
             line = f"{line} · {extra}"
         self.query_one("#status", Static).update(Text(line))
@@ -297,3 +305,34 @@ class MainScreen(Screen[None]):
             from pplx_tui.tui import flows
 
             flows.targets(self, key)
+
+    # -- rotation (tui/rotation.py) ------------------------------------------------------------
+
+    def action_toggle_mark(self) -> None:
+        key = self._need_key()
+        if key is not None:
+            self.table.toggle_mark(key)
+            self.table.action_cursor_down()
+            self.update_status()
+
+    def action_clear_marks(self) -> None:
+        self.table.clear_marks()
+        self.update_status()
+
+    def action_rotate(self) -> None:
+        """Rotate the marked keys, or the selected one when none is marked."""
+        names = self.table.marked or [k for k in [self._need_key()] if k is not None]
+        if names:
+            from pplx_tui.tui import rotation
+
+            rotation.rotate(self, names)
+
+    def action_rotate_overdue(self) -> None:
+        from pplx_tui.tui import rotation
+
+        rotation.rotate_overdue(self)
+
+    def action_rotation_progress(self) -> None:
+        from pplx_tui.tui import rotation
+
+        rotation.open_progress(self.papp)

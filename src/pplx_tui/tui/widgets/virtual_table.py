@@ -49,6 +49,7 @@ class VirtualTable(ScrollView, can_focus=True):
         "vtable--bad",
         "vtable--ok",
         "vtable--muted",
+        "vtable--marked",
     }
     DEFAULT_CSS = """
     VirtualTable { height: 1fr; }
@@ -60,6 +61,7 @@ class VirtualTable(ScrollView, can_focus=True):
     VirtualTable > .vtable--bad { color: $text-error; }
     VirtualTable > .vtable--ok { color: $text-success; }
     VirtualTable > .vtable--muted { color: $text-muted; }
+    VirtualTable > .vtable--marked { color: $text-accent; text-style: bold; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("down,j", "cursor_down", "Down", show=False, id="table.down"),
@@ -111,6 +113,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self.sort_column: int | None = None
         self.sort_reverse = False
         self._last_key: str | None = None
+        self.marks: set[str] = set()  # keys marked for a bulk action (shown in the gutter)
 
     # -- data --------------------------------------------------------------------------
 
@@ -133,6 +136,8 @@ class VirtualTable(ScrollView, can_focus=True):
         """Replace the data; the cursor stays on ``keep`` (default: the current row's key)."""
         keep = keep if keep is not None else self.current_key
         self._all = rows
+        if self.marks:
+            self.marks &= {r.key for r in rows}
         self._apply(keep)
 
     def set_filter(self, query: str) -> None:
@@ -166,6 +171,24 @@ class VirtualTable(ScrollView, can_focus=True):
                 self.cursor = i
                 return True
         return False
+
+    @property
+    def marked(self) -> list[str]:
+        """The marked keys, in table order (all rows, also those the filter hides)."""
+        return [r.key for r in self._all if r.key in self.marks]
+
+    def toggle_mark(self, key: str) -> bool:
+        """Mark or unmark ``key``; True when it is marked now."""
+        if key in self.marks:
+            self.marks.discard(key)
+        else:
+            self.marks.add(key)
+        self.refresh()
+        return key in self.marks
+
+    def clear_marks(self) -> None:
+        self.marks.clear()
+        self.refresh()
 
     # -- cursor ------------------------------------------------------------------------
 
@@ -285,7 +308,12 @@ class VirtualTable(ScrollView, can_focus=True):
         line = base
         if index == self.cursor:
             line = base + self.get_component_rich_style("vtable--cursor", partial=True)
-        return self._strip(list(row.cells), widths, width, line, row.styles, base)
+        gutter = None
+        if row.key in self.marks:
+            gutter = Segment(
+                "✓", line + self.get_component_rich_style("vtable--marked", partial=True)
+            )
+        return self._strip(list(row.cells), widths, width, line, row.styles, base, gutter)
 
     def _strip(
         self,
@@ -295,8 +323,9 @@ class VirtualTable(ScrollView, can_focus=True):
         line: Style,
         styles: tuple[str, ...] | None,
         base: Style,
+        gutter: Segment | None = None,
     ) -> Strip:
-        segments = [Segment(" ", line)]
+        segments = [gutter or Segment(" ", line)]
         for i, (text, w) in enumerate(zip(cells, widths, strict=False)):
             style = line
             name = styles[i] if styles else ""

@@ -1,0 +1,335 @@
+"""Rotation from the TUI against the emulator (real HTTP): confirm, progress, grace countdown
+while the app stays usable, bulk rotation of marked keys, resume, snapshots."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import Input, Static
+
+from pplx_tui.ops import journal
+from pplx_tui.ops.inventory import list_keys
+from pplx_tui.ops.reveal import reveal_secret
+from pplx_tui.ops.rotate import start_rotation
+from pplx_tui.ops.targets import add_target
+from pplx_tui.tui.app import PplxApp
+from pplx_tui.tui.modals.error import ErrorModal
+from pplx_tui.tui.modals.resume import ResumeModal
+from pplx_tui.tui.modals.rotate import RotateModal, parse_grace
+from pplx_tui.tui.screens.main import MainScreen
+from pplx_tui.tui.screens.reveal import RevealScreen
+from pplx_tui.tui.screens.rotation import RotationScreen
+
+from .helpers import SIZE, main_screen, seed, settle
+from .sandbox import all_secrets, sandbox
+
+TIMEOUT = 20.0
+
+
+async def wait_for(pilot: Pilot[Any], cond: Callable[[], bool], what: str) -> None:
+    """Poll a condition while the app runs (no fixed sleep); fail after TIMEOUT."""
+    loop_time = pilot.app._loop.time if pilot.app._loop else None  # type: ignore[attr-defined]
+    assert loop_time is not None
+    end = loop_time() + TIMEOUT
+    while not cond():
+        if loop_time() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.02)
+
+
+def body(app: PplxApp) -> str:
+    return str(app.screen.query_one("#rotation-body", Static).render())
+
+
+def detail_text(main: MainScreen) -> str:
+    from rich.console import Console
+
+    console = Console(width=100, record=True, file=io.StringIO())
+    console.print(main.query_one("#detail Static", Static).content)
+    return console.export_text()
+
+
+def last4(svc: Any, name: str) -> str:
+    (k,) = [k for k in list_keys(svc) if k.name == name]
+    return str(k.version.last4) if k.version else ""
+
+
+async def confirm(pilot: Pilot[Any], grace: str) -> None:
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, RotateModal), "the confirmation")
+    assert app.focused is not None and app.focused.id == "cancel"
+    app.screen.query_one("#grace", Input).value = grace
+    await pilot.click("#ok")
+
+
+async def test_rotate_one_key_with_a_dotenv_target(svc: Any, emulator: Any, home: Path) -> None:
+    old = seed(svc, emulator, [("alpha", "prod"), ("beta", "prod")])["alpha"]
+    env_file = home / "app.env"
+    env_file.write_text("# app\nOTHER=1\n")
+    add_target(svc, "alpha", "dotenv", path=str(env_file))
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("o")
+        await wait_for(pilot, lambda: isinstance(app.screen, RotateModal), "the confirmation")
+        plan_text = str(app.screen.query_one("#rotate-plan Static", Static).render())
+        assert "alpha" in plan_text and str(env_file) in plan_text
+        await pilot.press("enter")  # Enter on the focused Cancel: nothing happens
+        await settle(app, pilot)
+        assert isinstance(app.screen, MainScreen) and not app.rotations.jobs
+        await pilot.press("o")
+        await confirm(pilot, "0")
+        await wait_for(pilot, lambda: isinstance(app.screen, RotationScreen), "progress")
+        job = app.rotations.jobs[0]
+        await wait_for(pilot, lambda: job.finished, "the rotation")
+        await settle(app, pilot)
+        assert job.keys["alpha"].status == "done", job.keys["alpha"].message
+        text = body(app)
+        assert all(f"✓ {s}" in text for s in ("mint", "test", "deploy", "grace", "check"))
+        new = reveal_secret(svc, "alpha").reveal()
+        assert new != old and emulator.is_live(new) and not emulator.is_live(old)
+        assert "Finished: 1 rotated." in str(app.screen.query_one("#rotation-summary").render())
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+        row = main_screen(app).table.rows[0]
+        assert row.key == "alpha" and row.cells[3] == f"…{new[-4:]}"
+    assert env_file.read_text() == f"# app\nOTHER=1\nPERPLEXITY_API_KEY={new}\n"
+
+
+async def test_grace_countdown_while_the_app_stays_usable(svc: Any, emulator: Any) -> None:
+    seed(svc, emulator, [("alpha", "prod"), ("beta", "prod"), ("gamma", "ci")])
+    release = threading.Event()
+    deadlines: list[datetime] = []
+
+    def controlled_wait(deadline: datetime) -> bool:
+        deadlines.append(deadline)
+        return release.wait(TIMEOUT)
+
+    app = PplxApp(svc)
+    app.rotations.wait = controlled_wait
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("o")
+        await confirm(pilot, "5")
+        await wait_for(pilot, lambda: "s left" in body(app), "the countdown")
+        assert "grace    5 s left" in body(app)
+        job = app.rotations.jobs[0]
+        assert job.keys["alpha"].status == "waiting" and deadlines
+        # The app is usable meanwhile: back to the table, filter, details.
+        await pilot.press("escape")
+        main = main_screen(app)
+        assert app.screen is main
+        status = str(main.query_one("#status", Static).render())
+        assert "rotating 1 key · grace" in status and "p: progress" in status
+        await pilot.press("slash", *"ci")
+        assert [r.key for r in main.table.rows] == ["gamma"]
+        await pilot.press("enter", "enter")  # back to the table, then open the details
+        await wait_for(pilot, lambda: "Versions" in detail_text(main), "the details")
+        await pilot.press("escape")
+        assert not job.finished
+        await pilot.press("p")
+        assert isinstance(app.screen, RotationScreen)
+        release.set()
+        await wait_for(pilot, lambda: job.finished, "the rotation")
+        assert job.keys["alpha"].status == "done"
+        await settle(app, pilot)
+        assert "rotating" not in str(main.query_one("#status", Static).render())
+
+
+async def test_stopping_the_wait_leaves_the_rotation_resumable(svc: Any, emulator: Any) -> None:
+    old = seed(svc, emulator, [("alpha", "prod")])["alpha"]
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("o")
+        await confirm(pilot, "600")  # the real wait (monotonic), stopped by the cancel Event
+        await wait_for(pilot, lambda: "s left" in body(app), "the countdown")
+        await pilot.press("c")
+        job = app.rotations.jobs[0]
+        await wait_for(pilot, lambda: job.finished, "the stop")
+        assert job.keys["alpha"].status == "paused"
+        assert "resumable" in body(app)
+    (op,) = journal.unfinished(svc, ("rotate",))
+    assert op.step == "grace" and emulator.is_live(old)
+
+
+async def test_bulk_rotate_of_three_marked_keys(svc: Any, emulator: Any) -> None:
+    old = seed(svc, emulator, [("alpha", "p"), ("beta", "p"), ("delta", "p"), ("gamma", "p")])
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        main = main_screen(app)
+        await pilot.press("space", "space", "j", "space")  # alpha, beta, gamma
+        assert main.table.marked == ["alpha", "beta", "gamma"]
+        assert "3 marked" in str(main.query_one("#status", Static).render())
+        await pilot.press("o")
+        await wait_for(pilot, lambda: isinstance(app.screen, RotateModal), "the confirmation")
+        assert app.screen.query_one(".dialog-title", Static).render().plain == "Rotate 3 keys"
+        await confirm(pilot, "0")
+        await wait_for(pilot, lambda: bool(app.rotations.jobs), "the job")
+        job = app.rotations.jobs[0]
+        await wait_for(pilot, lambda: job.finished, "the rotations")
+        await settle(app, pilot)
+        assert [k.status for k in job.keys.values()] == ["done"] * 3
+        assert job.summary == "Finished: 3 rotated."
+        assert main.table.marks == set()
+        for name in ("alpha", "beta", "gamma"):
+            assert not emulator.is_live(old[name])
+            assert emulator.is_live(reveal_secret(svc, name).reveal())
+        assert emulator.is_live(old["delta"])
+        assert last4(svc, "delta") == old["delta"][-4:]
+
+
+async def test_bulk_rotate_one_failure_does_not_stop_the_others(svc: Any, emulator: Any) -> None:
+    old = seed(svc, emulator, [("alpha", "p"), ("beta", "p")])
+    add_target(svc, "beta", "command", command="exit 3")
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("space", "space", "o")
+        await confirm(pilot, "0")
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal), "the error")
+        message = str(app.screen.query_one("#error-message", Static).render())
+        assert "1 of 2 rotations did not finish" in message and "beta" in message
+        job = app.rotations.jobs[0]
+        assert job.keys["alpha"].status == "done" and job.keys["beta"].status == "failed"
+        assert emulator.is_live(old["beta"]) and not emulator.is_live(old["alpha"])
+
+
+async def test_rotate_refused_goes_to_the_error_modal(svc: Any, emulator: Any) -> None:
+    seed(svc, emulator, [("alpha", "p")])
+    start_rotation(svc, "alpha", grace=0)  # an open rotation: a second one is refused
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        if isinstance(app.screen, ResumeModal):
+            await pilot.press("escape")
+        await pilot.press("o")
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal), "the error")
+        assert "already in progress" in str(app.screen.query_one("#error-message").render())
+        assert not app.rotations.jobs
+
+
+async def test_resume_at_start_shows_the_progress_view(svc: Any, emulator: Any) -> None:
+    old = seed(svc, emulator, [("alpha", "p")])["alpha"]
+    app0 = PplxApp(svc)
+    app0.rotations.wait = lambda deadline: False  # interrupted in the grace period
+    async with app0.run_test(size=SIZE) as pilot:
+        await settle(app0, pilot)
+        await pilot.press("o")
+        await confirm(pilot, "30")
+        await wait_for(pilot, lambda: bool(app0.rotations.jobs), "the job")
+        await wait_for(pilot, lambda: app0.rotations.jobs[0].finished, "the pause")
+    app = PplxApp(svc)
+    app.rotations.wait = lambda deadline: True
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ResumeModal), "the offer")
+        await settle(app, pilot)
+        await pilot.press("enter")  # "Resume now" has the focus
+        await wait_for(pilot, lambda: isinstance(app.screen, RotationScreen), "progress")
+        job = app.rotations.jobs[0]
+        assert job.title == "Resuming the rotation of alpha"
+        await wait_for(pilot, lambda: job.finished, "the resume")
+        assert job.keys["alpha"].status == "done"
+        text = body(app)
+        assert "✓ mint" in text and "✓ check" in text
+    assert not emulator.is_live(old)
+
+
+async def test_a_key_the_keyring_refused_is_revealed_once(
+    svc: Any, emulator: Any, memory_keyring: Any, monkeypatch: Any
+) -> None:
+    from keyring.errors import PasswordSetError
+
+    seed(svc, emulator, [("alpha", "p")])
+
+    def refuse(service: str, username: str, password: str) -> None:
+        raise PasswordSetError("locked")
+
+    monkeypatch.setattr(memory_keyring, "set_password", refuse)
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("o")
+        await confirm(pilot, "0")
+        await wait_for(pilot, lambda: isinstance(app.screen, RevealScreen), "the reveal")
+        assert app.rotations.jobs[0].keys["alpha"].status == "failed"
+
+
+async def test_an_unexpected_error_ends_the_job_in_the_error_modal(
+    svc: Any, emulator: Any, monkeypatch: Any
+) -> None:
+    import pplx_tui.ops.rotate as ops_rotate
+
+    seed(svc, emulator, [("alpha", "p")])
+
+    def explode(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ops_rotate, "rotate_key", explode)
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("o")
+        await confirm(pilot, "0")
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal), "the error")
+        await wait_for(pilot, lambda: app.rotations.jobs[0].finished, "the job's end")
+        assert not app.rotations.active
+
+
+def test_grace_validation() -> None:
+    assert parse_grace(" 30 ") == 30.0 and parse_grace("0") == 0.0
+    for bad in ("", ".", "1.2.3", "999999999", "nan", "inf"):
+        try:
+            parse_grace(bad)
+        except ValueError as exc:
+            assert "grace period" in str(exc)
+        else:
+            raise AssertionError(bad)
+
+
+# -- snapshots (120x40, seeded sandbox, fixed clock, frozen countdown) -------------------------
+
+
+async def _idle(pilot: Pilot[Any]) -> None:
+    await settle(pilot.app, pilot)  # type: ignore[arg-type]
+
+
+def test_rotate_confirmation(snap_compare: Any) -> None:
+    async def before(pilot: Pilot[Any]) -> None:
+        await _idle(pilot)
+        await pilot.press("slash", *"prod-webhooks", "enter", "o")
+        await _idle(pilot)
+
+    with sandbox() as env:
+        assert snap_compare(
+            PplxApp(env.services, sandbox=True), terminal_size=SIZE, run_before=before
+        )
+
+
+def test_rotation_progress_during_the_grace_wait(snap_compare: Any) -> None:
+    shots: list[str] = []
+
+    async def before(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        await _idle(pilot)
+        await pilot.press("slash", *"prod-webhooks", "enter", "o")
+        await confirm(pilot, "120")  # the real wait; quitting the app stops it (resumable)
+        await wait_for(pilot, lambda: "s left" in body(app), "the countdown")  # type: ignore[arg-type]
+        await pilot.pause()
+        shots.append(app.export_screenshot())
+
+    with sandbox() as env:
+        app = PplxApp(env.services, sandbox=True)
+        app.rotations.monotonic = lambda: 1000.0  # the countdown shown stays at 120 s
+        assert snap_compare(app, terminal_size=SIZE, run_before=before)
+        secrets = all_secrets(env)
+        for shot in shots:
+            for s in secrets:
+                assert s[5:] not in shot
