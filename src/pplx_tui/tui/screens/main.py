@@ -104,14 +104,25 @@ class MainScreen(Screen[None]):
     def reload(self, keep: str | None = None, after: Callable[[], object] | None = None) -> None:
         svc = self.svc
 
-        def show(result: tuple[list[Row], Totals, int]) -> None:
-            self._show_rows(result, keep=keep)
+        def work() -> tuple[tuple[list[Row], Totals, int], Any]:
+            # The kept key's details are read in the same worker, so that whatever `after`
+            # shows on top (the one-time reveal) covers a main screen that is complete.
+            return load_rows(svc), (self._detail_renderable(keep) if keep is not None else None)
+
+        def show(result: tuple[tuple[list[Row], Totals, int], Any]) -> None:
+            rows, detail = result
+            self._show_rows(rows, keep=keep, detail=detail)
             if after is not None:
                 self.call_after_refresh(after)
 
-        self.papp.run_op("reload", lambda: load_rows(svc), show)
+        self.papp.run_op("reload", work, show)
 
-    def _show_rows(self, result: tuple[list[Row], Totals, int], keep: str | None = None) -> None:
+    def _show_rows(
+        self,
+        result: tuple[list[Row], Totals, int],
+        keep: str | None = None,
+        detail: Any = None,
+    ) -> None:
         rows, totals, unfinished = result
         self.totals, self.unfinished = totals, unfinished
         table = self.table
@@ -123,7 +134,10 @@ class MainScreen(Screen[None]):
         if empty:
             self.query_one("#empty", Static).update(self._empty_text())
         self.update_status()
-        if keep is not None:
+        pane = self.query_one("#detail", DetailPane)
+        if detail is not None and self.table.current_key == keep and pane.display:
+            pane.show(detail)
+        elif keep is not None:
             self.load_detail()
 
     def update_status(self, extra: str = "") -> None:
@@ -178,19 +192,19 @@ class MainScreen(Screen[None]):
         key = self.table.current_key
         if key is None or not detail.display:
             return
+        self.papp.run_op("detail", lambda: self._detail_renderable(key), detail.show)
+
+    def _detail_renderable(self, key: str) -> Any:
+        """The detail pane's content for ``key`` (runs in a worker thread)."""
+        from pplx_tui.core.errors import PplxError
+        from pplx_tui.ops.inventory import key_detail
+        from pplx_tui.tui.widgets.detail import render_detail
+
         svc = self.svc
-
-        def fetch() -> Any:
-            from pplx_tui.core.errors import PplxError
-            from pplx_tui.ops.inventory import key_detail
-            from pplx_tui.tui.widgets.detail import render_detail
-
-            try:
-                return render_detail(key_detail(svc, key), svc.now())
-            except PplxError as exc:  # shown in the pane, not as a modal on every move
-                return Text(f"No details: {exc}", style="dim")
-
-        self.papp.run_op("detail", fetch, detail.show)
+        try:
+            return render_detail(key_detail(svc, key), svc.now())
+        except PplxError as exc:  # shown in the pane, not as a modal on every move
+            return Text(f"No details: {exc}", style="dim")
 
     def jump_to(self, key: str) -> None:
         table = self.table
