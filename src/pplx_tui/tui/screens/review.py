@@ -200,6 +200,9 @@ class ReviewScreen(Screen[None]):
 
     # -- loading ---------------------------------------------------------------------------
 
+    def on_screen_resume(self) -> None:
+        self.reload()
+
     def reload(self) -> None:
         svc = self.svc
 
@@ -401,7 +404,7 @@ class ReviewScreen(Screen[None]):
         return list(dict.fromkeys(f.key_name for f in found if f.is_key))
 
     def action_rotate(self) -> None:
-        from pplx_tui.ops.review import bulk_rotate, rotate_available
+        from pplx_tui.ops.review import rotate_available
 
         names = self._keys_of(self.chosen())
         if not names:
@@ -416,13 +419,15 @@ class ReviewScreen(Screen[None]):
         )
         for name in names:
             body.append(f"  • {plain(name)}\n")
-        svc = self.svc
 
         def answered(ok: bool | None) -> None:
             if ok:
-                self.papp.run_op(
-                    "review.rotate", lambda: bulk_rotate(svc, names), self._after("Rotate")
-                )
+                # The same progress view as rotations from the main screen (live steps and
+                # grace countdown); the findings are reloaded when this screen is back.
+                from pplx_tui.ops.rotate import DEFAULT_GRACE
+                from pplx_tui.tui import rotation
+
+                rotation.start(self.papp, names, DEFAULT_GRACE)
 
         phrase = f"rotate {len(names)}"
         self.app.push_screen(BulkConfirmModal("Rotate keys", body, phrase, "Rotate"), answered)
