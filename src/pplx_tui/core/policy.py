@@ -58,3 +58,15 @@ def ago_label(at: datetime | None, now: datetime) -> str:
     if at is None:
         return "never"
     return age_label(at, now) + " ago"
+
+
+def duration_label(seconds: float | None, *, none: str = "not contained") -> str:
+    """A duration the way an incident report says it: ``45 s``, ``3 min 5 s``, ``2 h 10 min``."""
+    if seconds is None:
+        return none
+    s = int(seconds)
+    if s < 120:
+        return f"{s} s"
+    if s < 7200:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {(s % 3600) // 60} min"

@@ -33,6 +33,7 @@ from sqlmodel import col, select
 from pplx_tui.config import ensure_private_dir
 from pplx_tui.core.clock import iso, utc
 from pplx_tui.core.errors import BadInput, NotFound, OperationFailed, PplxError
+from pplx_tui.core.policy import duration_label
 from pplx_tui.core.text import one_line
 from pplx_tui.ops import journal
 from pplx_tui.ops.bearer import bearer_of, group_bearer, read_secret
@@ -860,17 +861,6 @@ def _md(text: str) -> str:
     return t
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "not contained"
-    s = int(seconds)
-    if s < 120:
-        return f"{s} s"
-    if s < 7200:
-        return f"{s // 60} min {s % 60} s"
-    return f"{s // 3600} h {(s % 3600) // 60} min"
-
-
 def render_report(inc: IncidentView) -> str:
     lines = [
         f"# Incident #{inc.id}: key {_md(inc.key_name)} compromised",
@@ -885,7 +875,7 @@ def render_report(inc: IncidentView) -> str:
         f"- How it leaked: {_md(inc.how) or 'not recorded'}",
         f"- Where: {_md(inc.place) or 'not recorded'}",
         f"- Contained: {iso(inc.contained_at) or 'no'}",
-        f"- Time to containment: {_duration(inc.time_to_containment)}",
+        f"- Time to containment: {duration_label(inc.time_to_containment)}",
         f"- Resolved: {iso(inc.resolved_at) or 'no'}",
         f"- Run by: {_md(inc.os_user)}",
         "",

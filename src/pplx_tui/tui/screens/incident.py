@@ -39,6 +39,7 @@ from textual.widgets import (
     Static,
 )
 
+from pplx_tui.core.policy import duration_label
 from pplx_tui.tui.rows import plain
 
 if TYPE_CHECKING:
@@ -84,17 +85,6 @@ def parse_detected(raw: str) -> datetime | None:
             "The detection time must look like 2026-11-26 09:30 (UTC), or be empty for now."
         ) from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "not contained yet"
-    s = int(seconds)
-    if s < 120:
-        return f"{s} s"
-    if s < 7200:
-        return f"{s // 60} min {s % 60} s"
-    return f"{s // 3600} h {(s % 3600) // 60} min"
 
 
 class Progress(Message):
@@ -363,7 +353,9 @@ class IncidentScreen(Screen[None]):
             t.append(f"  ·  incident #{v.id}  ·  {v.status}  ·  ")
             t.append("contain first" if v.mode == "contain" else "continuity first")
             if v.time_to_containment is not None:
-                t.append(f"  ·  contained in {_duration(v.time_to_containment)}")
+                t.append(
+                    f"  ·  contained in {duration_label(v.time_to_containment, none='not contained yet')}"
+                )
         self.query_one("#incident-title", Static).update(t)
 
     def _steps(self) -> tuple[str, ...]:
@@ -450,7 +442,9 @@ class IncidentScreen(Screen[None]):
         text = Text.assemble((f"Incident #{v.id} is resolved.\n\n", "bold green"))
         text.append(f"Compromised …{v.old_last4 or '?'} revoked; ")
         text.append(f"replacement …{v.new_last4 or '?'} in service.\n")
-        text.append(f"Time to containment: {_duration(v.time_to_containment)}.\n")
+        text.append(
+            f"Time to containment: {duration_label(v.time_to_containment, none='not contained yet')}.\n"
+        )
         if v.targets_updated:
             text.append("Targets updated: " + ", ".join(plain(t) for t in v.targets_updated))
             text.append("\n")

@@ -16,8 +16,9 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from pplx_tui.core.policy import duration_label
 from pplx_tui.tui.rows import Column, Row, plain
-from pplx_tui.tui.screens.incident import STEP_LABELS, _duration
+from pplx_tui.tui.screens.incident import STEP_LABELS
 from pplx_tui.tui.widgets.virtual_table import VirtualTable
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def incident_rows(views: Sequence[IncidentView]) -> list[Row]:
             "contain" if v.mode == "contain" else "continuity",
             step,
             f"{v.detected_at:%Y-%m-%d %H:%M:%S}",
-            _duration(ttc) if ttc is not None else "—",
+            duration_label(ttc) if ttc is not None else "—",
         )
         out.append(
             Row(
