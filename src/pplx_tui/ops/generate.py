@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from pplx_tui.core.clock import iso, utc
 from pplx_tui.core.errors import BadInput, OperationFailed, PplxError
@@ -61,6 +61,33 @@ class OutcomeUnknown(OperationFailed):
     def __init__(self, message: str, token_name: str) -> None:
         super().__init__(message)
         self.token_name = token_name
+
+
+def journal_mint_request(
+    s: Session,
+    *,
+    key_name: str,
+    key_id: int | None,
+    bearer: Bearer,
+    token_name: str,
+    now: datetime,
+    **link: object,
+) -> int:
+    """Rule 1's write-ahead record of a generate call (never a secret); returns its id.
+
+    ``link`` ties it to the workflow that asked (``rotation_op``, ``incident``, ``group``).
+    """
+    op = journal.start(
+        s,
+        kind="generate",
+        key_name=key_name,
+        key_id=key_id,
+        now=now,
+        step="requested",
+        data={"token_name": token_name, "bearer": bearer.label, **link},
+    )
+    assert op.id is not None
+    return op.id
 
 
 def mint_version(
@@ -269,17 +296,15 @@ def generate_key(
         s.flush()
         assert key.id is not None
         key_id = key.id
-        op = journal.start(
+        op_id = journal_mint_request(
             s,
-            kind="generate",
             key_name=name,
             key_id=key_id,
+            bearer=bearer,
+            token_name=tname,
             now=now,
-            step="requested",
-            data={"token_name": tname, "bearer": bearer.label, "group": group},
+            group=group,
         )
-        assert op.id is not None
-        op_id = op.id
         audit.append(
             s,
             at=now,

@@ -607,7 +607,12 @@ class _Driver:
         self.emit("replace", "ok", f"…{new_bearer.last4} in service")
 
     def _mint_replacement(self, inc: Incident, key: Key) -> int:
-        from pplx_tui.ops.generate import OutcomeUnknown, default_token_name, mint_version
+        from pplx_tui.ops.generate import (
+            OutcomeUnknown,
+            default_token_name,
+            journal_mint_request,
+            mint_version,
+        )
 
         op = self._find_mint_op(inc)
         if op is not None and op.status in ("unknown", "running"):
@@ -629,17 +634,15 @@ class _Driver:
                     "`pplx-tui keys add`, then continue the incident.",
                 )
             tname = default_token_name(key.name, now)
-            gen = journal.start(
+            gen_id = journal_mint_request(
                 s,
-                kind="generate",
                 key_name=key.name,
                 key_id=key.id,
+                bearer=bearer,
+                token_name=tname,
                 now=now,
-                step="requested",
-                data={"token_name": tname, "bearer": bearer.label, "incident": inc.id},
+                incident=inc.id,
             )
-            assert gen.id is not None
-            gen_id = gen.id
         try:
             minted = mint_version(
                 self.svc,

@@ -49,7 +49,12 @@ from pplx_tui.core.errors import BadInput, NotFound, OperationFailed, PplxError
 from pplx_tui.core.secret import Secret
 from pplx_tui.ops import journal
 from pplx_tui.ops.bearer import Bearer, bearer_of, read_secret
-from pplx_tui.ops.generate import OutcomeUnknown, default_token_name, mint_version
+from pplx_tui.ops.generate import (
+    OutcomeUnknown,
+    default_token_name,
+    journal_mint_request,
+    mint_version,
+)
 from pplx_tui.ops.inventory import current_version, find_key, list_keys, validate_lookup
 from pplx_tui.ops.revoke import revoke_version
 from pplx_tui.ops.targets import TargetView, deploy, holds, list_targets, record_deployed
@@ -803,17 +808,17 @@ def start_rotation(svc: Services, name: str, *, grace: float = DEFAULT_GRACE) ->
                 "pid": os.getpid(),
             },
         )
-        gen = journal.start(
+        gen_id = journal_mint_request(
             s,
-            kind="generate",
             key_name=key.name,
             key_id=key.id,
+            bearer=bearer,
+            token_name=tname,
             now=now,
-            step="requested",
-            data={"token_name": tname, "bearer": bearer.label, "rotation_op": rot.id},
+            rotation_op=rot.id,
         )
         assert rot.id is not None
-        journal.update(s, rot.id, now=now, data={"mint_op_id": gen.id})
+        journal.update(s, rot.id, now=now, data={"mint_op_id": gen_id})
         audit.append(
             s,
             at=now,
