@@ -41,11 +41,10 @@ from textual.widgets import (
 
 from pplx_tui.core.policy import duration_label
 from pplx_tui.tui.rows import plain
+from pplx_tui.tui.screens.base import AppAccess
 
 if TYPE_CHECKING:
-    from pplx_tui.ops.context import Services
     from pplx_tui.ops.incident import IncidentEvent, IncidentView
-    from pplx_tui.tui.app import PplxApp
 
 #: Steps the containment worker drives (before the scan, which asks for paths).
 RUN_STEPS = ("record", "contain", "replace", "confirm")
@@ -95,7 +94,7 @@ class Progress(Message):
         self.event = event
 
 
-class IncidentScreen(Screen[None]):
+class IncidentScreen(AppAccess, Screen[None]):
     """The wizard for one key (a new or open incident) or one incident (by id)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -139,14 +138,6 @@ class IncidentScreen(Screen[None]):
         self.live: dict[str, str] = {}  # step -> started|ok|failed, during a run
         self.lines: list[Text] = []
         self.opened_at: datetime | None = None
-
-    @property
-    def papp(self) -> PplxApp:
-        return self.app  # type: ignore[return-value]
-
-    @property
-    def svc(self) -> Services:
-        return self.papp.svc
 
     @property
     def alive(self) -> bool:

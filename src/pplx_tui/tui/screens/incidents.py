@@ -18,13 +18,12 @@ from textual.widgets import Footer, Header, Static
 
 from pplx_tui.core.policy import duration_label
 from pplx_tui.tui.rows import Column, Row, plain
+from pplx_tui.tui.screens.base import AppAccess
 from pplx_tui.tui.screens.incident import STEP_LABELS
 from pplx_tui.tui.widgets.virtual_table import VirtualTable
 
 if TYPE_CHECKING:
-    from pplx_tui.ops.context import Services
     from pplx_tui.ops.incident import IncidentView
-    from pplx_tui.tui.app import PplxApp
 
 INCIDENT_COLUMNS = (
     Column("id", "#", 4, right=True),
@@ -99,7 +98,7 @@ def timeline_text(v: IncidentView) -> Text:
     return text
 
 
-class IncidentsScreen(Screen[None]):
+class IncidentsScreen(AppAccess, Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Back", id="incidents.back"),
         Binding("enter", "open", "Open", id="incidents.open"),
@@ -116,14 +115,6 @@ class IncidentsScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.views: dict[str, IncidentView] = {}
-
-    @property
-    def papp(self) -> PplxApp:
-        return self.app  # type: ignore[return-value]
-
-    @property
-    def svc(self) -> Services:
-        return self.papp.svc
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)

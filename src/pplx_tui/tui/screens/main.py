@@ -20,12 +20,12 @@ from textual.widgets import Footer, Header, Input, Static
 
 from pplx_tui.store.fastread import Snapshot, read_snapshot
 from pplx_tui.tui.rows import KEY_COLUMNS, Policy, Row, Totals, format_key_rows, status_line
+from pplx_tui.tui.screens.base import AppAccess
 from pplx_tui.tui.widgets.detail import DetailPane
 from pplx_tui.tui.widgets.virtual_table import VirtualTable
 
 if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
-    from pplx_tui.tui.app import PplxApp
 
 ENV_KEY = "PERPLEXITY_API_KEY"
 
@@ -39,7 +39,7 @@ def load_rows(svc: Services) -> tuple[list[Row], Totals, int]:
     return rows, totals, snap.unfinished
 
 
-class MainScreen(Screen[None]):
+class MainScreen(AppAccess, Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", id="main.filter"),
         Binding("a", "import_key", "Import", id="main.import"),
@@ -65,14 +65,6 @@ class MainScreen(Screen[None]):
         super().__init__()
         self.totals = Totals(0, 0, 0)
         self.unfinished = 0
-
-    @property
-    def papp(self) -> PplxApp:
-        return self.app  # type: ignore[return-value]
-
-    @property
-    def svc(self) -> Services:
-        return self.papp.svc
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)

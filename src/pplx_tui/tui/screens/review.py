@@ -21,11 +21,10 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Sta
 
 from pplx_tui.tui.modals.base import FormModal
 from pplx_tui.tui.rows import plain
+from pplx_tui.tui.screens.base import AppAccess
 
 if TYPE_CHECKING:
-    from pplx_tui.ops.context import Services
     from pplx_tui.ops.review import BulkResult, Finding, PlannedRevoke, Review
-    from pplx_tui.tui.app import PplxApp
 
 _MARK = "✔"
 
@@ -146,7 +145,7 @@ def revoke_plan_text(plans: list[PlannedRevoke]) -> Text:
 # -- the screen ----------------------------------------------------------------------------
 
 
-class ReviewScreen(Screen[None]):
+class ReviewScreen(AppAccess, Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Back", id="review.back"),
         Binding("space", "toggle_mark", "Select", id="review.toggle"),
@@ -173,14 +172,6 @@ class ReviewScreen(Screen[None]):
         self.by_row: dict[str, Finding] = {}
         self.groups: dict[str, list[str]] = {}
         self.selected: set[str] = set()
-
-    @property
-    def papp(self) -> PplxApp:
-        return self.app  # type: ignore[return-value]
-
-    @property
-    def svc(self) -> Services:
-        return self.papp.svc
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)

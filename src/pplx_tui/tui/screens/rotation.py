@@ -17,13 +17,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from pplx_tui.tui.rotation import render_job
+from pplx_tui.tui.screens.base import AppAccess
 
 if TYPE_CHECKING:
-    from pplx_tui.tui.app import PplxApp
     from pplx_tui.tui.rotation import RotationJob
 
 
-class RotationScreen(Screen[None]):
+class RotationScreen(AppAccess, Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back (keeps running)", id="rotation.back"),
         Binding("c", "stop_waiting", "Stop waiting", id="rotation.stop"),
@@ -37,10 +37,6 @@ class RotationScreen(Screen[None]):
     def __init__(self, job: RotationJob) -> None:
         super().__init__()
         self.job = job
-
-    @property
-    def papp(self) -> PplxApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
