@@ -48,6 +48,28 @@ def home(_isolated_home: Path) -> Path:
     return _isolated_home
 
 
+@pytest.fixture(autouse=True)
+def _no_token_in_the_data_folder(
+    request: pytest.FixtureRequest, _isolated_home: Path
+) -> Iterator[None]:
+    """A sentinel after every test that used the emulator: no token it ever minted or was
+    given may be found in any file of the data folder (database, -wal, -shm, logs, reports).
+    Tests that deliberately keep files with keys there opt out with ``keeps_tokens_in_home``."""
+    watch = "emulator" in request.fixturenames and not request.node.get_closest_marker(
+        "keeps_tokens_in_home"
+    )
+    emu = request.getfixturevalue("emulator") if watch else None  # torn down after this one
+    yield
+    if emu is None:
+        return
+    tokens = [r.token.encode() for r in emu.records()]
+    for p in sorted(_isolated_home.rglob("*")):
+        if p.is_file() and not p.is_symlink():
+            data = p.read_bytes()
+            for t in tokens:
+                assert t not in data, f"a token (…{t[-4:].decode()}) leaked into {p}"
+
+
 @dataclass
 class SecretService:
     bus_address: str

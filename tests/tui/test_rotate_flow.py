@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
@@ -68,6 +69,7 @@ async def confirm(pilot: Pilot[Any], grace: str) -> None:
     await pilot.click("#ok")
 
 
+@pytest.mark.keeps_tokens_in_home  # its dotenv target (a user's own file) lives there
 async def test_rotate_one_key_with_a_dotenv_target(svc: Any, emulator: Any, home: Path) -> None:
     old = seed(svc, emulator, [("alpha", "prod"), ("beta", "prod")])["alpha"]
     env_file = home / "app.env"
