@@ -16,7 +16,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import httpx
@@ -52,13 +51,12 @@ def main() -> int:
     os.environ["PPLX_TUI_HOME"] = tempfile.mkdtemp(prefix="pplx-bench-")
     from pplx_tui.api.client import PerplexityClient
     from pplx_tui.config import load_settings
-    from pplx_tui.core.tokens import fingerprint
     from pplx_tui.ops.context import open_services
     from pplx_tui.ops.review import reconcile
+    from pplx_tui.ops.sandbox_env import make_live_inventory
     from pplx_tui.sandbox.emulator import Emulator
     from pplx_tui.secrets.memory import MemoryKeyring
     from pplx_tui.secrets.store import SecretStore
-    from pplx_tui.store.tables import Key, KeyVersion
 
     with Emulator() as emu:
         transport = CountingTransport()
@@ -69,25 +67,7 @@ def main() -> int:
         )
         try:
             t0 = time.monotonic()
-            now = svc.now()
-            with svc.db.session() as s:
-                for i in range(args.keys):
-                    token = emu.add_token("default", f"bench {i}")
-                    ref = uuid.uuid4().hex
-                    svc.secrets.put(ref, token)
-                    key = Key(name=f"Bench-{i:04d}", created_at=now)
-                    s.add(key)
-                    s.flush()
-                    s.add(
-                        KeyVersion(
-                            key_id=key.id or 0,
-                            secret_ref=ref,
-                            fingerprint=fingerprint(token),
-                            last4=token[-4:],
-                            created_at=now,
-                            added_at=now,
-                        )
-                    )
+            make_live_inventory(svc, emu, args.keys, prefix="Bench")
             print(f"seeded {args.keys} keys in {time.monotonic() - t0:.1f} s")
             emu.set_latency(args.latency)
             for c in args.concurrency:

@@ -532,27 +532,9 @@ class CountingTransport(httpx.HTTPTransport):
 
 
 def seed_many(svc: Services, emulator: Emulator, n: int) -> None:
-    from pplx_tui.store.tables import Key
+    from pplx_tui.ops.sandbox_env import make_live_inventory
 
-    now = svc.now()
-    with svc.db.session() as s:
-        for i in range(n):
-            token = emulator.add_token("default", f"bulk {i}")
-            ref = uuid.uuid4().hex
-            svc.secrets.put(ref, token)
-            key = Key(name=f"Bulk-{i:04d}", created_at=now)
-            s.add(key)
-            s.flush()
-            s.add(
-                KeyVersion(
-                    key_id=key.id or 0,
-                    secret_ref=ref,
-                    fingerprint=fingerprint(token),
-                    last4=token[-4:],
-                    created_at=now,
-                    added_at=now,
-                )
-            )
+    make_live_inventory(svc, emulator, n, prefix="Bulk")
 
 
 def test_reconcile_many_keys_with_latency_is_bounded(svc: Services, emulator: Emulator) -> None:

@@ -436,3 +436,37 @@ class SandboxEnv:
         if self._home is None:
             raise RuntimeError("The sandbox is not open: use `with SandboxEnv() as env:`.")
         return self._home
+
+
+def make_live_inventory(
+    svc: Services, emulator: Emulator, n: int, *, prefix: str = "Bulk", group: str = "default"
+) -> None:
+    """Insert ``n`` keys whose tokens are live at ``emulator`` and stored in the keyring.
+
+    For reconcile benchmarks and tests: unlike :func:`make_inventory`, every version can be
+    verified, revoked or rotated for real.
+    """
+    import uuid
+
+    from pplx_tui.core.tokens import fingerprint
+    from pplx_tui.store.tables import Key, KeyVersion
+
+    now = utc(svc.now())
+    with svc.db.session() as s:
+        for i in range(n):
+            token = emulator.add_token(group, f"{prefix.lower()} {i}")
+            ref = uuid.uuid4().hex
+            svc.secrets.put(ref, token)
+            key = Key(name=f"{prefix}-{i:04d}", created_at=now)
+            s.add(key)
+            s.flush()
+            s.add(
+                KeyVersion(
+                    key_id=key.id or 0,
+                    secret_ref=ref,
+                    fingerprint=fingerprint(token),
+                    last4=token[-4:],
+                    created_at=now,
+                    added_at=now,
+                )
+            )
