@@ -581,20 +581,14 @@ def test_reconcile_stops_when_the_api_is_unreachable(svc: Services, emulator: Em
 
 
 def test_bulk_rotate_clears_overdue(svc: Services, emulator: Emulator, tmp_path: Any) -> None:
-    from pplx_tui.ops.review import bulk_rotate, rotate_available
+    from pplx_tui.ops.rotate import rotate_many
     from pplx_tui.ops.targets import add_target
 
-    assert rotate_available()
     for name in ("Rot-a", "Rot-b"):
         add_key(svc, emulator, name, age_days=100, target=False)
         add_target(svc, name, "dotenv", path=str(tmp_path / f"{name}.env"))
     assert {(Kind.OVERDUE, "Rot-a"), (Kind.OVERDUE, "Rot-b")} <= kinds(svc)
-    done: list[str] = []
-    result = bulk_rotate(
-        svc, ["Rot-a", "Rot-b"], grace=0, on_progress=lambda i: done.append(i.key_name)
-    )
-    assert result.failed == [], result.items
-    assert sorted(done) == ["Rot-a", "Rot-b"]
-    assert all("rotated" in i.message for i in result.items)
+    results = rotate_many(svc, ["Rot-a", "Rot-b"], grace=0)
+    assert [(r.key_name, r.ok) for r in results] == [("Rot-a", True), ("Rot-b", True)]
     assert kinds(svc) == set()
     assert (tmp_path / "Rot-a.env").read_text().strip()  # the new key was deployed

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 from pplx_tui.core.errors import BadInput, OperationFailed
 from pplx_tui.core.secret import Secret
 from pplx_tui.ops.inventory import current_version, find_key, validate_lookup
-from pplx_tui.store.tables import Key, KeyVersion, SecretState, Stage
+from pplx_tui.store.tables import Key, KeyVersion, SecretState
 
 if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
@@ -84,7 +84,3 @@ def read_secret(svc: Services, bearer: Bearer) -> Secret:
             hint="Import it again with `pplx-tui keys add` (the same name restores it).",
         )
     return Secret(value)
-
-
-def stage_label(stage: str) -> str:
-    return stage if stage in Stage.ALL else "unknown"

@@ -11,7 +11,6 @@ its message. A failed revoke stays in the journal and therefore comes back as a 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -516,13 +515,8 @@ def _keyring_findings(
 
 def incident_findings(svc: Services) -> list[Finding]:
     """Unresolved incidents, from the incident workflow (``ops.incident.unresolved``)."""
-    try:
-        mod = importlib.import_module("pplx_tui.ops.incident")
-    except ImportError:  # a build without the incident workflow
-        return []
-    unresolved = getattr(mod, "unresolved", None)
-    if unresolved is None:
-        return []
+    from pplx_tui.ops.incident import unresolved
+
     out = []
     for inc in unresolved(svc):
         name = str(inc.key_name)
@@ -853,49 +847,6 @@ def bulk_mark_revoked(
         return "recorded as revoked: " + ", ".join(f"…{v.last4}" for v in result.revoked)
 
     return _run_each(list(dict.fromkeys(names)), one, lambda n: n, on_progress)
-
-
-def rotate_available() -> bool:
-    try:
-        mod = importlib.import_module("pplx_tui.ops.rotate")
-    except ImportError:
-        return False
-    return hasattr(mod, "rotate_many")
-
-
-def bulk_rotate(
-    svc: Services,
-    names: Sequence[str],
-    *,
-    grace: float | None = None,
-    on_progress: Progress | None = None,
-    on_event: Callable[[Any], None] | None = None,
-    cancel: Any = None,
-) -> BulkResult:
-    """Rotate each key with the rotation workflow (``ops.rotate.rotate_many``).
-
-    Bounded concurrency, one failure does not stop the others; each rotation deploys to
-    the key's targets, waits its grace period and revokes the old version.
-    """
-    try:
-        mod = importlib.import_module("pplx_tui.ops.rotate")
-    except ImportError:
-        raise BadInput("Rotation is not available in this build of pplx-tui.") from None
-    kwargs: dict[str, Any] = {"on_event": on_event, "cancel": cancel}
-    if grace is not None:
-        kwargs["grace"] = grace
-    results = mod.rotate_many(svc, list(dict.fromkeys(names)), **kwargs)
-    items = []
-    for r in results:
-        if r.ok:
-            message = f"rotated: …{r.old_last4} → …{r.new_last4}" if r.new_last4 else "rotated"
-        else:
-            message = one_line(f"{r.status} at {r.step}: {r.message}", 400)
-        item = BulkItem(r.key_name, r.ok, message)
-        items.append(item)
-        if on_progress is not None:
-            on_progress(item)
-    return BulkResult(items)
 
 
 # -- reconcile -----------------------------------------------------------------------------

@@ -395,14 +395,9 @@ class ReviewScreen(AppAccess, Screen[None]):
         return list(dict.fromkeys(f.key_name for f in found if f.is_key))
 
     def action_rotate(self) -> None:
-        from pplx_tui.ops.review import rotate_available
-
         names = self._keys_of(self.chosen())
         if not names:
             self.notify("Select findings about keys to rotate.", markup=False)
-            return
-        if not rotate_available():
-            self.papp.show_error("Rotation is not available in this build of pplx-tui.")
             return
         body = Text(
             "Each key gets a new version, deployed to its targets; the old one is revoked "
