@@ -117,13 +117,6 @@ class RotationJob:
         return out
 
 
-def _target_id(message: str) -> int | None:
-    if message.startswith("target #") or message.startswith("putting target #"):
-        digits = message.split("#", 1)[1].split(":", 1)[0].split(" ", 1)[0]
-        return int(digits) if digits.isdigit() else None
-    return None
-
-
 def apply_event(job: RotationJob, event: RotationEvent, clock: Clock, now_mono: float) -> None:
     """Fold one report of the rotation into the job (pure bookkeeping, no Textual)."""
     from pplx_tui.core.clock import utc

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, TypeVar
+from typing import ClassVar, TypeVar
 
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen
@@ -42,7 +42,3 @@ class FormModal(ModalScreen[T]):
 
     def fail(self, message: str) -> None:
         self.notify(message, severity="error", markup=False)
-
-    def field_error(self, message: str) -> Any:
-        self.fail(message)
-        return None
