@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(SRC))
 
 from pplx_tui.config import load_settings  # noqa: E402

@@ -27,7 +27,7 @@ from pplx_tui.sandbox.emulator import Emulator
 
 FIXED_NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 FIXED_NOW_ISO = "2026-11-26T12:00:00Z"
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[1])
 TESTS = str(Path(__file__).resolve().parent)
 
 
