@@ -40,7 +40,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlmodel import col, select
 
@@ -76,6 +76,7 @@ RETRY_BASE_DELAY = 0.25
 
 #: ``wait(deadline)`` returns True when the deadline was reached, False when cancelled.
 Wait = Callable[[datetime], bool]
+TargetState = Literal["updating", "updated", "restoring", "restored", "failed"]
 OnEvent = Callable[["RotationEvent"], None]
 
 _driving: set[int] = set()  # operations being driven by this process
@@ -84,7 +85,12 @@ _driving_lock = threading.Lock()
 
 @dataclass(frozen=True)
 class RotationEvent:
-    """One progress report. ``state``: started | progress | ok | waiting | failed."""
+    """One progress report. ``state``: started | progress | ok | waiting | failed.
+
+    Deploy-step events about one target carry ``target_id``, its ``target_label`` and
+    ``target_state``: ``updating`` | ``updated`` | ``restoring`` (being put back to the old
+    key after another target failed) | ``restored`` | ``failed``.
+    """
 
     key_name: str
     operation_id: int
@@ -93,6 +99,8 @@ class RotationEvent:
     message: str
     deadline: datetime | None = None
     target_id: int | None = None
+    target_label: str | None = None
+    target_state: TargetState | None = None
 
 
 @dataclass(frozen=True)
@@ -593,10 +601,25 @@ class _Rotation:
         for t in targets:
             if t.id in deployed and t.version_id == new.version_id:
                 continue
-            self.emit("deploy", "progress", f"target #{t.id}: {t.label}", target_id=t.id)
+            self.emit(
+                "deploy",
+                "progress",
+                f"target #{t.id}: {t.label}",
+                target_id=t.id,
+                target_label=t.label,
+                target_state="updating",
+            )
             try:
                 deploy(t, new_secret, self.key_name, also_redact=(old_secret.reveal(),))
             except PplxError as exc:
+                self.emit(
+                    "deploy",
+                    "progress",
+                    f"target #{t.id} failed",
+                    target_id=t.id,
+                    target_label=t.label,
+                    target_state="failed",
+                )
                 problems = self._roll_back(
                     targets, deployed, t, old, old_secret, new_secret, new.version_id
                 )
@@ -617,7 +640,14 @@ class _Rotation:
             record_deployed(self.svc, t.id, new.version_id, self.key_name)
             deployed.append(t.id)
             self.persist(data={"deployed": deployed}, hook=f"deploy:{len(deployed)}")
-            self.emit("deploy", "progress", f"target #{t.id} updated", target_id=t.id)
+            self.emit(
+                "deploy",
+                "progress",
+                f"target #{t.id} updated",
+                target_id=t.id,
+                target_label=t.label,
+                target_state="updated",
+            )
         grace = float(data.get("grace_seconds", DEFAULT_GRACE))
         deadline = utc(self.svc.now()) + timedelta(seconds=grace)
         self.advance("grace", deadline_at=deadline)
@@ -644,12 +674,35 @@ class _Rotation:
             )
             if not needs:
                 continue
-            self.emit("deploy", "progress", f"putting target #{t.id} back", target_id=t.id)
+            self.emit(
+                "deploy",
+                "progress",
+                f"putting target #{t.id} back",
+                target_id=t.id,
+                target_label=t.label,
+                target_state="restoring",
+            )
             try:
                 deploy(t, old_secret, self.key_name, also_redact=(new_secret.reveal(),))
             except PplxError as exc:
                 problems.append(f"Target #{t.id} could not be put back ({exc}): fix it by hand. ")
+                self.emit(
+                    "deploy",
+                    "progress",
+                    f"target #{t.id} could not be put back",
+                    target_id=t.id,
+                    target_label=t.label,
+                    target_state="failed",
+                )
                 continue
+            self.emit(
+                "deploy",
+                "progress",
+                f"target #{t.id} put back",
+                target_id=t.id,
+                target_label=t.label,
+                target_state="restored",
+            )
             record_deployed(self.svc, t.id, old.version_id, self.key_name)
             if t.id != failed.id:
                 put_back.append(t.id)

@@ -72,6 +72,7 @@ Wait = Callable[[datetime], bool]
 class TargetProgress:
     label: str
     state: str = "pending"
+    note: str = ""
 
 
 @dataclass
@@ -155,16 +156,19 @@ def apply_event(job: RotationJob, event: RotationEvent, clock: Clock, now_mono: 
         k.steps[event.step] = "paused" if paused else "failed"
         k.status = "paused" if paused else "failed"
         k.wait_end = None
-    if event.step == "deploy" and event.target_id is not None:
+    if event.step == "deploy" and event.target_id is not None and event.target_state:
         t = k.targets.setdefault(event.target_id, TargetProgress(f"target #{event.target_id}"))
-        if event.message.startswith("target #") and ":" in event.message:
-            t.label = event.message
+        if event.target_label:
+            t.label = f"target #{event.target_id}: {event.target_label}"
+        if event.target_state == "updating":
             t.state = "running"
-        elif event.message.endswith("updated"):
+        elif event.target_state == "updated":
             t.state = "ok"
-        elif event.message.startswith("putting target"):
+        elif event.target_state in ("restoring", "restored"):
             t.state = "failed"
-            t.label = t.label + " (put back to the old key)"
+            t.note = "put back to the old key" if event.target_state == "restored" else ""
+        else:
+            t.state = "failed"
 
 
 def apply_result(job: RotationJob, result: RotationResult) -> None:
@@ -235,7 +239,10 @@ def render_job(job: RotationJob, now: float) -> Text:
             if s == "deploy":
                 for t in k.targets.values():
                     out.append(f"      {GLYPH[t.state]} ", style=STYLE[t.state])
-                    out.append(plain(t.label) + "\n")
+                    out.append(plain(t.label))
+                    if t.note:
+                        out.append(f" ({t.note})", style="dim")
+                    out.append("\n")
         if k.status in ("failed", "paused") and k.message:
             out.append("\n")
             out.append(plain(k.message), style=STYLE[k.status])
