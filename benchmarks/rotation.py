@@ -27,7 +27,7 @@ sys.path.insert(0, str(SRC))
 from pplx_tui.config import load_settings  # noqa: E402
 from pplx_tui.ops.context import Services, open_services  # noqa: E402
 from pplx_tui.ops.inventory import import_key  # noqa: E402
-from pplx_tui.ops.rotate import rotate_many  # noqa: E402
+from pplx_tui.ops.rotation import rotate_many  # noqa: E402
 from pplx_tui.ops.targets import add_target  # noqa: E402
 from pplx_tui.sandbox.emulator import Emulator  # noqa: E402
 from pplx_tui.secrets.memory import MemoryKeyring  # noqa: E402

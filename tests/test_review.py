@@ -581,7 +581,7 @@ def test_reconcile_stops_when_the_api_is_unreachable(svc: Services, emulator: Em
 
 
 def test_bulk_rotate_clears_overdue(svc: Services, emulator: Emulator, tmp_path: Any) -> None:
-    from pplx_tui.ops.rotate import rotate_many
+    from pplx_tui.ops.rotation import rotate_many
     from pplx_tui.ops.targets import add_target
 
     for name in ("Rot-a", "Rot-b"):

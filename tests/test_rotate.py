@@ -17,10 +17,10 @@ import pytest
 from sqlmodel import select
 
 from pplx_tui.core.errors import BadInput
-from pplx_tui.ops import rotate as rot
+from pplx_tui.ops import rotation as rot
 from pplx_tui.ops.inventory import import_key
 from pplx_tui.ops.journal import data_of
-from pplx_tui.ops.rotate import (
+from pplx_tui.ops.rotation import (
     RotationEvent,
     abandon_rotation,
     plan_rotation,

@@ -20,7 +20,7 @@ import pytest
 from pplx_tui.core.tokens import fingerprint
 from pplx_tui.ops.context import open_services
 from pplx_tui.ops.inventory import import_key
-from pplx_tui.ops.rotate import CRASH_ENV
+from pplx_tui.ops.rotation import CRASH_ENV
 from pplx_tui.ops.targets import add_target
 from pplx_tui.targets.dotenv import read_value
 

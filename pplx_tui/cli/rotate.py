@@ -132,7 +132,7 @@ def _print_plan(plan: Any) -> None:
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
-    from pplx_tui.ops.rotate import (
+    from pplx_tui.ops.rotation import (
         MAX_CONCURRENCY,
         abandon_rotation,
         due_keys,
@@ -239,7 +239,7 @@ def _summary(results: list[Any], refused: list[tuple[str, str]]) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from pplx_tui.ops.rotate import resume_all
+    from pplx_tui.ops.rotation import resume_all
 
     with services() as svc:
         cancel = threading.Event()

@@ -46,11 +46,11 @@ class OpFailed(Message):
 
 
 def _resume_function() -> Callable[[Services], Any] | None:
-    """``ops.rotate.resume_all`` (continues unfinished rotations), when it exists."""
+    """``ops.rotation.resume_all`` (continues unfinished rotations), when it exists."""
     import importlib
 
     try:
-        module = importlib.import_module("pplx_tui.ops.rotate")
+        module = importlib.import_module("pplx_tui.ops.rotation")
     except ImportError:
         return None
     for name in ("resume_all", "resume"):

@@ -1,7 +1,7 @@
 """Rotations in the TUI: the flows (confirm, run, resume) and the live progress they report.
 
 A rotation runs in a thread worker (:meth:`PplxApp.run_op`, not exclusive, so several can run
-at once). Its :class:`~pplx_tui.ops.rotate.RotationEvent` reports come back to the UI thread as
+at once). Its :class:`~pplx_tui.ops.rotation.RotationEvent` reports come back to the UI thread as
 ``OpDone`` messages (``post_message`` is thread-safe, also from ``rotate_many``'s pool threads)
 and update a :class:`RotationJob` in the app's :class:`RotationTracker`. The progress screen and
 the main screen's status line read the tracker; a one-second timer of the tracker keeps the
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from textual.worker import Worker
 
     from pplx_tui.core.clock import Clock
-    from pplx_tui.ops.rotate import RotationEvent, RotationPlan, RotationResult
+    from pplx_tui.ops.rotation import RotationEvent, RotationPlan, RotationResult
     from pplx_tui.tui.app import PplxApp
     from pplx_tui.tui.screens.main import MainScreen
 
@@ -453,7 +453,7 @@ def rotate(screen: MainScreen, names: list[str]) -> None:
 
     def plan() -> tuple[list[RotationPlan], list[tuple[str, str]]]:
         from pplx_tui.core.errors import PplxError
-        from pplx_tui.ops.rotate import plan_rotation
+        from pplx_tui.ops.rotation import plan_rotation
 
         plans, skipped = [], []
         for name in names:
@@ -489,7 +489,7 @@ def rotate_overdue(screen: MainScreen) -> None:
     app, svc = screen.papp, screen.svc
 
     def work() -> list[str]:
-        from pplx_tui.ops.rotate import due_keys
+        from pplx_tui.ops.rotation import due_keys
 
         return due_keys(svc)
 
@@ -512,7 +512,7 @@ def start(
     on_event = _reporter(app, job)
 
     def work() -> list[RotationResult]:
-        from pplx_tui.ops.rotate import rotate_key, rotate_many
+        from pplx_tui.ops.rotation import rotate_key, rotate_many
 
         wait = _wait_for(app, job.cancel)
         with _closing(app, job):
@@ -594,7 +594,7 @@ def _report(app: PplxApp, job: RotationJob, results: list[RotationResult]) -> No
 
 
 def resume(app: PplxApp, operations: list[Any], then: Callable[[Any], None]) -> RotationJob | None:
-    """Continue the unfinished rotations (``ops.rotate.resume_all``) with the progress view;
+    """Continue the unfinished rotations (``ops.rotation.resume_all``) with the progress view;
     ``then(report)`` runs afterwards (the app's summary and one-time reveals)."""
     svc = app.svc
     names = list(dict.fromkeys(op.key_name for op in operations if op.kind == "rotate"))
@@ -608,7 +608,7 @@ def resume(app: PplxApp, operations: list[Any], then: Callable[[Any], None]) -> 
     on_event = _reporter(app, job) if job is not None else None
 
     def work() -> Any:
-        from pplx_tui.ops.rotate import resume_all
+        from pplx_tui.ops.rotation import resume_all
 
         wait = _wait_for(app, cancel)
         if job is None:

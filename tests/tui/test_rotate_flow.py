@@ -17,7 +17,7 @@ from textual.widgets import Input, Static
 from pplx_tui.ops import journal
 from pplx_tui.ops.inventory import list_keys
 from pplx_tui.ops.reveal import reveal_secret
-from pplx_tui.ops.rotate import start_rotation
+from pplx_tui.ops.rotation import start_rotation
 from pplx_tui.ops.targets import add_target
 from pplx_tui.tui.app import PplxApp
 from pplx_tui.tui.modals.error import ErrorModal
@@ -267,7 +267,7 @@ async def test_a_key_the_keyring_refused_is_revealed_once(
 async def test_an_unexpected_error_ends_the_job_in_the_error_modal(
     svc: Any, emulator: Any, monkeypatch: Any
 ) -> None:
-    import pplx_tui.ops.rotate as ops_rotate
+    import pplx_tui.ops.rotation as ops_rotate
 
     seed(svc, emulator, [("alpha", "p")])
 

@@ -15,9 +15,9 @@ from pplx_tui.tui.modals.base import FormModal
 from pplx_tui.tui.rows import plain
 
 if TYPE_CHECKING:
-    from pplx_tui.ops.rotate import RotationPlan
+    from pplx_tui.ops.rotation import RotationPlan
 
-#: The same bounds as ``ops.rotate.validate_grace`` (kept here: no ops import on the UI path).
+#: The same bounds as ``ops.rotation.validate_grace`` (kept here: no ops import on the UI path).
 MAX_GRACE = 7 * 24 * 3600
 
 

@@ -410,7 +410,7 @@ class ReviewScreen(AppAccess, Screen[None]):
             if ok:
                 # The same progress view as rotations from the main screen (live steps and
                 # grace countdown); the findings are reloaded when this screen is back.
-                from pplx_tui.ops.rotate import DEFAULT_GRACE
+                from pplx_tui.ops.rotation import DEFAULT_GRACE
                 from pplx_tui.tui import rotation
 
                 rotation.start(self.papp, names, DEFAULT_GRACE)

@@ -428,7 +428,7 @@ class _Driver:
             self._replace_after_containment(inc)
 
     def _replace_by_rotation(self, inc: Incident) -> None:
-        from pplx_tui.ops import rotate
+        from pplx_tui.ops import rotation as rotate
 
         key, old = self._key_and_old(inc)
         op_id = inc.rotation_op_id
