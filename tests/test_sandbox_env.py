@@ -11,9 +11,10 @@ import pytest
 from sqlmodel import select
 
 from pplx_tui.core.clock import FixedClock
+from pplx_tui.core.limits import DEFAULT_KEY_VAR
 from pplx_tui.ops.audit_log import check_chain
 from pplx_tui.ops.inventory import list_keys
-from pplx_tui.ops.sandbox_env import DEMO_DOTENV_VAR, SEED_KEYS, SandboxEnv, make_inventory
+from pplx_tui.ops.sandbox_env import SEED_KEYS, SandboxEnv, make_inventory
 from pplx_tui.store.tables import KeyVersion, SecretState, Stage, Target
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
@@ -70,13 +71,13 @@ def test_dotenv_target_inside_the_sandbox_home(env: SandboxEnv) -> None:
         assert len(targets) == 1
         t = targets[0]
         v = s.get(KeyVersion, t.version_id)
-    assert t.kind == "dotenv" and t.var == DEMO_DOTENV_VAR and t.path is not None
+    assert t.kind == "dotenv" and t.var == DEFAULT_KEY_VAR and t.path is not None
     assert v is not None and v.stage == Stage.CURRENT
     path = env.home / t.path.split(str(env.home) + "/", 1)[1]
     assert path.is_file()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     secret = env.secrets.get(v.secret_ref) if env.secrets else None
-    assert f"{DEMO_DOTENV_VAR}={secret}\n" in path.read_text()
+    assert f"{DEFAULT_KEY_VAR}={secret}\n" in path.read_text()
 
 
 def test_no_secret_in_the_database_files(env: SandboxEnv) -> None:

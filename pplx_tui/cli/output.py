@@ -8,7 +8,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from pplx_tui.core.text import inert
+from pplx_tui.core.text import inert, one_line
 
 
 def _width(text: str) -> int:
@@ -17,9 +17,7 @@ def _width(text: str) -> int:
 
 def cell(value: object) -> str:
     """Any value as one inert line: no escape sequence from a name or note reaches the tty."""
-    if value is None:
-        return "-"
-    return " ".join(inert(str(value)).split())
+    return "-" if value is None else one_line(str(value))
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

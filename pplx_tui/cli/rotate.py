@@ -14,6 +14,7 @@ from pplx_tui.cli.common import services, stamp
 from pplx_tui.cli.output import cell, emit_json, err, out, table
 from pplx_tui.cli.prompts import confirm, interactive
 from pplx_tui.core.errors import BadInput
+from pplx_tui.core.limits import DEFAULT_KEY_VAR
 
 
 def _keys_actions(sub: Any) -> Any:
@@ -287,13 +288,15 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_targets_add(args: argparse.Namespace) -> int:
-    from pplx_tui.ops.targets import DEFAULT_VAR, add_target
+    from pplx_tui.ops.targets import add_target
 
     if args.kind == "command" and args.var is not None:
         raise BadInput("--var applies to dotenv targets only.")
     with services() as svc:
         if args.kind == "dotenv":
-            t = add_target(svc, args.name, "dotenv", path=args.spec, var=args.var or DEFAULT_VAR)
+            t = add_target(
+                svc, args.name, "dotenv", path=args.spec, var=args.var or DEFAULT_KEY_VAR
+            )
         else:
             t = add_target(svc, args.name, "command", command=args.spec)
     out(f"Added target #{t.id} to {cell(t.key_name)}: {cell(t.label)}.")

@@ -71,9 +71,12 @@ def inert(text: str) -> str:
     )
 
 
-def one_line(text: str, limit: int = 300) -> str:
-    """Untrusted text reduced to one inert line (API error bodies, scanned lines)."""
-    flat = " ".join(inert(text).split())
-    if len(flat) > limit:
+def one_line(text: str, limit: int | None = None) -> str:
+    """Untrusted text reduced to one inert line: no markup is parsed from it by its callers,
+    no escape sequence survives, and line breaks become spaces (names, notes, API error
+    bodies, scanned lines, command output). The one sanitiser of the TUI, the CLI and ops.
+    ``limit`` cuts it with an ellipsis."""
+    flat = " ".join(inert(text).split()) if text else ""
+    if limit is not None and len(flat) > limit:
         flat = flat[: limit - 1] + "…"
     return flat

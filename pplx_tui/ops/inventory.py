@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from pplx_tui.core.clock import iso, utc
 from pplx_tui.core.errors import BadInput, NotFound
+from pplx_tui.core.limits import MAX_POLICY_DAYS
 from pplx_tui.core.policy import Due, rotation_due
 from pplx_tui.core.text import MAX_NAME_LEN, validate_name, validate_note
 from pplx_tui.core.tokens import clean_secret, fingerprint
@@ -19,8 +20,6 @@ from pplx_tui.store.tables import Event, Key, KeyVersion, Operation, SecretState
 
 if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
-
-MAX_POLICY_DAYS = 3650
 
 
 @dataclass(frozen=True)

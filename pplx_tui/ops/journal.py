@@ -10,12 +10,11 @@ from sqlmodel import Session, col, select
 
 from pplx_tui.core.clock import utc
 from pplx_tui.core.errors import NotFound
+from pplx_tui.core.limits import OPEN_STATUSES
 from pplx_tui.store.tables import Operation
 
 if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
-
-OPEN_STATUSES = ("running", "unknown", "failed")
 
 
 def start(

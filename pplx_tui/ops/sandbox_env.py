@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from pplx_tui.config import Paths, Settings
 from pplx_tui.core.clock import Clock, default_clock, utc
+from pplx_tui.core.limits import DEFAULT_KEY_VAR
 
 if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
 
 #: The demo app whose dotenv file is a deployment target in the seeded inventory.
 DEMO_APP_DIR = "demo-webhooks"
-DEMO_DOTENV_VAR = "PERPLEXITY_API_KEY"
 
 #: The emulator seed used by ``--sandbox`` and the screenshots (same tokens on every run).
 DEFAULT_SEED = 20261126
@@ -242,7 +242,7 @@ def _step_dotenv(svc: Services, spec: SeedKey) -> Any:
             v = current_version(s, key)
             assert v is not None and v.id is not None
             bearer = bearer_of(key, v)
-        target = add_target(svc, spec.name, "dotenv", path=str(path), var=DEMO_DOTENV_VAR)
+        target = add_target(svc, spec.name, "dotenv", path=str(path), var=DEFAULT_KEY_VAR)
         secret: Secret = read_secret(svc, bearer)
         deploy(target, secret, spec.name)
         record_deployed(svc, target.id, bearer.version_id, spec.name)

@@ -14,6 +14,7 @@ from sqlmodel import col, select
 
 from pplx_tui.core.clock import utc
 from pplx_tui.core.errors import BadInput, NotFound, PplxError
+from pplx_tui.core.limits import DEFAULT_KEY_VAR
 from pplx_tui.ops.inventory import find_key, validate_lookup
 from pplx_tui.store import audit
 from pplx_tui.store.tables import KeyVersion, Target
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
 
 KINDS = ("dotenv", "command")
-DEFAULT_VAR = "PERPLEXITY_API_KEY"
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def add_target(
     kind: str,
     *,
     path: str | None = None,
-    var: str = DEFAULT_VAR,
+    var: str = DEFAULT_KEY_VAR,
     command: str | None = None,
 ) -> TargetView:
     if kind not in KINDS:
@@ -262,7 +262,7 @@ def record_deployed(svc: Services, target_id: int, version_id: int, key_name: st
 
 
 __all__ = [
-    "DEFAULT_VAR",
+    "DEFAULT_KEY_VAR",
     "KINDS",
     "TargetView",
     "add_target",

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-#: Operation statuses that count as unfinished; the same as ``ops.journal.OPEN_STATUSES``.
-OPEN_STATUSES = ("running", "unknown", "failed")
+from pplx_tui.core.limits import OPEN_STATUSES
+
 _STAGE_CURRENT = "current"
 _STAGE_REVOKED = "revoked"
 

@@ -16,6 +16,7 @@ import subprocess
 from collections.abc import Iterable
 
 from pplx_tui.api.errors import scrub
+from pplx_tui.core.limits import DEFAULT_KEY_VAR
 from pplx_tui.core.text import one_line
 from pplx_tui.targets import TargetError
 
@@ -36,7 +37,7 @@ def validate_command(command: str) -> str:
 
 def _env(key_name: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PPLX_TUI_CRASH")}
-    env.pop("PERPLEXITY_API_KEY", None)  # the command gets the key on stdin, nowhere else
+    env.pop(DEFAULT_KEY_VAR, None)  # the command gets the key on stdin, nowhere else
     env[KEY_NAME_ENV] = key_name
     return env
 

@@ -19,10 +19,10 @@ from textual.message import Message
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from pplx_tui.core.errors import PplxError
+from pplx_tui.core.text import one_line
 from pplx_tui.crashlog import redact, write_crash_log
 from pplx_tui.tui.commands import KeyCommands
 from pplx_tui.tui.rotation import RotationTracker
-from pplx_tui.tui.rows import plain
 from pplx_tui.tui.screens.main import MainScreen
 
 if TYPE_CHECKING:
@@ -218,14 +218,14 @@ class PplxApp(App[int]):
     def _resumed(self, result: Any) -> None:
         lines = ["Unfinished operations were resumed."]
         for rot in getattr(result, "rotations", []) or []:
-            lines.append(plain(f"{rot.key_name}: {rot.status} {rot.message}"))
+            lines.append(one_line(f"{rot.key_name}: {rot.status} {rot.message}"))
             if getattr(rot, "unstored_secret", None) is not None:
                 from pplx_tui.tui.screens.reveal import RevealScreen
 
                 self.push_screen(RevealScreen(rot.key_name, rot.unstored_secret, rot.message))
         for name, token_name, _message in getattr(result, "unknown_generates", []) or []:
             lines.append(
-                f"{plain(name)}: look for a key named {plain(token_name)} in the web console."
+                f"{one_line(name)}: look for a key named {one_line(token_name)} in the web console."
             )
         self.notify("\n".join(lines[:8]), markup=False, timeout=15)
         from pplx_tui.tui.screens.main import MainScreen

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 
-from pplx_tui.tui.rows import plain
+from pplx_tui.core.text import one_line
 
 if TYPE_CHECKING:
     from pplx_tui.tui.screens.main import MainScreen
@@ -74,7 +74,7 @@ class KeyCommands(Provider):
                     score, matcher.highlight(title), partial(self._run, action), help=help_text
                 )
         for key in self._keys()[:20000]:
-            label = f"Go to key {plain(key)}"
+            label = f"Go to key {one_line(key)}"
             score = matcher.match(label)
             if score > 0:
                 yield Hit(score, matcher.highlight(label), partial(self._jump, key), text=label)

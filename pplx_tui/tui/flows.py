@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
+from pplx_tui.core.limits import DEFAULT_KEY_VAR
+from pplx_tui.core.text import one_line
 from pplx_tui.tui.modals.edit import EditModal, EditRequest
 from pplx_tui.tui.modals.generate import GenerateModal, GenerateRequest
 from pplx_tui.tui.modals.import_key import ImportModal, ImportRequest
 from pplx_tui.tui.modals.revoke import RevokeModal
 from pplx_tui.tui.modals.targets import TargetRequest, TargetsModal
-from pplx_tui.tui.rows import plain
 from pplx_tui.tui.screens.reveal import RevealScreen
 
 if TYPE_CHECKING:
@@ -39,9 +40,9 @@ def import_key(screen: MainScreen) -> None:
             )
 
         def imported(result: Any) -> None:
-            msg = f"Imported {plain(result.key.name)} (…{result.key.version.last4})."
+            msg = f"Imported {one_line(result.key.name)} (…{result.key.version.last4})."
             if result.restored:
-                msg = f"The secret of {plain(result.key.name)} is back in the keyring."
+                msg = f"The secret of {one_line(result.key.name)} is back in the keyring."
             screen.notify(msg, markup=False)
             if result.warning:
                 screen.notify(result.warning, severity="warning", markup=False, timeout=10)
@@ -108,7 +109,9 @@ def verify(screen: MainScreen, names: list[str] | None) -> None:
         dead = [o for o in outcomes if o.state != "live"]
         severity: Literal["warning", "information"] = "warning" if dead else "information"
         lines = [f"Verified: {summary}."]
-        lines += [f"{plain(o.key_name)} …{o.last4}: {o.state} {plain(o.message)}" for o in dead[:5]]
+        lines += [
+            f"{one_line(o.key_name)} …{o.last4}: {o.state} {one_line(o.message)}" for o in dead[:5]
+        ]
         screen.notify("\n".join(lines), severity=severity, markup=False)
         screen.reload(keep=screen.table.current_key)
 
@@ -127,7 +130,7 @@ def revoke(screen: MainScreen, key: str) -> None:
         def answered(ok: bool | None) -> None:
             if not ok:
                 return
-            screen.update_status(f"revoking {plain(key)}…")
+            screen.update_status(f"revoking {one_line(key)}…")
 
             def work() -> Any:
                 from pplx_tui.ops.revoke import revoke_key
@@ -137,7 +140,7 @@ def revoke(screen: MainScreen, key: str) -> None:
             def revoked(result: Any) -> None:
                 parts = [f"…{v.last4} {v.outcome.replace('_', ' ')}" for v in result.revoked]
                 screen.notify(
-                    f"Revoked {plain(result.key_name)}: {', '.join(parts)}.", markup=False
+                    f"Revoked {one_line(result.key_name)}: {', '.join(parts)}.", markup=False
                 )
                 screen.reload()
 
@@ -174,7 +177,7 @@ def edit(screen: MainScreen, key: str) -> None:
                 )
 
             def saved(v: Any) -> None:
-                screen.notify(f"Saved {plain(v.name)}.", markup=False)
+                screen.notify(f"Saved {one_line(v.name)}.", markup=False)
                 screen.reload(keep=v.name)
 
             app.run_op("edit", work, saved)
@@ -205,13 +208,13 @@ def targets(screen: MainScreen, key: str) -> None:
                     return ops_targets.remove_target(svc, key, req.target_id)
                 if req.kind == "dotenv":
                     return ops_targets.add_target(
-                        svc, key, "dotenv", path=req.path, var=req.var or "PERPLEXITY_API_KEY"
+                        svc, key, "dotenv", path=req.path, var=req.var or DEFAULT_KEY_VAR
                     )
                 return ops_targets.add_target(svc, key, "command", command=req.command)
 
             def changed(view: Any) -> None:
                 verb = "Removed" if req.action == "remove" else "Added"
-                screen.notify(f"{verb} target {plain(view.label)}.", markup=False)
+                screen.notify(f"{verb} target {one_line(view.label)}.", markup=False)
                 screen.reload(keep=key)
                 targets(screen, key)
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
-from pplx_tui.tui.rows import plain
+from pplx_tui.core.text import one_line
 
 if TYPE_CHECKING:
     from textual.timer import Timer
@@ -223,7 +223,7 @@ def render_job(job: RotationJob, now: float) -> Text:
         (k,) = job.keys.values()
         glyph, style, label = KEY_STATUS[k.status]
         out.append(f"{glyph} ", style=style)
-        out.append(plain(k.name), style="bold")
+        out.append(one_line(k.name), style="bold")
         out.append(f"  {label}\n\n", style=style)
         for s in STEPS:
             state = k.steps[s]
@@ -234,33 +234,33 @@ def render_job(job: RotationJob, now: float) -> Text:
                 out.append(f"{left} s left", style="bold yellow")
                 out.append("  (c stops waiting; the rotation stays resumable)", style="dim")
             elif s in k.notes:
-                out.append(plain(k.notes[s]))
+                out.append(one_line(k.notes[s]))
             out.append("\n")
             if s == "deploy":
                 for t in k.targets.values():
                     out.append(f"      {GLYPH[t.state]} ", style=STYLE[t.state])
-                    out.append(plain(t.label))
+                    out.append(one_line(t.label))
                     if t.note:
                         out.append(f" ({t.note})", style="dim")
                     out.append("\n")
         if k.status in ("failed", "paused") and k.message:
             out.append("\n")
-            out.append(plain(k.message), style=STYLE[k.status])
+            out.append(one_line(k.message), style=STYLE[k.status])
             out.append("\n")
         return out
-    width = max([len(plain(n)) for n in job.keys] + [8])
+    width = max([len(one_line(n)) for n in job.keys] + [8])
     width = min(width, 28)
     for k in job.keys.values():
         glyph, style, label = KEY_STATUS[k.status]
         out.append(f"{glyph} ", style=style)
-        name = plain(k.name)
+        name = one_line(k.name)
         name = name if len(name) <= width else name[: width - 1] + "…"
         out.append(f"{name:<{width}}  ", style="bold")
         out.append_text(_step_line(k, now, wide=False))
         out.append("\n")
         if k.status in ("failed", "paused") and k.message:
             out.append(" " * (width + 4))
-            out.append(plain(k.message)[:300], style=STYLE[k.status])
+            out.append(one_line(k.message)[:300], style=STYLE[k.status])
             out.append("\n")
     return out
 
@@ -299,7 +299,7 @@ class RotationTracker:
                 for t in p.targets:
                     k.targets[t.id] = TargetProgress(f"target #{t.id}: {t.label}")
         n = len(names)
-        title = f"Rotating {plain(names[0])}" if n == 1 else f"Rotating {n} keys"
+        title = f"Rotating {one_line(names[0])}" if n == 1 else f"Rotating {n} keys"
         job = RotationJob(next(self._ids), title, grace, keys)
         self.jobs.append(job)
         return job
@@ -361,7 +361,7 @@ class RotationTracker:
             if k.status not in ("done", "paused"):
                 k.status, k.message, k.wait_end = "failed", message, None
         job.finished = True
-        job.summary = "The rotation did not start: " + plain(message)
+        job.summary = "The rotation did not start: " + one_line(message)
         self.changed(app)
 
 
@@ -470,7 +470,7 @@ def rotate(screen: MainScreen, names: list[str]) -> None:
 
         plans, skipped = value
         if not plans:
-            lines = [f"{plain(n)}: {plain(m)}" for n, m in skipped[:8]]
+            lines = [f"{one_line(n)}: {one_line(m)}" for n, m in skipped[:8]]
             app.show_error("None of these keys can be rotated now.\n" + "\n".join(lines))
             return
 
@@ -579,7 +579,7 @@ def _report(app: PplxApp, job: RotationJob, results: list[RotationResult]) -> No
             app.show_error(failed[0].message)
         else:
             lines = [f"{len(failed)} of {len(results)} rotations did not finish:"]
-            lines += [f"{plain(r.key_name)}: {plain(r.message)}" for r in failed[:10]]
+            lines += [f"{one_line(r.key_name)}: {one_line(r.message)}" for r in failed[:10]]
             app.show_error("\n".join(lines))
     if paused:
         app.notify(
@@ -602,7 +602,9 @@ def resume(app: PplxApp, operations: list[Any], then: Callable[[Any], None]) -> 
     job = t.new_job(names, None) if names else None
     if job is not None:
         job.title = "Resuming " + (
-            f"the rotation of {plain(names[0])}" if len(names) == 1 else f"{len(names)} rotations"
+            f"the rotation of {one_line(names[0])}"
+            if len(names) == 1
+            else f"{len(names)} rotations"
         )
     cancel = job.cancel if job is not None else threading.Event()
     on_event = _reporter(app, job) if job is not None else None

@@ -1,7 +1,7 @@
 """Pure formatting of the key table: inventory rows in, pre-formatted table rows out.
 
 No Textual here (plain data), so the formatting is testable on its own and costs nothing to
-import. Untrusted text (names, groups, notes) is made inert (``core.text.inert``): the table
+import. Untrusted text (names, groups, notes) is made inert (``core.text.one_line``): the table
 paints these strings as plain segments, never as markup.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pplx_tui.core.policy import age_label, ago_label, rotation_due
-from pplx_tui.core.text import inert
+from pplx_tui.core.text import one_line
 from pplx_tui.core.tokens import mask
 from pplx_tui.store.fastread import KeyRow
 
@@ -73,15 +73,10 @@ class Policy:
         return self.policy_days
 
 
-def plain(text: str) -> str:
-    """Untrusted text as one inert line."""
-    return " ".join(inert(text).split()) if text else ""
-
-
 def format_key_row(r: KeyRow, now: datetime, policy: Policy) -> tuple[Row, str]:
     """A key as a table row, plus its due state: "overdue", "soon" or ""."""
-    name = plain(r.name)
-    group = plain(r.group)
+    name = one_line(r.name)
+    group = one_line(r.group)
     stage = "compromised" if r.compromised else r.stage
     stage_style = "bad" if r.compromised else ("" if r.stage == "current" else "muted")
     if r.secret_state != "stored" and r.stage != "revoked":
@@ -129,7 +124,7 @@ def format_key_row(r: KeyRow, now: datetime, policy: Policy) -> tuple[Row, str]:
             verified_sort,
             r.targets,
         ),
-        hay=f"{name}\t{group}\t{stage}\t{r.last4}\t{plain(r.notes)}".casefold(),
+        hay=f"{name}\t{group}\t{stage}\t{r.last4}\t{one_line(r.notes)}".casefold(),
     )
     return row, due_state
 

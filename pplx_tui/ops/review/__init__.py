@@ -21,6 +21,12 @@ from sqlmodel import col, select
 
 from pplx_tui.core.clock import iso, utc
 from pplx_tui.core.errors import BadInput, EnvironmentUnusable, PplxError
+from pplx_tui.core.limits import (
+    DEFAULT_DISMISS_DAYS,
+    MAX_DISMISS_DAYS,
+    MAX_DUE_WITHIN_DAYS,
+    OPEN_STATUSES,
+)
 from pplx_tui.core.policy import rotation_due
 from pplx_tui.core.text import one_line, validate_name
 from pplx_tui.ops import journal
@@ -86,8 +92,6 @@ TITLES = {
 }
 
 #: How long a dismissal lasts unless told otherwise, and the longest allowed.
-DEFAULT_DISMISS_DAYS = 30
-MAX_DISMISS_DAYS = 365
 MAX_REASON_LEN = 300
 #: A ``running`` operation untouched for this long, with no future deadline, has stalled.
 STALLED_AFTER = timedelta(minutes=15)
@@ -169,7 +173,7 @@ def _snapshot(svc: Services, now: datetime) -> _Snapshot:
         open_ops = list(
             s.exec(
                 select(Operation)
-                .where(col(Operation.status).in_(journal.OPEN_STATUSES))
+                .where(col(Operation.status).in_(OPEN_STATUSES))
                 .order_by(col(Operation.id))
             ).all()
         )
@@ -536,8 +540,10 @@ def incident_findings(svc: Services) -> list[Finding]:
 
 def review(svc: Services, *, due_within: int | None = None, check_keyring: bool = True) -> Review:
     """Everything that needs attention now, with dismissed findings set apart."""
-    if due_within is not None and not 0 <= due_within <= 3650:
-        raise BadInput("--due-within must be a number of days between 0 and 3650.")
+    if due_within is not None and not 0 <= due_within <= MAX_DUE_WITHIN_DAYS:
+        raise BadInput(
+            f"--due-within must be a number of days between 0 and {MAX_DUE_WITHIN_DAYS}."
+        )
     now = utc(svc.now())
     snap = _snapshot(svc, now)
     notes: list[str] = []
@@ -662,7 +668,7 @@ def resolve_operation(svc: Services, op_id: int, *, reason: str) -> Operation:
         op = s.get(Operation, op_id)
         if op is None:
             raise BadInput(f"Operation {op_id} does not exist.")
-        if op.status not in journal.OPEN_STATUSES:
+        if op.status not in OPEN_STATUSES:
             raise BadInput(f"Operation {op_id} is already closed ({op.status}).")
         journal.update(
             s, op_id, now=now, status="abandoned", message=f"resolved by hand: {text}"[:500]

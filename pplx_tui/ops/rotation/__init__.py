@@ -46,6 +46,7 @@ from sqlmodel import col, select
 
 from pplx_tui.core.clock import Clock, utc
 from pplx_tui.core.errors import BadInput, NotFound, OperationFailed, PplxError
+from pplx_tui.core.limits import DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS, OPEN_STATUSES
 from pplx_tui.core.secret import Secret
 from pplx_tui.ops import journal
 from pplx_tui.ops.bearer import Bearer, bearer_of, read_secret
@@ -66,8 +67,6 @@ if TYPE_CHECKING:
 
 STEPS = ("mint", "test", "deploy", "grace", "promote", "revoke", "check")
 CRASH_ENV = "PPLX_TUI_CRASH_AFTER_STEP"
-DEFAULT_GRACE = 30.0
-MAX_GRACE = 7 * 24 * 3600.0
 DEFAULT_CONCURRENCY = 4
 MAX_CONCURRENCY = 32
 TEST_ATTEMPTS = 4
@@ -172,8 +171,8 @@ def sleep_until(
 
 
 def validate_grace(grace: float) -> float:
-    if not isinstance(grace, int | float) or not 0 <= grace <= MAX_GRACE:
-        raise BadInput(f"The grace period must be between 0 and {int(MAX_GRACE)} seconds.")
+    if not isinstance(grace, int | float) or not 0 <= grace <= MAX_GRACE_SECONDS:
+        raise BadInput(f"The grace period must be between 0 and {int(MAX_GRACE_SECONDS)} seconds.")
     return float(grace)
 
 
@@ -198,7 +197,7 @@ def _open_rotation(s: Any, key_id: int) -> Operation | None:
         select(Operation).where(
             Operation.kind == "rotate",
             Operation.key_id == key_id,
-            col(Operation.status).in_(journal.OPEN_STATUSES),
+            col(Operation.status).in_(OPEN_STATUSES),
         )
     ).first()
     return op
@@ -244,7 +243,9 @@ def _preconditions(s: Any, name: str) -> tuple[Key, KeyVersion]:
     return key, cur
 
 
-def plan_rotation(svc: Services, name: str, *, grace: float = DEFAULT_GRACE) -> RotationPlan:
+def plan_rotation(
+    svc: Services, name: str, *, grace: float = DEFAULT_GRACE_SECONDS
+) -> RotationPlan:
     """What a rotation will do, for ``--dry-run`` and the TUI's confirmation. Changes nothing."""
     grace = validate_grace(grace)
     with svc.db.session() as s:
@@ -648,7 +649,7 @@ class _Rotation:
                 target_label=t.label,
                 target_state="updated",
             )
-        grace = float(data.get("grace_seconds", DEFAULT_GRACE))
+        grace = float(data.get("grace_seconds", DEFAULT_GRACE_SECONDS))
         deadline = utc(self.svc.now()) + timedelta(seconds=grace)
         self.advance("grace", deadline_at=deadline)
         self.emit("deploy", "ok", f"{len(targets)} target(s) hold …{new.last4}")
@@ -833,7 +834,7 @@ class _Rotation:
 # -- entry points --------------------------------------------------------------------------
 
 
-def start_rotation(svc: Services, name: str, *, grace: float = DEFAULT_GRACE) -> int:
+def start_rotation(svc: Services, name: str, *, grace: float = DEFAULT_GRACE_SECONDS) -> int:
     """Journal the rotation and its mint request (write-ahead); returns the operation id.
 
     Refuses when the key already has an open rotation (checked inside this transaction).
@@ -889,7 +890,7 @@ def rotate_key(
     svc: Services,
     name: str,
     *,
-    grace: float = DEFAULT_GRACE,
+    grace: float = DEFAULT_GRACE_SECONDS,
     on_event: OnEvent | None = None,
     wait: Wait | None = None,
     cancel: threading.Event | None = None,
@@ -993,7 +994,7 @@ def rotate_many(
     svc: Services,
     names: list[str],
     *,
-    grace: float = DEFAULT_GRACE,
+    grace: float = DEFAULT_GRACE_SECONDS,
     concurrency: int = DEFAULT_CONCURRENCY,
     on_event: OnEvent | None = None,
     wait: Wait | None = None,
@@ -1025,7 +1026,6 @@ def rotate_many(
 __all__ = [
     "CRASH_ENV",
     "DEFAULT_CONCURRENCY",
-    "DEFAULT_GRACE",
     "STEPS",
     "PlanStep",
     "ResumeReport",

@@ -10,9 +10,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, TextArea
 
+from pplx_tui.core.text import one_line
 from pplx_tui.tui.modals.base import FormModal
 from pplx_tui.tui.modals.import_key import parse_days
-from pplx_tui.tui.rows import plain
 
 if TYPE_CHECKING:
     from pplx_tui.ops.inventory import KeyView
@@ -36,7 +36,7 @@ class EditModal(FormModal[EditRequest | None]):
     def compose(self) -> ComposeResult:
         k = self.key
         with Vertical(classes="dialog"):
-            yield Label(Text("Edit ") + Text(plain(k.name)), classes="dialog-title")
+            yield Label(Text("Edit ") + Text(one_line(k.name)), classes="dialog-title")
             yield Label("Rotation policy in days")
             yield Input(value=str(k.policy_days), id="policy", restrict=r"[0-9]*")
             yield Label("Due soon within days")

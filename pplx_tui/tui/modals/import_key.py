@@ -10,10 +10,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
+from pplx_tui.core.limits import DEFAULT_KEY_VAR
 from pplx_tui.core.secret import Secret
 from pplx_tui.tui.modals.base import FormModal
-
-ENV_KEY = "PERPLEXITY_API_KEY"
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class ImportModal(FormModal[ImportRequest | None]):
     def __init__(self, groups: list[str] | None = None) -> None:
         super().__init__()
         self.groups = groups or []
-        self.env_secret = os.environ.get(ENV_KEY, "").strip()
+        self.env_secret = os.environ.get(DEFAULT_KEY_VAR, "").strip()
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -55,7 +54,8 @@ class ImportModal(FormModal[ImportRequest | None]):
             yield Input(password=True, placeholder="pplx-…", id="secret")
             if self.env_secret:
                 yield Checkbox(
-                    f"Use {ENV_KEY} from the environment (…{self.env_secret[-4:]})", id="use-env"
+                    f"Use {DEFAULT_KEY_VAR} from the environment (…{self.env_secret[-4:]})",
+                    id="use-env",
                 )
             yield Static(
                 Text("The secret goes to your OS keyring; the inventory keeps its fingerprint."),

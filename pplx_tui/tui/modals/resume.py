@@ -9,8 +9,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Label, Static
 
+from pplx_tui.core.text import one_line
 from pplx_tui.tui.modals.base import FormModal
-from pplx_tui.tui.rows import plain
 
 
 class ResumeModal(FormModal[bool | None]):
@@ -25,10 +25,10 @@ class ResumeModal(FormModal[bool | None]):
         body = Text()
         for op in self.operations:
             body.append(f"#{op.id} {op.kind} ", style="bold")
-            body.append(plain(op.key_name), style="bold")
+            body.append(one_line(op.key_name), style="bold")
             body.append(f" · {op.status} at step {op.step}\n")
             if op.message:
-                body.append(f"    {plain(op.message)}\n", style="yellow")
+                body.append(f"    {one_line(op.message)}\n", style="yellow")
         n = len(self.operations)
         with Vertical(classes="dialog"):
             yield Label(

@@ -9,8 +9,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, Static
 
+from pplx_tui.core.text import one_line
 from pplx_tui.tui.modals.base import FormModal
-from pplx_tui.tui.rows import plain
 
 if TYPE_CHECKING:
     from pplx_tui.ops.revoke import RevokePlan
@@ -27,21 +27,21 @@ class RevokeModal(FormModal[bool | None]):
         p = self.plan
         body = Text()
         body.append("Revoke ", style="bold")
-        body.append(plain(p.key_name), style="bold")
+        body.append(one_line(p.key_name), style="bold")
         body.append("? The API will refuse these versions at once:\n")
         for _vid, stage, last4 in p.versions:
             body.append(f"  • …{last4} ({stage})\n")
         if p.targets:
             body.append("\nThese targets will break:\n", style="bold red")
             for t in p.targets:
-                body.append(f"  • {plain(t)}\n", style="red")
+                body.append(f"  • {one_line(t)}\n", style="red")
         else:
             body.append("\nNo targets are recorded for this key.\n", style="dim")
-        body.append(f"\nRevoked with: {plain(p.bearer_label)}\n", style="dim")
+        body.append(f"\nRevoked with: {one_line(p.bearer_label)}\n", style="dim")
         with Vertical(classes="dialog danger"):
             yield Label(Text("Revoke a key"), classes="dialog-title")
             yield Static(body, id="revoke-plan")
-            yield Label(Text("Type the key's name to confirm: ") + Text(plain(p.key_name)))
+            yield Label(Text("Type the key's name to confirm: ") + Text(one_line(p.key_name)))
             yield Input(id="confirm-name")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")

@@ -11,14 +11,12 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, Static
 
+from pplx_tui.core.limits import MAX_GRACE_SECONDS
+from pplx_tui.core.text import one_line
 from pplx_tui.tui.modals.base import FormModal
-from pplx_tui.tui.rows import plain
 
 if TYPE_CHECKING:
     from pplx_tui.ops.rotation import RotationPlan
-
-#: The same bounds as ``ops.rotation.validate_grace`` (kept here: no ops import on the UI path).
-MAX_GRACE = 7 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -36,8 +34,8 @@ def parse_grace(raw: str) -> float:
         value = float(text)
     except ValueError:
         raise ValueError(f"The grace period must be a number of seconds, not {text!r}.") from None
-    if not math.isfinite(value) or not 0 <= value <= MAX_GRACE:
-        raise ValueError(f"The grace period must be between 0 and {MAX_GRACE} seconds.")
+    if not math.isfinite(value) or not 0 <= value <= MAX_GRACE_SECONDS:
+        raise ValueError(f"The grace period must be between 0 and {MAX_GRACE_SECONDS} seconds.")
     return value
 
 
@@ -57,12 +55,12 @@ class RotateModal(FormModal[RotateRequest | None]):
         body = Text()
         single = len(self.plans) == 1
         for p in self.plans:
-            body.append(plain(p.key_name), style="bold")
-            body.append(f" ({plain(p.group)}) …{p.current_last4} → a new key\n")
+            body.append(one_line(p.key_name), style="bold")
+            body.append(f" ({one_line(p.group)}) …{p.current_last4} → a new key\n")
             if p.targets:
                 for t in p.targets:
                     body.append("    target: ", style="dim")
-                    body.append(plain(t.label) + "\n")
+                    body.append(one_line(t.label) + "\n")
             else:
                 body.append("    no targets recorded: nothing to deploy\n", style="dim")
         if single:
@@ -77,13 +75,13 @@ class RotateModal(FormModal[RotateRequest | None]):
         if self.skipped:
             body.append(f"\nSkipped ({len(self.skipped)}):\n", style="bold yellow")
             for name, why in self.skipped[:20]:
-                body.append(f"  • {plain(name)}: ", style="yellow")
-                body.append(plain(why) + "\n", style="yellow")
+                body.append(f"  • {one_line(name)}: ", style="yellow")
+                body.append(one_line(why) + "\n", style="yellow")
         return body
 
     def compose(self) -> ComposeResult:
         n = len(self.plans)
-        title = f"Rotate {plain(self.plans[0].key_name)}" if n == 1 else f"Rotate {n} keys"
+        title = f"Rotate {one_line(self.plans[0].key_name)}" if n == 1 else f"Rotate {n} keys"
         grace = self.plans[0].grace_seconds if self.plans else 30.0
         with Vertical(classes="dialog wide"):
             yield Label(Text(title), classes="dialog-title")

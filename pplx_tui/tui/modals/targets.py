@@ -12,8 +12,9 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, OptionList, RadioButton, RadioSet
 from textual.widgets.option_list import Option
 
+from pplx_tui.core.limits import DEFAULT_KEY_VAR
+from pplx_tui.core.text import one_line
 from pplx_tui.tui.modals.base import FormModal
-from pplx_tui.tui.rows import plain
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,9 @@ class TargetsModal(FormModal[TargetRequest | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
-            yield Label(Text("Targets of ") + Text(plain(self.key_name)), classes="dialog-title")
+            yield Label(Text("Targets of ") + Text(one_line(self.key_name)), classes="dialog-title")
             options = [
-                Option(Text(plain(f"#{t.id} {t.label}")), id=str(t.id)) for t in self.targets
+                Option(Text(one_line(f"#{t.id} {t.label}")), id=str(t.id)) for t in self.targets
             ]
             if options:
                 yield OptionList(*options, id="target-list")
@@ -53,7 +54,7 @@ class TargetsModal(FormModal[TargetRequest | None]):
                 yield RadioButton("dotenv file", value=True, id="kind-dotenv")
                 yield RadioButton("command (gets the key on stdin)", id="kind-command")
             yield Input(placeholder="path of the .env file, or the command", id="path")
-            yield Input(value="PERPLEXITY_API_KEY", placeholder="variable name", id="var")
+            yield Input(value=DEFAULT_KEY_VAR, placeholder="variable name", id="var")
             with Horizontal(classes="buttons"):
                 yield Button("Close", id="cancel")
                 yield Button("Add", id="ok", variant="primary")
@@ -83,5 +84,5 @@ class TargetsModal(FormModal[TargetRequest | None]):
         if command:
             self.dismiss(TargetRequest("add", "command", command=where))
         else:
-            var = self.value("#var").strip() or "PERPLEXITY_API_KEY"
+            var = self.value("#var").strip() or DEFAULT_KEY_VAR
             self.dismiss(TargetRequest("add", "dotenv", path=where, var=var))

@@ -12,7 +12,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
-from pplx_tui.tui.rows import Column, Row, plain
+from pplx_tui.core.text import one_line
+from pplx_tui.tui.rows import Column, Row
 from pplx_tui.tui.widgets.virtual_table import VirtualTable
 
 if TYPE_CHECKING:
@@ -38,11 +39,11 @@ def event_rows(events: Sequence[Any]) -> list[Row]:
         cells = (
             str(ev.id),
             f"{ev.at:%Y-%m-%d %H:%M:%S}",
-            plain(ev.action),
-            plain(ev.key_name or "—"),
+            one_line(ev.action),
+            one_line(ev.key_name or "—"),
             ev.fp_prefix or "",
-            plain(ev.outcome),
-            plain(ev.detail),
+            one_line(ev.outcome),
+            one_line(ev.detail),
         )
         style = "" if ev.outcome in _GOOD else ("bad" if ev.outcome == "failed" else "soon")
         out.append(
@@ -95,7 +96,7 @@ class AuditScreen(Screen[None]):
         if chain.ok:
             text = Text(f"✓ Hash chain intact: {chain.events:,} events", style="bold green")
         else:
-            text = Text(f"✗ Hash chain broken: {plain(chain.problem or '')}", style="bold red")
+            text = Text(f"✗ Hash chain broken: {one_line(chain.problem or '')}", style="bold red")
             text.append(" · the log was edited outside pplx-tui", style="red")
         self.query_one("#chain", Static).update(text)
         self._status()

@@ -40,7 +40,7 @@ from textual.widgets import (
 )
 
 from pplx_tui.core.policy import duration_label
-from pplx_tui.tui.rows import plain
+from pplx_tui.core.text import one_line
 from pplx_tui.tui.screens.base import AppAccess
 
 if TYPE_CHECKING:
@@ -321,13 +321,15 @@ class IncidentScreen(AppAccess, Screen[None]):
             self.query_one("#order-contain", RadioButton).disabled = True
             box = self.query_one("#order-why", Static)
             box.set_classes("why")
-            box.update(Text("Contain first is not possible: ") + Text(plain(why)))
+            box.update(Text("Contain first is not possible: ") + Text(one_line(why)))
         else:
-            self.query_one("#order-why", Static).update(Text(f"Contain first: {plain(why)}."))
+            self.query_one("#order-why", Static).update(Text(f"Contain first: {one_line(why)}."))
         tt = Text("The replacement will be deployed to: ")
-        tt.append(", ".join(plain(t) for t in targets) if targets else "no recorded targets")
+        tt.append(", ".join(one_line(t) for t in targets) if targets else "no recorded targets")
         self.query_one("#record-targets", Static).update(tt)
-        self.query_one("#confirm-name", Input).placeholder = f"{plain(name)}, then Enter to start"
+        self.query_one(
+            "#confirm-name", Input
+        ).placeholder = f"{one_line(name)}, then Enter to start"
         self._set_title()
         self._switch("phase-record")
         self.query_one("#how", Input).focus()
@@ -338,7 +340,7 @@ class IncidentScreen(AppAccess, Screen[None]):
 
     def _set_title(self) -> None:
         t = Text("Key compromised: ")
-        t.append(plain(self.key_name or ""), style="bold")
+        t.append(one_line(self.key_name or ""), style="bold")
         v = self.view
         if v is not None:
             t.append(f"  ·  incident #{v.id}  ·  {v.status}  ·  ")
@@ -377,8 +379,8 @@ class IncidentScreen(AppAccess, Screen[None]):
     def _timeline_line(self, entry: dict[str, Any]) -> Text:
         at = str(entry.get("at", ""))[:19].replace("T", " ")
         line = Text.assemble((f"{at}  ", "dim"))
-        line.append(f"{plain(str(entry.get('step', ''))):<9} ", style="bold")
-        line.append(plain(str(entry.get("message", ""))))
+        line.append(f"{one_line(str(entry.get('step', ''))):<9} ", style="bold")
+        line.append(one_line(str(entry.get("message", ""))))
         return line
 
     def _render_events(self) -> None:
@@ -419,7 +421,7 @@ class IncidentScreen(AppAccess, Screen[None]):
             state.append(". Continue runs it from there (each step is saved).")
         self.query_one("#run-state", Static).update(state)
         problem = self.query_one("#run-problem", Static)
-        problem.update(Text(plain(v.message)) if v.message else Text(""))
+        problem.update(Text(one_line(v.message)) if v.message else Text(""))
         problem.display = bool(v.message)
         button = self.query_one("#continue", Button)
         button.label = "Try again" if v.message else "Continue"
@@ -437,12 +439,12 @@ class IncidentScreen(AppAccess, Screen[None]):
             f"Time to containment: {duration_label(v.time_to_containment, none='not contained yet')}.\n"
         )
         if v.targets_updated:
-            text.append("Targets updated: " + ", ".join(plain(t) for t in v.targets_updated))
+            text.append("Targets updated: " + ", ".join(one_line(t) for t in v.targets_updated))
             text.append("\n")
         text.append(f"Exposure found: {len(v.exposure)}.\n")
         if v.report_path:
             text.append("\nReport: ")
-            text.append(plain(v.report_path), style="bold")
+            text.append(one_line(v.report_path), style="bold")
         self.query_one("#done-text", Static).update(text)
         self._switch("phase-done")
 
@@ -560,7 +562,7 @@ class IncidentScreen(AppAccess, Screen[None]):
             self.live[ev.step] = ev.state
         style = {"ok": "green", "failed": "bold red", "started": "bold"}.get(ev.state, "")
         line = Text.assemble((f"{STEP_LABELS.get(ev.step, ev.step)}: ", "bold"))
-        line.append(plain(ev.message) if ev.state != "started" else "started…", style=style)
+        line.append(one_line(ev.message) if ev.state != "started" else "started…", style=style)
         self.lines.append(line)
         self._render_events()
         self._render_steps()

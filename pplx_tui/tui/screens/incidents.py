@@ -17,7 +17,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from pplx_tui.core.policy import duration_label
-from pplx_tui.tui.rows import Column, Row, plain
+from pplx_tui.core.text import one_line
+from pplx_tui.tui.rows import Column, Row
 from pplx_tui.tui.screens.base import AppAccess
 from pplx_tui.tui.screens.incident import STEP_LABELS
 from pplx_tui.tui.widgets.virtual_table import VirtualTable
@@ -42,14 +43,14 @@ def incident_rows(views: Sequence[IncidentView]) -> list[Row]:
     """Incidents as table rows (newest first, as listed); every field made inert."""
     out = []
     for v in views:
-        step = "done" if v.status == "resolved" else STEP_LABELS.get(v.step, plain(v.step))
+        step = "done" if v.status == "resolved" else STEP_LABELS.get(v.step, one_line(v.step))
         if v.message and v.status != "resolved":
             step = f"{step} (stopped)"
         ttc = v.time_to_containment
         cells = (
             str(v.id),
             v.status,
-            plain(v.key_name),
+            one_line(v.key_name),
             "contain" if v.mode == "contain" else "continuity",
             step,
             f"{v.detected_at:%Y-%m-%d %H:%M:%S}",
@@ -77,24 +78,24 @@ def incident_rows(views: Sequence[IncidentView]) -> list[Row]:
 
 def timeline_text(v: IncidentView) -> Text:
     text = Text.assemble((f"Incident #{v.id}: ", "bold"))
-    text.append(plain(v.key_name), style="bold")
+    text.append(one_line(v.key_name), style="bold")
     if v.how:
         text.append("  ·  how: ")
-        text.append(plain(v.how))
+        text.append(one_line(v.how))
     if v.place:
         text.append("  ·  where: ")
-        text.append(plain(v.place))
+        text.append(one_line(v.place))
     if v.message and v.status != "resolved":
         text.append("\nStopped: ", style="bold red")
-        text.append(plain(v.message), style="red")
+        text.append(one_line(v.message), style="red")
     for entry in v.timeline:
         at = str(entry.get("at", ""))[:19].replace("T", " ")
         text.append(f"\n{at}  ", style="dim")
-        text.append(f"{plain(str(entry.get('step', ''))):<9} ", style="bold")
-        text.append(plain(str(entry.get("message", ""))))
+        text.append(f"{one_line(str(entry.get('step', ''))):<9} ", style="bold")
+        text.append(one_line(str(entry.get("message", ""))))
     if v.report_path:
         text.append("\nReport: ", style="bold")
-        text.append(plain(v.report_path))
+        text.append(one_line(v.report_path))
     return text
 
 

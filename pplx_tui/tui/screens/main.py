@@ -18,6 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
+from pplx_tui.core.limits import DEFAULT_KEY_VAR
 from pplx_tui.store.fastread import Snapshot, read_snapshot
 from pplx_tui.tui.rows import KEY_COLUMNS, Policy, Row, Totals, format_key_rows, status_line
 from pplx_tui.tui.screens.base import AppAccess
@@ -26,8 +27,6 @@ from pplx_tui.tui.widgets.virtual_table import VirtualTable
 
 if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
-
-ENV_KEY = "PERPLEXITY_API_KEY"
 
 
 def load_rows(svc: Services) -> tuple[list[Row], Totals, int]:
@@ -154,10 +153,10 @@ class MainScreen(AppAccess, Screen[None]):
         t.append(f"  • Press {imp} to import a key you made in the Perplexity web console\n")
         t.append("    (perplexity.ai → Settings → API → API keys). The secret goes to your OS\n")
         t.append("    keyring; only its fingerprint and last 4 characters are kept here.\n")
-        secret = os.environ.get(ENV_KEY, "").strip()
+        secret = os.environ.get(DEFAULT_KEY_VAR, "").strip()
         if secret:
             t.append(
-                f"  • {ENV_KEY} is set (…{secret[-4:]}): press {imp} and tick "
+                f"  • {DEFAULT_KEY_VAR} is set (…{secret[-4:]}): press {imp} and tick "
                 "“use PERPLEXITY_API_KEY” to import it.\n",
                 style="bold",
             )

@@ -16,9 +16,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Static
 
 from pplx_tui.core.secret import Secret
-from pplx_tui.core.text import inert
+from pplx_tui.core.text import inert, one_line
 from pplx_tui.tui.clipboard import CLEAR_AFTER, copy_secret
-from pplx_tui.tui.rows import plain
 
 REMASK_AFTER = 30.0
 
@@ -45,7 +44,7 @@ class RevealScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog reveal"):
-            title = Text("New key ") + Text(plain(self.key_name), style="bold")
+            title = Text("New key ") + Text(one_line(self.key_name), style="bold")
             yield Label(title, classes="dialog-title")
             if self.problem:
                 yield Static(

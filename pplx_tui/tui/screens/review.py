@@ -19,8 +19,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static
 
+from pplx_tui.core.limits import DEFAULT_GRACE_SECONDS, MAX_DISMISS_DAYS
+from pplx_tui.core.text import one_line
 from pplx_tui.tui.modals.base import FormModal
-from pplx_tui.tui.rows import plain
 from pplx_tui.tui.screens.base import AppAccess
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ class DismissModal(FormModal[DismissRequest | None]):
     def compose(self) -> ComposeResult:
         body = Text()
         for f in self.findings[:12]:
-            body.append(f"  • {plain(f.key_name)}: {plain(f.title)}\n")
+            body.append(f"  • {one_line(f.key_name)}: {one_line(f.title)}\n")
         if len(self.findings) > 12:
             body.append(f"  … and {len(self.findings) - 12} more\n")
         with Vertical(classes="dialog"):
@@ -103,7 +104,7 @@ class DismissModal(FormModal[DismissRequest | None]):
             yield Static(body, id="dismiss-list")
             yield Label(Text("Why does this need no action? (kept in the audit log)"))
             yield Input(id="dismiss-reason", placeholder="e.g. rotated by the vendor in March")
-            yield Label(Text("Hide for how many days (1-365)"))
+            yield Label(Text(f"Hide for how many days (1-{MAX_DISMISS_DAYS})"))
             yield Input("30", id="dismiss-days")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
@@ -128,15 +129,15 @@ class DismissModal(FormModal[DismissRequest | None]):
 def revoke_plan_text(plans: list[PlannedRevoke]) -> Text:
     body = Text()
     for p in plans:
-        body.append(plain(p.key_name), style="bold")
+        body.append(one_line(p.key_name), style="bold")
         if p.problem:
-            body.append(f"  skipped: {plain(p.problem)}\n", style="yellow")
+            body.append(f"  skipped: {one_line(p.problem)}\n", style="yellow")
             continue
         versions = ", ".join(f"…{last4} ({stage})" for _, stage, last4 in p.versions)
         body.append(f"  {versions}\n")
         if p.targets:
             for t in p.targets:
-                body.append(f"    will break: {plain(t)}\n", style="red")
+                body.append(f"    will break: {one_line(t)}\n", style="red")
         else:
             body.append("    no recorded targets\n", style="dim")
     return body
@@ -234,9 +235,9 @@ class ReviewScreen(AppAccess, Screen[None]):
                     keep.add(rid)
                 table.add_row(
                     Text(_MARK if rid in self.selected else ""),
-                    Text(plain(f.key_name)),
+                    Text(one_line(f.key_name)),
                     Text(_since(f)),
-                    Text(plain(f.reason)),
+                    Text(one_line(f.reason)),
                     key=rid,
                 )
         self.selected = keep
@@ -261,7 +262,7 @@ class ReviewScreen(AppAccess, Screen[None]):
         if rv.dismissed:
             text.append(f"  ·  {len(rv.dismissed)} dismissed (hidden)", style="dim")
         for note in rv.notes:
-            text.append(f"\n{plain(note)}", style="dim")
+            text.append(f"\n{one_line(note)}", style="dim")
         self.query_one("#review-summary", Static).update(text)
 
     def _cursor_key(self) -> str | None:
@@ -279,16 +280,16 @@ class ReviewScreen(AppAccess, Screen[None]):
         f = self.by_row.get(key or "")
         text = Text()
         if f is not None:
-            text.append(f"{plain(f.title)}: ", style="bold")
-            text.append(plain(f.reason))
+            text.append(f"{one_line(f.title)}: ", style="bold")
+            text.append(one_line(f.reason))
             tn = f.detail.get("token_name")
             if tn:
                 text.append("\nToken name to look for: ", style="dim")
-                text.append(plain(str(tn)))
+                text.append(one_line(str(tn)))
             msg = f.detail.get("message")
             if msg:
                 text.append("\nLast message: ", style="dim")
-                text.append(plain(str(msg)))
+                text.append(one_line(str(msg)))
         self.query_one("#finding-detail", Static).update(text)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -341,7 +342,7 @@ class ReviewScreen(AppAccess, Screen[None]):
             self.selected.clear()
             if result.failed:
                 lines = [f"{label}: {result.summary}"]
-                lines += [f"{plain(i.key_name)}: {plain(i.message)}" for i in result.failed]
+                lines += [f"{one_line(i.key_name)}: {one_line(i.message)}" for i in result.failed]
                 self.papp.show_error("\n".join(lines))
             else:
                 self.notify(f"{label}: {result.summary}", markup=False)
@@ -368,7 +369,7 @@ class ReviewScreen(AppAccess, Screen[None]):
 
         doable = [p for p in plans if not p.problem]
         if not doable:
-            self.papp.show_error("\n".join(f"{plain(p.key_name)}: {p.problem}" for p in plans))
+            self.papp.show_error("\n".join(f"{one_line(p.key_name)}: {p.problem}" for p in plans))
             return
         n = len(doable)
         phrase = f"revoke {n}"
@@ -404,16 +405,15 @@ class ReviewScreen(AppAccess, Screen[None]):
             "after the grace period.\n\n"
         )
         for name in names:
-            body.append(f"  • {plain(name)}\n")
+            body.append(f"  • {one_line(name)}\n")
 
         def answered(ok: bool | None) -> None:
             if ok:
                 # The same progress view as rotations from the main screen (live steps and
                 # grace countdown); the findings are reloaded when this screen is back.
-                from pplx_tui.ops.rotation import DEFAULT_GRACE
                 from pplx_tui.tui import rotation
 
-                rotation.start(self.papp, names, DEFAULT_GRACE)
+                rotation.start(self.papp, names, DEFAULT_GRACE_SECONDS)
 
         phrase = f"rotate {len(names)}"
         self.app.push_screen(BulkConfirmModal("Rotate keys", body, phrase, "Rotate"), answered)
@@ -430,7 +430,7 @@ class ReviewScreen(AppAccess, Screen[None]):
             "the API. Their secrets are deleted from the keyring.\n\n"
         )
         for name in names:
-            body.append(f"  • {plain(name)}\n")
+            body.append(f"  • {one_line(name)}\n")
         svc = self.svc
 
         def answered(ok: bool | None) -> None:

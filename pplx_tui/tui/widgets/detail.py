@@ -16,8 +16,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from pplx_tui.core.policy import ago_label
-from pplx_tui.core.text import inert
-from pplx_tui.tui.rows import plain
+from pplx_tui.core.text import inert, one_line
 
 if TYPE_CHECKING:
     from pplx_tui.ops.inventory import KeyDetail
@@ -28,14 +27,14 @@ def _date(at: datetime | None) -> str:
 
 
 def _t(text: str, style: str = "") -> Text:
-    return Text(plain(text), style=style)
+    return Text(one_line(text), style=style)
 
 
 def render_detail(d: KeyDetail, now: datetime) -> RenderableType:
     k = d.key
     head = Text()
-    head.append(plain(k.name), style="bold")
-    head.append(f"   group {plain(k.group)}", style="dim")
+    head.append(one_line(k.name), style="bold")
+    head.append(f"   group {one_line(k.group)}", style="dim")
     policy = Text(f"Policy: rotate every {k.policy_days}d, due soon within {k.due_soon_days}d")
     if k.due is not None:
         policy.append(f"  · due {k.due.due_at:%Y-%m-%d} ({k.due.label})")
