@@ -85,8 +85,7 @@ def test_contain_first_revokes_before_replacing(svc, emulator, prod):
     calls_before = emulator.calls["generate"]
     view = inc.start_incident(svc, "Leaky", mode="contain")
     # Stop right after containment to see the order.
-    driver = inc._Driver(svc, view.id, scan_paths=None, scan_git=False, on_event=None)
-    view = driver.run(until="replace")
+    view = inc.run_incident(svc, view.id, until="replace")
     assert view.status == "contained" and not emulator.is_live(old)
     assert emulator.calls["generate"] == calls_before  # nothing minted yet
     view = inc.run_incident(svc, view.id)
