@@ -60,7 +60,7 @@ def make_home(n: int) -> Path:
     from pplx_tui.config import Paths, Settings
     from pplx_tui.core.clock import FixedClock
     from pplx_tui.ops.context import open_services
-    from pplx_tui.ops.sandbox_env import make_inventory
+    from pplx_tui.sandbox import make_inventory
     from pplx_tui.secrets.memory import MemoryKeyring
     from pplx_tui.secrets.store import SecretStore
 
