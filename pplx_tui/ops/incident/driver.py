@@ -21,6 +21,7 @@ driver runs itself hold the leases of their operations while they run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from sqlmodel import col, select
 
 from pplx_tui.core.clock import utc
 from pplx_tui.core.errors import BadInput, NotFound, PplxError
+from pplx_tui.core.secret import Secret
 from pplx_tui.core.text import one_line
 from pplx_tui.ops import journal
 from pplx_tui.ops.bearer import bearer_of, group_bearer, read_secret
@@ -74,6 +76,7 @@ class _Driver:
         self.scan_paths = scan_paths
         self.scan_git = scan_git
         self.on_event = on_event
+        self.unstored: Secret | None = None  # a replacement the keyring refused
 
     # -- persistence ------------------------------------------------------------------
     def load(self) -> Incident:
@@ -121,7 +124,10 @@ class _Driver:
                 record.advance(self.svc, self.id, inc.mode, step)
         except _Stop:
             pass
-        return get_incident(self.svc, self.id)
+        view = get_incident(self.svc, self.id)
+        if self.unstored is not None:
+            view = dataclasses.replace(view, unstored_secret=self.unstored)
+        return view
 
     # -- steps ----------------------------------------------------------------------------
     def _key_and_old(self, inc: Incident) -> tuple[Key, KeyVersion]:
@@ -164,9 +170,9 @@ class _Driver:
             except BadInput as exc:
                 raise self.fail("replace", str(exc)) from None
         if result.unstored_secret is not None:
+            self.unstored = result.unstored_secret
             raise self.fail(
-                "replace",
-                f"The keyring did not take the replacement; it was shown once. {result.message}",
+                "replace", f"The keyring did not take the replacement: {result.message}"
             )
         if not result.ok:
             raise self.fail("replace", f"Rotation stopped at {result.step}: {result.message}")
@@ -360,10 +366,8 @@ class _Driver:
         except PplxError as exc:
             raise self.fail("replace", f"The replacement could not be created: {exc}") from None
         if minted.version_id is None or minted.unstored_secret is not None:
-            raise self.fail(
-                "replace",
-                minted.problem or "The replacement could not be stored; it was shown once.",
-            )
+            self.unstored = minted.unstored_secret
+            raise self.fail("replace", minted.problem or "The replacement could not be stored.")
         return minted.version_id
 
     def _find_mint_op(self, inc: Incident) -> Operation | None:
@@ -448,7 +452,9 @@ def run_incident(
 ) -> IncidentView:
     """Drive the incident from its persisted step up to the checklists (or a failure).
 
-    ``until`` names a step to stop before (the TUI stops before "scan" to ask for paths)."""
+    ``until`` names a step to stop before (the TUI stops before "scan" to ask for paths).
+    When the keyring refused the replacement, the view carries it in ``unstored_secret``:
+    show it to the user once, it exists nowhere else."""
     return _Driver(
         svc, incident_id, scan_paths=scan_paths, scan_git=scan_git, on_event=on_event
     ).run(until=until)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from pplx_tui.core.clock import iso, utc
 from pplx_tui.core.errors import BadInput, NotFound
+from pplx_tui.core.secret import Secret
 from pplx_tui.core.text import one_line
 from pplx_tui.ops.bearer import group_bearer
 from pplx_tui.ops.inventory import current_version, find_key, validate_lookup
@@ -70,6 +71,9 @@ class IncidentView:
     message: str
     old_last4: str | None
     new_last4: str | None
+    #: Set by :func:`~pplx_tui.ops.incident.run_incident` only when the keyring refused
+    #: the replacement: it exists nowhere else, so the caller must show it to the user once.
+    unstored_secret: Secret | None = field(default=None, repr=False, compare=False)
 
     @property
     def steps(self) -> tuple[str, ...]:
