@@ -411,3 +411,25 @@ def test_schema_upgrade_keeps_operations_and_adds_free_leases(tmp_path: Path) ->
     con.close()
     assert [r[: len(before[0])] for r in after] == before
     assert after[0][len(before[0]) :] == (None,) * 6  # no owner: a stalled, resumable operation
+
+
+def test_a_key_the_keyring_refused_is_handed_back_even_when_the_lease_is_lost(
+    svc: Services, emulator: Any, tmp_path: Path, lease_clock: FixedClock, memory_keyring: Any
+) -> None:
+    from keyring.errors import PasswordSetError
+
+    old, _ = _key(svc, emulator, tmp_path)
+    svc.lease_seconds = 300
+    successor = Lease(svc, seconds=300)
+
+    def refuse_while_taken_over(service: str, username: str, password: str) -> None:
+        lease_clock.advance(301)  # frozen past the lease while the key was being stored
+        successor.take(_rotation(svc).id or 0)
+        raise PasswordSetError("locked (test)")
+
+    memory_keyring.set_password = refuse_while_taken_over
+    result = rotate_key(svc, "Main", grace=0)
+    assert result.status == "busy" and "taken over" in result.message
+    assert result.unstored_secret is not None
+    new = result.unstored_secret.reveal()
+    assert emulator.is_live(new) and new != old

@@ -218,16 +218,22 @@ class Driver:
         )
 
     def stop(self, status: str, step: str, message: str, **kw: Any) -> _Stop:
-        self.persist(status=status, message=message[:1000])
-        with self.session() as s:
-            audit.append(
-                s,
-                at=self.svc.now(),
-                action="key.rotate",
-                key_name=self.key_name,
-                outcome=status,
-                detail=f"step={step}; {message}"[:500],
-            )
+        try:
+            self.persist(status=status, message=message[:1000])
+            with self.session() as s:
+                audit.append(
+                    s,
+                    at=self.svc.now(),
+                    action="key.rotate",
+                    key_name=self.key_name,
+                    outcome=status,
+                    detail=f"step={step}; {message}"[:500],
+                )
+        except LeaseLost as lost:
+            if kw.get("unstored_secret") is None:
+                raise
+            # Taken over right now: still hand back the key the keyring refused.
+            return _Stop(self.result("busy", step, f"{message} {lost}", **kw))
         self.emit(step, "failed", message)
         return _Stop(self.result(status, step, message, **kw))
 
