@@ -22,6 +22,9 @@ Lease times come from ``Services.lease_clock``, the real clock, never from ``Ser
 (which ``PPLX_TUI_FIXED_NOW`` freezes for tests and screenshots: a lease measured on it
 would never expire). The lease length is ``PPLX_TUI_LEASE_SECONDS`` (default 30).
 
+Each read of a lease is a write transaction's ``SELECT ... FOR UPDATE`` where the database
+has it; on SQLite every transaction is ``BEGIN IMMEDIATE``, which serialises them anyway.
+
 Importing this module is cheap (no SQLModel): ``open_services`` reads the lease length
 from it on the TUI's start path.
 
@@ -192,7 +195,7 @@ class Lease:
         from pplx_tui.store.tables import Operation
 
         with self.svc.db.session() as s:
-            op = s.get(Operation, op_id)
+            op = s.get(Operation, op_id, with_for_update=True)
             if op is None:
                 raise NotFound(f"Operation {op_id} does not exist.")
             self.claim(s, op)
@@ -205,7 +208,7 @@ class Lease:
         instead of writing over its successor's work."""
         from pplx_tui.store.tables import Operation
 
-        op = s.get(Operation, self.op_id) if self.op_id is not None else None
+        op = s.get(Operation, self.op_id, with_for_update=True) if self.op_id is not None else None
         if op is None or op.owner_id != self.owner_id:
             self.lost.set()
             holder = holder_of(op) if op is not None else None
@@ -220,7 +223,11 @@ class Lease:
         from pplx_tui.store.tables import Operation
 
         with self.svc.db.session() as s:
-            op = s.get(Operation, self.op_id) if self.op_id is not None else None
+            op = (
+                s.get(Operation, self.op_id, with_for_update=True)
+                if self.op_id is not None
+                else None
+            )
             if op is None or op.owner_id != self.owner_id:
                 self.lost.set()
                 return False
@@ -237,7 +244,7 @@ class Lease:
         from pplx_tui.store.tables import Operation
 
         with self.svc.db.session() as s:
-            op = s.get(Operation, self.op_id)
+            op = s.get(Operation, self.op_id, with_for_update=True)
             if op is not None and op.owner_id == self.owner_id:
                 op.owner_id = None
                 op.lease_expires_at = None
