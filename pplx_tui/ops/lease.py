@@ -190,8 +190,8 @@ class Lease:
         s.flush()
         self.op_id = op.id
 
-    def take(self, op_id: int) -> None:
-        """:meth:`claim` in a transaction of its own."""
+    def take(self, op_id: int) -> Operation:
+        """:meth:`claim` in a transaction of its own; returns the row as it now is."""
         from pplx_tui.store.tables import Operation
 
         with self.svc.db.session() as s:
@@ -199,6 +199,7 @@ class Lease:
             if op is None:
                 raise NotFound(f"Operation {op_id} does not exist.")
             self.claim(s, op)
+            return op
 
     # -- holding -----------------------------------------------------------------------------
 

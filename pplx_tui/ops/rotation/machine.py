@@ -257,12 +257,12 @@ class Driver:
     # driving -------------------------------------------------------------------------------
 
     def run(self) -> RotationResult:
-        op, _ = self._load()
-        self.key_name = op.key_name
         try:
-            self.lease.take(self.op_id)
+            op = self.lease.take(self.op_id)
         except LeaseHeld as held:
+            op, _ = self._load()
             return RotationResult(op.key_name, self.op_id, "busy", step_of(op), str(held))
+        self.key_name = op.key_name
         with self.lease.held():
             try:
                 return self._loop()
