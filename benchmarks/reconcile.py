@@ -53,7 +53,7 @@ def main() -> int:
     from pplx_tui.config import load_settings
     from pplx_tui.ops.context import open_services
     from pplx_tui.ops.review import reconcile
-    from pplx_tui.ops.sandbox_env import make_live_inventory
+    from pplx_tui.sandbox import make_live_inventory
     from pplx_tui.sandbox.emulator import Emulator
     from pplx_tui.secrets.memory import MemoryKeyring
     from pplx_tui.secrets.store import SecretStore

@@ -6,9 +6,9 @@ Each rotation makes 4 API calls (generate, verify new, revoke old, verify old) a
 dotenv target; the inventory is a real SQLite file, the keyring is in memory. Prints the
 median wall time of: one key; N keys with ``--grace 0`` at several concurrencies; and N keys
 at concurrency 16 with 429s injected on verify and revoke (absorbed by the client's backoff;
-generate is never retried, by design rule 1, so no 429 is injected there).
+generate is never retried, since a retry could mint a second key, so no 429 is injected there).
 
-Target (issue 4): N=50 keys in no more than 4x the time of one key.
+Target: N=50 keys in no more than 4x the time of one key.
 """
 
 from __future__ import annotations

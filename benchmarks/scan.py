@@ -10,7 +10,7 @@ one file over 10 MiB and a few symlinks), then times ``ops.scan.scan_tree`` on i
 builds a repository of ``--commits`` commits on two branches with ``git fast-import`` (keys
 added and later deleted) and times ``scan_tree(git=True)`` on it.
 
-The target (issue 5): 10,000 files / 100 MB in under 10 s.
+The target: 10,000 files / 100 MB in under 10 s.
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ async def shoot(out: Path, only: set[str]) -> None:
     from textual.widgets import Input
 
     from pplx_tui.core.clock import FixedClock, parse_iso
-    from pplx_tui.ops.sandbox_env import DEFAULT_SEED, SandboxEnv
+    from pplx_tui.sandbox import DEFAULT_SEED, SandboxEnv
     from pplx_tui.tui.app import PplxApp
     from pplx_tui.tui.screens.main import MainScreen
     from pplx_tui.tui.widgets.virtual_table import VirtualTable

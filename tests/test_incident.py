@@ -85,8 +85,7 @@ def test_contain_first_revokes_before_replacing(svc, emulator, prod):
     calls_before = emulator.calls["generate"]
     view = inc.start_incident(svc, "Leaky", mode="contain")
     # Stop right after containment to see the order.
-    driver = inc._Driver(svc, view.id, scan_paths=None, scan_git=False, on_event=None)
-    view = driver.run(until="replace")
+    view = inc.run_incident(svc, view.id, until="replace")
     assert view.status == "contained" and not emulator.is_live(old)
     assert emulator.calls["generate"] == calls_before  # nothing minted yet
     view = inc.run_incident(svc, view.id)
@@ -173,3 +172,43 @@ def test_cli_incident_without_terminal_needs_yes(cli, emulator):
     r = cli("incident", "Leaky")
     assert r.code == 2 and "--yes" in r.stderr
     assert emulator.is_live(emulator.bootstrap_key)
+
+
+@pytest.mark.parametrize("mode", ["continuity", "contain"])
+def test_a_replacement_the_keyring_refused_is_handed_back_once(
+    svc, emulator, prod, memory_keyring, monkeypatch, mode
+):
+    """The replacement exists nowhere but in memory when the keyring refuses it: the
+    incident must hand it back (to be shown once), never drop it."""
+    from keyring.errors import PasswordSetError
+
+    def refuse(service: str, username: str, password: str) -> None:
+        raise PasswordSetError("locked (test)")
+
+    view = inc.start_incident(svc, "Leaky", mode=mode)
+    monkeypatch.setattr(memory_keyring, "set_password", refuse)
+    view = inc.run_incident(svc, view.id)
+    assert view.step == "replace" and "shown once" not in view.message
+    assert view.unstored_secret is not None
+    new = view.unstored_secret.reveal()
+    assert emulator.is_live(new) and new != emulator.bootstrap_key
+    assert new not in repr(view) and new not in json.dumps(view.to_json())
+    # Stored by hand as the message says, the incident then goes on with that very key.
+    monkeypatch.undo()
+    import_key(svc, "Leaky", new)
+    view = inc.run_incident(svc, view.id)
+    assert view.step == "review" and view.unstored_secret is None, view.message
+    assert _secret_of(svc, "Leaky") == new and not emulator.is_live(emulator.bootstrap_key)
+    assert f"PERPLEXITY_API_KEY={new}" in prod.read_text()
+
+
+@pytest.mark.secret_service
+def test_cli_incident_prints_a_refused_replacement_once(cli, emulator):
+    assert cli("keys", "add", "Leaky", input=emulator.bootstrap_key).code == 0
+    flaky = {"PYTHON_KEYRING_BACKEND": "keyring_backends.FlakySecretService"}
+    r = cli("incident", "Leaky", "--yes", env={**flaky, "PPLX_TEST_FAIL_SET": "1"})
+    assert r.code == 1, r.stderr
+    live = [t.token for t in emulator.live_tokens() if t.token != emulator.bootstrap_key]
+    assert len(live) == 1
+    assert r.stdout.count(live[0]) == 1 and live[0] not in r.stderr
+    assert "printed below, once" in r.stderr and "pplx-tui keys add Leaky" in r.stderr

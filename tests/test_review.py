@@ -11,7 +11,7 @@ import dataclasses
 import threading
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -25,6 +25,7 @@ from pplx_tui.core.tokens import fingerprint
 from pplx_tui.ops import journal
 from pplx_tui.ops.context import Services
 from pplx_tui.ops.inventory import edit_key, import_key
+from pplx_tui.ops.lease import Lease
 from pplx_tui.ops.review import (
     Finding,
     Kind,
@@ -235,9 +236,11 @@ def test_previous_version_produced_and_cleared_by_revoking_only_it(
     new = add_previous(svc, emulator, "Rotated", replaced_days=3)
     f = only(svc, Kind.PREVIOUS_LIVE, "Rotated")
     assert f"…{old[-4:]}" in f.reason and "3 days after it was replaced" in f.reason
-    # A rotation still in its grace period is not a finding.
+    # A rotation still in its grace period, its driver holding the lease, is not a finding.
     with svc.db.session() as s:
-        op = journal.start(s, kind="rotate", key_name="Rotated", key_id=None, now=svc.now())
+        op = journal.start(
+            s, kind="rotate", key_name="Rotated", key_id=None, now=svc.now(), lease=Lease(svc)
+        )
         journal.update(s, op.id or 0, now=svc.now(), deadline_at=svc.now() + timedelta(hours=1))
         op_id = op.id or 0
     assert not {k for k, n in kinds(svc) if n == "Rotated"}
@@ -284,7 +287,7 @@ def test_secret_missing_without_listing_reads_each_secret_bounded(
     svc: Services, emulator: Emulator, memory_keyring: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Backends that cannot list entries: every stored version is read, 8 at a time at most."""
-    from pplx_tui.ops import review as review_mod
+    from pplx_tui.ops.review import checks as review_mod
     from pplx_tui.secrets import enumerate as enum_mod
 
     for i in range(30):
@@ -360,23 +363,39 @@ def test_unknown_keyring_entry_real_secret_service(
         services.close()
 
 
-def test_unfinished_operation_produced_and_cleared(svc: Services, emulator: Emulator) -> None:
+def test_unfinished_operation_produced_at_lease_expiry_and_cleared(
+    svc: Services, emulator: Emulator
+) -> None:
     add_key(svc, emulator, "Mid-rotation")
-    clock = svc.clock
-    assert isinstance(clock, FixedClock)
+    lease_clock = FixedClock(datetime(2030, 1, 1, tzinfo=UTC))
+    svc.lease_clock = lease_clock
+    lease = Lease(svc, seconds=30)
     with svc.db.session() as s:
         op = journal.start(
-            s, kind="rotate", key_name="Mid-rotation", key_id=None, now=svc.now(), step="deploy"
+            s,
+            kind="rotate",
+            key_name="Mid-rotation",
+            key_id=None,
+            now=svc.now(),
+            step="deploy",
+            lease=lease,
         )
         op_id = op.id or 0
-    assert kinds(svc) == set()  # running right now: not stalled
-    clock.advance(20 * 60)
+    assert kinds(svc) == set()  # its driver holds the lease: in progress, not a finding
+    (state,) = review(svc).operations
+    assert (state.id, state.state) == (op_id, "active") and state.holder is not None
+    assert state.holder.label == f"{lease.user}@{lease.host}"
+    svc.clock.advance(24 * 3600)  # the domain clock says nothing about the lease
+    assert kinds(svc) == set()
+    lease_clock.advance(31)  # its process is gone: reported at once after expiry
     f = only(svc, Kind.UNFINISHED_OPERATION, "Mid-rotation")
     assert "rotate" in f.reason and "'deploy'" in f.reason and "pplx-tui resume" in f.reason
-    assert f.detail["operation_id"] == op_id
+    assert f"{lease.user}@{lease.host} stopped renewing its lease" in f.reason
+    assert f.detail["operation_id"] == op_id and f.detail["state"] == "stalled"
+    assert review(svc).operations[0].state == "stalled"
     with svc.db.session() as s:
         journal.update(s, op_id, now=svc.now(), status="done")
-    assert kinds(svc) == set()
+    assert kinds(svc) == set() and review(svc).operations == []
 
 
 def test_unknown_generation_produced_and_resolved(svc: Services, emulator: Emulator) -> None:
@@ -532,7 +551,7 @@ class CountingTransport(httpx.HTTPTransport):
 
 
 def seed_many(svc: Services, emulator: Emulator, n: int) -> None:
-    from pplx_tui.ops.sandbox_env import make_live_inventory
+    from pplx_tui.sandbox import make_live_inventory
 
     make_live_inventory(svc, emulator, n, prefix="Bulk")
 

@@ -17,7 +17,6 @@ import pytest
 from sqlmodel import select
 
 from pplx_tui.core.errors import BadInput
-from pplx_tui.ops import rotation as rot
 from pplx_tui.ops.inventory import import_key
 from pplx_tui.ops.journal import data_of
 from pplx_tui.ops.rotation import (
@@ -30,6 +29,7 @@ from pplx_tui.ops.rotation import (
     sleep_until,
     start_rotation,
 )
+from pplx_tui.ops.rotation import machine as rot
 from pplx_tui.ops.targets import add_target, list_targets, remove_target
 from pplx_tui.store.tables import Event, KeyVersion, Operation
 from pplx_tui.targets.dotenv import read_value

@@ -2,7 +2,8 @@
 
 The rotation runs in a subprocess (real Secret Service, emulator over HTTP) with the test
 hook ``PPLX_TUI_CRASH_AFTER_STEP=<step>``: the process ``os._exit(137)``s right after the
-journal records that step. ``resume`` must then always reach the same end state: exactly one
+journal records that step, holding its one-second lease; once that lease has expired,
+``resume`` must then always reach the same end state: exactly one
 current version (the new one, or the old one when the rotation was abandoned before
 deploying); every target holding the current secret; the old key revoked at the emulator
 (unless abandoned); no token live at the emulator that the inventory does not know.
@@ -20,9 +21,11 @@ import pytest
 from pplx_tui.core.tokens import fingerprint
 from pplx_tui.ops.context import open_services
 from pplx_tui.ops.inventory import import_key
+from pplx_tui.ops.lease import LEASE_ENV
 from pplx_tui.ops.rotation import CRASH_ENV
 from pplx_tui.ops.targets import add_target
 from pplx_tui.targets.dotenv import read_value
+from tests.leases import wait_until_no_live_lease
 
 pytestmark = pytest.mark.secret_service
 
@@ -70,8 +73,17 @@ def test_crash_at_every_boundary_then_resume(
         svc.close()
 
     grace = "1" if boundary == "grace" else "0"
-    crashed = cli("keys", "rotate", "Main", "--grace", grace, "--yes", env={CRASH_ENV: boundary})
+    crashed = cli(
+        "keys",
+        "rotate",
+        "Main",
+        "--grace",
+        grace,
+        "--yes",
+        env={CRASH_ENV: boundary, LEASE_ENV: "1"},
+    )
     assert crashed.code == 137, (crashed.code, crashed.stderr)
+    wait_until_no_live_lease()  # the killed process held its lease: resume waits it out
     open_ops = _rows(home, "SELECT step, status FROM operation WHERE kind = 'rotate'")
     expected = "done" if boundary == "done" else "running"
     assert len(open_ops) == 1 and open_ops[0][1] == expected, open_ops

@@ -14,7 +14,7 @@ from pplx_tui.core.clock import FixedClock
 from pplx_tui.core.limits import DEFAULT_KEY_VAR
 from pplx_tui.ops.audit_log import check_chain
 from pplx_tui.ops.inventory import list_keys
-from pplx_tui.ops.sandbox_env import SEED_KEYS, SandboxEnv, make_inventory
+from pplx_tui.sandbox import SEED_KEYS, SandboxEnv, make_inventory
 from pplx_tui.store.tables import KeyVersion, SecretState, Stage, Target
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
@@ -177,7 +177,7 @@ async def test_sandbox_app_shows_the_seeded_keys(env: SandboxEnv) -> None:
 
 def test_launch_sandbox_runs_the_app_then_cleans_up(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("pplx_tui.tui.app")
-    from pplx_tui.ops import sandbox_env
+    from pplx_tui.sandbox import env as sandbox_env
     from pplx_tui.tui import launch as launch_mod
     from pplx_tui.tui.app import PplxApp
     from pplx_tui.tui.widgets.virtual_table import VirtualTable

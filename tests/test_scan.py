@@ -118,6 +118,27 @@ def test_text_found_binary_and_huge_files_skipped(tmp_path: Path) -> None:
     assert scan.problems == []
 
 
+def test_files_are_read_as_bytes_past_ctrl_z_and_crlf(tmp_path: Path, monkeypatch: Any) -> None:
+    """Windows' text mode would stop a read at byte 0x1A and translate line ends: the
+    scanner opens files with O_BINARY where the platform has it, so a key after a Ctrl-Z
+    is found, on the line it is on."""
+    from pplx_tui.ops.scan import walker
+    from pplx_tui.system.files import O_BINARY
+
+    (tmp_path / "dump.txt").write_bytes(b"head\r\n\x1a\r\nKEY=" + A.encode() + b"\r\n")
+    flags: list[int] = []
+    real_open = os.open
+
+    def recording_open(path: Any, flag: int, *args: Any) -> int:
+        flags.append(flag)
+        return real_open(path, flag, *args)
+
+    monkeypatch.setattr(walker.os, "open", recording_open)
+    tree = scan_tree_detailed([tmp_path], workers=1)
+    assert [(f.line, f.last4) for f in tree.finds] == [(3, A[-4:])]
+    assert flags and all(f & O_BINARY == O_BINARY for f in flags)
+
+
 def test_symlinks_out_of_tree_and_to_dirs_are_not_followed(tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()

@@ -13,6 +13,8 @@ import json
 
 import pytest
 
+from tests.leases import wait_until_no_live_lease
+
 pytestmark = pytest.mark.secret_service
 
 
@@ -107,8 +109,9 @@ def test_no_secret_leaks_anywhere(cli, emulator, home, tmp_path):
         "0",
         "--yes",
         code=137,
-        env={"PPLX_TUI_CRASH_AFTER_STEP": "deploy"},
+        env={"PPLX_TUI_CRASH_AFTER_STEP": "deploy", "PPLX_TUI_LEASE_SECONDS": "1"},
     )
+    wait_until_no_live_lease()  # the killed process's lease expires; then resume takes over
     step("resume", "resume", code=1)  # the dropped generation is reported, never retried
     # A leaked key found by the scan, then the incident runbook.
     current = env_file.read_text().split("PERPLEXITY_API_KEY=", 1)[1].split()[0]

@@ -77,6 +77,13 @@ def cmd_incident(args: argparse.Namespace) -> int:
         view = inc_ops.run_incident(
             svc, current.id, scan_paths=args.scan, scan_git=args.git, on_event=_progress
         )
+        if view.unstored_secret is not None:
+            err(
+                "The replacement key is printed below, once: the keyring did not take it. "
+                f"Store it now, then `pplx-tui keys add {view.key_name}` and run "
+                f"`pplx-tui incident {view.key_name}` again."
+            )
+            out(view.unstored_secret.reveal())
         if view.step not in ("review", "measures", "close") and view.status != "resolved":
             err(f"pplx-tui: incident #{view.id} stopped at {view.step}: {view.message}")
             err(f"Fix the cause and run `pplx-tui incident {view.key_name}` to continue.")

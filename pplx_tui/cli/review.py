@@ -2,6 +2,8 @@
 
 ``check`` is made for cron and CI: it calls no API, prints what needs attention and exits
 0 when nothing does, 1 when something does, 3 when the keyring or database is unusable.
+Operations someone is running right now (their lease is live) are listed as in progress;
+they need no attention and do not change the exit code.
 """
 
 from __future__ import annotations
@@ -79,6 +81,9 @@ def _print_review(rv: Any) -> None:
         for f in items:
             out(f"  - {cell(f.reason)}")
         out()
+    for op in rv.active:
+        who = f" by {cell(op.holder.label)} since {stamp(op.holder.since)}" if op.holder else ""
+        out(f"In progress: {op.kind} of {cell(op.key_name)} at step {cell(op.step)}{who}.")
     if rv.dismissed:
         out(f"{len(rv.dismissed)} dismissed finding(s) hidden; see `pplx-tui review dismissals`.")
     for note in rv.notes:
@@ -92,6 +97,7 @@ def _review_json(rv: Any) -> dict[str, Any]:
         "findings": [f.to_json() for f in rv.findings],
         "dismissed": len(rv.dismissed),
         "notes": rv.notes,
+        "operations": [op.to_json() for op in rv.operations],
     }
 
 

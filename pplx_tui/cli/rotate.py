@@ -271,17 +271,24 @@ def cmd_resume(args: argparse.Namespace) -> int:
         if not report.rotations and not report.unknown_generates:
             out("Nothing to resume.")
         for r in report.rotations:
-            out(
-                f"{cell(r.key_name)}: rotation #{r.operation_id} {r.status} ({r.step}): {cell(r.message)}"
-            )
+            if r.status != "busy":
+                out(
+                    f"{cell(r.key_name)}: rotation #{r.operation_id} {r.status} ({r.step}): "
+                    f"{cell(r.message)}"
+                )
+    busy = [r for r in report.rotations if r.status == "busy"]
+    for r in busy:  # another process holds its lease: refused, nothing changed
+        err(f"pplx-tui: {cell(r.key_name)}: {cell(r.message)}")
     for key, token_name, _ in report.unknown_generates:
         err(
             f"pplx-tui: {key}: a key creation has an unknown outcome; look in the web console "
             f"for a key named {token_name!r}, then import it (`pplx-tui keys add`) or revoke it "
             "there. It is never retried automatically."
         )
-    failed = [r for r in report.rotations if r.status not in ("done", "abandoned")]
-    return 1 if failed or report.unknown_generates else 0
+    failed = [r for r in report.rotations if r.status not in ("done", "abandoned", "busy")]
+    if failed or report.unknown_generates:
+        return 1
+    return 2 if busy else 0
 
 
 # -- targets -------------------------------------------------------------------------------

@@ -1,17 +1,27 @@
-"""The services every workflow needs, opened once per process and injected everywhere."""
+"""The services every workflow needs, opened once per process and injected everywhere.
+
+Two clocks, on purpose: ``clock`` is the domain's time (key ages, due dates, grace
+deadlines, audit times); tests and screenshots fix it with ``PPLX_TUI_FIXED_NOW``.
+``lease_clock`` times the leases on operations and is the system clock whatever that
+variable says: a lease measured on a frozen clock would never expire.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pplx_tui.config import Settings, load_settings
-from pplx_tui.core.clock import Clock, default_clock
+from pplx_tui.core.clock import Clock, SystemClock, default_clock
 from pplx_tui.secrets.store import SecretStore
 
 if TYPE_CHECKING:
     from pplx_tui.api.client import PerplexityClient
     from pplx_tui.store.db import Database
+
+#: The folder of the data folder that holds the lock files between processes.
+LOCKS_FOLDER = "locks"
 
 
 @dataclass
@@ -21,6 +31,8 @@ class Services:
     secrets: SecretStore
     clock: Clock
     api_factory: Any = None  # () -> PerplexityClient; the default builds one from settings
+    lease_clock: Clock = field(default_factory=SystemClock)
+    lease_seconds: float = 30.0  # PPLX_TUI_LEASE_SECONDS, read by open_services
     _api: PerplexityClient | None = field(default=None, repr=False)
 
     @property
@@ -42,6 +54,11 @@ class Services:
     def now(self) -> Any:
         return self.clock.now()
 
+    @property
+    def locks_dir(self) -> Path:
+        """Where lock files go: the data folder's ``locks`` folder, never beside user files."""
+        return self.settings.paths.data_dir / LOCKS_FOLDER
+
     def close(self) -> None:
         if self._api is not None:
             self._api.close()
@@ -55,9 +72,11 @@ def open_services(
     clock: Clock | None = None,
     api_factory: Any = None,
 ) -> Services:
+    from pplx_tui.ops.lease import lease_seconds_from_env
     from pplx_tui.store.db import Database
 
     settings = settings or load_settings()
+    lease_seconds = lease_seconds_from_env()  # a bad value stops here, before any write
     db = Database(settings.paths.db_path)
     return Services(
         settings=settings,
@@ -65,4 +84,5 @@ def open_services(
         secrets=secrets or SecretStore(),
         clock=clock or default_clock(),
         api_factory=api_factory,
+        lease_seconds=lease_seconds,
     )

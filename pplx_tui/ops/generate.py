@@ -1,10 +1,13 @@
-"""Minting keys, following design rules 1 and 2.
+"""Minting keys: written ahead of the API, and traceable in the web console.
 
 Write ahead of the API: the request (token name, bearer) is journaled and committed before
 ``generate_auth_token`` is called; the token is put in the keyring and its version recorded the
 moment it arrives. A keyring failure never drops the token: it is handed back once, in
 memory, for the user to store. A call that may or may not have minted a key is recorded as
 outcome *unknown* with the token name to look for in the web console. Nothing is retried.
+
+Token names say where a key came from: ``"<key name> · <UTC timestamp> · pplx-tui"`` by
+default, so an orphan seen in the web console can be matched to the inventory.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pplx_tui.core.text import validate_name
 from pplx_tui.core.tokens import fingerprint
 from pplx_tui.ops import journal
 from pplx_tui.ops.bearer import Bearer, group_bearer, named_bearer, read_secret
+from pplx_tui.ops.lease import Lease
 from pplx_tui.store import audit
 from pplx_tui.store.tables import Key, KeyVersion, SecretState, Stage
 
@@ -33,7 +37,7 @@ MAX_TOKEN_NAME = 200
 
 
 def default_token_name(key_name: str, now: datetime) -> str:
-    """Rule 2: ``"<key name> · <UTC timestamp> · pplx-tui"``, traceable in the web console."""
+    """``"<key name> · <UTC timestamp> · pplx-tui"``: traceable in the web console."""
     return f"{key_name} · {iso(now)} · pplx-tui"
 
 
@@ -71,11 +75,14 @@ def journal_mint_request(
     bearer: Bearer,
     token_name: str,
     now: datetime,
+    lease: Lease | None = None,
     **link: object,
 ) -> int:
-    """Rule 1's write-ahead record of a generate call (never a secret); returns its id.
+    """The write-ahead record of a generate call (never a secret), committed with the
+    caller's transaction before the API is called; returns its id.
 
-    ``link`` ties it to the workflow that asked (``rotation_op``, ``incident``, ``group``).
+    ``link`` ties it to the workflow that asked (``rotation_op``, ``incident``, ``group``);
+    ``lease``, when the caller drives the call itself, makes the row born leased.
     """
     op = journal.start(
         s,
@@ -85,6 +92,7 @@ def journal_mint_request(
         now=now,
         step="requested",
         data={"token_name": token_name, "bearer": bearer.label, **link},
+        lease=lease,
     )
     assert op.id is not None
     return op.id
@@ -258,6 +266,7 @@ def generate_key(
     tname = token_name.strip() if token_name else default_token_name(name, now)
     if not tname or len(tname) > MAX_TOKEN_NAME or any(ord(c) < 32 for c in tname):
         raise BadInput(f"The token name must be 1 to {MAX_TOKEN_NAME} printable characters.")
+    lease = Lease(svc)
     with svc.db.session() as s:
         if s.exec(select(Key).where(Key.name == name)).first() is not None:
             raise BadInput(
@@ -303,6 +312,7 @@ def generate_key(
             bearer=bearer,
             token_name=tname,
             now=now,
+            lease=lease,
             group=group,
         )
         audit.append(
@@ -312,13 +322,14 @@ def generate_key(
             key_name=name,
             detail=f"token_name={tname}; bearer={bearer.label}"[:500],
         )
-    return mint_version(
-        svc,
-        op_id=op_id,
-        key_id=key_id,
-        key_name=name,
-        bearer=bearer,
-        token_name=tname,
-        stage=Stage.CURRENT,
-        drop_key_on_failure=True,
-    )
+    with lease.held():
+        return mint_version(
+            svc,
+            op_id=op_id,
+            key_id=key_id,
+            key_name=name,
+            bearer=bearer,
+            token_name=tname,
+            stage=Stage.CURRENT,
+            drop_key_on_failure=True,
+        )

@@ -1,4 +1,9 @@
-"""The operations journal: every workflow is written down before it acts."""
+"""The operations journal: every workflow is written down before it acts.
+
+A row may be born leased (``start(..., lease=...)``): its driver then holds it from the
+first moment, and no other process can take it over until that lease expires
+(see :mod:`pplx_tui.ops.lease`).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from pplx_tui.store.tables import Operation
 
 if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
+    from pplx_tui.ops.lease import Lease
 
 
 def start(
@@ -26,6 +32,7 @@ def start(
     now: datetime,
     step: str = "start",
     data: dict[str, Any] | None = None,
+    lease: Lease | None = None,
 ) -> Operation:
     op = Operation(
         kind=kind,
@@ -37,8 +44,12 @@ def start(
         created_at=utc(now),
         updated_at=utc(now),
     )
+    if lease is not None:
+        lease.stamp(op)
     s.add(op)
     s.flush()
+    if lease is not None:
+        lease.op_id = op.id
     return op
 
 

@@ -12,6 +12,7 @@ from pplx_tui.core.errors import BadInput, OperationFailed, PplxError
 from pplx_tui.ops import journal
 from pplx_tui.ops.bearer import Bearer, bearer_of, group_bearer, named_bearer, read_secret
 from pplx_tui.ops.inventory import find_key, validate_lookup, versions_of
+from pplx_tui.ops.lease import Lease
 from pplx_tui.store import audit
 from pplx_tui.store.tables import Key, KeyVersion, SecretState, Stage, Target
 
@@ -105,6 +106,7 @@ def revoke_key(
                     hint="Revoke it in the web console, or import it again with `keys add`.",
                 )
         outside = _choose_bearer(s, key, using)
+        lease = Lease(svc)
         op = journal.start(
             s,
             kind="revoke",
@@ -116,6 +118,7 @@ def revoke_key(
                 "bearer": outside.label if outside else "self",
                 "reason": reason,
             },
+            lease=lease,
         )
         assert op.id is not None
         op_id = op.id
@@ -123,30 +126,31 @@ def revoke_key(
         plan = [(v.id, v.stage, bearer_of(key, v)) for v in live]
         current = next((bearer_of(key, v) for v in live if v.stage == Stage.CURRENT), None)
     done: list[RevokedVersion] = []
-    try:
-        for version_id, stage, target in plan:
-            assert version_id is not None
-            if outside is not None:
-                bearer = outside
-            elif stage != Stage.CURRENT and current is not None:
-                bearer = current
-            else:
-                bearer = target  # self-revoke
-            done.append(revoke_version(svc, op_id, key_name, bearer, target, reason))
-    except PplxError as exc:
+    with lease.held():
+        try:
+            for version_id, stage, target in plan:
+                assert version_id is not None
+                if outside is not None:
+                    bearer = outside
+                elif stage != Stage.CURRENT and current is not None:
+                    bearer = current
+                else:
+                    bearer = target  # self-revoke
+                done.append(revoke_version(svc, op_id, key_name, bearer, target, reason))
+        except PplxError as exc:
+            with svc.db.session() as s:
+                journal.update(s, op_id, now=svc.now(), status="failed", message=str(exc)[:500])
+                audit.append(
+                    s,
+                    at=svc.now(),
+                    action="key.revoke",
+                    key_name=key_name,
+                    outcome="failed",
+                    detail=str(exc)[:500],
+                )
+            raise
         with svc.db.session() as s:
-            journal.update(s, op_id, now=svc.now(), status="failed", message=str(exc)[:500])
-            audit.append(
-                s,
-                at=svc.now(),
-                action="key.revoke",
-                key_name=key_name,
-                outcome="failed",
-                detail=str(exc)[:500],
-            )
-        raise
-    with svc.db.session() as s:
-        journal.update(s, op_id, now=svc.now(), status="done", step="revoked")
+            journal.update(s, op_id, now=svc.now(), status="done", step="revoked")
     return RevokeResult(key_name, done)
 
 

@@ -1,9 +1,11 @@
 """A local emulator of the Perplexity key endpoints: a real HTTP server on loopback.
 
-It implements what ``docs/perplexity-api.md`` documents (generate, revoke, the three ways to
-check a key), knows which tokens are live and in which API group, and injects faults on
-request (latency, 429 with or without ``Retry-After``, 5xx, HTML error pages, malformed
-bodies, dropped connections, a connection dropped *after* a token was minted).
+It implements the key endpoints (``POST /generate_auth_token``, ``POST /revoke_auth_token``)
+and the three ways to check a key (``GET /async/chat/completions``, ``GET /models``,
+``POST /chat/completions``) as the API documents them, knows which tokens are live and in
+which API group, and injects faults on request (latency, 429 with or without
+``Retry-After``, 5xx, HTML error pages, malformed bodies, dropped connections, a connection
+dropped *after* a token was minted).
 
 Used by the tests, by ``pplx-tui --sandbox`` and by ``pplx-tui sandbox-server``. Other
 processes steer it through a small control API under ``/_sandbox/``.

@@ -83,7 +83,19 @@ V4 = [
     "CREATE INDEX ix_incident_key_name ON incident (key_name)",
 ]
 
-STEPS: list[list[str]] = [V1, V2, V3, V4]
+V5 = [
+    # Leases on operations: who drives a running operation, and until when that claim holds.
+    # ``owner_id`` is random per driver; ``owner_user`` and ``owner_host`` say who and where;
+    # the times come from the real clock, never from a fixed test clock.
+    "ALTER TABLE operation ADD COLUMN owner_id VARCHAR",
+    "ALTER TABLE operation ADD COLUMN owner_user VARCHAR",
+    "ALTER TABLE operation ADD COLUMN owner_host VARCHAR",
+    "ALTER TABLE operation ADD COLUMN owner_since DATETIME",
+    "ALTER TABLE operation ADD COLUMN heartbeat_at DATETIME",
+    "ALTER TABLE operation ADD COLUMN lease_expires_at DATETIME",
+]
+
+STEPS: list[list[str]] = [V1, V2, V3, V4, V5]
 SCHEMA_VERSION = len(STEPS)
 
 

@@ -74,7 +74,13 @@ class Target(SQLModel, table=True):
 
 
 class Operation(SQLModel, table=True):
-    """A journaled workflow. ``data`` is JSON and never holds a secret."""
+    """A journaled workflow. ``data`` is JSON and never holds a secret.
+
+    The ``owner_*``, ``heartbeat_at`` and ``lease_expires_at`` columns are its lease (schema
+    v5): the driver that holds it renews it while it works, and another process may take the
+    operation over only once ``lease_expires_at`` has passed. A released lease has no
+    ``owner_id``; the other owner columns then name the last driver.
+    """
 
     __tablename__ = "operation"
 
@@ -89,6 +95,12 @@ class Operation(SQLModel, table=True):
     deadline_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
+    owner_id: str | None = None
+    owner_user: str | None = None
+    owner_host: str | None = None
+    owner_since: datetime | None = None
+    heartbeat_at: datetime | None = None
+    lease_expires_at: datetime | None = None
 
 
 class Event(SQLModel, table=True):

@@ -35,7 +35,7 @@ def launch(sandbox: bool) -> int:
 
 
 def _launch_sandbox() -> int:
-    from pplx_tui.ops.sandbox_env import SandboxEnv
+    from pplx_tui.sandbox import SandboxEnv
 
     with SandboxEnv() as env:
         return run_app(env.services, sandbox=True)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pplx_tui.core.clock import FixedClock
-from pplx_tui.ops.sandbox_env import DEFAULT_SEED, SandboxEnv
+from pplx_tui.sandbox import DEFAULT_SEED, SandboxEnv
 
 FIXED_NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 HOME = Path("/tmp/pplx-tui-snapshot-home")

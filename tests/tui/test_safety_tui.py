@@ -25,7 +25,7 @@ import pytest
 from textual.widgets import Input, Static
 
 from pplx_tui.core.clock import FixedClock
-from pplx_tui.ops.sandbox_env import DEFAULT_SEED, SandboxEnv
+from pplx_tui.sandbox import DEFAULT_SEED, SandboxEnv
 from pplx_tui.tui.app import PplxApp
 from pplx_tui.tui.clipboard import CLEAR_AFTER
 from pplx_tui.tui.modals.error import ErrorModal

@@ -1,52 +1,26 @@
-"""The sandbox: a complete, throw-away pplx-tui to look at and play with.
+"""The seeded inventory of the sandbox, and bulk seeding for benchmarks and tests.
 
-``pplx-tui --sandbox`` (and the screenshots, the benchmarks and the tests) open one:
-
-- a temporary home folder (``tempfile.mkdtemp``, 0700) holding the inventory database and a
-  demo app's dotenv file; removed again by :meth:`SandboxEnv.close`;
-- the API emulator (:class:`~pplx_tui.sandbox.emulator.Emulator`) serving real HTTP on a
-  loopback port of this process, on the sandbox's clock; with ``seed`` its tokens are the
-  same on every run;
-- an isolated in-process keyring (:class:`~pplx_tui.secrets.memory.MemoryKeyring`) given to
-  this sandbox's :class:`SecretStore` only: keyring's global backend is not touched;
-- :class:`Settings` built in code (not read from the user's config or environment) pointing at
-  that home and at the emulator;
-- :class:`Services` from :func:`open_services`, and a seeded inventory (see
-  :func:`seed_inventory`).
-
-Nothing global is changed: no environment variable, no keyring backend, no working directory.
-
-Also :func:`make_inventory`, which bulk-inserts ``n`` synthetic keys for the benchmarks.
-
-No textual here; sqlmodel and the workflows are imported only when a sandbox is built.
+:func:`seed_inventory` fills an empty inventory with :data:`SEED_KEYS` through the real
+workflows; :func:`make_inventory` bulk-inserts synthetic keys (listing benchmarks);
+:func:`make_live_inventory` inserts keys that are live at an emulator (reconcile).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pplx_tui.config import Paths, Settings
-from pplx_tui.core.clock import Clock, default_clock, utc
+from pplx_tui.core.clock import Clock, utc
 from pplx_tui.core.limits import DEFAULT_KEY_VAR
 
 if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
     from pplx_tui.sandbox.emulator import Emulator
-    from pplx_tui.secrets.memory import MemoryKeyring
-    from pplx_tui.secrets.store import SecretStore
 
 #: The demo app whose dotenv file is a deployment target in the seeded inventory.
 DEMO_APP_DIR = "demo-webhooks"
-
-#: The emulator seed used by ``--sandbox`` and the screenshots (same tokens on every run).
-DEFAULT_SEED = 20261126
+DEMO_DOTENV = "# Demo app settings (pplx-tui sandbox)\nAPP_ENV=production\nLOG_LEVEL=info\n"
 
 
 @dataclass(frozen=True)
@@ -165,9 +139,8 @@ def _step_rotate(svc: Services, spec: SeedKey) -> Any:
     """Mint a new version with the key itself, promote it, revoke the old one at the API."""
 
     def run(at: datetime) -> None:
-        from pplx_tui.ops import journal
         from pplx_tui.ops.bearer import bearer_of
-        from pplx_tui.ops.generate import default_token_name, mint_version
+        from pplx_tui.ops.generate import default_token_name, journal_mint_request, mint_version
         from pplx_tui.ops.inventory import current_version, find_key
         from pplx_tui.ops.revoke import revoke_key
         from pplx_tui.store import audit
@@ -180,17 +153,15 @@ def _step_rotate(svc: Services, spec: SeedKey) -> Any:
             assert key.id is not None and old is not None and old.id is not None
             bearer = bearer_of(key, old)
             key_id, old_id = key.id, old.id
-            op = journal.start(
+            op_id = journal_mint_request(
                 s,
-                kind="generate",
                 key_name=spec.name,
                 key_id=key_id,
+                bearer=bearer,
+                token_name=token_name,
                 now=at,
-                step="requested",
-                data={"token_name": token_name, "bearer": bearer.label, "group": spec.group},
+                group=spec.group,
             )
-            assert op.id is not None
-            op_id = op.id
         minted = mint_version(
             svc,
             op_id=op_id,
@@ -230,13 +201,11 @@ def _step_dotenv(svc: Services, spec: SeedKey) -> Any:
         from pplx_tui.ops.bearer import bearer_of, read_secret
         from pplx_tui.ops.inventory import current_version, find_key
         from pplx_tui.ops.targets import add_target, deploy, record_deployed
+        from pplx_tui.system.files import ensure_private_dir, write_atomic
 
-        app_dir = svc.settings.paths.data_dir / DEMO_APP_DIR
-        app_dir.mkdir(mode=0o700, exist_ok=True)
+        app_dir = ensure_private_dir(svc.settings.paths.data_dir / DEMO_APP_DIR)
         path = app_dir / ".env"
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write("# Demo app settings (pplx-tui sandbox)\nAPP_ENV=production\nLOG_LEVEL=info\n")
+        write_atomic(path, DEMO_DOTENV.encode("utf-8"))
         with svc.db.session() as s:
             key = find_key(s, spec.name)
             v = current_version(s, key)
@@ -318,124 +287,6 @@ def make_inventory(svc: Services, n: int, *, groups: int = 5) -> None:
         if keys:
             s.execute(insert(Key), keys)
             s.execute(insert(KeyVersion), versions)
-
-
-class SandboxEnv:
-    """A throw-away home, the emulator, an isolated keyring and seeded services.
-
-    ``with SandboxEnv(seed=...) as env:`` gives ``env.services`` (and ``env.emulator``,
-    ``env.home``, ``env.keyring``, ``env.settings``); leaving the block closes the services,
-    stops the emulator and deletes the home folder. ``seed`` makes the emulator's tokens
-    reproducible; ``clock`` defaults to :func:`default_clock` (which honours
-    ``PPLX_TUI_FIXED_NOW``); ``seeded=False`` leaves the inventory empty. ``home`` names the
-    folder to use instead of a fresh temporary one (for screenshots that show paths); it must
-    not exist yet or be empty, and it is deleted on close all the same.
-    """
-
-    def __init__(
-        self,
-        *,
-        seed: int | None = None,
-        clock: Clock | None = None,
-        seeded: bool = True,
-        home: Path | None = None,
-    ) -> None:
-        self.seed = seed
-        self.clock: Clock = clock or default_clock()
-        self.seeded = seeded
-        self._wanted_home = home
-        self._home: Path | None = None
-        self._emulator: Emulator | None = None
-        self._services: Services | None = None
-        self.keyring: MemoryKeyring | None = None
-        self.secrets: SecretStore | None = None
-        self.settings: Settings | None = None
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> SandboxEnv:
-        if self._services is not None:
-            return self
-        from pplx_tui.ops.context import open_services
-        from pplx_tui.sandbox.emulator import Emulator
-        from pplx_tui.secrets.memory import MemoryKeyring
-        from pplx_tui.secrets.store import SecretStore
-
-        try:
-            self._home = self._make_home()
-            clock = self.clock
-            self._emulator = Emulator(seed=self.seed, clock=lambda: clock.now().timestamp())
-            self._emulator.start()
-            self.keyring = MemoryKeyring()
-            self.secrets = SecretStore(self.keyring)
-            self.settings = Settings(
-                paths=Paths(data_dir=self._home, config_dir=self._home),
-                base_url=self._emulator.base_url,
-            )
-            self._services = open_services(self.settings, secrets=self.secrets, clock=self.clock)
-            if self.seeded:
-                seed_inventory(self._services, self._emulator, clock=self.clock)
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def _make_home(self) -> Path:
-        wanted = self._wanted_home
-        if wanted is None:
-            home = Path(tempfile.mkdtemp(prefix="pplx-tui-sandbox-"))
-        else:
-            from pplx_tui.core.errors import BadInput
-
-            home = Path(wanted)
-            if home.exists() and (not home.is_dir() or any(home.iterdir())):
-                raise BadInput(f"The sandbox home {home} exists and is not an empty folder.")
-            home.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(home, 0o700)
-        return home
-
-    def close(self) -> None:
-        """Close the services, stop the emulator, delete the home. Safe to call twice."""
-        services, self._services = self._services, None
-        emulator, self._emulator = self._emulator, None
-        home, self._home = self._home, None
-        try:
-            if services is not None:
-                services.close()
-        finally:
-            try:
-                if emulator is not None:
-                    emulator.stop()
-            finally:
-                if home is not None:
-                    with contextlib.suppress(OSError):
-                        shutil.rmtree(home)
-
-    def __enter__(self) -> SandboxEnv:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    # -- what it holds ---------------------------------------------------------------------
-
-    @property
-    def services(self) -> Services:
-        if self._services is None:
-            raise RuntimeError("The sandbox is not open: use `with SandboxEnv() as env:`.")
-        return self._services
-
-    @property
-    def emulator(self) -> Emulator:
-        if self._emulator is None:
-            raise RuntimeError("The sandbox is not open: use `with SandboxEnv() as env:`.")
-        return self._emulator
-
-    @property
-    def home(self) -> Path:
-        if self._home is None:
-            raise RuntimeError("The sandbox is not open: use `with SandboxEnv() as env:`.")
-        return self._home
 
 
 def make_live_inventory(

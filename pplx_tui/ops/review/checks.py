@@ -1,0 +1,561 @@
+"""The stale-key review's findings: what in the inventory needs a person's attention, and why.
+
+:func:`review` looks at every key, its versions, targets, the operations journal and the
+keyring, and returns one :class:`Finding` per problem, each with a sentence a person can act
+on. Dismissed findings are hidden but counted. An unfinished operation is a finding as soon
+as nobody runs it (its lease is not live), not after some delay; one that is running, also
+through a long grace period, is listed in :attr:`Review.operations` as active instead.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import col, select
+
+from pplx_tui.core.clock import iso, utc
+from pplx_tui.core.errors import BadInput, PplxError
+from pplx_tui.core.limits import MAX_DUE_WITHIN_DAYS, OPEN_STATUSES
+from pplx_tui.core.policy import rotation_due
+from pplx_tui.core.text import one_line
+from pplx_tui.ops import journal
+from pplx_tui.ops.incident import unresolved
+from pplx_tui.ops.lease import OperationState, classify
+from pplx_tui.secrets.enumerate import list_refs
+from pplx_tui.store.tables import Dismissal, Key, KeyVersion, Operation, SecretState, Stage, Target
+
+if TYPE_CHECKING:
+    from pplx_tui.ops.context import Services
+
+
+class Kind:
+    """The kinds of finding, in the order the review shows them (most urgent first)."""
+
+    VERIFIED_DEAD = "verified_dead"
+    UNKNOWN_GENERATION = "unknown_generation"
+    UNRESOLVED_INCIDENT = "unresolved_incident"
+    UNFINISHED_OPERATION = "unfinished_operation"
+    SECRET_MISSING = "secret_missing"
+    OVERDUE = "overdue"
+    PREVIOUS_LIVE = "previous_live"
+    UNKNOWN_KEYRING_ENTRY = "unknown_keyring_entry"
+    NOT_VERIFIED = "not_verified"
+    DUE_SOON = "due_soon"
+    NO_TARGETS = "no_targets"
+
+    ALL = (
+        VERIFIED_DEAD,
+        UNKNOWN_GENERATION,
+        UNRESOLVED_INCIDENT,
+        UNFINISHED_OPERATION,
+        SECRET_MISSING,
+        OVERDUE,
+        PREVIOUS_LIVE,
+        UNKNOWN_KEYRING_ENTRY,
+        NOT_VERIFIED,
+        DUE_SOON,
+        NO_TARGETS,
+    )
+
+
+#: Group headings of the review screen and ``check``.
+TITLES = {
+    Kind.VERIFIED_DEAD: "Refused by the API (revoked elsewhere?)",
+    Kind.UNKNOWN_GENERATION: "Generation with unknown outcome",
+    Kind.UNRESOLVED_INCIDENT: "Unresolved incidents",
+    Kind.UNFINISHED_OPERATION: "Unfinished operations",
+    Kind.SECRET_MISSING: "Secret missing from the keyring",
+    Kind.OVERDUE: "Overdue for rotation",
+    Kind.PREVIOUS_LIVE: "Old versions still live",
+    Kind.UNKNOWN_KEYRING_ENTRY: "Keyring entries the inventory does not know",
+    Kind.NOT_VERIFIED: "Not verified recently",
+    Kind.DUE_SOON: "Due for rotation soon",
+    Kind.NO_TARGETS: "Not deployed anywhere",
+}
+
+#: Keyring reads run at most this many at a time.
+KEYRING_CONCURRENCY = 8
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    key_name: str  # the subject: a key's name, or a keyring entry's reference
+    reason: str  # one sentence a person understands, with what to do
+    since: datetime | None
+    detail: dict[str, Any] = field(default_factory=dict)  # JSON-safe, never a secret
+
+    @property
+    def title(self) -> str:
+        return TITLES.get(self.kind, self.kind)
+
+    @property
+    def version_id(self) -> int | None:
+        value = self.detail.get("version_id")
+        return value if isinstance(value, int) else None
+
+    @property
+    def is_key(self) -> bool:
+        """Whether the subject is a key of the inventory (actions apply to it)."""
+        return self.kind not in (Kind.UNKNOWN_KEYRING_ENTRY, Kind.UNKNOWN_GENERATION)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "key": self.key_name,
+            "reason": self.reason,
+            "since": iso(self.since),
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class Review:
+    findings: list[Finding]  # what needs attention
+    dismissed: list[Finding]  # hidden by a dismissal that has not expired
+    notes: list[str]  # what could not be checked, and why
+    checked_at: datetime
+    #: Every unfinished operation, active (its lease is live: someone runs it now) or
+    #: stalled (reported among the findings unless superseded or moot).
+    operations: list[OperationState] = field(default_factory=list)
+
+    @property
+    def active(self) -> list[OperationState]:
+        return [o for o in self.operations if o.active]
+
+    def by_kind(self) -> dict[str, list[Finding]]:
+        groups: dict[str, list[Finding]] = {}
+        for f in self.findings:
+            groups.setdefault(f.kind, []).append(f)
+        return {k: groups[k] for k in Kind.ALL if k in groups}
+
+
+# -- collecting ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Snapshot:
+    keys: list[Key]
+    versions: dict[int, list[KeyVersion]]
+    targets: dict[int, int]
+    open_ops: list[Operation]
+    op_states: dict[int, OperationState]  # by operation id: active or stalled
+    done_ops: set[tuple[str, str, int]]  # (kind, key_name, id) of finished operations
+    all_refs: set[str]
+    dismissals: list[Dismissal]
+
+
+def _snapshot(svc: Services, now: datetime) -> _Snapshot:
+    """Everything the review looks at, read in one transaction. Operations are classified
+    by their leases on the lease clock (the real clock), not on ``now``."""
+    with svc.db.session() as s:
+        keys = list(s.exec(select(Key).order_by(col(Key.name))).all())
+        versions: dict[int, list[KeyVersion]] = {}
+        all_refs: set[str] = set()
+        for v in s.exec(select(KeyVersion)).all():
+            versions.setdefault(v.key_id, []).append(v)
+            all_refs.add(v.secret_ref)
+        targets: dict[int, int] = {}
+        for key_id in s.exec(select(Target.key_id)).all():
+            targets[key_id] = targets.get(key_id, 0) + 1
+        open_ops = list(
+            s.exec(
+                select(Operation)
+                .where(col(Operation.status).in_(OPEN_STATUSES))
+                .order_by(col(Operation.id))
+            ).all()
+        )
+        op_states = {st.id: st for st in classify(open_ops, svc.lease_clock.now())}
+        done = s.exec(
+            select(Operation.kind, Operation.key_name, Operation.id).where(
+                Operation.status == "done"
+            )
+        ).all()
+        dismissals = list(
+            s.exec(select(Dismissal).where(col(Dismissal.expires_at) > utc(now))).all()
+        )
+    return _Snapshot(
+        keys,
+        versions,
+        targets,
+        open_ops,
+        op_states,
+        {(k, n, i or 0) for k, n, i in done},
+        all_refs,
+        dismissals,
+    )
+
+
+def _day(dt: datetime) -> str:
+    return utc(dt).strftime("%Y-%m-%d")
+
+
+def _days(delta: timedelta) -> int:
+    return max(0, int(delta.total_seconds() // 86400))
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _key_findings(
+    svc: Services, snap: _Snapshot, now: datetime, due_within: int | None
+) -> list[Finding]:
+    settings = svc.settings
+    rotating = {st.key_name for st in snap.op_states.values() if st.kind == "rotate" and st.active}
+    out: list[Finding] = []
+    for key in snap.keys:
+        assert key.id is not None
+        versions = snap.versions.get(key.id, [])
+        live = [v for v in versions if v.stage != Stage.REVOKED]
+        if not live:
+            continue  # retired, or a generation in flight
+        name = key.name
+        cur = next((v for v in live if v.stage == Stage.CURRENT), None)
+        dead = cur is not None and cur.last_verify_state == "dead"
+        if cur is not None and dead:
+            checked = cur.last_verified_at
+            out.append(
+                Finding(
+                    Kind.VERIFIED_DEAD,
+                    name,
+                    f"The API refused {name} (…{cur.last4})"
+                    + (f" when it was verified on {_day(checked)}" if checked else "")
+                    + ": it was probably revoked elsewhere, e.g. in the web console. If so, "
+                    f"record it with `pplx-tui keys revoke {name} --mark-only`.",
+                    utc(checked) if checked else None,
+                    {
+                        "version_id": cur.id,
+                        "last4": cur.last4,
+                        "message": one_line(cur.last_verify_message or "", 200),
+                        "action": f"pplx-tui keys revoke {name} --mark-only",
+                    },
+                )
+            )
+        if cur is not None and not dead:
+            out += _policy_findings(svc, key, cur, now, due_within)
+            last = cur.last_verified_at
+            basis = utc(last) if last else utc(cur.added_at)
+            age = now - basis
+            if age >= timedelta(days=settings.stale_verify_days):
+                if last is not None:
+                    reason = (
+                        f"{name} has not been verified against the API for "
+                        f"{_plural(_days(age), 'day')} (last on {_day(last)}); "
+                        "verify it with `pplx-tui keys verify --all`."
+                    )
+                else:
+                    reason = (
+                        f"{name} has never been verified against the API in the "
+                        f"{_plural(_days(age), 'day')} since it was added; verify it with "
+                        "`pplx-tui keys verify --all`."
+                    )
+                out.append(
+                    Finding(
+                        Kind.NOT_VERIFIED,
+                        name,
+                        reason,
+                        basis,
+                        {
+                            "version_id": cur.id,
+                            "last4": cur.last4,
+                            "last_verified_at": iso(last),
+                            "stale_after_days": settings.stale_verify_days,
+                        },
+                    )
+                )
+            if not snap.targets.get(key.id, 0):
+                out.append(
+                    Finding(
+                        Kind.NO_TARGETS,
+                        name,
+                        f"{name} is not recorded as deployed anywhere: add the place that uses "
+                        f"it with `pplx-tui targets add {name} …`, or revoke it if nothing does.",
+                        utc(key.created_at),
+                        {"version_id": cur.id, "last4": cur.last4},
+                    )
+                )
+        if name not in rotating:
+            for v in live:
+                if v.stage != Stage.PREVIOUS:
+                    continue
+                replaced = utc(cur.added_at) if cur is not None else utc(v.added_at)
+                refused = v.last_verify_state == "dead"
+                out.append(
+                    Finding(
+                        Kind.PREVIOUS_LIVE,
+                        name,
+                        f"An older version of {name} (…{v.last4}) is still live "
+                        f"{_plural(_days(now - replaced), 'day')} after it was replaced"
+                        + (" (the API already refuses it)" if refused else "")
+                        + ": revoke it once nothing uses it.",
+                        replaced,
+                        {"version_id": v.id, "last4": v.last4, "stage": v.stage},
+                    )
+                )
+    return out
+
+
+def _policy_findings(
+    svc: Services, key: Key, cur: KeyVersion, now: datetime, due_within: int | None
+) -> list[Finding]:
+    settings = svc.settings
+    policy = key.policy_days or settings.policy_for_group(key.group_name)
+    window = due_within if due_within is not None else (key.due_soon_days or settings.due_soon_days)
+    due = rotation_due(cur.created_at, now, policy, window)
+    detail = {
+        "version_id": cur.id,
+        "last4": cur.last4,
+        "due_at": iso(due.due_at),
+        "policy_days": policy,
+        "created_at": iso(cur.created_at),
+    }
+    name = key.name
+    if due.overdue:
+        late = _days(now - due.due_at)
+        when = "today" if late == 0 else f"{_plural(late, 'day')} ago"
+        return [
+            Finding(
+                Kind.OVERDUE,
+                name,
+                f"{name} (…{cur.last4}) was due for rotation {when} ({_day(due.due_at)}; "
+                f"its policy is every {_plural(policy, 'day')}): rotate it with "
+                f"`pplx-tui keys rotate {name}`.",
+                due.due_at,
+                detail,
+            )
+        ]
+    if due.due_soon:
+        left = "today" if due.days_left == 0 else f"in {_plural(due.days_left, 'day')}"
+        return [
+            Finding(
+                Kind.DUE_SOON,
+                name,
+                f"{name} (…{cur.last4}) is due for rotation {left} ({_day(due.due_at)}; "
+                f"its policy is every {_plural(policy, 'day')}).",
+                due.due_at - timedelta(days=window),
+                {**detail, "days_left": due.days_left},
+            )
+        ]
+    return []
+
+
+_NEXT_STEP = {
+    "rotate": "continue it with `pplx-tui resume`",
+    "revoke": "try again from the review screen or with `pplx-tui keys revoke {name}`",
+    "generate": "try again with `pplx-tui keys generate {name}`",
+}
+
+
+def _operation_findings(snap: _Snapshot, in_incident: set[str]) -> list[Finding]:
+    """Unfinished operations nobody is running: no live lease (the process that ran one
+    is gone, or it stopped on a failure). One with a live lease is in progress, however
+    long it takes (a grace period); a rotation's key creation follows its rotation."""
+    out: list[Finding] = []
+    live_keys = {
+        k.name
+        for k in snap.keys
+        if any(v.stage != Stage.REVOKED for v in snap.versions.get(k.id or 0, []))
+    }
+    for op in snap.open_ops:
+        assert op.id is not None
+        data = journal.data_of(op)
+        if op.kind == "generate" and op.status == "unknown":
+            token_name = data.get("token_name")
+            shown = one_line(str(token_name), 120) if token_name else None
+            out.append(
+                Finding(
+                    Kind.UNKNOWN_GENERATION,
+                    op.key_name,
+                    f"A key for {op.key_name} may have been created on {_day(op.created_at)} "
+                    "without reaching the inventory (the connection failed after the request "
+                    "was sent). Look in the web console for a key named "
+                    + (repr(shown) if shown else "like it")
+                    + f"; import it with `pplx-tui keys add {op.key_name}` or revoke it there, "
+                    f"then close this with `pplx-tui review resolve {op.id} --reason …`.",
+                    utc(op.created_at),
+                    {"operation_id": op.id, "token_name": shown, "group": data.get("group")},
+                )
+            )
+            continue
+        st = snap.op_states[op.id]
+        if st.active or (st.parent_id is not None and st.parent_id in snap.op_states):
+            continue  # in progress; a rotation's key creation is reported with its rotation
+        if data.get("incident") is not None and op.key_name in in_incident:
+            continue  # part of an unresolved incident: that finding says how to continue
+        superseded = any(
+            kind == op.kind and name == op.key_name and done_id > op.id
+            for kind, name, done_id in snap.done_ops
+        )
+        if superseded:
+            continue
+        if op.kind == "revoke" and op.key_name not in live_keys:
+            continue  # nothing left to revoke: the failure no longer matters
+        message = one_line(op.message or "", 300)
+        state = {"running": "stopped", "failed": "failed", "unknown": "ended uncertainly"}.get(
+            op.status, op.status
+        )
+        step = _NEXT_STEP.get(op.kind, "see `pplx-tui keys show {name}`").format(name=op.key_name)
+        holder = st.holder
+        gone = (
+            f" (its process on {holder.label} stopped renewing its lease"
+            + (f" at {iso(holder.heartbeat_at)}" if holder.heartbeat_at else "")
+            + ")"
+            if op.status == "running" and holder is not None
+            else ""
+        )
+        out.append(
+            Finding(
+                Kind.UNFINISHED_OPERATION,
+                op.key_name,
+                f"A {op.kind} of {op.key_name} {state} at step {op.step!r} on "
+                f"{_day(op.updated_at)}{gone}"
+                + (f": {message.rstrip('.')}." if message else ".")
+                + f" To finish it, {step}.",
+                utc(op.created_at),
+                {
+                    "operation_id": op.id,
+                    "operation": op.kind,
+                    "status": op.status,
+                    "step": op.step,
+                    "message": message,
+                    "state": st.state,
+                    "holder": holder.label if holder else None,
+                    "heartbeat_at": iso(holder.heartbeat_at) if holder else None,
+                },
+            )
+        )
+    return out
+
+
+def _keyring_findings(
+    svc: Services, snap: _Snapshot, notes: list[str], *, fix_state: bool = True
+) -> list[Finding]:
+    """Versions whose secret is gone, and entries of this tool the inventory does not know."""
+    names = {k.id: k.name for k in snap.keys}
+    watched = [
+        v
+        for vs in snap.versions.values()
+        for v in vs
+        if v.stage != Stage.REVOKED and names.get(v.key_id)
+    ]
+    listing = list_refs(svc.secrets)
+    if listing.refs is None:
+        notes.append(listing.note[:1].upper() + listing.note[1:] + ".")
+    candidates = [
+        v
+        for v in watched
+        if v.secret_state == SecretState.STORED
+        and (listing.refs is None or v.secret_ref not in listing.refs)
+    ]
+    # Confirm each candidate with a real read (few when the backend could list its entries;
+    # every version otherwise, at most KEYRING_CONCURRENCY at a time).
+    absent: set[int] = set()
+    if candidates:
+        with ThreadPoolExecutor(max_workers=KEYRING_CONCURRENCY) as pool:
+            for v, present in zip(
+                candidates,
+                pool.map(lambda v: svc.secrets.get(v.secret_ref) is not None, candidates),
+                strict=True,
+            ):
+                if not present:
+                    absent.add(v.id or 0)
+    if absent and fix_state:
+        with svc.db.session() as s:
+            for vid in absent:
+                row = s.get(KeyVersion, vid)
+                if row is not None and row.secret_state == SecretState.STORED:
+                    row.secret_state = SecretState.NOT_STORED  # lets `keys add` restore it
+                    s.add(row)
+    out: list[Finding] = []
+    for v in watched:
+        if v.secret_state == SecretState.STORED and (v.id or 0) not in absent:
+            continue
+        if v.secret_state == SecretState.DELETED:
+            continue
+        name = names[v.key_id]
+        out.append(
+            Finding(
+                Kind.SECRET_MISSING,
+                name,
+                f"The secret of {name} (…{v.last4}, {v.stage}) is not in the keyring, so "
+                "pplx-tui cannot verify, rotate or revoke it: import it again with "
+                f"`pplx-tui keys add {name}` (the same key restores it), or revoke it in the "
+                "web console and mark it revoked.",
+                None,
+                {"version_id": v.id, "last4": v.last4, "stage": v.stage},
+            )
+        )
+    if listing.refs is not None:
+        for ref in sorted(listing.refs - snap.all_refs):
+            last4 = None
+            try:
+                value = svc.secrets.get(ref)
+                last4 = value[-4:] if value and len(value) >= 20 else None
+            except PplxError:
+                pass
+            out.append(
+                Finding(
+                    Kind.UNKNOWN_KEYRING_ENTRY,
+                    ref,
+                    f"The keyring holds a pplx-tui entry {ref!r}"
+                    + (f" (a key ending …{last4})" if last4 else "")
+                    + " that no key in the inventory uses, perhaps left by an older inventory "
+                    "or an interrupted import. If it is a live key, import it with "
+                    "`pplx-tui keys add NAME`; otherwise delete the entry in your keyring tool.",
+                    None,
+                    {"ref": ref, "last4": last4},
+                )
+            )
+    return out
+
+
+def incident_findings(svc: Services) -> list[Finding]:
+    """Unresolved incidents, from the incident workflow."""
+    out = []
+    for inc in unresolved(svc):
+        name = str(inc.key_name)
+        state = "contained but not closed" if inc.status == "contained" else "still open"
+        out.append(
+            Finding(
+                Kind.UNRESOLVED_INCIDENT,
+                name,
+                f"The incident #{inc.id} for {name} (detected {_day(inc.detected_at)}) is "
+                f"{state}, at step {inc.step!r}: finish it with `pplx-tui incident {name}`.",
+                utc(inc.detected_at),
+                {"incident_id": inc.id, "status": inc.status, "step": inc.step},
+            )
+        )
+    return out
+
+
+def review(svc: Services, *, due_within: int | None = None, check_keyring: bool = True) -> Review:
+    """Everything that needs attention now, with dismissed findings set apart."""
+    if due_within is not None and not 0 <= due_within <= MAX_DUE_WITHIN_DAYS:
+        raise BadInput(
+            f"--due-within must be a number of days between 0 and {MAX_DUE_WITHIN_DAYS}."
+        )
+    now = utc(svc.now())
+    snap = _snapshot(svc, now)
+    notes: list[str] = []
+    found = _key_findings(svc, snap, now, due_within)
+    incidents = incident_findings(svc)
+    in_incident = {f.key_name for f in incidents}
+    found += _operation_findings(snap, in_incident)
+    if check_keyring:
+        found += _keyring_findings(svc, snap, notes)
+    found += incidents
+    order = {k: i for i, k in enumerate(Kind.ALL)}
+    found.sort(key=lambda f: (order.get(f.kind, 99), f.key_name.lower(), iso(f.since) or ""))
+    hidden = {(d.key_name, d.kind) for d in snap.dismissals}
+    visible = [f for f in found if (f.key_name, f.kind) not in hidden]
+    dismissed = [f for f in found if (f.key_name, f.kind) in hidden]
+    return Review(visible, dismissed, notes, now, list(snap.op_states.values()))
+
+
+def findings(svc: Services, *, due_within: int | None = None) -> list[Finding]:
+    """The findings that need attention (dismissed ones left out)."""
+    return review(svc, due_within=due_within).findings

@@ -1,0 +1,59 @@
+"""What a rotation reports while it runs (:class:`RotationEvent`) and when it ends
+(:class:`RotationResult`), and the shapes of the callbacks it is given."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from pplx_tui.core.secret import Secret
+
+#: ``wait(deadline)`` returns True when the deadline was reached, False when cancelled.
+Wait = Callable[[datetime], bool]
+TargetState = Literal["updating", "updated", "restoring", "restored", "failed"]
+
+
+@dataclass(frozen=True)
+class RotationEvent:
+    """One progress report. ``state``: started | progress | ok | waiting | failed.
+
+    Deploy-step events about one target carry ``target_id``, its ``target_label`` and
+    ``target_state``: ``updating`` | ``updated`` | ``restoring`` (being put back to the old
+    key after another target failed) | ``restored`` | ``failed``.
+    """
+
+    key_name: str
+    operation_id: int
+    step: str
+    state: str
+    message: str
+    deadline: datetime | None = None
+    target_id: int | None = None
+    target_label: str | None = None
+    target_state: TargetState | None = None
+
+
+OnEvent = Callable[[RotationEvent], None]
+
+
+@dataclass(frozen=True)
+class RotationResult:
+    """How one rotation ended. ``status``: done | failed | running (the grace wait was
+    cancelled; resumable) | abandoned | refused (it could not start) | busy (another driver
+    holds its lease; the message names who)."""
+
+    key_name: str
+    operation_id: int | None
+    status: str
+    step: str
+    message: str
+    old_last4: str | None = None
+    new_last4: str | None = None
+    #: Only when the keyring refused the new key: show it once, it exists nowhere else.
+    unstored_secret: Secret | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "done"

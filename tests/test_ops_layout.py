@@ -1,0 +1,95 @@
+"""The layout of ops/ and the sandbox, held by a test: what each part may import, what the
+package ``__init__`` files hold, and no process-liveness probing anywhere in the workflows.
+
+Imports are read from the source (``ast``), function-local ones included, so a lazy import
+cannot slip a dependency past the rule.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import pplx_tui
+
+ROOT = Path(pplx_tui.__file__).resolve().parent
+OPS = ROOT / "ops"
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module ``path`` imports, absolute, at any depth of the file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = ".".join(path.relative_to(ROOT.parent).with_suffix("").parts[:-1])
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _under(names: set[str], prefix: str) -> set[str]:
+    return {n for n in names if n == prefix or n.startswith(prefix + ".")}
+
+
+@pytest.mark.parametrize("module", ["finds", "walker", "git", "tree"])
+def test_the_scanner_and_git_reader_need_no_inventory(module: str) -> None:
+    names = _imports(OPS / "scan" / f"{module}.py")
+    for banned in (
+        "pplx_tui.store",
+        "pplx_tui.secrets",
+        "pplx_tui.ops.inventory",
+        "pplx_tui.ops.context",
+        "pplx_tui.ops.scan.match",
+        "pplx_tui.ops.scan.report",
+        "sqlmodel",
+        "sqlalchemy",
+    ):
+        assert not _under(names, banned), (module, _under(names, banned))
+
+
+def test_ops_never_imports_the_sandbox() -> None:
+    for path in sorted(OPS.rglob("*.py")):
+        assert not _under(_imports(path), "pplx_tui.sandbox"), path
+
+
+def test_no_process_liveness_probe_in_the_workflows() -> None:
+    """A lease says who runs an operation; a PID probe (os.kill(pid, 0)) is wrong on Windows
+    (it sends CTRL_C_EVENT) and everywhere once PIDs are reused."""
+    for root in (OPS, ROOT / "sandbox"):
+        for path in sorted(root.rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Attribute) and node.attr in ("kill", "getpid", "killpg"):
+                    raise AssertionError(f"{path}:{node.lineno} uses os.{node.attr}")
+
+
+@pytest.mark.parametrize("package", ["rotation", "incident", "review", "scan"])
+def test_package_init_only_re_exports(package: str) -> None:
+    import importlib
+
+    path = OPS / package / "__init__.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imported: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom):
+            assert node.module and node.module.startswith(f"pplx_tui.ops.{package}."), node.module
+            imported.update(alias.asname or alias.name for alias in node.names)
+        elif isinstance(node, ast.Assign):
+            assert [t.id for t in node.targets if isinstance(t, ast.Name)] == ["__all__"]
+        else:
+            assert isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant), (
+                f"{path}:{node.lineno} holds more than re-exports"
+            )
+    mod = importlib.import_module(f"pplx_tui.ops.{package}")
+    assert sorted(mod.__all__) == sorted(imported)
