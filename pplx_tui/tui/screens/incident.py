@@ -365,8 +365,8 @@ class IncidentScreen(AppAccess, Screen[None]):
             self.live[ev.step] = ev.state
         style = {"ok": "green", "failed": "bold red", "started": "bold"}.get(ev.state, "")
         line = Text.assemble((f"{STEP_LABELS.get(ev.step, ev.step)}: ", "bold"))
-        message = one_line(self.host.display_label(ev.message))
-        line.append(message if ev.state != "started" else "started…", style=style)
+        text = one_line(self.host.display_label(ev.message))
+        line.append(text if ev.state != "started" else "started…", style=style)
         self.events_log.add(line)
         self._render_steps()
 
