@@ -37,9 +37,9 @@ async def test_list_filter_sort_and_move(svc: Any, emulator: Any) -> None:
         await pilot.press("k")
         assert table.current_key == "beta"
         await pilot.press("slash", *"ci")
-        assert [r.key for r in table.rows] == ["gamma"]
+        await wait_for(pilot, lambda: [r.key for r in table.rows] == ["gamma"], "the filter")
         await pilot.press("escape")
-        assert len(table.rows) == 3
+        await wait_for(pilot, lambda: len(table.rows) == 3, "the filter cleared")
         await pilot.press("s", "s")  # sort by group
         assert table.rows[0].key == "gamma"
         await pilot.press("S")

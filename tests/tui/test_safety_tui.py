@@ -116,13 +116,20 @@ async def test_tui_flows_leak_no_secret(svc: Any, emulator: Any) -> None:
         await pilot.press("r")
         shots["reveal, hidden again"] = app.export_screenshot()
         await pilot.press("c")
-        await pilot.pause()
+        await wait_for(pilot, lambda: bool(rec.copies), "the copy")
         assert rec.copies == [new_secret], "the copy is the secret, once, on purpose"
+
+        def clear_timers() -> list[tuple[float, str | None, Any]]:
+            return [t for t in rec.timers if t[1] == "clipboard-clear"]
+
+        await wait_for(pilot, clear_timers, "the clear to be scheduled")
         shots["after copy"] = app.export_screenshot()
-        clears = [t for t in rec.timers if t[1] == "clipboard-clear"]
+        clears = clear_timers()
         assert len(clears) == 1 and clears[0][0] == CLEAR_AFTER == 30.0
         clears[0][2]()  # what the timer runs after 30 s
+        await wait_for(pilot, lambda: len(rec.copies) == 2, "the clear")
         assert rec.copies == [new_secret, ""] and app.clipboard == ""
+        await wait_for(pilot, lambda: any("asked to empty" in n for n in rec.notes), "its toast")
         await pilot.click("#stored")
         await wait_for(pilot, idle(app))
         assert not isinstance(app.screen, RevealScreen)
