@@ -1,6 +1,6 @@
 """The compromise wizard and the incidents screen, end to end against the emulator (real HTTP).
 
-The first test is issue 5's "fast in a crisis": from the main screen, a compromised key is
+The first test is "fast in a crisis": from the main screen, a compromised key is
 contained (replacement deployed, old key revoked) in at most 10 keystrokes plus the typed
 confirmation, and in under 5 s plus the emulator's latency (0 here).
 """
@@ -94,7 +94,9 @@ async def test_contained_fast_from_the_main_screen(svc: Any, emulator: Any, tmp_
         started = time.perf_counter()
         await keys.press("j")  # the compromised key
         await keys.press("exclamation_mark")
-        await wait_for(pilot, lambda: _phase(app) == "phase-record", "_phase(app) == 'phase-record'")
+        await wait_for(
+            pilot, lambda: _phase(app) == "phase-record", "_phase(app) == 'phase-record'"
+        )
         assert app.focused is not None and app.focused.id == "how"  # safe: a text field
         await keys.press("enter", "enter", "enter")  # how, where, detected: defaults
         assert app.focused is not None and app.focused.id == "confirm-name"
@@ -129,7 +131,9 @@ async def test_contain_first_revokes_before_replacing(
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, idle(app))
         await pilot.press("j", "exclamation_mark")
-        await wait_for(pilot, lambda: _phase(app) == "phase-record", "_phase(app) == 'phase-record'")
+        await wait_for(
+            pilot, lambda: _phase(app) == "phase-record", "_phase(app) == 'phase-record'"
+        )
         why = _text(app, "#order-why")
         assert "api-main" in why  # the key that will mint the replacement
         await pilot.press(*"found in CI log", "enter", *"ci", "enter", "tab")
@@ -156,7 +160,9 @@ async def test_only_key_in_group_explains_and_keeps_continuity(svc: Any, emulato
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, idle(app))
         await pilot.press("exclamation_mark")
-        await wait_for(pilot, lambda: _phase(app) == "phase-record", "_phase(app) == 'phase-record'")
+        await wait_for(
+            pilot, lambda: _phase(app) == "phase-record", "_phase(app) == 'phase-record'"
+        )
         assert app.screen.query_one("#order-contain", RadioButton).disabled
         assert app.screen.query_one("#order-continuity", RadioButton).value
         why = _text(app, "#order-why")
@@ -175,7 +181,9 @@ async def test_wrong_confirmation_starts_nothing(svc: Any, emulator: Any, tmp_pa
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, idle(app))
         await pilot.press("j", "exclamation_mark")
-        await wait_for(pilot, lambda: _phase(app) == "phase-record", "_phase(app) == 'phase-record'")
+        await wait_for(
+            pilot, lambda: _phase(app) == "phase-record", "_phase(app) == 'phase-record'"
+        )
         await pilot.press("enter", "enter", "enter", *"leak", "enter")
         await wait_for(pilot, idle(app))
         assert app.screen.query_one("#start", Button).disabled
@@ -199,9 +207,13 @@ async def test_failure_is_shown_and_resumes_after_reopening(
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, idle(app))
         await pilot.press("j", "exclamation_mark")
-        await wait_for(pilot, lambda: _phase(app) == "phase-record", "_phase(app) == 'phase-record'")
+        await wait_for(
+            pilot, lambda: _phase(app) == "phase-record", "_phase(app) == 'phase-record'"
+        )
         await pilot.press("enter", "enter", "enter", *"leaky", "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal), "isinstance(app.screen, ErrorModal)")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, ErrorModal), "isinstance(app.screen, ErrorModal)"
+        )
         message = _text(app, "#error-message")
         assert "No key was created" in message
         assert emulator.is_live(old)
@@ -249,14 +261,18 @@ async def test_scan_checklists_close_with_report(
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, idle(app))
         await pilot.press("j", "exclamation_mark")
-        await wait_for(pilot, lambda: _phase(app) == "phase-record", "_phase(app) == 'phase-record'")
+        await wait_for(
+            pilot, lambda: _phase(app) == "phase-record", "_phase(app) == 'phase-record'"
+        )
         await pilot.press("enter", "enter", "enter", *"leaky", "enter")
         await wait_for(pilot, lambda: _phase(app) == "phase-scan", "_phase(app) == 'phase-scan'")
         assert app.focused is not None and app.focused.id == "scan-paths"
         paths = app.screen.query_one("#scan-paths", Input)
         paths.value = f"{repo} {tmp_path / 'missing'}"  # typing 100 characters is slow
         await pilot.press("enter")
-        await wait_for(pilot, lambda: _phase(app) == "phase-review", "_phase(app) == 'phase-review'")
+        await wait_for(
+            pilot, lambda: _phase(app) == "phase-review", "_phase(app) == 'phase-review'"
+        )
         assert "1 find(s)" in _text(app, "#events")
 
         # Some ticks only: saved, but the incident waits at the review.
@@ -269,12 +285,16 @@ async def test_scan_checklists_close_with_report(
         await pilot.press("escape")  # later
         await wait_for(pilot, idle(app))
         await pilot.press("exclamation_mark")  # resumes with the tick kept
-        await wait_for(pilot, lambda: _phase(app) == "phase-review", "_phase(app) == 'phase-review'")
+        await wait_for(
+            pilot, lambda: _phase(app) == "phase-review", "_phase(app) == 'phase-review'"
+        )
         assert app.screen.query_one("#review-usage", Checkbox).value
 
         app.screen.query_one("#review-usage", Checkbox).value = False  # space ticks it again
         await _tick_all(pilot, app, "review", len(inc.REVIEW_CHECKLIST))
-        await wait_for(pilot, lambda: _phase(app) == "phase-measures", "_phase(app) == 'phase-measures'")
+        await wait_for(
+            pilot, lambda: _phase(app) == "phase-measures", "_phase(app) == 'phase-measures'"
+        )
         await _tick_all(pilot, app, "measures", len(inc.MEASURES_CHECKLIST))
         await wait_for(pilot, lambda: _phase(app) == "phase-close", "_phase(app) == 'phase-close'")
         extra = tmp_path / "incident-report.md"
@@ -318,7 +338,9 @@ async def test_incidents_screen_lists_and_opens_the_wizard(
         await pilot.press("enter")
         await wait_for(pilot, lambda: _phase(app) == "phase-scan", "_phase(app) == 'phase-scan'")
         await pilot.click("#scan-skip")
-        await wait_for(pilot, lambda: _phase(app) == "phase-review", "_phase(app) == 'phase-review'")
+        await wait_for(
+            pilot, lambda: _phase(app) == "phase-review", "_phase(app) == 'phase-review'"
+        )
         await pilot.press("escape")
         await wait_for(pilot, idle(app))
         assert app.screen is screen
@@ -337,7 +359,9 @@ async def test_palette_opens_the_wizard(svc: Any, emulator: Any, tmp_path: Path)
         await pilot.press("ctrl+p", *"key compromised")
         await wait_for(pilot, palette_offers(app, "key compromised"), "the palette's hit")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: _phase(app) == "phase-record", "_phase(app) == 'phase-record'")
+        await wait_for(
+            pilot, lambda: _phase(app) == "phase-record", "_phase(app) == 'phase-record'"
+        )
         assert app.screen.key_name == "api-main"  # type: ignore[attr-defined]
         await pilot.press("escape", "ctrl+p", *"incidents")
         await wait_for(pilot, palette_offers(app, "incidents"), "the palette's hit")

@@ -28,7 +28,9 @@ from pplx_tui.tui import commands
 from pplx_tui.tui.messages import ShowRotations
 from pplx_tui.tui.rows import KEY_COLUMNS, Policy, Row, Totals, format_key_rows, status_line
 from pplx_tui.tui.screens import key_flows
+from pplx_tui.tui.screens.audit import AuditScreen
 from pplx_tui.tui.screens.base import AppAccess
+from pplx_tui.tui.screens.review import ReviewScreen
 from pplx_tui.tui.widgets.detail import DetailPane, render_detail
 from pplx_tui.tui.widgets.virtual_table import VirtualTable
 
@@ -273,28 +275,24 @@ class MainScreen(AppAccess, Screen[None]):
     def action_reload(self) -> None:
         self.reload()
 
-    # -- other screens (imported when first opened: they are not on the first paint) ---------
+    # -- other screens (the incident ones import SQLModel: loaded when first opened) -------
 
     def action_audit(self) -> None:
-        from pplx_tui.tui.screens.audit import AuditScreen  # not needed for the first paint
-
         self.app.push_screen(AuditScreen())
 
     def action_review(self) -> None:
-        from pplx_tui.tui.screens.review import ReviewScreen  # not needed for the first paint
-
         self.app.push_screen(ReviewScreen())
 
     def action_incident(self) -> None:
         """The compromise wizard on the selected key (resumes its open incident)."""
-        from pplx_tui.tui.screens.incident import IncidentScreen  # not needed for first paint
+        from pplx_tui.tui.screens.incident import IncidentScreen  # ops.incident: SQLModel
 
         key = self._need_key()
         if key is not None:
             self.app.push_screen(IncidentScreen(key), lambda _: self.reload(keep=key))
 
     def action_incidents(self) -> None:
-        from pplx_tui.tui.screens.incidents import IncidentsScreen  # not needed for first paint
+        from pplx_tui.tui.screens.incidents import IncidentsScreen  # ops.incident: SQLModel
 
         self.app.push_screen(IncidentsScreen(), lambda _: self.reload())
 
