@@ -156,11 +156,10 @@ class PplxApp(OpsRunner, App[int]):
         clip = self.secret_clipboard
 
         def copied(report: Report) -> None:
-            self._schedule_clear()
+            if clip.holding:
+                self._schedule_clear()
             self.notify(
-                f"{report.message}; cleared in {int(CLEAR_AFTER)} s."
-                if report.ok
-                else report.message,
+                report.message,
                 severity="information" if report.ok else "warning",
                 markup=False,
                 timeout=10,

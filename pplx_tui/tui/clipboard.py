@@ -87,7 +87,7 @@ class Pyperclip:
             return
         if not copy or not paste:  # pyperclip's "no mechanism" stand-ins are falsy
             self.unavailable = (
-                "no system clipboard (on Linux: a display and xclip, xsel or wl-copy)"
+                "no system clipboard (Linux needs a display and xclip, xsel or wl-copy)"
             )
             return
         self._fns = (copy, paste)
@@ -216,7 +216,7 @@ class SecretClipboard:
                 self._system.copy(text)
                 if self._system.paste() == text:
                     self._text, self._places = text, (SYSTEM,)
-                    return Report(True, f"Copied to {SYSTEM}")
+                    return Report(True, f"Copied to {SYSTEM}; cleared in {CLEAR_AFTER:g} s.")
                 problems.append("the system clipboard did not keep it")
             except ClipboardError as exc:
                 problems.append(str(exc))
@@ -241,12 +241,17 @@ class SecretClipboard:
             self._text, self._places = text, (TMUX_BUFFER, OSC52)
             return Report(
                 True,
-                f"Copied through tmux (OSC 52 is the only way here: {why}). tmux keeps it in "
-                "its paste buffer, and passes it on to your terminal if that supports OSC 52",
+                f"Copied through tmux by OSC 52, the only way here ({why}). It is in {TMUX_BUFFER}"
+                f", which pplx-tui deletes in {CLEAR_AFTER:g} s, and in your terminal's clipboard "
+                "if the terminal takes OSC 52 from tmux.",
             )
         self._osc52(text)
         self._text, self._places = text, (OSC52,)
-        return Report(True, f"Copied to {OSC52}: {why}")
+        return Report(
+            True,
+            f"Copied to {OSC52}, the only way here ({why}); pplx-tui asks the terminal to empty "
+            f"it in {CLEAR_AFTER:g} s. Some terminals (macOS Terminal) ignore OSC 52.",
+        )
 
     def clear(self) -> Report | None:
         """Clear the copy wherever it went; None when there is nothing to clear."""
