@@ -242,3 +242,84 @@ def test_quitting_the_app_right_after_a_copy_clears_tmux_buffer(tmux: TmuxServer
     note = " ".join(tmux.screen().split())
     assert "deleted tmux's paste buffer" in note and "Traceback" not in note
     assert not TOKEN_RE.search(note)
+
+
+# -- a real system clipboard: xclip on a private X server --------------------------------
+
+
+@pytest.fixture
+def x_display(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A private Xvfb (it picks a free display number itself) with xclip; DISPLAY set."""
+    import select
+
+    if os.name != "posix" or not (shutil.which("Xvfb") and shutil.which("xclip")):
+        pytest.skip("needs Debian's xvfb and xclip packages")
+    read, write = os.pipe()
+    proc = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-nolisten", "tcp", "-screen", "0", "320x200x16"],
+        pass_fds=(write,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write)
+    try:
+        ready, _, _ = select.select([read], [], [], 20)
+        assert ready, "Xvfb did not start within 20 s"
+        number = os.read(read, 64).decode().strip()
+        assert number.isdigit(), f"Xvfb said {number!r}"
+        display = f":{number}"
+        monkeypatch.setenv("DISPLAY", display)
+        yield display
+    finally:
+        os.close(read)
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _xclip_out() -> str:
+    done = subprocess.run(
+        ["xclip", "-selection", "clipboard", "-o"], capture_output=True, text=True, timeout=10
+    )
+    return done.stdout
+
+
+def test_with_a_display_the_system_clipboard_is_used_and_emptied(x_display: str) -> None:
+    from pplx_tui.tui.clipboard import Pyperclip
+
+    system = Pyperclip()
+    assert system.unavailable is None, system.unavailable
+    osc: list[str] = []
+    clip = SecretClipboard(osc.append, system, Tmux({}))
+    report = clip.copy(SECRET)
+    assert report.ok and report.message.startswith(f"Copied to {SYSTEM}")
+    assert osc == [], "no OSC 52 when the system clipboard works"
+    assert _xclip_out() == SECRET
+    cleared = clip.clear()
+    assert cleared is not None and cleared.ok
+    assert cleared.message == "Clipboard: removed from the system clipboard."
+    assert _xclip_out() == ""
+
+
+def test_in_tmux_with_a_display_no_paste_buffer_is_made(tmux: TmuxServer, x_display: str) -> None:
+    script = tmux.tmp / "clip_script.py"
+    script.write_text(
+        SCRIPT.replace(
+            'SecretClipboard(osc52, None, Tmux.from_environment(), system_unavailable="no display")',
+            "SecretClipboard.for_this_machine(osc52)",
+        )
+    )
+    tmux.start(f"env DISPLAY={x_display} {sys.executable} {script} {tmux.tmp} {SECRET}", "on")
+    until(lambda: (tmux.tmp / "copied.json").exists(), "the copy")
+    import json
+
+    ok, message, places = json.loads((tmux.tmp / "copied.json").read_text())
+    assert ok and places == [SYSTEM] and str(message).startswith(f"Copied to {SYSTEM}")
+    assert _xclip_out() == SECRET
+    assert SECRET not in tmux.buffers().values(), "nothing left in tmux"
+    (tmux.tmp / "go").write_text("")
+    until(lambda: (tmux.tmp / "cleared.json").exists(), "the clear")
+    assert _xclip_out() == ""
