@@ -100,8 +100,7 @@ class PplxApp(OpsRunner, App[int]):
     @staticmethod
     def binding_ids() -> set[str]:
         """Every binding id a user may remap in the ``[keys]`` table of config.toml."""
-        # Every screen module: imported here, not at the top, to keep them off the first paint.
-        from pplx_tui.tui.screens.all import ALL_SCREENS
+        from pplx_tui.tui.screens.all import ALL_SCREENS  # incident screens: SQLModel
 
         ids: set[str] = set()
         for cls in (PplxApp, *ALL_SCREENS, VirtualTable, *ALL_MODALS):
