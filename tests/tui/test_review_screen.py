@@ -13,8 +13,10 @@ from textual.widgets import DataTable, Input, Static
 from pplx_tui.api.client import PerplexityClient, RetryPolicy
 from pplx_tui.store.tables import Event, KeyVersion
 from pplx_tui.tui.app import PplxApp
+from pplx_tui.tui.modals.bulk_confirm import BulkConfirmModal
+from pplx_tui.tui.modals.dismiss import DismissModal
 from pplx_tui.tui.modals.error import ErrorModal
-from pplx_tui.tui.screens.review import BulkConfirmModal, DismissModal, ReviewScreen
+from pplx_tui.tui.screens.review import ReviewScreen
 from tests.tui.helpers import SIZE, idle, seed, wait_for
 
 

@@ -103,6 +103,7 @@ async def test_grace_countdown_while_the_app_stays_usable(svc: Any, emulator: An
 
     app = PplxApp(svc)
     app.rotations.wait = controlled_wait
+    app.rotations.monotonic = lambda: 1000.0  # the countdown shown stays at 5 s
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, idle(app))
         await pilot.press("o")

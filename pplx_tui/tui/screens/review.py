@@ -11,20 +11,19 @@ paint. Every piece of text from the inventory, the API or the keyring is rendere
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import DataTable, Footer, Header, Static
 
-from pplx_tui.core.limits import DEFAULT_GRACE_SECONDS, MAX_DISMISS_DAYS
+from pplx_tui.core.limits import DEFAULT_GRACE_SECONDS
 from pplx_tui.core.text import one_line
 from pplx_tui.tui.messages import StartRotation
-from pplx_tui.tui.modals.base import FormModal
+from pplx_tui.tui.modals.bulk_confirm import BulkConfirmModal
+from pplx_tui.tui.modals.dismiss import DismissModal, DismissRequest
 from pplx_tui.tui.screens.base import AppAccess
 
 if TYPE_CHECKING:
@@ -43,90 +42,6 @@ def _since(f: Finding) -> str:
 
 
 # -- dialogs -------------------------------------------------------------------------------
-
-
-class BulkConfirmModal(FormModal[bool | None]):
-    """One confirmation for many keys: the list, focus on Cancel, a typed phrase."""
-
-    AUTO_FOCUS = "#cancel"
-
-    def __init__(self, title: str, body: Text, phrase: str, button: str) -> None:
-        super().__init__()
-        self.title_text = title
-        self.body = body
-        self.phrase = phrase
-        self.button = button
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog danger"):
-            yield Label(Text(self.title_text), classes="dialog-title")
-            with VerticalScroll(id="bulk-plan-scroll"):
-                yield Static(self.body, id="bulk-plan")
-            yield Label(Text("Type ") + Text(self.phrase, style="bold") + Text(" to confirm:"))
-            yield Input(id="confirm-phrase")
-            with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel", variant="primary")
-                yield Button(self.button, id="ok", variant="error", disabled=True)
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        self.query_one("#ok", Button).disabled = event.value.strip() != self.phrase
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        if event.value.strip() == self.phrase:
-            self.submit()
-
-    def submit(self) -> None:
-        if self.value("#confirm-phrase").strip() != self.phrase:
-            self.fail(f"Type {self.phrase!r} exactly to confirm.")
-            return
-        self.dismiss(True)
-
-
-@dataclass(frozen=True)
-class DismissRequest:
-    reason: str
-    days: int
-
-
-class DismissModal(FormModal[DismissRequest | None]):
-    AUTO_FOCUS = "#dismiss-reason"
-
-    def __init__(self, findings: list[Finding]) -> None:
-        super().__init__()
-        self.findings = findings
-
-    def compose(self) -> ComposeResult:
-        body = Text()
-        for f in self.findings[:12]:
-            body.append(f"  • {one_line(f.key_name)}: {one_line(f.title)}\n")
-        if len(self.findings) > 12:
-            body.append(f"  … and {len(self.findings) - 12} more\n")
-        with Vertical(classes="dialog"):
-            yield Label(Text("Dismiss findings"), classes="dialog-title")
-            yield Static(body, id="dismiss-list")
-            yield Label(Text("Why does this need no action? (kept in the audit log)"))
-            yield Input(id="dismiss-reason", placeholder="e.g. rotated by the vendor in March")
-            yield Label(Text(f"Hide for how many days (1-{MAX_DISMISS_DAYS})"))
-            yield Input("30", id="dismiss-days")
-            with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Dismiss", id="ok", variant="primary")
-
-    def submit(self) -> None:
-        reason = " ".join(self.value("#dismiss-reason").split())
-        if not reason:
-            self.fail("Give a reason.")
-            return
-        try:
-            days = int(self.value("#dismiss-days").strip())
-        except ValueError:
-            self.fail("The number of days must be a whole number.")
-            return
-        if not 1 <= days <= MAX_DISMISS_DAYS:
-            self.fail(f"A dismissal lasts between 1 and {MAX_DISMISS_DAYS} days.")
-            return
-        self.dismiss(DismissRequest(reason, days))
 
 
 def revoke_plan_text(plans: list[PlannedRevoke], label: Callable[[str], str] = str) -> Text:
