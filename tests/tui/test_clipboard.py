@@ -138,7 +138,10 @@ class TmuxServer:
         return self.run("capture-pane", "-p", check=False)
 
     def kill(self) -> None:
+        socket = self.run("display-message", "-p", "#{socket_path}", check=False).strip()
         self.run("kill-server", check=False)
+        if socket.endswith(self.name):  # tmux leaves its socket file behind
+            Path(socket).unlink(missing_ok=True)
 
 
 @pytest.fixture
