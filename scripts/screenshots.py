@@ -3,8 +3,8 @@
     python scripts/screenshots.py [--out screenshots] [--only main,detail]
 
 Everything comes from the sandbox (``SandboxEnv``) with a fixed clock (2026-11-26 12:00 UTC),
-a fixed emulator seed, a fixed sandbox folder and OS user ``demo``, driven with Textual's Pilot
-at 120x40, so the same code gives the same pictures. Shots:
+a fixed emulator seed and OS user ``demo``, driven with Textual's Pilot at 120x40, so the same
+code gives the same pictures (the sandbox's throw-away folder shows as ``<sandbox>``). Shots:
 
     main      the key table with totals
     detail    the detail pane of a rotated key (versions, revoked history, events)
@@ -22,9 +22,8 @@ import argparse
 import asyncio
 import os
 import re
-import shutil
 import sys
-import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -48,22 +47,37 @@ def svg_to_png(svg: Path, png: Path) -> None:
     )
 
 
-async def settle(pilot: Any) -> None:
-    """Wait until workers are done and the screen is repainted: no sleeping and hoping."""
-    app = pilot.app
-    for _ in range(3):
-        await app.workers.wait_for_complete()
+TIMEOUT = 30.0
+
+
+async def wait_for(
+    pilot: Any, condition: Callable[[], bool], what: str, timeout: float = TIMEOUT
+) -> None:
+    """Run the app until ``condition()`` holds; RuntimeError naming ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
         await pilot.pause()
-    await pilot.wait_for_scheduled_animations()
-    await pilot.pause()
-
-
-async def wait_for(pilot: Any, condition: Callable[[], bool], what: str, tries: int = 500) -> None:
-    for _ in range(tries):
         if condition():
             return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {timeout:g} s waiting for {what}")
         await pilot.pause(0.01)
-    raise RuntimeError(f"timed out waiting for {what}")
+
+
+async def settle(pilot: Any) -> None:
+    """Wait until no worker runs (three polls in a row) and the screen is repainted."""
+    app = pilot.app
+    quiet = 0
+
+    def idle() -> bool:
+        nonlocal quiet
+        busy = any(w.is_running or w.state.name == "PENDING" for w in app.workers)
+        quiet = 0 if busy else quiet + 1
+        return quiet >= 3
+
+    await wait_for(pilot, idle, "every worker to finish")
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
 
 
 async def take(app: Any, out: Path, name: str) -> Path:
@@ -83,10 +97,7 @@ async def shoot(out: Path, only: set[str]) -> None:
     from pplx_tui.tui.widgets.virtual_table import VirtualTable
 
     clock = FixedClock(parse_iso(FIXED_NOW))
-    home = Path(tempfile.gettempdir()) / "pplx-tui-sandbox"
-    if home.exists():
-        shutil.rmtree(home)  # a previous run of this script that was interrupted
-    with SandboxEnv(seed=DEFAULT_SEED, clock=clock, home=home) as env:
+    with SandboxEnv(seed=DEFAULT_SEED, clock=clock) as env:
         app = PplxApp(env.services, sandbox=True)
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")

@@ -114,7 +114,7 @@ async def test_tui_stays_consistent_while_the_cli_rotates(
     cli: Any, emulator: Any, home: Path, real_keyring: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from conftest import FIXED_NOW
-    from tui.helpers import SIZE, main_screen, settle
+    from tui.helpers import SIZE, idle, main_screen, wait_for
 
     from pplx_tui.config import load_settings
     from pplx_tui.core.clock import FixedClock
@@ -131,7 +131,7 @@ async def test_tui_stays_consistent_while_the_cli_rotates(
     try:
         app = PplxApp(svc)
         async with app.run_test(size=SIZE) as pilot:
-            await settle(app, pilot)
+            await wait_for(pilot, idle(app))
             table = main_screen(app).table
 
             def cells(name: str) -> tuple[str, ...]:
@@ -148,10 +148,10 @@ async def test_tui_stays_consistent_while_the_cli_rotates(
                 # during the rotation: the TUI verifies another key, and reloads
                 main_screen(app).jump_to("Other")
                 await pilot.press("v")
-                await settle(app, pilot)
+                await wait_for(pilot, idle(app))
                 assert cells("Other")[6] == "live 0m ago"
                 await pilot.press("ctrl+r")
-                await settle(app, pilot)
+                await wait_for(pilot, idle(app))
                 assert cells("Main")[3] == f"…{old[-4:]}"  # not promoted yet
                 assert proc.poll() is None, "all of this happened during the rotation"
                 while proc.poll() is None:
@@ -166,7 +166,7 @@ async def test_tui_stays_consistent_while_the_cli_rotates(
             (new_last4,) = _current_last4(home, "Main")
             assert new_last4 != old[-4:]
             await pilot.press("ctrl+r")
-            await settle(app, pilot)
+            await wait_for(pilot, idle(app))
             assert cells("Main")[3] == f"…{new_last4}"
             assert cells("Other")[6] == "live 0m ago"
             assert [r.key for r in table.rows] == ["Main", "Other"]

@@ -1,83 +1,80 @@
 """The Textual application: services injected, one worker pattern, one error path.
 
-Every call into ``ops/`` runs in a thread worker (:meth:`PplxApp.run_op`); its result comes
-back as an :class:`OpDone` message and an expected failure (``PplxError``) as an
-:class:`OpFailed` message, shown in a readable modal. An unexpected exception never prints
-Textual's crash dump (which includes local variables, and locals can hold secrets): a short
-message is shown and a redacted traceback without locals goes to the crash log.
+Every call into ``ops/`` runs in a thread worker (:class:`~pplx_tui.tui.work.OpsRunner`), on
+the screen that needs the answer; rotations run on the App, because they outlive screens.
+An expected failure (``PplxError``) is shown in a readable modal. An unexpected exception
+never prints Textual's crash dump (which includes local variables, and locals can hold
+secrets): a short message is shown and a redacted traceback without locals goes to the crash
+log. Screens learn about changes through two signals (see :mod:`pplx_tui.tui.host`), never by
+searching the screen stack.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import App
 from textual.binding import Binding, BindingType
-from textual.message import Message
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.signal import Signal
 
-from pplx_tui.core.errors import PplxError
 from pplx_tui.core.text import one_line
 from pplx_tui.crashlog import redact, write_crash_log
-from pplx_tui.tui.commands import KeyCommands
-from pplx_tui.tui.rotation import RotationTracker
+from pplx_tui.tui.clipboard import CLEAR_AFTER, Report, SecretClipboard
+from pplx_tui.tui.flows import rotation as rotation_flows
+from pplx_tui.tui.host import Host
+from pplx_tui.tui.messages import RotationProgress, ShowRotations, StartRotation
+from pplx_tui.tui.modals import ALL_MODALS
+from pplx_tui.tui.modals.error import ErrorModal
+from pplx_tui.tui.modals.resume import ResumeModal
 from pplx_tui.tui.screens.main import MainScreen
+from pplx_tui.tui.screens.reveal import RevealScreen
+from pplx_tui.tui.tracker import RotationTracker
+from pplx_tui.tui.widgets.virtual_table import VirtualTable
+from pplx_tui.tui.work import OpsRunner
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
+
+    from pplx_tui.core.errors import PplxError
     from pplx_tui.ops.context import Services
+    from pplx_tui.ops.rotation import ResumeReport
+    from pplx_tui.store.tables import Operation
 
 
-class OpDone(Message):
-    def __init__(self, label: str, result: Any, then: Callable[[Any], None] | None) -> None:
-        super().__init__()
-        self.label = label
-        self.result = result
-        self.then = then
-
-
-class OpFailed(Message):
-    def __init__(self, label: str, error: PplxError, on_error: Callable[[], None] | None) -> None:
-        super().__init__()
-        self.label = label
-        self.error = error
-        self.on_error = on_error
-
-
-def _resume_function() -> Callable[[Services], Any] | None:
-    """``ops.rotation.resume_all`` (continues unfinished rotations), when it exists."""
-    import importlib
-
-    try:
-        module = importlib.import_module("pplx_tui.ops.rotation")
-    except ImportError:
-        return None
-    for name in ("resume_all", "resume"):
-        fn = getattr(module, name, None)
-        if callable(fn):
-            return fn
-    return None
-
-
-class PplxApp(App[int]):
+class PplxApp(OpsRunner, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "pplx-tui"
-    COMMANDS = App.COMMANDS | {KeyCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="app.quit_ctrl_c"),
         Binding("question_mark,f1", "help", "Help", show=False, id="app.help"),
     ]
 
-    def __init__(self, services: Services, *, sandbox: bool = False) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        sandbox: bool = False,
+        clipboard: SecretClipboard | None = None,
+    ) -> None:
         super().__init__()
         self.svc = services
         self.sandbox = sandbox
         self.sub_title = "sandbox: made-up keys, nothing here is real" if sandbox else ""
         self.keymap_problem: str | None = None
         self.fatal: PplxError | None = None  # re-raised by launch.py after the app ends
-        self.rotations = RotationTracker()  # rotations of this session (tui/rotation.py)
+        self.rotations = RotationTracker()
+        self.inventory_changed: Signal[str | None] = Signal(self, "inventory-changed")
+        self.rotations_changed: Signal[None] = Signal(self, "rotations-changed")
+        self._secret_clipboard: SecretClipboard | None = clipboard
+        self._clear_timer: Timer | None = None
+        self._rotation_tick: Timer | None = None
+        #: lines for the terminal after the app has ended (what quitting cleared)
+        self.exit_notes: list[str] = []
+
+    def as_host(self) -> Host:
+        return self
 
     def get_default_screen(self) -> MainScreen:
         return MainScreen()
@@ -103,76 +100,27 @@ class PplxApp(App[int]):
     @staticmethod
     def binding_ids() -> set[str]:
         """Every binding id a user may remap in the ``[keys]`` table of config.toml."""
-        from pplx_tui.tui.modals import ALL_MODALS
-        from pplx_tui.tui.screens.audit import AuditScreen
-        from pplx_tui.tui.screens.incident import IncidentScreen
-        from pplx_tui.tui.screens.incidents import IncidentsScreen
-        from pplx_tui.tui.screens.reveal import RevealScreen
-        from pplx_tui.tui.screens.review import ReviewScreen
-        from pplx_tui.tui.screens.rotation import RotationScreen
-        from pplx_tui.tui.widgets.virtual_table import VirtualTable
+        from pplx_tui.tui.screens.all import ALL_SCREENS  # incident screens: SQLModel
 
         ids: set[str] = set()
-        screens = (MainScreen, AuditScreen, RevealScreen, ReviewScreen, RotationScreen)
-        incident_screens = (IncidentScreen, IncidentsScreen)
-        for cls in (PplxApp, *screens, *incident_screens, VirtualTable, *ALL_MODALS):
+        for cls in (PplxApp, *ALL_SCREENS, VirtualTable, *ALL_MODALS):
             for b in cls.BINDINGS:
                 if isinstance(b, Binding) and b.id:
                     ids.add(b.id)
         return ids
 
-    # -- the one worker pattern ----------------------------------------------------------
-
-    def run_op(
-        self,
-        label: str,
-        fn: Callable[[], Any],
-        then: Callable[[Any], None] | None = None,
-        *,
-        on_error: Callable[[], None] | None = None,
-        exclusive: bool = True,
-    ) -> Worker[None]:
-        """Run ``fn`` (an ops call) in a thread; ``then(result)`` runs on the UI thread."""
-
-        def body() -> None:
-            try:
-                result = fn()
-            except PplxError as exc:
-                if not get_current_worker().is_cancelled:
-                    self.post_message(OpFailed(label, exc, on_error))
-                return
-            if not get_current_worker().is_cancelled:
-                self.post_message(OpDone(label, result, then))
-
-        return self.run_worker(
-            body, name=label, group=label, thread=True, exclusive=exclusive, exit_on_error=False
-        )
-
-    def on_op_done(self, message: OpDone) -> None:
-        if message.then is not None:
-            message.then(message.result)
-
-    def on_op_failed(self, message: OpFailed) -> None:
-        if message.on_error is not None:
-            message.on_error()
-        self.show_error(str(message.error))
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.ERROR and event.worker.error is not None:
-            error = event.worker.error
-            path = write_crash_log(self.svc.settings.paths.log_dir, error)
-            where = f" Details were written to {path}." if path else ""
-            self.show_error(
-                f"Something unexpected went wrong ({type(error).__name__}); nothing was lost "
-                f"that was already saved.{where}"
-            )
+    # -- the one error path ----------------------------------------------------------------
 
     def show_error(self, message: str) -> None:
-        from pplx_tui.tui.modals.error import ErrorModal
-
         self.push_screen(ErrorModal(message))
 
-    # -- never a crash dump --------------------------------------------------------------
+    def report_crash(self, error: BaseException) -> None:
+        path = write_crash_log(self.svc.settings.paths.log_dir, error)
+        where = f" Details were written to {path}." if path else ""
+        self.show_error(
+            f"Something unexpected went wrong ({type(error).__name__}); nothing was lost "
+            f"that was already saved.{where}"
+        )
 
     def _handle_exception(self, error: Exception) -> None:
         """Replace Textual's crash screen (a traceback *with local variables*)."""
@@ -187,52 +135,124 @@ class PplxApp(App[int]):
             msg.append(f"\nA traceback (no secrets, no variables) is in {path}.")
         self.panic(msg)
 
-    # -- unfinished operations --------------------------------------------------------------
+    def display_label(self, text: str) -> str:
+        """A target label for the screen: in the sandbox, its throw-away folder is shown as
+        ``<sandbox>`` (its random name means nothing to a reader)."""
+        if self.sandbox:
+            return text.replace(str(self.svc.settings.paths.data_dir), "<sandbox>")
+        return text
+
+    # -- the clipboard ---------------------------------------------------------------------
+
+    @property
+    def secret_clipboard(self) -> SecretClipboard:
+        if self._secret_clipboard is None:
+            self._secret_clipboard = SecretClipboard.for_this_machine(self.copy_to_clipboard)
+        return self._secret_clipboard
+
+    def copy_secret(self, text: str) -> None:
+        """Copy a secret (in a worker: helpers may be slow); the toast says where it went."""
+        clip = self.secret_clipboard
+
+        def copied(report: Report) -> None:
+            if clip.holding:
+                self._schedule_clear()
+            self.notify(
+                report.message,
+                severity="information" if report.ok else "warning",
+                markup=False,
+                timeout=10,
+            )
+
+        self.run_op("clipboard-copy", lambda: clip.copy(text), copied)
+
+    def _schedule_clear(self) -> None:
+        if self._clear_timer is not None:
+            self._clear_timer.stop()
+        self._clear_timer = self.set_timer(
+            CLEAR_AFTER, self.clear_clipboard, name="clipboard-clear"
+        )
+
+    def clear_clipboard(self) -> None:
+        """The timed clear: in a worker, then a toast that says what was (not) cleared."""
+        self._clear_timer = None
+        clip = self.secret_clipboard
+
+        def cleared(report: Report | None) -> None:
+            if report is not None:
+                self.notify(
+                    report.message,
+                    severity="information" if report.ok else "warning",
+                    markup=False,
+                    timeout=10,
+                )
+
+        self.run_op("clipboard-clear", clip.clear, cleared)
+
+    def on_unmount(self) -> None:
+        """Quitting within the clear timeout still clears (the terminal is still ours here);
+        what was cleared is printed after the terminal is restored."""
+        clip = self._secret_clipboard
+        if clip is not None and clip.holding:
+            report = clip.clear()
+            if report is not None:
+                self.exit_notes.append(report.message)
+
+    # -- rotations (they outlive screens: run on the App) ----------------------------------
+
+    def on_start_rotation(self, message: StartRotation) -> None:
+        rotation_flows.start(self, message.names, message.grace, message.plans)
+
+    def on_show_rotations(self, message: ShowRotations) -> None:
+        rotation_flows.open_progress(self)
+
+    def on_rotation_progress(self, message: RotationProgress) -> None:
+        rotation_flows.apply_progress(self, message)
+
+    def rotations_moved(self) -> None:
+        """Tell the views; keep a one-second tick while a rotation runs (the countdown)."""
+        self.rotations_changed.publish(None)
+        if self.rotations.active and self._rotation_tick is None:
+            self._rotation_tick = self.set_interval(1.0, self.rotations_moved, name="rotation-tick")
+        elif not self.rotations.active and self._rotation_tick is not None:
+            self._rotation_tick.stop()
+            self._rotation_tick = None
+
+    # -- unfinished operations -------------------------------------------------------------
 
     def check_unfinished(self) -> None:
         """Offer the operations a previous run left unfinished (after the first paint)."""
         svc = self.svc
 
-        def work() -> Any:
-            from pplx_tui.ops.journal import unfinished
+        def work() -> list[Operation]:
+            from pplx_tui.ops.journal import unfinished  # SQLModel: kept off the first paint
 
             return unfinished(svc)
 
         self.run_op("unfinished", work, self._offer_resume)
 
-    def _offer_resume(self, operations: list[Any]) -> None:
+    def _offer_resume(self, operations: list[Operation]) -> None:
         if not operations:
             return
-        from pplx_tui.tui.modals.resume import ResumeModal
-
-        resume = _resume_function()
 
         def answered(go: bool | None) -> None:
-            if go and resume is not None:
-                from pplx_tui.tui import rotation  # the same progress view as a rotation
+            if go:
+                rotation_flows.resume(self, operations, self._resumed)
 
-                rotation.resume(self, operations, self._resumed)
+        self.push_screen(ResumeModal(operations), answered)
 
-        self.push_screen(ResumeModal(operations, resume is not None), answered)
-
-    def _resumed(self, result: Any) -> None:
+    def _resumed(self, report: ResumeReport) -> None:
         lines = ["Unfinished operations were resumed."]
-        for rot in getattr(result, "rotations", []) or []:
+        for rot in report.rotations:
             lines.append(one_line(f"{rot.key_name}: {rot.status} {rot.message}"))
-            if getattr(rot, "unstored_secret", None) is not None:
-                from pplx_tui.tui.screens.reveal import RevealScreen
-
+            if rot.unstored_secret is not None:
                 self.push_screen(RevealScreen(rot.key_name, rot.unstored_secret, rot.message))
-        for name, token_name, _message in getattr(result, "unknown_generates", []) or []:
+        for name, token_name, _message in report.unknown_generates:
             lines.append(
                 f"{one_line(name)}: look for a key named {one_line(token_name)} in the web console."
             )
         self.notify("\n".join(lines[:8]), markup=False, timeout=15)
-        from pplx_tui.tui.screens.main import MainScreen
-
-        for screen in self.screen_stack:
-            if isinstance(screen, MainScreen):
-                screen.reload()
+        self.inventory_changed.publish(None)
 
     def action_help(self) -> None:
         self.action_show_help_panel()

@@ -1,17 +1,18 @@
-"""The command palette's provider: jump to a key by name, or run any action."""
+"""The command palette's provider on the main screen: jump to a key by name, or run an action.
+
+It is registered on the main screen (``MainScreen.COMMANDS``), so it talks to the screen the
+palette was opened on, typed as :class:`KeyPalette`.
+"""
 
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Protocol, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 
 from pplx_tui.core.text import one_line
-
-if TYPE_CHECKING:
-    from pplx_tui.tui.screens.main import MainScreen
 
 #: (title, action on the main screen, help)
 ACTIONS: tuple[tuple[str, str, str], ...] = (
@@ -34,32 +35,31 @@ ACTIONS: tuple[tuple[str, str, str], ...] = (
     ("Incidents", "incidents", "Open, contained and resolved incidents, with their timelines"),
     ("Reload", "reload", "Read the inventory again"),
 )
+MAX_KEY_HITS = 20000
+
+
+class KeyPalette(Protocol):
+    """What the provider needs of the screen it was opened on."""
+
+    def key_names(self) -> list[str]: ...
+
+    def jump_to(self, key: str) -> None: ...
+
+    async def run_action(self, action: str) -> None: ...
 
 
 class KeyCommands(Provider):
-    """Keys by name ("key Production-Main") and the main screen's actions."""
+    """Keys by name ("Go to key Production-Main") and the main screen's actions."""
 
-    def _main(self) -> MainScreen | None:
-        from pplx_tui.tui.screens.main import MainScreen
-
-        for screen in reversed(self.app.screen_stack):
-            if isinstance(screen, MainScreen):
-                return screen
-        return None
+    @property
+    def keys_screen(self) -> KeyPalette:
+        return cast("KeyPalette", self.screen)
 
     def _run(self, action: str) -> None:
-        main = self._main()
-        if main is not None:
-            self.app.call_later(main.run_action, action)
+        self.app.call_later(self.keys_screen.run_action, action)
 
     def _jump(self, key: str) -> None:
-        main = self._main()
-        if main is not None:
-            main.jump_to(key)
-
-    def _keys(self) -> list[str]:
-        main = self._main()
-        return [r.key for r in main.table._all] if main is not None else []
+        self.keys_screen.jump_to(key)
 
     async def discover(self) -> Hits:
         for title, action, help_text in ACTIONS:
@@ -73,7 +73,7 @@ class KeyCommands(Provider):
                 yield Hit(
                     score, matcher.highlight(title), partial(self._run, action), help=help_text
                 )
-        for key in self._keys()[:20000]:
+        for key in self.keys_screen.key_names()[:MAX_KEY_HITS]:
             label = f"Go to key {one_line(key)}"
             score = matcher.match(label)
             if score > 0:

@@ -1,6 +1,6 @@
 """Opening the TUI: ``pplx-tui`` and ``pplx-tui --sandbox`` (called by ``cli/main.py``).
 
-The start path is kept light (issue 3, point 8): :func:`open_services` only checks, creates or
+The start path is kept light: :func:`open_services` only checks, creates or
 migrates the database with plain ``sqlite3`` (SQLAlchemy/SQLModel are imported when a workflow
 first opens a session) and does not touch ``keyring`` (its backend is found on first use). So a
 corrupted or too-new database still stops the start with one line on stderr and exit 3 (the
@@ -15,7 +15,11 @@ from the command line.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
+
+from pplx_tui.core.errors import PplxError
+from pplx_tui.tui.app import PplxApp
 
 if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
@@ -42,12 +46,10 @@ def _launch_sandbox() -> int:
 
 
 def run_app(services: Services, *, sandbox: bool) -> int:
-    from pplx_tui.core.errors import PplxError
-    from pplx_tui.tui.app import PplxApp
-
     app = PplxApp(services, sandbox=sandbox)
     app.run()
-    fatal = getattr(app, "fatal", None)
-    if isinstance(fatal, PplxError):
-        raise fatal
+    for note in app.exit_notes:  # e.g. what quitting cleared from the clipboard
+        print(f"pplx-tui: {note}", file=sys.stderr)
+    if isinstance(app.fatal, PplxError):
+        raise app.fatal
     return int(app.return_code or 0)

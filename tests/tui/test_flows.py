@@ -10,7 +10,6 @@ from textual.widgets import Button, Checkbox, Input, Static
 
 from pplx_tui.ops.inventory import list_keys
 from pplx_tui.tui.app import PplxApp
-from pplx_tui.tui.clipboard import clear
 from pplx_tui.tui.modals.error import ErrorModal
 from pplx_tui.tui.modals.import_key import ImportModal
 from pplx_tui.tui.modals.resume import ResumeModal
@@ -18,7 +17,7 @@ from pplx_tui.tui.modals.revoke import RevokeModal
 from pplx_tui.tui.screens.audit import AuditScreen
 from pplx_tui.tui.screens.reveal import RevealScreen
 
-from .helpers import SIZE, main_screen, seed, settle
+from .helpers import SIZE, idle, main_screen, palette_offers, seed, wait_for
 
 KEYS = [("alpha", "prod"), ("beta", "prod"), ("gamma", "ci")]
 
@@ -27,7 +26,7 @@ async def test_list_filter_sort_and_move(svc: Any, emulator: Any) -> None:
     seed(svc, emulator, KEYS)
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         table = main_screen(app).table
         assert [r.key for r in table.rows] == ["alpha", "beta", "gamma"]
         assert table.rows[0].cells[2:5] == ("current", f"…{table.rows[0].cells[3][-4:]}", "0m")
@@ -38,9 +37,9 @@ async def test_list_filter_sort_and_move(svc: Any, emulator: Any) -> None:
         await pilot.press("k")
         assert table.current_key == "beta"
         await pilot.press("slash", *"ci")
-        assert [r.key for r in table.rows] == ["gamma"]
+        await wait_for(pilot, lambda: [r.key for r in table.rows] == ["gamma"], "the filter")
         await pilot.press("escape")
-        assert len(table.rows) == 3
+        await wait_for(pilot, lambda: len(table.rows) == 3, "the filter cleared")
         await pilot.press("s", "s")  # sort by group
         assert table.rows[0].key == "gamma"
         await pilot.press("S")
@@ -51,7 +50,7 @@ async def test_import_flow_with_password_field(svc: Any, emulator: Any) -> None:
     token = emulator.add_token("prod", "imported")
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert "No keys in this inventory yet" in str(
             app.screen.query_one("#empty", Static).render()
         )
@@ -64,7 +63,7 @@ async def test_import_flow_with_password_field(svc: Any, emulator: Any) -> None:
         secret_box.value = token
         assert token not in str(secret_box.render_line(0))
         await pilot.press("ctrl+j")  # the fallback for ctrl+enter
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert [k.name for k in list_keys(svc)] == ["prod-main"]
         assert [r.key for r in main_screen(app).table.rows] == ["prod-main"]
 
@@ -76,14 +75,14 @@ async def test_import_offers_the_environment_key(
     monkeypatch.setenv("PERPLEXITY_API_KEY", token)
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert "PERPLEXITY_API_KEY is set" in str(app.screen.query_one("#empty", Static).render())
         await pilot.press("a", *"from-env")
         app.screen.query_one("#use-env", Checkbox).value = True
         await pilot.pause()
         assert app.screen.query_one("#secret", Input).disabled
         await pilot.press("ctrl+s")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert [k.name for k in list_keys(svc)] == ["from-env"]
 
 
@@ -91,11 +90,11 @@ async def test_bad_input_shows_the_error_modal(svc: Any, emulator: Any) -> None:
     secrets = seed(svc, emulator, [("alpha", "prod")])
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         await pilot.press("a", *"again")
         app.screen.query_one("#secret", Input).value = secrets["alpha"]
         await pilot.press("ctrl+s")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert isinstance(app.screen, ErrorModal)
         text = str(app.screen.query_one("#error-message", Static).render())
         assert "already in the inventory as key 'alpha'" in text
@@ -108,15 +107,15 @@ async def test_verify_one_and_all(svc: Any, emulator: Any) -> None:
     seed(svc, emulator, KEYS)
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         table = main_screen(app).table
         assert table.rows[0].cells[6] == "never"
         await pilot.press("v")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert table.rows[0].cells[6] == "live 0m ago"
         assert table.rows[1].cells[6] == "never"
         await pilot.press("V")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert all(r.cells[6] != "never" for r in table.rows)
 
 
@@ -124,10 +123,10 @@ async def test_generate_reveal_copy(svc: Any, emulator: Any) -> None:
     seed(svc, emulator, [("alpha", "prod")])
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         await pilot.press("n", *"fresh-key")
         await pilot.press("ctrl+s")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         screen = app.screen
         assert isinstance(screen, RevealScreen)
         from pplx_tui.ops.reveal import reveal_secret
@@ -141,13 +140,15 @@ async def test_generate_reveal_copy(svc: Any, emulator: Any) -> None:
         await pilot.press("r")
         assert secret not in str(screen.query_one("#secret", Static).render())
         await pilot.press("c")
-        assert app.clipboard == secret
-        clear(app, secret)
-        assert app.clipboard == ""
+        await wait_for(pilot, lambda: app.clipboard == secret, "the copy")
+        assert app.secret_clipboard.places == ("your terminal's clipboard (OSC 52)",)
+        app.clear_clipboard()  # what the timer runs after 30 s
+        await wait_for(pilot, lambda: app.clipboard == "", "the clear")
+        assert not app.secret_clipboard.holding
         await pilot.press("escape")  # does not close the one-time screen
         assert app.screen is screen
         await pilot.click("#stored")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert not isinstance(app.screen, RevealScreen)
         assert "fresh-key" in [r.key for r in main_screen(app).table.rows]
 
@@ -156,25 +157,25 @@ async def test_revoke_flow(svc: Any, emulator: Any) -> None:
     secrets = seed(svc, emulator, [("alpha", "prod"), ("beta", "prod")])
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         await pilot.press("x")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         modal = app.screen
         assert isinstance(modal, RevokeModal)
         assert app.focused is not None and app.focused.id == "cancel"
         assert modal.query_one("#ok", Button).disabled
         await pilot.press("enter")  # Enter on the focused Cancel: nothing happens
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert emulator.is_live(secrets["alpha"])
         await pilot.press("x")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         app.screen.query_one("#confirm-name", Input).focus()
         await pilot.press(*"alph")
         assert app.screen.query_one("#ok", Button).disabled
         await pilot.press("a")
         assert not app.screen.query_one("#ok", Button).disabled
         await pilot.click("#ok")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert not emulator.is_live(secrets["alpha"])
         assert emulator.is_live(secrets["beta"])
         assert [r.key for r in main_screen(app).table.rows] == ["beta"]
@@ -184,13 +185,13 @@ async def test_edit_policy_and_notes(svc: Any, emulator: Any) -> None:
     seed(svc, emulator, [("alpha", "prod")])
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         await pilot.press("e")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         app.screen.query_one("#policy", Input).value = "30"
         app.screen.query_one("#notes").load_text("billing service")  # type: ignore[attr-defined]
         await pilot.press("ctrl+s")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         (key,) = list_keys(svc)
         assert key.policy_days == 30 and key.notes == "billing service"
         assert main_screen(app).table.rows[0].cells[5].endswith("in 30d")
@@ -200,9 +201,9 @@ async def test_audit_screen(svc: Any, emulator: Any) -> None:
     seed(svc, emulator, KEYS)
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         await pilot.press("l")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert isinstance(app.screen, AuditScreen)
         assert "Hash chain intact: 3 events" in str(app.screen.query_one("#chain").render())
         await pilot.press("slash", *"gamma")
@@ -216,12 +217,12 @@ async def test_palette_jumps_to_a_key(svc: Any, emulator: Any) -> None:
     seed(svc, emulator, KEYS)
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         await pilot.press("ctrl+p")
         await pilot.press(*"go to key gamma")
-        await pilot.pause(0.3)
+        await wait_for(pilot, palette_offers(app, "go to key gamma"), "the palette's hit")
         await pilot.press("enter")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert main_screen(app).table.current_key == "gamma"
 
 
@@ -231,7 +232,7 @@ async def test_remapped_binding(svc: Any, emulator: Any) -> None:
     )
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert app.keymap_problem and "nonsense.id" in app.keymap_problem
         await pilot.press("i")
         assert isinstance(app.screen, ImportModal)
@@ -244,7 +245,7 @@ async def test_unfinished_operations_are_offered(svc: Any, emulator: Any) -> Non
         journal.start(s, kind="generate", key_name="lost", key_id=None, now=svc.now())
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert isinstance(app.screen, ResumeModal)
         assert "1 unfinished" in str(main_screen(app).query_one("#status").render())
 
@@ -254,14 +255,14 @@ async def test_unexpected_error_in_a_worker_is_a_modal_and_a_clean_log(
 ) -> None:
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
 
         def boom() -> None:
             secret = "pplx-" + "A" * 48  # a local the crash output must not show
             raise RuntimeError(f"bad thing near {secret}")
 
         app.run_op("boom", boom)
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert isinstance(app.screen, ErrorModal)
     log = (svc.settings.paths.log_dir / "crash.log").read_text()
     assert "RuntimeError" in log and "A" * 48 not in log
@@ -273,7 +274,7 @@ async def test_unhandled_exception_never_prints_locals(
     app = PplxApp(svc)
     with pytest.raises(RuntimeError):
         async with app.run_test(size=SIZE) as pilot:
-            await settle(app, pilot)
+            await wait_for(pilot, idle(app))
 
             def explode() -> None:
                 token = "pplx-" + "B" * 48  # noqa: F841 - a local Textual would print

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import pkgutil
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pplx_tui
 
@@ -40,3 +43,48 @@ def test_first_screen_path_does_not_import_sqlmodel() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_the_tui_models_do_not_import_textual() -> None:
+    """The rotation tracker, the row formatting and the clipboard are plain Python."""
+    code = (
+        "import sys\n"
+        "import pplx_tui.tui.tracker, pplx_tui.tui.rows, pplx_tui.tui.clipboard\n"
+        "print(sorted(k for k in sys.modules if k.split('.')[0] == 'textual'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_import_contracts_hold() -> None:
+    """import-linter: the TUI's layers, and no cycle between siblings (function-local and
+    TYPE_CHECKING imports included)."""
+    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    assert exe is not None, "import-linter is in the dev extra"
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([exe], cwd=root, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "0 broken" in done.stdout
+
+
+def test_function_local_imports_in_the_tui_say_why() -> None:
+    """A module of the TUI imported inside a function must carry its reason on the line
+    (a heavy import kept off the first paint); anything else is imported at the top."""
+    root = Path(pplx_tui.__file__).parent / "tui"
+    unexplained = []
+    for path in sorted(root.rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        lines = source.splitlines()
+        for node in ast.walk(ast.parse(source)):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.ImportFrom) and (inner.module or "").startswith(
+                    "pplx_tui.tui"
+                ):
+                    line = lines[inner.lineno - 1]
+                    if "#" not in line:
+                        unexplained.append(
+                            f"{path.relative_to(root)}:{inner.lineno}: {line.strip()}"
+                        )
+    assert unexplained == [], "\n".join(unexplained)

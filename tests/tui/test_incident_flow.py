@@ -1,6 +1,6 @@
 """The compromise wizard and the incidents screen, end to end against the emulator (real HTTP).
 
-The first test is issue 5's "fast in a crisis": from the main screen, a compromised key is
+The first test is "fast in a crisis": from the main screen, a compromised key is
 contained (replacement deployed, old key revoked) in at most 10 keystrokes plus the typed
 confirmation, and in under 5 s plus the emulator's latency (0 here).
 """
@@ -8,7 +8,6 @@ confirmation, and in under 5 s plus the emulator's latency (0 here).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from pplx_tui.tui.modals.error import ErrorModal
 from pplx_tui.tui.screens.incident import IncidentScreen
 from pplx_tui.tui.screens.incidents import IncidentsScreen
 
-from .helpers import SIZE, main_screen, settle
+from .helpers import SIZE, idle, main_screen, palette_offers, wait_for
 from .sandbox import all_secrets, sandbox
 
 MAX_KEYSTROKES = 10
@@ -51,14 +50,6 @@ def _prod(svc: Any, emulator: Any, tmp_path: Path) -> Path:
     env.write_text(f"# app\nPERPLEXITY_API_KEY={emulator.bootstrap_key}\n")
     add_target(svc, "leaky", "dotenv", path=str(env))
     return env
-
-
-async def _until(pilot: Pilot[Any], cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll a condition (each pause lets the app handle its messages); fail after timeout."""
-    deadline = time.perf_counter() + timeout
-    while not cond():
-        assert time.perf_counter() < deadline, "condition not met in time"
-        await pilot.pause(0.005)
 
 
 def _phase(app: PplxApp) -> str | None:
@@ -92,7 +83,7 @@ async def test_contained_fast_from_the_main_screen(svc: Any, emulator: Any, tmp_
     old = emulator.bootstrap_key
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert main_screen(app).table.current_key == "api-main"
         keys = Keys(pilot)
 
@@ -103,13 +94,15 @@ async def test_contained_fast_from_the_main_screen(svc: Any, emulator: Any, tmp_
         started = time.perf_counter()
         await keys.press("j")  # the compromised key
         await keys.press("exclamation_mark")
-        await _until(pilot, lambda: _phase(app) == "phase-record")
+        await wait_for(
+            pilot, lambda: _phase(app) == "phase-record", "_phase(app) == 'phase-record'"
+        )
         assert app.focused is not None and app.focused.id == "how"  # safe: a text field
         await keys.press("enter", "enter", "enter")  # how, where, detected: defaults
         assert app.focused is not None and app.focused.id == "confirm-name"
         await keys.type_confirmation("leaky")
         await keys.press("enter")
-        await _until(pilot, contained)
+        await wait_for(pilot, contained, "contained")
         elapsed = time.perf_counter() - started
 
         print(f"\nfast in a crisis: {keys.count} keystrokes + 'leaky', {elapsed:.3f} s")
@@ -122,7 +115,7 @@ async def test_contained_fast_from_the_main_screen(svc: Any, emulator: Any, tmp_
         view = inc.open_for_key(svc, "leaky")
         assert view is not None and view.status == "contained" and view.mode == "continuity"
 
-        await _until(pilot, lambda: _phase(app) == "phase-scan")
+        await wait_for(pilot, lambda: _phase(app) == "phase-scan", "_phase(app) == 'phase-scan'")
         events = _text(app, "#events")
         assert "contained" in events and old[-4:] in events
         shot = app.export_screenshot()
@@ -136,9 +129,11 @@ async def test_contain_first_revokes_before_replacing(
     old = emulator.bootstrap_key
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         await pilot.press("j", "exclamation_mark")
-        await _until(pilot, lambda: _phase(app) == "phase-record")
+        await wait_for(
+            pilot, lambda: _phase(app) == "phase-record", "_phase(app) == 'phase-record'"
+        )
         why = _text(app, "#order-why")
         assert "api-main" in why  # the key that will mint the replacement
         await pilot.press(*"found in CI log", "enter", *"ci", "enter", "tab")
@@ -147,7 +142,7 @@ async def test_contain_first_revokes_before_replacing(
         assert app.screen.query_one("#order-contain", RadioButton).value
         assert app.focused is not None and app.focused.id == "confirm-name"
         await pilot.press(*"leaky", "enter")
-        await _until(pilot, lambda: _phase(app) == "phase-scan")
+        await wait_for(pilot, lambda: _phase(app) == "phase-scan", "_phase(app) == 'phase-scan'")
         events = _text(app, "#events")
         assert events.index("Revoke it now: …") < events.index("Replace and deploy: …")
         view = inc.open_for_key(svc, "leaky")
@@ -163,15 +158,17 @@ async def test_only_key_in_group_explains_and_keeps_continuity(svc: Any, emulato
     import_key(svc, "alone", emulator.bootstrap_key, group="solo")
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         await pilot.press("exclamation_mark")
-        await _until(pilot, lambda: _phase(app) == "phase-record")
+        await wait_for(
+            pilot, lambda: _phase(app) == "phase-record", "_phase(app) == 'phase-record'"
+        )
         assert app.screen.query_one("#order-contain", RadioButton).disabled
         assert app.screen.query_one("#order-continuity", RadioButton).value
         why = _text(app, "#order-why")
         assert "not possible" in why and "only usable key" in why
         await pilot.press("enter", "enter", "enter", *"alone", "enter")
-        await _until(pilot, lambda: _phase(app) == "phase-scan")
+        await wait_for(pilot, lambda: _phase(app) == "phase-scan", "_phase(app) == 'phase-scan'")
         view = inc.open_for_key(svc, "alone")
         assert view is not None and view.status == "contained" and view.mode == "continuity"
         assert not emulator.is_live(emulator.bootstrap_key)
@@ -182,16 +179,18 @@ async def test_wrong_confirmation_starts_nothing(svc: Any, emulator: Any, tmp_pa
     _prod(svc, emulator, tmp_path)
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         await pilot.press("j", "exclamation_mark")
-        await _until(pilot, lambda: _phase(app) == "phase-record")
+        await wait_for(
+            pilot, lambda: _phase(app) == "phase-record", "_phase(app) == 'phase-record'"
+        )
         await pilot.press("enter", "enter", "enter", *"leak", "enter")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert app.screen.query_one("#start", Button).disabled
         assert inc.list_incidents(svc) == []
         app.screen.query_one("#detected", Input).value = "yesterday"
         await pilot.press("y", "enter")  # the name is right now; the time is not
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert inc.list_incidents(svc) == [] and _phase(app) == "phase-record"
         await pilot.press("escape")
         assert not isinstance(app.screen, IncidentScreen)
@@ -206,11 +205,15 @@ async def test_failure_is_shown_and_resumes_after_reopening(
     emulator.inject("generate", "500")
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         await pilot.press("j", "exclamation_mark")
-        await _until(pilot, lambda: _phase(app) == "phase-record")
+        await wait_for(
+            pilot, lambda: _phase(app) == "phase-record", "_phase(app) == 'phase-record'"
+        )
         await pilot.press("enter", "enter", "enter", *"leaky", "enter")
-        await _until(pilot, lambda: isinstance(app.screen, ErrorModal))
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, ErrorModal), "isinstance(app.screen, ErrorModal)"
+        )
         message = _text(app, "#error-message")
         assert "No key was created" in message
         assert emulator.is_live(old)
@@ -219,18 +222,18 @@ async def test_failure_is_shown_and_resumes_after_reopening(
         assert "No key was created" in _text(app, "#run-problem")
         assert str(app.screen.query_one("#continue", Button).label) == "Try again"
         await pilot.press("escape")  # close the wizard: the incident stays open
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert not isinstance(app.screen, IncidentScreen)
         view = inc.open_for_key(svc, "leaky")
         assert view is not None and view.status == "open" and view.step == "replace"
 
         emulator.clear_faults()
         await pilot.press("exclamation_mark")  # the same key: the wizard resumes
-        await _until(pilot, lambda: _phase(app) == "phase-run")
+        await wait_for(pilot, lambda: _phase(app) == "phase-run", "_phase(app) == 'phase-run'")
         assert "Replace and deploy" in _text(app, "#run-state")
         assert app.focused is not None and app.focused.id == "continue"
         await pilot.press("enter")
-        await _until(pilot, lambda: _phase(app) == "phase-scan")
+        await wait_for(pilot, lambda: _phase(app) == "phase-scan", "_phase(app) == 'phase-scan'")
         assert len(inc.list_incidents(svc)) == 1
         view = inc.open_for_key(svc, "leaky")
         assert view is not None and view.status == "contained"
@@ -256,41 +259,49 @@ async def test_scan_checklists_close_with_report(
     (repo / "settings.py").write_text(f'KEY = "{old}"\n')
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         await pilot.press("j", "exclamation_mark")
-        await _until(pilot, lambda: _phase(app) == "phase-record")
+        await wait_for(
+            pilot, lambda: _phase(app) == "phase-record", "_phase(app) == 'phase-record'"
+        )
         await pilot.press("enter", "enter", "enter", *"leaky", "enter")
-        await _until(pilot, lambda: _phase(app) == "phase-scan")
+        await wait_for(pilot, lambda: _phase(app) == "phase-scan", "_phase(app) == 'phase-scan'")
         assert app.focused is not None and app.focused.id == "scan-paths"
         paths = app.screen.query_one("#scan-paths", Input)
         paths.value = f"{repo} {tmp_path / 'missing'}"  # typing 100 characters is slow
         await pilot.press("enter")
-        await _until(pilot, lambda: _phase(app) == "phase-review")
+        await wait_for(
+            pilot, lambda: _phase(app) == "phase-review", "_phase(app) == 'phase-review'"
+        )
         assert "1 find(s)" in _text(app, "#events")
 
         # Some ticks only: saved, but the incident waits at the review.
         app.screen.query_one("#review-usage", Checkbox).value = True
         await pilot.click("#review-save")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         view = inc.open_for_key(svc, "leaky")
         assert view is not None and view.step == "review"
         assert view.checklist == {"review.usage": True}
         await pilot.press("escape")  # later
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         await pilot.press("exclamation_mark")  # resumes with the tick kept
-        await _until(pilot, lambda: _phase(app) == "phase-review")
+        await wait_for(
+            pilot, lambda: _phase(app) == "phase-review", "_phase(app) == 'phase-review'"
+        )
         assert app.screen.query_one("#review-usage", Checkbox).value
 
         app.screen.query_one("#review-usage", Checkbox).value = False  # space ticks it again
         await _tick_all(pilot, app, "review", len(inc.REVIEW_CHECKLIST))
-        await _until(pilot, lambda: _phase(app) == "phase-measures")
+        await wait_for(
+            pilot, lambda: _phase(app) == "phase-measures", "_phase(app) == 'phase-measures'"
+        )
         await _tick_all(pilot, app, "measures", len(inc.MEASURES_CHECKLIST))
-        await _until(pilot, lambda: _phase(app) == "phase-close")
+        await wait_for(pilot, lambda: _phase(app) == "phase-close", "_phase(app) == 'phase-close'")
         extra = tmp_path / "incident-report.md"
         app.screen.query_one("#report-file", Input).value = str(extra)
         assert app.focused is not None and app.focused.id == "close-run"
         await pilot.press("enter")
-        await _until(pilot, lambda: _phase(app) == "phase-done")
+        await wait_for(pilot, lambda: _phase(app) == "phase-done", "_phase(app) == 'phase-done'")
         done = _text(app, "#done-text")
         (view,) = inc.list_incidents(svc)
         assert view.status == "resolved" and view.report_path
@@ -300,7 +311,7 @@ async def test_scan_checklists_close_with_report(
             report = path.read_text()
             assert "settings.py" in report and old not in report and new not in report
         await pilot.press("escape")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert inc.unresolved(svc) == []
 
 
@@ -313,9 +324,9 @@ async def test_incidents_screen_lists_and_opens_the_wizard(
     assert view.status == "contained" and view.step == "scan"
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         await pilot.press("I")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         screen = app.screen
         assert isinstance(screen, IncidentsScreen)
         (row,) = screen.query_one("#incident-list").rows  # type: ignore[attr-defined]
@@ -325,16 +336,18 @@ async def test_incidents_screen_lists_and_opens_the_wizard(
         assert "[bold]gist[/bold]" in timeline  # literally, not as markup
         assert "incident opened (continuity first)" in timeline
         await pilot.press("enter")
-        await _until(pilot, lambda: _phase(app) == "phase-scan")
+        await wait_for(pilot, lambda: _phase(app) == "phase-scan", "_phase(app) == 'phase-scan'")
         await pilot.click("#scan-skip")
-        await _until(pilot, lambda: _phase(app) == "phase-review")
+        await wait_for(
+            pilot, lambda: _phase(app) == "phase-review", "_phase(app) == 'phase-review'"
+        )
         await pilot.press("escape")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert app.screen is screen
         (row,) = screen.query_one("#incident-list").rows  # type: ignore[attr-defined]
         assert row.cells[4] == "Access review"
         await pilot.press("escape")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert main_screen(app) is app.screen
 
 
@@ -342,16 +355,18 @@ async def test_palette_opens_the_wizard(svc: Any, emulator: Any, tmp_path: Path)
     _prod(svc, emulator, tmp_path)
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         await pilot.press("ctrl+p", *"key compromised")
-        await pilot.pause(0.3)
+        await wait_for(pilot, palette_offers(app, "key compromised"), "the palette's hit")
         await pilot.press("enter")
-        await _until(pilot, lambda: _phase(app) == "phase-record")
+        await wait_for(
+            pilot, lambda: _phase(app) == "phase-record", "_phase(app) == 'phase-record'"
+        )
         assert app.screen.key_name == "api-main"  # type: ignore[attr-defined]
         await pilot.press("escape", "ctrl+p", *"incidents")
-        await pilot.pause(0.3)
+        await wait_for(pilot, palette_offers(app, "incidents"), "the palette's hit")
         await pilot.press("enter")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert isinstance(app.screen, IncidentsScreen)
 
 
@@ -359,7 +374,7 @@ async def test_palette_opens_the_wizard(svc: Any, emulator: Any, tmp_path: Path)
 
 
 async def _idle(pilot: Pilot[Any]) -> None:
-    await settle(pilot.app, pilot)  # type: ignore[arg-type]
+    await wait_for(pilot, idle(pilot.app))
 
 
 def test_snapshot_wizard_record_step(snap_compare: Any) -> None:
@@ -405,12 +420,12 @@ async def test_no_secret_on_the_incident_screens() -> None:
         app = PplxApp(env.services, sandbox=True)
         shots: dict[str, str] = {}
         async with app.run_test(size=SIZE) as pilot:
-            await settle(app, pilot)
+            await wait_for(pilot, idle(app))
             await pilot.press("I")
-            await settle(app, pilot)
+            await wait_for(pilot, idle(app))
             shots["incidents"] = app.export_screenshot()
             await pilot.press("enter")
-            await settle(app, pilot)
+            await wait_for(pilot, idle(app))
             shots["wizard"] = app.export_screenshot()
             secrets = all_secrets(env)
         for name, svg in shots.items():

@@ -13,9 +13,11 @@ from textual.widgets import DataTable, Input, Static
 from pplx_tui.api.client import PerplexityClient, RetryPolicy
 from pplx_tui.store.tables import Event, KeyVersion
 from pplx_tui.tui.app import PplxApp
+from pplx_tui.tui.modals.bulk_confirm import BulkConfirmModal
+from pplx_tui.tui.modals.dismiss import DismissModal
 from pplx_tui.tui.modals.error import ErrorModal
-from pplx_tui.tui.screens.review import BulkConfirmModal, DismissModal, ReviewScreen
-from tests.tui.helpers import SIZE, seed, settle
+from pplx_tui.tui.screens.review import ReviewScreen
+from tests.tui.helpers import SIZE, idle, seed, wait_for
 
 
 def age(svc: Any, days: int) -> None:
@@ -32,10 +34,10 @@ def rows(screen: ReviewScreen) -> list[str]:
 
 
 async def open_review(app: PplxApp, pilot: Any) -> ReviewScreen:
-    await settle(app, pilot)
+    await wait_for(pilot, idle(app))
     screen = ReviewScreen()
     await app.push_screen(screen)
-    await settle(app, pilot)
+    await wait_for(pilot, idle(app))
     return screen
 
 
@@ -54,7 +56,7 @@ async def test_grouped_findings_bulk_revoke_with_typed_confirmation(
 
         # Select Alpha and Beta (cursor starts on the first finding), then revoke.
         await pilot.press("space", "space", "x")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         modal = app.screen
         assert isinstance(modal, BulkConfirmModal)
         plan = str(modal.query_one("#bulk-plan", Static).render())
@@ -63,7 +65,7 @@ async def test_grouped_findings_bulk_revoke_with_typed_confirmation(
         assert app.focused is not None and app.focused.id == "cancel"  # default: Cancel
         await pilot.click("#confirm-phrase")
         await pilot.press(*"revoke 2", "enter")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert app.screen is screen
         assert not emulator.is_live(tokens["Alpha"]) and not emulator.is_live(tokens["Beta"])
         assert emulator.is_live(tokens["Gamma"])
@@ -77,12 +79,12 @@ async def test_dismiss_with_reason_and_expiry(svc: Any, emulator: Any) -> None:
         screen = await open_review(app, pilot)
         assert any("Solo" in r for r in rows(screen))  # no targets
         await pilot.press("d")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert isinstance(app.screen, DismissModal)
         app.screen.query_one("#dismiss-reason", Input).value = "deployed by hand"
         app.screen.query_one("#dismiss-days", Input).value = "7"
         await pilot.press("ctrl+s")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert app.screen is screen
         assert rows(screen) == []
         assert "1 dismissed" in str(screen.query_one("#review-summary", Static).render())
@@ -103,15 +105,15 @@ async def test_failures_in_a_modal_and_stay_in_the_review(svc: Any, emulator: An
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_review(app, pilot)
         await pilot.press("space", "space", "x")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         await pilot.click("#confirm-phrase")
         await pilot.press(*"revoke 2", "enter")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert isinstance(app.screen, ErrorModal)
         message = str(app.screen.query_one("#error-message", Static).render())
         assert "1 of 2 done" in message and "Early" in message and "server error" in message
         await pilot.press("escape")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         shown = rows(screen)
         assert any(r.startswith("| Unfinished operations (1)") for r in shown)
         assert any("Early" in r and "server error" in r for r in shown)
@@ -141,11 +143,11 @@ async def test_w_on_the_main_screen_opens_the_review(svc: Any, emulator: Any) ->
     seed(svc, emulator, [("Solo", "default")])
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         await pilot.press("w")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert isinstance(app.screen, ReviewScreen)
         assert "review.revoke" in PplxApp.binding_ids()
         await pilot.press("escape")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert not isinstance(app.screen, ReviewScreen)

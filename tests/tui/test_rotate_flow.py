@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,21 +26,10 @@ from pplx_tui.tui.screens.main import MainScreen
 from pplx_tui.tui.screens.reveal import RevealScreen
 from pplx_tui.tui.screens.rotation import RotationScreen
 
-from .helpers import SIZE, main_screen, seed, settle
+from .helpers import SIZE, idle, main_screen, seed, wait_for
 from .sandbox import all_secrets, sandbox
 
 TIMEOUT = 20.0
-
-
-async def wait_for(pilot: Pilot[Any], cond: Callable[[], bool], what: str) -> None:
-    """Poll a condition while the app runs (no fixed sleep); fail after TIMEOUT."""
-    loop_time = pilot.app._loop.time if pilot.app._loop else None  # type: ignore[attr-defined]
-    assert loop_time is not None
-    end = loop_time() + TIMEOUT
-    while not cond():
-        if loop_time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.02)
 
 
 def body(app: PplxApp) -> str:
@@ -77,20 +65,20 @@ async def test_rotate_one_key_with_a_dotenv_target(svc: Any, emulator: Any, home
     add_target(svc, "alpha", "dotenv", path=str(env_file))
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         await pilot.press("o")
         await wait_for(pilot, lambda: isinstance(app.screen, RotateModal), "the confirmation")
         plan_text = str(app.screen.query_one("#rotate-plan Static", Static).render())
         assert "alpha" in plan_text and str(env_file) in plan_text
         await pilot.press("enter")  # Enter on the focused Cancel: nothing happens
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert isinstance(app.screen, MainScreen) and not app.rotations.jobs
         await pilot.press("o")
         await confirm(pilot, "0")
         await wait_for(pilot, lambda: isinstance(app.screen, RotationScreen), "progress")
         job = app.rotations.jobs[0]
         await wait_for(pilot, lambda: job.finished, "the rotation")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert job.keys["alpha"].status == "done", job.keys["alpha"].message
         text = body(app)
         assert all(f"✓ {s}" in text for s in ("mint", "test", "deploy", "grace", "check"))
@@ -115,8 +103,9 @@ async def test_grace_countdown_while_the_app_stays_usable(svc: Any, emulator: An
 
     app = PplxApp(svc)
     app.rotations.wait = controlled_wait
+    app.rotations.monotonic = lambda: 1000.0  # the countdown shown stays at 5 s
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         await pilot.press("o")
         await confirm(pilot, "5")
         await wait_for(pilot, lambda: "s left" in body(app), "the countdown")
@@ -140,7 +129,7 @@ async def test_grace_countdown_while_the_app_stays_usable(svc: Any, emulator: An
         release.set()
         await wait_for(pilot, lambda: job.finished, "the rotation")
         assert job.keys["alpha"].status == "done"
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert "rotating" not in str(main.query_one("#status", Static).render())
 
 
@@ -148,7 +137,7 @@ async def test_stopping_the_wait_leaves_the_rotation_resumable(svc: Any, emulato
     old = seed(svc, emulator, [("alpha", "prod")])["alpha"]
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         await pilot.press("o")
         await confirm(pilot, "600")  # the real wait (monotonic), stopped by the cancel Event
         await wait_for(pilot, lambda: "s left" in body(app), "the countdown")
@@ -165,7 +154,7 @@ async def test_bulk_rotate_of_three_marked_keys(svc: Any, emulator: Any) -> None
     old = seed(svc, emulator, [("alpha", "p"), ("beta", "p"), ("delta", "p"), ("gamma", "p")])
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         main = main_screen(app)
         await pilot.press("space", "space", "j", "space")  # alpha, beta, gamma
         assert main.table.marked == ["alpha", "beta", "gamma"]
@@ -177,7 +166,7 @@ async def test_bulk_rotate_of_three_marked_keys(svc: Any, emulator: Any) -> None
         await wait_for(pilot, lambda: bool(app.rotations.jobs), "the job")
         job = app.rotations.jobs[0]
         await wait_for(pilot, lambda: job.finished, "the rotations")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert [k.status for k in job.keys.values()] == ["done"] * 3
         assert job.summary == "Finished: 3 rotated."
         assert main.table.marks == set()
@@ -193,7 +182,7 @@ async def test_bulk_rotate_one_failure_does_not_stop_the_others(svc: Any, emulat
     add_target(svc, "beta", "command", command="exit 3")
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         await pilot.press("space", "space", "o")
         await confirm(pilot, "0")
         await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal), "the error")
@@ -209,7 +198,7 @@ async def test_rotate_refused_goes_to_the_error_modal(svc: Any, emulator: Any) -
     start_rotation(svc, "alpha", grace=0)  # an open rotation: a second one is refused
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         if isinstance(app.screen, ResumeModal):
             await pilot.press("escape")
         await pilot.press("o")
@@ -223,7 +212,7 @@ async def test_resume_at_start_shows_the_progress_view(svc: Any, emulator: Any) 
     app0 = PplxApp(svc)
     app0.rotations.wait = lambda deadline: False  # interrupted in the grace period
     async with app0.run_test(size=SIZE) as pilot:
-        await settle(app0, pilot)
+        await wait_for(pilot, idle(app0))
         await pilot.press("o")
         await confirm(pilot, "30")
         await wait_for(pilot, lambda: bool(app0.rotations.jobs), "the job")
@@ -232,7 +221,7 @@ async def test_resume_at_start_shows_the_progress_view(svc: Any, emulator: Any) 
     app.rotations.wait = lambda deadline: True
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, ResumeModal), "the offer")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         await pilot.press("enter")  # "Resume now" has the focus
         await wait_for(pilot, lambda: isinstance(app.screen, RotationScreen), "progress")
         job = app.rotations.jobs[0]
@@ -257,7 +246,7 @@ async def test_a_key_the_keyring_refused_is_revealed_once(
     monkeypatch.setattr(memory_keyring, "set_password", refuse)
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         await pilot.press("o")
         await confirm(pilot, "0")
         await wait_for(pilot, lambda: isinstance(app.screen, RevealScreen), "the reveal")
@@ -277,7 +266,7 @@ async def test_an_unexpected_error_ends_the_job_in_the_error_modal(
     monkeypatch.setattr(ops_rotate, "rotate_key", explode)
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         await pilot.press("o")
         await confirm(pilot, "0")
         await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal), "the error")
@@ -300,7 +289,7 @@ def test_grace_validation() -> None:
 
 
 async def _idle(pilot: Pilot[Any]) -> None:
-    await settle(pilot.app, pilot)  # type: ignore[arg-type]
+    await wait_for(pilot, idle(pilot.app))
 
 
 def test_rotate_confirmation(snap_compare: Any) -> None:

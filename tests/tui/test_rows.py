@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from rich.cells import cell_len
+
 from pplx_tui.store.fastread import KeyRow
 from pplx_tui.tui.rows import Policy, filter_rows, format_key_rows, sort_rows, status_line
 from pplx_tui.tui.widgets.virtual_table import fit
@@ -83,4 +85,8 @@ def test_fit() -> None:
     assert fit("abc", 5) == "abc  "
     assert fit("abc", 5, right=True) == "  abc"
     assert fit("abcdef", 4) == "abc…"
-    assert fit("日本語", 4) == "日 …" or len(fit("日本語", 4)) <= 4
+    # wide characters: exactly the width in cells, cut with an ellipsis (日 is 2 cells)
+    assert fit("日本語", 4) == "日 …"
+    assert fit("日本語", 6) == "日本語"
+    assert fit("日本語", 7) == "日本語 "
+    assert [cell_len(fit("日本語", w)) for w in range(1, 9)] == list(range(1, 9))

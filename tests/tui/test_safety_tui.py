@@ -31,7 +31,7 @@ from pplx_tui.tui.clipboard import CLEAR_AFTER
 from pplx_tui.tui.modals.error import ErrorModal
 from pplx_tui.tui.screens.reveal import RevealScreen
 
-from .helpers import SIZE, main_screen, seed, settle
+from .helpers import SIZE, idle, main_screen, seed, wait_for
 from .sandbox import FIXED_NOW, all_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,7 +86,7 @@ async def test_tui_flows_leak_no_secret(svc: Any, emulator: Any) -> None:
     shots: dict[str, str] = {}
     async with app.run_test(size=SIZE) as pilot:
         rec = Recorder(app)
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         shots["main"] = app.export_screenshot()
 
         # import: the secret is typed into the password field
@@ -96,13 +96,13 @@ async def test_tui_flows_leak_no_secret(svc: Any, emulator: Any) -> None:
         await pilot.pause()
         shots["import dialog, secret typed"] = app.export_screenshot()
         await pilot.press("ctrl+s")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         shots["after import"] = app.export_screenshot()
 
         # generate -> the one-time reveal screen
         await pilot.press("n", *"fresh")
         await pilot.press("ctrl+s")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         reveal = app.screen
         assert isinstance(reveal, RevealScreen)
         shots["reveal, masked"] = app.export_screenshot()
@@ -116,30 +116,37 @@ async def test_tui_flows_leak_no_secret(svc: Any, emulator: Any) -> None:
         await pilot.press("r")
         shots["reveal, hidden again"] = app.export_screenshot()
         await pilot.press("c")
-        await pilot.pause()
+        await wait_for(pilot, lambda: bool(rec.copies), "the copy")
         assert rec.copies == [new_secret], "the copy is the secret, once, on purpose"
+
+        def clear_timers() -> list[tuple[float, str | None, Any]]:
+            return [t for t in rec.timers if t[1] == "clipboard-clear"]
+
+        await wait_for(pilot, clear_timers, "the clear to be scheduled")
         shots["after copy"] = app.export_screenshot()
-        clears = [t for t in rec.timers if t[1] == "clipboard-clear"]
+        clears = clear_timers()
         assert len(clears) == 1 and clears[0][0] == CLEAR_AFTER == 30.0
         clears[0][2]()  # what the timer runs after 30 s
+        await wait_for(pilot, lambda: len(rec.copies) == 2, "the clear")
         assert rec.copies == [new_secret, ""] and app.clipboard == ""
+        await wait_for(pilot, lambda: any("asked to empty" in n for n in rec.notes), "its toast")
         await pilot.click("#stored")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert not isinstance(app.screen, RevealScreen)
         shots["after stored"] = app.export_screenshot()
 
         # verify, then revoke the imported key
         main_screen(app).jump_to("beta")
         await pilot.press("v")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         shots["after verify"] = app.export_screenshot()
         await pilot.press("x")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         shots["revoke dialog"] = app.export_screenshot()
         app.screen.query_one("#confirm-name", Input).focus()
         await pilot.press(*"beta")
         await pilot.click("#ok")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         shots["after revoke"] = app.export_screenshot()
         assert not emulator.is_live(imported)
         notes_at_end = [str(n.message) for n in app._notifications]
@@ -208,14 +215,14 @@ def _check_log(svc: Any) -> str:
 async def test_worker_crash_short_message_and_clean_log(svc: Any, emulator: Any) -> None:
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
 
         def boom() -> None:
             local_secret = SECRET  # a local the crash output must not show
             raise ValueError(f"could not use {local_secret}")
 
         app.run_op("boom", boom)
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         assert isinstance(app.screen, ErrorModal)
         message = str(app.screen.query_one("#error-message", Static).render())
         shot = app.export_screenshot()
@@ -235,14 +242,14 @@ async def test_crash_on_the_ui_thread_short_message_and_clean_log(
     app = PplxApp(svc)
     with pytest.raises(KeyError):
         async with app.run_test(size=SIZE) as pilot:
-            await settle(app, pilot)
+            await wait_for(pilot, idle(app))
 
             def then(result: Any) -> None:
                 local_secret = SECRET
                 raise KeyError(f"no slot for {local_secret}")
 
             app.run_op("fine", lambda: 1, then)
-            await settle(app, pilot)
+            await wait_for(pilot, idle(app))
     assert app.return_code == 1
     captured = capsys.readouterr()  # the exit message is printed to stderr
     said = captured.err

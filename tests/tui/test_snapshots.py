@@ -11,14 +11,14 @@ from textual.widgets import Input
 
 from pplx_tui.tui.app import PplxApp
 
-from .helpers import SIZE, settle
+from .helpers import SIZE, idle, wait_for
 from .sandbox import all_secrets, sandbox
 
 SNAPSHOTS = Path(__file__).parent / "__snapshots__"
 
 
 async def _idle(pilot: Pilot[Any]) -> None:
-    await settle(pilot.app, pilot)  # type: ignore[arg-type]
+    await wait_for(pilot, idle(pilot.app))
 
 
 def test_main_screen(snap_compare: Any) -> None:
@@ -99,19 +99,19 @@ async def test_no_secret_on_any_screen_except_the_deliberate_reveal() -> None:
         app = PplxApp(env.services, sandbox=True)
         shots: dict[str, str] = {}
         async with app.run_test(size=SIZE) as pilot:
-            await settle(app, pilot)
+            await wait_for(pilot, idle(app))
             shots["main"] = app.export_screenshot()
             await pilot.press("slash", *"prod-webhooks", "enter")
-            await settle(app, pilot)
+            await wait_for(pilot, idle(app))
             shots["detail"] = app.export_screenshot()
             await pilot.press("x")
-            await settle(app, pilot)
+            await wait_for(pilot, idle(app))
             shots["revoke"] = app.export_screenshot()
             await pilot.press("escape", "escape", "l")
-            await settle(app, pilot)
+            await wait_for(pilot, idle(app))
             shots["audit"] = app.export_screenshot()
             await pilot.press("escape", "n", *"new-worker", "ctrl+s")
-            await settle(app, pilot)
+            await wait_for(pilot, idle(app))
             shots["reveal-masked"] = app.export_screenshot()
             await pilot.press("c")
             shots["copied"] = app.export_screenshot()

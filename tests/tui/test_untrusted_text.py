@@ -10,7 +10,7 @@ from pplx_tui.store import audit
 from pplx_tui.store.tables import Key, KeyVersion
 from pplx_tui.tui.app import PplxApp
 
-from .helpers import SIZE, main_screen, settle
+from .helpers import SIZE, idle, main_screen, wait_for
 
 NAME = "[bold]x[/bold]"
 GROUP = "[red]"
@@ -43,7 +43,7 @@ async def test_markup_and_escapes_render_literally(svc: Any) -> None:
     _insert(svc, ESC_NAME, "g", "", "b")
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         table = main_screen(app).table
         assert [r.cells[0] for r in table.rows] == [NAME, "esccleared"]
         assert table.rows[0].cells[1] == GROUP
@@ -58,7 +58,7 @@ async def test_markup_and_escapes_render_literally(svc: Any) -> None:
         await pilot.press("slash", *"click")  # notes are searchable as plain text
         assert [r.key for r in table.rows] == [NAME]
         await pilot.press("escape", "l")
-        await settle(app, pilot)
+        await wait_for(pilot, idle(app))
         svg = app.export_screenshot()
         assert NAME in svg, "name"
         assert "[link=http://evil]" in svg, "notes as audit detail"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from pplx_tui.tui.modals.base import FormModal
+from pplx_tui.tui.modals.bulk_confirm import BulkConfirmModal
+from pplx_tui.tui.modals.dismiss import DismissModal
 from pplx_tui.tui.modals.edit import EditModal
 from pplx_tui.tui.modals.error import ErrorModal
 from pplx_tui.tui.modals.generate import GenerateModal
@@ -14,6 +16,8 @@ from pplx_tui.tui.modals.targets import TargetsModal
 
 ALL_MODALS = (
     FormModal,
+    BulkConfirmModal,
+    DismissModal,
     EditModal,
     ErrorModal,
     GenerateModal,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -12,14 +13,16 @@ from textual.widgets import Button, Label, Static
 from pplx_tui.core.text import one_line
 from pplx_tui.tui.modals.base import FormModal
 
+if TYPE_CHECKING:
+    from pplx_tui.store.tables import Operation
+
 
 class ResumeModal(FormModal[bool | None]):
     AUTO_FOCUS = "#ok"
 
-    def __init__(self, operations: list[Any], can_resume: bool) -> None:
+    def __init__(self, operations: Sequence[Operation]) -> None:
         super().__init__()
         self.operations = operations
-        self.can_resume = can_resume
 
     def compose(self) -> ComposeResult:
         body = Text()
@@ -35,22 +38,10 @@ class ResumeModal(FormModal[bool | None]):
                 Text(f"{n} unfinished operation{'s' if n != 1 else ''}"), classes="dialog-title"
             )
             yield Static(body, id="operations")
-            if self.can_resume:
-                yield Static(Text("Resuming continues each one from its last completed step."))
-            else:
-                yield Static(
-                    Text(
-                        "Resume them with `pplx-tui resume` when it is available, or follow "
-                        "the message of each."
-                    ),
-                    classes="hint",
-                )
+            yield Static(Text("Resuming continues each one from its last completed step."))
             with Horizontal(classes="buttons"):
                 yield Button("Later", id="cancel")
-                if self.can_resume:
-                    yield Button("Resume now", id="ok", variant="primary")
-                else:
-                    yield Button("OK", id="ok", variant="primary")
+                yield Button("Resume now", id="ok", variant="primary")
 
     def submit(self) -> None:
-        self.dismiss(self.can_resume)
+        self.dismiss(True)

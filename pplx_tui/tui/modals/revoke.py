@@ -19,9 +19,10 @@ if TYPE_CHECKING:
 class RevokeModal(FormModal[bool | None]):
     AUTO_FOCUS = "#cancel"
 
-    def __init__(self, plan: RevokePlan) -> None:
+    def __init__(self, plan: RevokePlan, targets: list[str] | None = None) -> None:
         super().__init__()
         self.plan = plan
+        self.targets = plan.targets if targets is None else targets
 
     def compose(self) -> ComposeResult:
         p = self.plan
@@ -31,9 +32,9 @@ class RevokeModal(FormModal[bool | None]):
         body.append("? The API will refuse these versions at once:\n")
         for _vid, stage, last4 in p.versions:
             body.append(f"  • …{last4} ({stage})\n")
-        if p.targets:
+        if self.targets:
             body.append("\nThese targets will break:\n", style="bold red")
-            for t in p.targets:
+            for t in self.targets:
                 body.append(f"  • {one_line(t)}\n", style="red")
         else:
             body.append("\nNo targets are recorded for this key.\n", style="dim")

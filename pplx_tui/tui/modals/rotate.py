@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -46,10 +47,17 @@ class RotateModal(FormModal[RotateRequest | None]):
     RotateModal #grace { width: 16; }
     """
 
-    def __init__(self, plans: list[RotationPlan], skipped: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        plans: list[RotationPlan],
+        skipped: list[tuple[str, str]],
+        *,
+        label: Callable[[str], str] = str,
+    ) -> None:
         super().__init__()
         self.plans = plans
         self.skipped = skipped
+        self.label = label  # how a target's label is shown
 
     def _body(self) -> Text:
         body = Text()
@@ -60,7 +68,7 @@ class RotateModal(FormModal[RotateRequest | None]):
             if p.targets:
                 for t in p.targets:
                     body.append("    target: ", style="dim")
-                    body.append(one_line(t.label) + "\n")
+                    body.append(one_line(self.label(t.label)) + "\n")
             else:
                 body.append("    no targets recorded: nothing to deploy\n", style="dim")
         if single:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -33,7 +33,7 @@ class TargetsModal(FormModal[TargetRequest | None]):
         Binding("ctrl+d", "remove", "Remove selected", id="targets.remove"),
     ]
 
-    def __init__(self, key_name: str, targets: list[Any]) -> None:
+    def __init__(self, key_name: str, targets: list[tuple[int, str]]) -> None:
         super().__init__()
         self.key_name = key_name
         self.targets = targets
@@ -42,7 +42,8 @@ class TargetsModal(FormModal[TargetRequest | None]):
         with Vertical(classes="dialog wide"):
             yield Label(Text("Targets of ") + Text(one_line(self.key_name)), classes="dialog-title")
             options = [
-                Option(Text(one_line(f"#{t.id} {t.label}")), id=str(t.id)) for t in self.targets
+                Option(Text(one_line(f"#{tid} {label}")), id=str(tid))
+                for tid, label in self.targets
             ]
             if options:
                 yield OptionList(*options, id="target-list")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -14,11 +14,13 @@ from textual.widgets import Footer, Header, Input, Static
 
 from pplx_tui.core.text import one_line
 from pplx_tui.tui.rows import Column, Row
+from pplx_tui.tui.screens.base import AppAccess
 from pplx_tui.tui.widgets.virtual_table import VirtualTable
 
 if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
-    from pplx_tui.tui.app import PplxApp
+    from pplx_tui.store.audit import ChainStatus
+    from pplx_tui.store.tables import Event
 
 EVENT_COLUMNS = (
     Column("id", "#", 5, right=True),
@@ -32,8 +34,9 @@ EVENT_COLUMNS = (
 _GOOD = {"ok", "live", "revoked", "done"}
 
 
-def event_rows(events: Sequence[Any]) -> list[Row]:
-    """Audit events as table rows, newest first; every field made inert."""
+def event_rows(events: Sequence[Event], label: Callable[[str], str] = str) -> list[Row]:
+    """Audit events as table rows, newest first; every field made inert (``label``: how a
+    detail that may name a target path is shown)."""
     out = []
     for ev in reversed(events):
         cells = (
@@ -43,7 +46,7 @@ def event_rows(events: Sequence[Any]) -> list[Row]:
             one_line(ev.key_name or "—"),
             ev.fp_prefix or "",
             one_line(ev.outcome),
-            one_line(ev.detail),
+            one_line(label(ev.detail)),
         )
         style = "" if ev.outcome in _GOOD else ("bad" if ev.outcome == "failed" else "soon")
         out.append(
@@ -58,13 +61,13 @@ def event_rows(events: Sequence[Any]) -> list[Row]:
     return out
 
 
-def load_audit(svc: Services) -> tuple[list[Row], Any]:
-    from pplx_tui.ops.audit_log import check_chain, list_events
+def load_audit(svc: Services, label: Callable[[str], str] = str) -> tuple[list[Row], ChainStatus]:
+    from pplx_tui.ops.audit_log import check_chain, list_events  # SQLModel: in the worker
 
-    return event_rows(list_events(svc)), check_chain(svc)
+    return event_rows(list_events(svc), label), check_chain(svc)
 
 
-class AuditScreen(Screen[None]):
+class AuditScreen(AppAccess, Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,l", "close", "Back", id="audit.back"),
         Binding("slash", "filter", "Filter", id="audit.filter"),
@@ -85,11 +88,10 @@ class AuditScreen(Screen[None]):
         self.action_reload()
 
     def action_reload(self) -> None:
-        app: PplxApp = self.app  # type: ignore[assignment]
-        svc = app.svc
-        app.run_op("audit", lambda: load_audit(svc), self._show)
+        svc, label = self.svc, self.host.display_label
+        self.run_op("audit", lambda: load_audit(svc, label), self._show)
 
-    def _show(self, result: tuple[list[Row], Any]) -> None:
+    def _show(self, result: tuple[list[Row], ChainStatus]) -> None:
         rows, chain = result
         table = self.query_one("#events", VirtualTable)
         table.set_rows(rows)

@@ -1,23 +1,19 @@
-"""What every pplx-tui screen reaches for: the app, typed, and its injected services."""
+"""What every pplx-tui screen reaches for: the App as a typed :class:`~pplx_tui.tui.host.Host`,
+its injected services, and the one worker pattern (workers owned by the screen)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pplx_tui.tui.work import OpsRunner
 
 if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
-    from pplx_tui.tui.app import PplxApp
 
 
-class AppAccess:
-    """Mixin for screens: ``papp`` (the app, typed) and ``svc`` (its services)."""
-
-    app: Any
-
-    @property
-    def papp(self) -> PplxApp:
-        return self.app
+class AppAccess(OpsRunner):
+    """Mixin for screens (before ``Screen``): ``host``, ``svc`` and ``run_op``."""
 
     @property
     def svc(self) -> Services:
-        return self.papp.svc
+        return self.host.svc

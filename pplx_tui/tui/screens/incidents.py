@@ -5,8 +5,8 @@ Enter opens the wizard on the highlighted incident (it resumes at its persisted 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -20,7 +20,8 @@ from pplx_tui.core.policy import duration_label
 from pplx_tui.core.text import one_line
 from pplx_tui.tui.rows import Column, Row
 from pplx_tui.tui.screens.base import AppAccess
-from pplx_tui.tui.screens.incident import STEP_LABELS
+from pplx_tui.tui.screens.incident import IncidentScreen
+from pplx_tui.tui.widgets.incident.labels import STEP_LABELS, timeline_line
 from pplx_tui.tui.widgets.virtual_table import VirtualTable
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def incident_rows(views: Sequence[IncidentView]) -> list[Row]:
     return out
 
 
-def timeline_text(v: IncidentView) -> Text:
+def timeline_text(v: IncidentView, label: Callable[[str], str] = str) -> Text:
     text = Text.assemble((f"Incident #{v.id}: ", "bold"))
     text.append(one_line(v.key_name), style="bold")
     if v.how:
@@ -89,10 +90,8 @@ def timeline_text(v: IncidentView) -> Text:
         text.append("\nStopped: ", style="bold red")
         text.append(one_line(v.message), style="red")
     for entry in v.timeline:
-        at = str(entry.get("at", ""))[:19].replace("T", " ")
-        text.append(f"\n{at}  ", style="dim")
-        text.append(f"{one_line(str(entry.get('step', ''))):<9} ", style="bold")
-        text.append(one_line(str(entry.get("message", ""))))
+        text.append("\n")
+        text.append_text(timeline_line(entry, label))
     if v.report_path:
         text.append("\nReport: ", style="bold")
         text.append(one_line(v.report_path))
@@ -137,16 +136,14 @@ class IncidentsScreen(AppAccess, Screen[None]):
     def reload(self) -> None:
         svc = self.svc
 
-        def work() -> Any:
-            from pplx_tui.ops.incident import list_incidents
+        def work() -> list[IncidentView]:
+            from pplx_tui.ops.incident import list_incidents  # SQLModel: in the worker
 
             return list_incidents(svc)
 
-        self.papp.run_op("incidents", work, self._show)
+        self.run_op("incidents", work, self._show)
 
     def _show(self, views: list[IncidentView]) -> None:
-        if self not in self.app.screen_stack:
-            return
         self.views = {str(v.id): v for v in views}
         table = self.query_one("#incident-list", VirtualTable)
         table.set_rows(incident_rows(views))
@@ -165,7 +162,9 @@ class IncidentsScreen(AppAccess, Screen[None]):
     def _show_timeline(self) -> None:
         key = self.query_one("#incident-list", VirtualTable).current_key
         v = self.views.get(key or "")
-        self.query_one("#timeline", Static).update(timeline_text(v) if v else Text(""))
+        self.query_one("#timeline", Static).update(
+            timeline_text(v, self.host.display_label) if v else Text("")
+        )
 
     @on(VirtualTable.Highlighted, "#incident-list")
     def _highlighted(self, event: VirtualTable.Highlighted) -> None:
@@ -177,8 +176,6 @@ class IncidentsScreen(AppAccess, Screen[None]):
         self.action_open()
 
     def action_open(self) -> None:
-        from pplx_tui.tui.screens.incident import IncidentScreen
-
         key = self.query_one("#incident-list", VirtualTable).current_key
         v = self.views.get(key or "")
         if v is not None:

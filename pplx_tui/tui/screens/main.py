@@ -1,16 +1,19 @@
-"""The main screen: the key table, the filter, the detail pane, totals, and every key flow.
+"""The main screen: the key table, the filter, the detail pane, totals, and every key action.
 
 The first paint reads the inventory with plain sqlite3 (``store.fastread``), synchronously,
 so the keys are on the first frame; everything needing ``ops/`` (and so SQLModel) runs later
-in workers.
+in workers owned by this screen. The flows behind the actions are in
+:mod:`pplx_tui.tui.screens.key_flows`; rotations run on the App (they outlive this screen).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
+from rich.console import RenderableType
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -18,27 +21,54 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
+from pplx_tui.core.errors import PplxError
 from pplx_tui.core.limits import DEFAULT_KEY_VAR
-from pplx_tui.store.fastread import Snapshot, read_snapshot
+from pplx_tui.store.fastread import KeyRow, read_snapshot
+from pplx_tui.tui import commands
+from pplx_tui.tui.messages import ShowRotations
 from pplx_tui.tui.rows import KEY_COLUMNS, Policy, Row, Totals, format_key_rows, status_line
+from pplx_tui.tui.screens import key_flows
+from pplx_tui.tui.screens.audit import AuditScreen
 from pplx_tui.tui.screens.base import AppAccess
-from pplx_tui.tui.widgets.detail import DetailPane
+from pplx_tui.tui.screens.review import ReviewScreen
+from pplx_tui.tui.widgets.detail import DetailPane, render_detail
 from pplx_tui.tui.widgets.virtual_table import VirtualTable
 
 if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
 
 
-def load_rows(svc: Services) -> tuple[list[Row], Totals, int]:
+@dataclass(frozen=True)
+class Inventory:
+    """What the table shows: formatted rows, totals, and the rows as read (raw values)."""
+
+    rows: list[Row]
+    totals: Totals
+    unfinished: int
+    keys: list[KeyRow]
+
+
+def load_inventory(svc: Services) -> Inventory:
     """Read and format the key list (no SQLModel): the table's whole input."""
-    snap: Snapshot = read_snapshot(svc.settings.paths.db_path)
+    snap = read_snapshot(svc.settings.paths.db_path)
     s = svc.settings
     policy = Policy(s.policy_days, s.due_soon_days, tuple(s.group_policy_days.items()))
     rows, totals = format_key_rows(snap.rows, svc.now(), policy)
-    return rows, totals, snap.unfinished
+    return Inventory(rows, totals, snap.unfinished, list(snap.rows))
+
+
+def detail_of(svc: Services, key: str, label: Callable[[str], str] = str) -> RenderableType:
+    """The detail pane's content for ``key`` (runs in a worker thread)."""
+    from pplx_tui.ops.inventory import key_detail  # SQLModel: kept off the first paint
+
+    try:
+        return render_detail(key_detail(svc, key), svc.now(), label)
+    except PplxError as exc:  # shown in the pane, not as a modal on every move
+        return Text(f"No details: {exc}", style="dim")
 
 
 class MainScreen(AppAccess, Screen[None]):
+    COMMANDS: ClassVar[set[type[commands.KeyCommands]]] = {commands.KeyCommands}  # type: ignore[assignment]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", id="main.filter"),
         Binding("a", "import_key", "Import", id="main.import"),
@@ -62,8 +92,7 @@ class MainScreen(AppAccess, Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.totals = Totals(0, 0, 0)
-        self.unfinished = 0
+        self.inventory = Inventory([], Totals(0, 0, 0), 0, [])
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -78,65 +107,86 @@ class MainScreen(AppAccess, Screen[None]):
     def table(self) -> VirtualTable:
         return self.query_one("#keys", VirtualTable)
 
+    @property
+    def totals(self) -> Totals:
+        return self.inventory.totals
+
     def on_mount(self) -> None:
-        rows, totals, unfinished = load_rows(self.svc)
-        self._show_rows((rows, totals, unfinished))
+        self._show_inventory(load_inventory(self.svc))
         self.table.focus()
+        self.host.inventory_changed.subscribe(self, self._inventory_changed)
+        self.host.rotations_changed.subscribe(self, lambda _: self.update_status())
         self.call_after_refresh(self._after_first_paint)
 
     def _after_first_paint(self) -> None:
-        if self.papp.keymap_problem:
-            self.notify(self.papp.keymap_problem, severity="warning", markup=False, timeout=10)
+        if self.host.keymap_problem:
+            self.notify(self.host.keymap_problem, severity="warning", markup=False, timeout=10)
         self.load_detail()
-        self.papp.check_unfinished()
+        self.host.check_unfinished()
+
+    # -- what callers may ask ------------------------------------------------------------
+
+    def key_names(self) -> list[str]:
+        """Every key in the inventory (also those the filter hides), in table order."""
+        return [k.name for k in self.inventory.keys]
+
+    def groups(self) -> list[str]:
+        """The group names in the inventory, as stored."""
+        return sorted({k.group for k in self.inventory.keys})
+
+    def group_of(self, key: str) -> str | None:
+        for k in self.inventory.keys:
+            if k.name == key:
+                return k.group
+        return None
 
     # -- data ----------------------------------------------------------------------------
 
-    def reload(self, keep: str | None = None, after: Callable[[], object] | None = None) -> None:
-        svc = self.svc
+    def _inventory_changed(self, keep: str | None) -> None:
+        self.reload(keep=keep if keep is not None else self.table.current_key)
 
-        def work() -> tuple[tuple[list[Row], Totals, int], Any]:
+    def reload(self, keep: str | None = None, after: Callable[[], object] | None = None) -> None:
+        svc, label = self.svc, self.host.display_label
+
+        def work() -> tuple[Inventory, RenderableType | None]:
             # The kept key's details are read in the same worker, so that whatever `after`
             # shows on top (the one-time reveal) covers a main screen that is complete.
-            return load_rows(svc), (self._detail_renderable(keep) if keep is not None else None)
+            detail = detail_of(svc, keep, label) if keep is not None else None
+            return load_inventory(svc), detail
 
-        def show(result: tuple[tuple[list[Row], Totals, int], Any]) -> None:
-            rows, detail = result
-            self._show_rows(rows, keep=keep, detail=detail)
+        def show(result: tuple[Inventory, RenderableType | None]) -> None:
+            inventory, detail = result
+            self._show_inventory(inventory, keep=keep, detail=detail)
             if after is not None:
                 self.call_after_refresh(after)
 
-        self.papp.run_op("reload", work, show)
+        self.run_op("reload", work, show)
 
-    def _show_rows(
-        self,
-        result: tuple[list[Row], Totals, int],
-        keep: str | None = None,
-        detail: Any = None,
+    def _show_inventory(
+        self, inventory: Inventory, keep: str | None = None, detail: RenderableType | None = None
     ) -> None:
-        rows, totals, unfinished = result
-        self.totals, self.unfinished = totals, unfinished
+        self.inventory = inventory
         table = self.table
-        table.set_rows(rows, keep=keep)
-        empty = not rows
+        table.set_rows(inventory.rows, keep=keep)
+        empty = not inventory.rows
         table.display = not empty
-        self.query_one("#detail").display = not empty and self.query_one("#detail").display
+        pane = self.query_one("#detail", DetailPane)
+        pane.display = not empty and pane.display
         self.query_one("#empty", Static).display = empty
         if empty:
             self.query_one("#empty", Static).update(self._empty_text())
         self.update_status()
-        pane = self.query_one("#detail", DetailPane)
-        if detail is not None and self.table.current_key == keep and pane.display:
+        if detail is not None and table.current_key == keep and pane.display:
             pane.show(detail)
         elif keep is not None:
             self.load_detail()
 
     def update_status(self, extra: str = "") -> None:
         table = self.table
-        line = status_line(self.totals, self.unfinished, len(table.rows))
+        line = status_line(self.inventory.totals, self.inventory.unfinished, len(table.rows))
         if table.marks:
             line = f"{line} · {len(table.marks)} marked"
-        rotating = self.papp.rotations.status_text()
+        rotating = self.host.rotations.status_text()
         if rotating:
             line = f"{line} · {rotating}"
         if extra:
@@ -157,7 +207,7 @@ class MainScreen(AppAccess, Screen[None]):
         if secret:
             t.append(
                 f"  • {DEFAULT_KEY_VAR} is set (…{secret[-4:]}): press {imp} and tick "
-                "“use PERPLEXITY_API_KEY” to import it.\n",
+                f"“use {DEFAULT_KEY_VAR}” to import it.\n",
                 style="bold",
             )
         t.append("  • Just looking? Run ")
@@ -174,28 +224,16 @@ class MainScreen(AppAccess, Screen[None]):
 
     @on(VirtualTable.Selected, "#keys")
     def _selected(self, event: VirtualTable.Selected) -> None:
-        detail = self.query_one("#detail", DetailPane)
-        detail.display = True
+        self.query_one("#detail", DetailPane).display = True
         self.load_detail()
 
     def load_detail(self) -> None:
-        detail = self.query_one("#detail", DetailPane)
+        pane = self.query_one("#detail", DetailPane)
         key = self.table.current_key
-        if key is None or not detail.display:
+        if key is None or not pane.display:
             return
-        self.papp.run_op("detail", lambda: self._detail_renderable(key), detail.show)
-
-    def _detail_renderable(self, key: str) -> Any:
-        """The detail pane's content for ``key`` (runs in a worker thread)."""
-        from pplx_tui.core.errors import PplxError
-        from pplx_tui.ops.inventory import key_detail
-        from pplx_tui.tui.widgets.detail import render_detail
-
-        svc = self.svc
-        try:
-            return render_detail(key_detail(svc, key), svc.now())
-        except PplxError as exc:  # shown in the pane, not as a modal on every move
-            return Text(f"No details: {exc}", style="dim")
+        svc, label = self.svc, self.host.display_label
+        self.run_op("detail", lambda: detail_of(svc, key, label), pane.show)
 
     def jump_to(self, key: str) -> None:
         table = self.table
@@ -230,33 +268,31 @@ class MainScreen(AppAccess, Screen[None]):
         self.table.focus()
 
     def action_toggle_detail(self) -> None:
-        detail = self.query_one("#detail", DetailPane)
-        detail.display = not detail.display
+        pane = self.query_one("#detail", DetailPane)
+        pane.display = not pane.display
         self.load_detail()
 
     def action_reload(self) -> None:
         self.reload()
 
-    def action_audit(self) -> None:
-        from pplx_tui.tui.screens.audit import AuditScreen
+    # -- other screens (the incident ones import SQLModel: loaded when first opened) -------
 
+    def action_audit(self) -> None:
         self.app.push_screen(AuditScreen())
 
     def action_review(self) -> None:
-        from pplx_tui.tui.screens.review import ReviewScreen
-
         self.app.push_screen(ReviewScreen())
 
     def action_incident(self) -> None:
         """The compromise wizard on the selected key (resumes its open incident)."""
+        from pplx_tui.tui.screens.incident import IncidentScreen  # ops.incident: SQLModel
+
         key = self._need_key()
         if key is not None:
-            from pplx_tui.tui.screens.incident import IncidentScreen
-
             self.app.push_screen(IncidentScreen(key), lambda _: self.reload(keep=key))
 
     def action_incidents(self) -> None:
-        from pplx_tui.tui.screens.incidents import IncidentsScreen
+        from pplx_tui.tui.screens.incidents import IncidentsScreen  # ops.incident: SQLModel
 
         self.app.push_screen(IncidentsScreen(), lambda _: self.reload())
 
@@ -269,49 +305,35 @@ class MainScreen(AppAccess, Screen[None]):
         return key
 
     def action_import_key(self) -> None:
-        from pplx_tui.tui import flows
-
-        flows.import_key(self)
+        key_flows.import_key(self)
 
     def action_generate(self) -> None:
-        from pplx_tui.tui import flows
-
-        flows.generate(self)
+        key_flows.generate(self)
 
     def action_verify(self) -> None:
         key = self._need_key()
         if key is not None:
-            from pplx_tui.tui import flows
-
-            flows.verify(self, [key])
+            key_flows.verify(self, [key])
 
     def action_verify_all(self) -> None:
-        from pplx_tui.tui import flows
-
-        flows.verify(self, None)
+        key_flows.verify(self, None)
 
     def action_revoke(self) -> None:
         key = self._need_key()
         if key is not None:
-            from pplx_tui.tui import flows
-
-            flows.revoke(self, key)
+            key_flows.revoke(self, key)
 
     def action_edit(self) -> None:
         key = self._need_key()
         if key is not None:
-            from pplx_tui.tui import flows
-
-            flows.edit(self, key)
+            key_flows.edit(self, key)
 
     def action_targets(self) -> None:
         key = self._need_key()
         if key is not None:
-            from pplx_tui.tui import flows
+            key_flows.targets(self, key)
 
-            flows.targets(self, key)
-
-    # -- rotation (tui/rotation.py) ------------------------------------------------------------
+    # -- rotation --------------------------------------------------------------------------
 
     def action_toggle_mark(self) -> None:
         key = self._need_key()
@@ -328,16 +350,10 @@ class MainScreen(AppAccess, Screen[None]):
         """Rotate the marked keys, or the selected one when none is marked."""
         names = self.table.marked or [k for k in [self._need_key()] if k is not None]
         if names:
-            from pplx_tui.tui import rotation
-
-            rotation.rotate(self, names)
+            key_flows.rotate(self, names)
 
     def action_rotate_overdue(self) -> None:
-        from pplx_tui.tui import rotation
-
-        rotation.rotate_overdue(self)
+        key_flows.rotate_overdue(self)
 
     def action_rotation_progress(self) -> None:
-        from pplx_tui.tui import rotation
-
-        rotation.open_progress(self.papp)
+        self.post_message(ShowRotations())

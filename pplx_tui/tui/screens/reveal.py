@@ -1,7 +1,8 @@
 """The one-time reveal: a secret shown masked, revealed with r, copied with c.
 
 It closes only through "I have stored it" (Escape does not close it): a minted key is shown
-once. When the keyring could not take the key, the problem is shown above it.
+once. When the keyring could not take the key, the problem is shown above it. ``c`` hands the
+secret to the App's clipboard, which says where it went and clears it after a while.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from textual.widgets import Button, Footer, Label, Static
 
 from pplx_tui.core.secret import Secret
 from pplx_tui.core.text import inert, one_line
-from pplx_tui.tui.clipboard import CLEAR_AFTER, copy_secret
+from pplx_tui.tui.clipboard import CLEAR_AFTER
+from pplx_tui.tui.screens.base import AppAccess
 
 REMASK_AFTER = 30.0
 
@@ -27,7 +29,7 @@ def masked(secret: Secret) -> str:
     return value[:5] + "•" * max(0, len(value) - 9) + value[-4:]
 
 
-class RevealScreen(ModalScreen[None]):
+class RevealScreen(AppAccess, ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "toggle_reveal", "Reveal / hide", id="reveal.toggle"),
         Binding("c", "copy", "Copy", id="reveal.copy"),
@@ -92,8 +94,7 @@ class RevealScreen(ModalScreen[None]):
         self._show()
 
     def action_copy(self) -> None:
-        how = copy_secret(self.app, self._secret.reveal())
-        self.notify(f"Copied to the {how}; cleared in {int(CLEAR_AFTER)} s.", markup=False)
+        self.host.copy_secret(self._secret.reveal())
 
     def action_refuse_close(self) -> None:
         self.notify("Press “I have stored it” once the key is safe.", markup=False)

@@ -3,29 +3,31 @@
 Space selects a finding (on a group heading: the whole group); the actions apply to the
 selection, or to the finding under the cursor when nothing is selected. Revoke, rotate and
 mark-revoked ask for one typed confirmation listing every key and where it is deployed.
-Every ops call runs in a thread worker through ``PplxApp.run_op``; failures land in one
-modal. Every piece of text from the inventory, the API or the keyring is rendered inert.
+Every ops call runs in a thread worker owned by this screen; failures land in one modal.
+``ops.review`` (SQLModel) is imported where it is used: this screen is not on the first
+paint. Every piece of text from the inventory, the API or the keyring is rendered inert.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import DataTable, Footer, Header, Static
 
-from pplx_tui.core.limits import DEFAULT_GRACE_SECONDS, MAX_DISMISS_DAYS
+from pplx_tui.core.limits import DEFAULT_GRACE_SECONDS
 from pplx_tui.core.text import one_line
-from pplx_tui.tui.modals.base import FormModal
+from pplx_tui.tui.messages import StartRotation
+from pplx_tui.tui.modals.bulk_confirm import BulkConfirmModal
+from pplx_tui.tui.modals.dismiss import DismissModal, DismissRequest
 from pplx_tui.tui.screens.base import AppAccess
 
 if TYPE_CHECKING:
-    from pplx_tui.ops.review import BulkResult, Finding, PlannedRevoke, Review
+    from pplx_tui.ops.review import BulkResult, Finding, PlannedRevoke, Reconcile, Review
 
 _MARK = "✔"
 
@@ -42,91 +44,7 @@ def _since(f: Finding) -> str:
 # -- dialogs -------------------------------------------------------------------------------
 
 
-class BulkConfirmModal(FormModal[bool | None]):
-    """One confirmation for many keys: the list, focus on Cancel, a typed phrase."""
-
-    AUTO_FOCUS = "#cancel"
-
-    def __init__(self, title: str, body: Text, phrase: str, button: str) -> None:
-        super().__init__()
-        self.title_text = title
-        self.body = body
-        self.phrase = phrase
-        self.button = button
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog danger"):
-            yield Label(Text(self.title_text), classes="dialog-title")
-            with VerticalScroll(id="bulk-plan-scroll"):
-                yield Static(self.body, id="bulk-plan")
-            yield Label(Text("Type ") + Text(self.phrase, style="bold") + Text(" to confirm:"))
-            yield Input(id="confirm-phrase")
-            with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel", variant="primary")
-                yield Button(self.button, id="ok", variant="error", disabled=True)
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        self.query_one("#ok", Button).disabled = event.value.strip() != self.phrase
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        if event.value.strip() == self.phrase:
-            self.submit()
-
-    def submit(self) -> None:
-        if self.value("#confirm-phrase").strip() != self.phrase:
-            self.fail(f"Type {self.phrase!r} exactly to confirm.")
-            return
-        self.dismiss(True)
-
-
-@dataclass(frozen=True)
-class DismissRequest:
-    reason: str
-    days: int
-
-
-class DismissModal(FormModal[DismissRequest | None]):
-    AUTO_FOCUS = "#dismiss-reason"
-
-    def __init__(self, findings: list[Finding]) -> None:
-        super().__init__()
-        self.findings = findings
-
-    def compose(self) -> ComposeResult:
-        body = Text()
-        for f in self.findings[:12]:
-            body.append(f"  • {one_line(f.key_name)}: {one_line(f.title)}\n")
-        if len(self.findings) > 12:
-            body.append(f"  … and {len(self.findings) - 12} more\n")
-        with Vertical(classes="dialog"):
-            yield Label(Text("Dismiss findings"), classes="dialog-title")
-            yield Static(body, id="dismiss-list")
-            yield Label(Text("Why does this need no action? (kept in the audit log)"))
-            yield Input(id="dismiss-reason", placeholder="e.g. rotated by the vendor in March")
-            yield Label(Text(f"Hide for how many days (1-{MAX_DISMISS_DAYS})"))
-            yield Input("30", id="dismiss-days")
-            with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Dismiss", id="ok", variant="primary")
-
-    def submit(self) -> None:
-        reason = " ".join(self.value("#dismiss-reason").split())
-        if not reason:
-            self.fail("Give a reason.")
-            return
-        try:
-            days = int(self.value("#dismiss-days").strip())
-        except ValueError:
-            self.fail("The number of days must be a whole number.")
-            return
-        if not 1 <= days <= 365:
-            self.fail("A dismissal lasts between 1 and 365 days.")
-            return
-        self.dismiss(DismissRequest(reason, days))
-
-
-def revoke_plan_text(plans: list[PlannedRevoke]) -> Text:
+def revoke_plan_text(plans: list[PlannedRevoke], label: Callable[[str], str] = str) -> Text:
     body = Text()
     for p in plans:
         body.append(one_line(p.key_name), style="bold")
@@ -137,7 +55,7 @@ def revoke_plan_text(plans: list[PlannedRevoke]) -> Text:
         body.append(f"  {versions}\n")
         if p.targets:
             for t in p.targets:
-                body.append(f"    will break: {one_line(t)}\n", style="red")
+                body.append(f"    will break: {one_line(label(t))}\n", style="red")
         else:
             body.append("    no recorded targets\n", style="dim")
     return body
@@ -198,15 +116,15 @@ class ReviewScreen(AppAccess, Screen[None]):
     def reload(self) -> None:
         svc = self.svc
 
-        def work() -> Any:
-            from pplx_tui.ops.review import review
+        def work() -> Review:
+            from pplx_tui.ops.review import review  # SQLModel: imported in the worker
 
             return review(svc)
 
-        self.papp.run_op("review", work, self.show_review)
+        self.run_op("review", work, self.show_review)
 
     def show_review(self, rv: Review) -> None:
-        from pplx_tui.ops.review import TITLES
+        from pplx_tui.ops.review import TITLES  # loaded by the worker that made ``rv``
 
         self.review = rv
         table = self.query_one("#findings", DataTable)
@@ -337,13 +255,13 @@ class ReviewScreen(AppAccess, Screen[None]):
         f = self.by_row.get(key or "")
         return [f] if f is not None else []
 
-    def _after(self, label: str) -> Any:
+    def _after(self, label: str) -> Callable[[BulkResult], None]:
         def done(result: BulkResult) -> None:
             self.selected.clear()
             if result.failed:
                 lines = [f"{label}: {result.summary}"]
                 lines += [f"{one_line(i.key_name)}: {one_line(i.message)}" for i in result.failed]
-                self.papp.show_error("\n".join(lines))
+                self.host.show_error("\n".join(lines))
             else:
                 self.notify(f"{label}: {result.summary}", markup=False)
             self.reload()
@@ -353,28 +271,26 @@ class ReviewScreen(AppAccess, Screen[None]):
     # -- actions ---------------------------------------------------------------------------
 
     def action_revoke(self) -> None:
-        from pplx_tui.ops.review import plan_bulk_revoke, revoke_request
+        from pplx_tui.ops.review import plan_bulk_revoke, revoke_request  # loaded by reload
 
         requests = [r for r in map(revoke_request, self.chosen()) if r is not None]
         if not requests:
             self.notify("Nothing selected can be revoked through the API.", markup=False)
             return
         svc = self.svc
-        self.papp.run_op(
-            "review.plan", lambda: plan_bulk_revoke(svc, requests), self._confirm_revoke
-        )
+        self.run_op("review.plan", lambda: plan_bulk_revoke(svc, requests), self._confirm_revoke)
 
     def _confirm_revoke(self, plans: list[PlannedRevoke]) -> None:
-        from pplx_tui.ops.review import RevokeRequest, bulk_revoke
+        from pplx_tui.ops.review import RevokeRequest, bulk_revoke  # loaded by reload
 
         doable = [p for p in plans if not p.problem]
         if not doable:
-            self.papp.show_error("\n".join(f"{one_line(p.key_name)}: {p.problem}" for p in plans))
+            self.host.show_error("\n".join(f"{one_line(p.key_name)}: {p.problem}" for p in plans))
             return
         n = len(doable)
         phrase = f"revoke {n}"
         body = Text(f"The API will refuse these {n} key(s) at once. This cannot be undone.\n\n")
-        body.append_text(revoke_plan_text(plans))
+        body.append_text(revoke_plan_text(plans, self.host.display_label))
         # A plan limited to old versions keeps that limit; a whole-key plan revokes it all.
         requests = [
             RevokeRequest(p.key_name, tuple(v[0] for v in p.versions))
@@ -386,7 +302,7 @@ class ReviewScreen(AppAccess, Screen[None]):
 
         def answered(ok: bool | None) -> None:
             if ok:
-                self.papp.run_op(
+                self.run_op(
                     "review.revoke", lambda: bulk_revoke(svc, requests), self._after("Revoke")
                 )
 
@@ -411,15 +327,13 @@ class ReviewScreen(AppAccess, Screen[None]):
             if ok:
                 # The same progress view as rotations from the main screen (live steps and
                 # grace countdown); the findings are reloaded when this screen is back.
-                from pplx_tui.tui import rotation
-
-                rotation.start(self.papp, names, DEFAULT_GRACE_SECONDS)
+                self.post_message(StartRotation(names, DEFAULT_GRACE_SECONDS))
 
         phrase = f"rotate {len(names)}"
         self.app.push_screen(BulkConfirmModal("Rotate keys", body, phrase, "Rotate"), answered)
 
     def action_mark_revoked(self) -> None:
-        from pplx_tui.ops.review import bulk_mark_revoked
+        from pplx_tui.ops.review import bulk_mark_revoked  # loaded by reload
 
         names = self._keys_of(self.chosen())
         if not names:
@@ -435,7 +349,7 @@ class ReviewScreen(AppAccess, Screen[None]):
 
         def answered(ok: bool | None) -> None:
             if ok:
-                self.papp.run_op(
+                self.run_op(
                     "review.mark",
                     lambda: bulk_mark_revoked(svc, names),
                     self._after("Mark revoked"),
@@ -447,7 +361,7 @@ class ReviewScreen(AppAccess, Screen[None]):
         )
 
     def action_dismiss_findings(self) -> None:
-        from pplx_tui.ops.review import dismiss
+        from pplx_tui.ops.review import dismiss  # loaded by reload
 
         found = self.chosen()
         if not found:
@@ -468,24 +382,24 @@ class ReviewScreen(AppAccess, Screen[None]):
                 self.notify(f"Dismissed {n} finding(s) for {req.days} days.", markup=False)
                 self.reload()
 
-            self.papp.run_op("review.dismiss", work, done)
+            self.run_op("review.dismiss", work, done)
 
         self.app.push_screen(DismissModal(found), answered)
 
     def action_reconcile(self) -> None:
-        from pplx_tui.ops.review import reconcile
+        from pplx_tui.ops.review import reconcile  # loaded by reload
 
         svc = self.svc
         self.query_one("#review-summary", Static).update(
             Text("Verifying every key against the API…")
         )
 
-        def done(result: Any) -> None:
+        def done(result: Reconcile) -> None:
             counts = ", ".join(f"{n} {s}" for s, n in sorted(result.counts.items())) or "none"
             self.notify(f"Verified {len(result.outcomes)} versions: {counts}.", markup=False)
             self.show_review(result.review)
 
-        self.papp.run_op("review.reconcile", lambda: reconcile(svc), done)
+        self.run_op("review.reconcile", lambda: reconcile(svc), done)
 
     def action_reload(self) -> None:
         self.reload()

@@ -1,8 +1,8 @@
 """The progress of a rotation: each step, each target, a live grace countdown.
 
-Leaving the screen (Escape) does not stop anything: the rotation goes on in its worker and
-the main screen's status line says so; ``p`` there (or the palette) brings this view back.
-``c`` stops the grace wait; the rotation stays resumable from where it was.
+Leaving the screen (Escape) does not stop anything: the rotation goes on in its worker on the
+App and the main screen's status line says so; ``p`` there (or the palette) brings this view
+back. ``c`` stops the grace wait; the rotation stays resumable from where it was.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from pplx_tui.tui.rotation import render_job
 from pplx_tui.tui.screens.base import AppAccess
+from pplx_tui.tui.widgets.rotation_view import RotationView
 
 if TYPE_CHECKING:
-    from pplx_tui.tui.rotation import RotationJob
+    from pplx_tui.tui.tracker import RotationJob
 
 
 class RotationScreen(AppAccess, Screen[None]):
@@ -42,16 +42,17 @@ class RotationScreen(AppAccess, Screen[None]):
         yield Header(show_clock=False)
         yield Static(id="rotation-title")
         with VerticalScroll(id="rotation-scroll"):
-            yield Static(id="rotation-body")
+            yield RotationView(id="rotation-body")
         yield Static(id="rotation-summary")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.papp.rotations.listen(self)
+        self.host.rotations_changed.subscribe(self, self._moved)
         self.refresh_view()
 
-    def on_unmount(self) -> None:
-        self.papp.rotations.unlisten(self)
+    def _moved(self, _: None) -> None:
+        self.refresh_view()
+        self.refresh_bindings()
 
     def refresh_view(self) -> None:
         job = self.job
@@ -59,8 +60,8 @@ class RotationScreen(AppAccess, Screen[None]):
         if job.grace is not None:
             title.append(f" · grace {job.grace:g} s", style="dim")
         self.query_one("#rotation-title", Static).update(title)
-        now = self.papp.rotations.monotonic()
-        self.query_one("#rotation-body", Static).update(render_job(job, now))
+        host = self.host
+        self.query_one(RotationView).show(job, host.rotations.monotonic(), host.display_label)
         if job.finished:
             summary = Text(job.summary)
         else:

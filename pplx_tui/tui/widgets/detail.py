@@ -6,6 +6,7 @@ Everything shown comes from the inventory and may be untrusted: it is assembled 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,8 @@ def _t(text: str, style: str = "") -> Text:
     return Text(one_line(text), style=style)
 
 
-def render_detail(d: KeyDetail, now: datetime) -> RenderableType:
+def render_detail(d: KeyDetail, now: datetime, label: Callable[[str], str] = str) -> RenderableType:
+    """The pane's content; ``label`` is how a text that may name a target path is shown."""
     k = d.key
     head = Text()
     head.append(one_line(k.name), style="bold")
@@ -68,14 +70,14 @@ def render_detail(d: KeyDetail, now: datetime) -> RenderableType:
     for t in d.targets:
         where = f"dotenv {t.path} ({t.var})" if t.kind == "dotenv" else f"command {t.command}"
         got = f" · received {_date(t.deployed_at)}" if t.deployed_at else " · not deployed yet"
-        parts.append(Text("  ") + _t(f"#{t.id} {where}{got}"))
+        parts.append(Text("  ") + _t(label(f"#{t.id} {where}{got}")))
     if d.operations:
         parts.append(Text("Operations", style="bold"))
         for op in d.operations[:5]:
             line = f"  #{op.id} {op.kind} {op.status} at step {op.step}"
             if op.message:
                 line += f": {op.message}"
-            parts.append(Text("  ") + _t(line, "yellow" if op.status != "done" else ""))
+            parts.append(Text("  ") + _t(label(line), "yellow" if op.status != "done" else ""))
     parts.append(Text("Recent events", style="bold"))
     if not d.events:
         parts.append(Text("  none", style="dim"))
@@ -84,7 +86,7 @@ def render_detail(d: KeyDetail, now: datetime) -> RenderableType:
         if ev.detail:
             line += f"  {ev.detail}"
         style = "" if ev.outcome in ("ok", "live", "revoked") else "yellow"
-        parts.append(Text("  ") + _t(line, style))
+        parts.append(Text("  ") + _t(label(line), style))
     return Group(*parts)
 
 

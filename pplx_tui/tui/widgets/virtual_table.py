@@ -186,6 +186,10 @@ class VirtualTable(ScrollView, can_focus=True):
         self.refresh()
         return key in self.marks
 
+    def unmark(self, keys: list[str]) -> None:
+        self.marks.difference_update(keys)
+        self.refresh()
+
     def clear_marks(self) -> None:
         self.marks.clear()
         self.refresh()

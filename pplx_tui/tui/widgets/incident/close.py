@@ -1,0 +1,52 @@
+"""The close phase: resolve the incident and write its report (optionally to a second file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Input, Label, Static
+
+from pplx_tui.tui.messages import IncidentClose, IncidentLater
+
+
+class ClosePhase(Vertical):
+    def compose(self) -> ComposeResult:
+        yield Static(
+            Text(
+                "Everything is done. Closing resolves the incident and writes "
+                "the Markdown report (no secret in it) to the data folder."
+            ),
+            classes="hint",
+        )
+        with Horizontal(classes="field"):
+            yield Label(Text("Also write it to (optional)"))
+            yield Input(id="report-file", placeholder="e.g. ~/incident.md", compact=True)
+        with Horizontal(classes="buttons"):
+            yield Button("Later", id="close-later", compact=True)
+            yield Button("Close the incident", id="close-run", variant="success", compact=True)
+
+    def focus_close(self) -> None:
+        self.query_one("#close-run", Button).focus()
+
+    def _close(self) -> None:
+        raw = self.query_one("#report-file", Input).value.strip()
+        self.post_message(IncidentClose(Path(raw).expanduser() if raw else None))
+
+    @on(Input.Submitted, "#report-file")
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._close()
+
+    @on(Button.Pressed, "#close-run")
+    def _run(self, event: Button.Pressed) -> None:
+        event.stop()
+        self._close()
+
+    @on(Button.Pressed, "#close-later")
+    def _later(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.post_message(IncidentLater())
