@@ -21,3 +21,6 @@ MAX_POLICY_DAYS = 3650
 MAX_DUE_WITHIN_DAYS = 3650
 DEFAULT_DISMISS_DAYS = 30
 MAX_DISMISS_DAYS = 365
+
+#: The steps of a rotation, in the order the state machine runs them.
+ROTATION_STEPS = ("mint", "test", "deploy", "grace", "promote", "revoke", "check")

@@ -18,12 +18,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from pplx_tui.core.clock import Clock, utc
+from pplx_tui.core.limits import ROTATION_STEPS
 from pplx_tui.core.text import one_line
 
 if TYPE_CHECKING:
     from pplx_tui.ops.rotation import RotationEvent, RotationPlan, RotationResult
 
-STEPS = ("mint", "test", "deploy", "grace", "promote", "revoke", "check")
+STEPS = ROTATION_STEPS
 
 #: ``wait(deadline)``: True when the deadline was reached, False when stopped (resumable).
 Wait = Callable[[datetime], bool]

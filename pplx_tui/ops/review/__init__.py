@@ -31,7 +31,7 @@ from pplx_tui.ops.review.dismissals import (
     resolve_operation,
     undismiss,
 )
-from pplx_tui.ops.review.reconcile import reconcile
+from pplx_tui.ops.review.reconcile import Reconcile, reconcile
 
 __all__ = [
     "TITLES",
@@ -39,6 +39,7 @@ __all__ = [
     "Finding",
     "Kind",
     "PlannedRevoke",
+    "Reconcile",
     "Review",
     "RevokeRequest",
     "bulk_mark_revoked",

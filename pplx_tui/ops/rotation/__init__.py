@@ -7,7 +7,7 @@
 """
 
 from pplx_tui.ops.rotation.batch import MAX_CONCURRENCY, due_keys, rotate_many
-from pplx_tui.ops.rotation.events import RotationEvent, RotationResult
+from pplx_tui.ops.rotation.events import OnEvent, RotationEvent, RotationResult, Wait
 from pplx_tui.ops.rotation.machine import CRASH_ENV, rotate_key, sleep_until, start_rotation
 from pplx_tui.ops.rotation.plan import STEPS, RotationPlan, plan_rotation, validate_grace
 from pplx_tui.ops.rotation.resume import (
@@ -22,10 +22,12 @@ __all__ = [
     "CRASH_ENV",
     "MAX_CONCURRENCY",
     "STEPS",
+    "OnEvent",
     "ResumeReport",
     "RotationEvent",
     "RotationPlan",
     "RotationResult",
+    "Wait",
     "abandon_rotation",
     "adopt_or_start_rotation",
     "due_keys",

@@ -15,7 +15,12 @@ from sqlmodel import Session, col, select
 
 from pplx_tui.core.clock import iso
 from pplx_tui.core.errors import BadInput
-from pplx_tui.core.limits import DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS, OPEN_STATUSES
+from pplx_tui.core.limits import (
+    DEFAULT_GRACE_SECONDS,
+    MAX_GRACE_SECONDS,
+    OPEN_STATUSES,
+    ROTATION_STEPS,
+)
 from pplx_tui.ops.generate import default_token_name
 from pplx_tui.ops.inventory import current_version, find_key, validate_lookup
 from pplx_tui.ops.lease import holder_of, is_live
@@ -26,7 +31,7 @@ if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
 
 #: The steps of a rotation, in order.
-STEPS = ("mint", "test", "deploy", "grace", "promote", "revoke", "check")
+STEPS = ROTATION_STEPS
 #: How many times the new key is tested, and the old one checked, before giving up.
 TEST_ATTEMPTS = 4
 CHECK_ATTEMPTS = 3
