@@ -282,7 +282,7 @@ def test_secret_missing_produced_and_cleared_by_reimport(
 
 @pytest.mark.secret_service
 def test_secret_missing_without_listing_reads_each_secret_bounded(
-    real_keyring: Any, home: Any, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+    real_keyring: Any, home: Any, emulator: Emulator
 ) -> None:
     """Backends that cannot list entries: every stored version is read, in parallel (more
     than one read at once, with the real Secret Service) and at most 8 at a time."""
@@ -294,6 +294,7 @@ def test_secret_missing_without_listing_reads_each_secret_bounded(
 
     services = open_services(load_settings(), secrets=SecretStore(), clock=FixedClock(FIXED_NOW))
     refs: list[str] = []
+    mp = pytest.MonkeyPatch()
     try:
         backend = services.secrets.backend
         assert "SecretService" in services.secrets.backend_name
@@ -307,7 +308,7 @@ def test_secret_missing_without_listing_reads_each_secret_bounded(
                 )
             ).one()
         services.secrets.delete(lost)
-        monkeypatch.setattr(enum_mod, "_one", lambda backend: None)
+        mp.setattr(enum_mod, "_one", lambda backend: None)
         active, peak, gave_up = 0, 0, False
         cond = threading.Condition()
         real_get = backend.get_password
@@ -329,13 +330,13 @@ def test_secret_missing_without_listing_reads_each_secret_bounded(
                 with cond:
                     active -= 1
 
-        monkeypatch.setattr(backend, "get_password", counting_get)
+        mp.setattr(backend, "get_password", counting_get)
         rv = review(services)
         assert [(f.kind, f.key_name) for f in rv.findings] == [(Kind.SECRET_MISSING, f"P{tag}-07")]
         assert "cannot list its entries" in rv.notes[0]
         assert 1 < peak <= review_mod.KEYRING_CONCURRENCY, peak
     finally:
-        monkeypatch.undo()
+        mp.undo()
         for ref in refs:
             services.secrets.delete(ref)
         services.close()

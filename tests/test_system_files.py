@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -46,6 +47,17 @@ NEEDS_SYMLINKS = pytest.mark.skipif(
     sys.platform == "win32", reason="creating symlinks needs a privilege on Windows"
 )
 NEEDS_FIFO = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+
+
+@pytest.fixture
+def patch() -> Iterator[pytest.MonkeyPatch]:
+    """A monkeypatch of its own: undoing it mid-test leaves the isolated home (set through
+    the shared ``monkeypatch``) in place."""
+    mp = pytest.MonkeyPatch()
+    try:
+        yield mp
+    finally:
+        mp.undo()
 
 
 def _mode(p: Path) -> int:
@@ -173,7 +185,7 @@ def test_device_is_refused_and_its_mode_unchanged(tmp_path: Path) -> None:
 
 
 def test_failed_write_leaves_old_content_and_no_temp(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, patch: pytest.MonkeyPatch
 ) -> None:
     f = tmp_path / "f"
     f.write_bytes(b"old")
@@ -181,11 +193,11 @@ def test_failed_write_leaves_old_content_and_no_temp(
     def full(fd: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(os, "fsync", full)
+    patch.setattr(os, "fsync", full)
     with pytest.raises(OSError) as info:
         write_atomic(f, b"new" * 1000)
     assert files.describe(info.value) == "no space left on the device"
-    monkeypatch.undo()
+    patch.undo()
     assert f.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["f"]
 
@@ -235,7 +247,7 @@ def test_stale_temps_removed_by_name_only_links_not_followed(
 
 @pytest.mark.parametrize("platform", ["win32", "linux"])
 def test_windows_branches_skip_chmod_and_folder_fsync(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, platform: str
+    tmp_path: Path, patch: pytest.MonkeyPatch, platform: str
 ) -> None:
     """On Windows nothing is chmodded (modes mean little there) and folders are not opened
     for an fsync; elsewhere both happen."""
@@ -254,14 +266,14 @@ def test_windows_branches_skip_chmod_and_folder_fsync(
 
     if real_fchmod is None and platform != "win32":
         pytest.skip("no fchmod on this platform")
-    monkeypatch.setattr(os, "fchmod", spy_fchmod, raising=False)
-    monkeypatch.setattr(os, "open", spy_open)
-    monkeypatch.setattr(sys, "platform", platform)
+    patch.setattr(os, "fchmod", spy_fchmod, raising=False)
+    patch.setattr(os, "open", spy_open)
+    patch.setattr(sys, "platform", platform)
     f = tmp_path / "f"
     write_atomic(f, b"x")
     append_private(tmp_path / "log", b"line\n")
     fchmod_private(f, 0o640)
-    monkeypatch.undo()
+    patch.undo()
     assert f.read_bytes() == b"x" and (tmp_path / "log").read_bytes() == b"line\n"
     if platform == "win32":
         assert calls == []
@@ -270,7 +282,7 @@ def test_windows_branches_skip_chmod_and_folder_fsync(
 
 
 def test_replace_is_retried_on_windows_while_the_file_is_held_open(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, patch: pytest.MonkeyPatch
 ) -> None:
     f = tmp_path / "f"
     f.write_bytes(b"old")
@@ -283,32 +295,30 @@ def test_replace_is_retried_on_windows_while_the_file_is_held_open(
             raise PermissionError(errno.EACCES, "The process cannot access the file")
         real_replace(src, dst)
 
-    monkeypatch.setattr(os, "replace", held_open)
-    monkeypatch.setattr(sys, "platform", "win32")
+    patch.setattr(os, "replace", held_open)
+    patch.setattr(sys, "platform", "win32")
     write_atomic(f, b"new")
-    monkeypatch.setattr(sys, "platform", "linux")
+    patch.setattr(sys, "platform", "linux")
     assert f.read_bytes() == b"new" and failures["left"] == 0
     failures["left"] = 1  # elsewhere a refused replace is an error at once
     with pytest.raises(PermissionError):
         write_atomic(f, b"newer")
-    monkeypatch.undo()
+    patch.undo()
     assert f.read_bytes() == b"new"
     assert [p.name for p in tmp_path.iterdir()] == ["f"]
 
 
-def test_replace_retry_on_windows_has_a_deadline(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_replace_retry_on_windows_has_a_deadline(tmp_path: Path, patch: pytest.MonkeyPatch) -> None:
     def never(src, dst):  # type: ignore[no-untyped-def]
         raise PermissionError(errno.EACCES, "held open")
 
-    monkeypatch.setattr(files, "_REPLACE_RETRY_SECONDS", 0.3)
-    monkeypatch.setattr(os, "replace", never)
-    monkeypatch.setattr(sys, "platform", "win32")
+    patch.setattr(files, "_REPLACE_RETRY_SECONDS", 0.3)
+    patch.setattr(os, "replace", never)
+    patch.setattr(sys, "platform", "win32")
     started = time.monotonic()
     with pytest.raises(PermissionError):
         write_atomic(tmp_path / "f", b"x")
-    monkeypatch.undo()
+    patch.undo()
     assert time.monotonic() - started < 3
     assert list(tmp_path.iterdir()) == []
 
@@ -331,32 +341,32 @@ def test_read_regular_missing_limit_and_head(tmp_path: Path) -> None:
 
 @NEEDS_SYMLINKS
 def test_a_link_planted_after_the_check_is_still_refused(
-    tmp_path: Path, victim: tuple[Path, bytes], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, victim: tuple[Path, bytes], patch: pytest.MonkeyPatch
 ) -> None:
     """The race the lstat cannot see: O_NOFOLLOW refuses it; without O_NOFOLLOW (Windows)
     the second lstat after opening does."""
     v, data = victim
     link = tmp_path / "link"
     link.symlink_to(v)
-    monkeypatch.setattr(files, "check_regular", lambda p, **kw: None)  # the check was earlier
+    patch.setattr(files, "check_regular", lambda p, **kw: None)  # the check was earlier
     with pytest.raises(FileRefused, match="symbolic link") as info:
         read_regular(link)
     assert info.value.kind == "link"
-    monkeypatch.setattr(files, "O_NOFOLLOW", 0)
+    patch.setattr(files, "O_NOFOLLOW", 0)
     for call in (lambda: read_regular(link), lambda: append_private(link, b"appended")):
         with pytest.raises(FileRefused, match="changed while it was being opened"):
             call()
-    monkeypatch.undo()
+    patch.undo()
     _untouched(v, data)
 
 
 @NEEDS_FIFO
 def test_a_pipe_planted_after_the_check_is_refused_without_blocking(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, patch: pytest.MonkeyPatch
 ) -> None:
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    monkeypatch.setattr(files, "check_regular", lambda p, **kw: None)
+    patch.setattr(files, "check_regular", lambda p, **kw: None)
     done: list[BaseException] = []
 
     def attempt() -> None:
@@ -373,14 +383,14 @@ def test_a_pipe_planted_after_the_check_is_refused_without_blocking(
 
 
 def test_a_file_swapped_between_check_and_open_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, patch: pytest.MonkeyPatch
 ) -> None:
     f, other = tmp_path / "f", tmp_path / "other"
     f.write_bytes(b"inspected")
     other.write_bytes(b"swapped in")
     inspected = os.lstat(f)
     os.replace(other, f)  # same name, another file
-    monkeypatch.setattr(files, "check_regular", lambda p, **kw: inspected)
+    patch.setattr(files, "check_regular", lambda p, **kw: inspected)
     with pytest.raises(FileRefused, match="changed"):
         read_regular(f)
 
@@ -596,7 +606,7 @@ def test_a_link_at_the_lock_path_is_refused_and_its_target_untouched(
 
 
 def test_lock_path_is_the_same_for_two_spellings_of_one_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, patch: pytest.MonkeyPatch
 ) -> None:
     locks_dir = tmp_path / "locks"
     app = tmp_path / "app"
@@ -604,14 +614,14 @@ def test_lock_path_is_the_same_for_two_spellings_of_one_file(
     a = lock_path_for(locks_dir, app / ".env")
     assert a.parent == locks_dir and a.suffix == ".lock"
     assert lock_path_for(locks_dir, tmp_path / "x" / ".." / "app" / ".env") == a
-    monkeypatch.chdir(tmp_path)
+    patch.chdir(tmp_path)
     assert lock_path_for(locks_dir, Path("app/.env")) == a
     if sys.platform != "win32":
         (tmp_path / "alias").symlink_to(app)
         assert lock_path_for(locks_dir, tmp_path / "alias" / ".env") == a
     assert lock_path_for(locks_dir, app / ".env.other") != a
     # Windows names are case-insensitive: the same lock for both spellings there.
-    monkeypatch.setattr(locks.os.path, "normcase", str.lower)
+    patch.setattr(locks.os.path, "normcase", str.lower)
     assert lock_path_for(locks_dir, app / ".ENV") == lock_path_for(locks_dir, app / ".env")
 
 

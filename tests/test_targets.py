@@ -13,6 +13,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,18 @@ from pplx_tui.store.tables import Event
 from pplx_tui.targets import TargetError
 from pplx_tui.targets.command import run_command
 from pplx_tui.targets.dotenv import read_value, write_value
+
+
+@pytest.fixture
+def patch() -> Iterator[pytest.MonkeyPatch]:
+    """A monkeypatch of its own: undoing it mid-test leaves the isolated home (set through
+    the shared ``monkeypatch``) in place."""
+    mp = pytest.MonkeyPatch()
+    try:
+        yield mp
+    finally:
+        mp.undo()
+
 
 NEW = "pplx-" + "N" * 44 + "new1"
 OLD = "pplx-" + "O" * 44 + "old1"
@@ -134,7 +147,7 @@ def test_symlink_directory_and_fifo_are_refused(tmp_path: Path) -> None:
 
 
 def test_failure_leaves_no_temp_file_and_the_old_content(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, patch: pytest.MonkeyPatch
 ) -> None:
     f = tmp_path / ".env"
     f.write_text("A=1\nKEY=old\n")
@@ -142,10 +155,10 @@ def test_failure_leaves_no_temp_file_and_the_old_content(
     def broken_fsync(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(os, "fsync", broken_fsync)
+    patch.setattr(os, "fsync", broken_fsync)
     with pytest.raises(TargetError, match=r"(?i)no space left"):
         write_value(f, "KEY", NEW)
-    monkeypatch.undo()
+    patch.undo()
     assert [p.name for p in tmp_path.iterdir()] == [".env"]
     assert f.read_text() == "A=1\nKEY=old\n"
 

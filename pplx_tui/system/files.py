@@ -247,9 +247,12 @@ def ensure_private_dir(path: Path) -> Path:
     except FileExistsError:
         pass  # something that is not a folder (or a link to one): inspected below
     except OSError as exc:
-        raise FileRefused(
-            path, f"cannot be created ({describe(exc)})", kind="error", os_error=exc
-        ) from None
+        why = (
+            "the folder it would be in does not allow new folders"
+            if exc.errno == errno.ENOENT  # e.g. under /proc
+            else describe(exc)
+        )
+        raise FileRefused(path, f"cannot be created ({why})", kind="error", os_error=exc) from None
     try:
         st = os.lstat(path)
     except OSError as exc:
