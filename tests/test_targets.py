@@ -603,3 +603,65 @@ def test_deploy_writes_and_reads_back(svc, key, tmp_path: Path) -> None:  # type
     t = add_target(svc, key, "dotenv", path=str(tmp_path / ".env"), var="PPLX")
     deploy(t, Secret(NEW), key)
     assert read_value(tmp_path / ".env", "PPLX") == NEW
+
+
+def test_dotenv_locks_live_in_the_inventorys_data_folder_not_beside_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator, memory_keyring
+) -> None:  # type: ignore[no-untyped-def]
+    """A rotation writes the lock under its own inventory's ``locks/`` (the sandbox's home
+    for the sandbox), never beside the user's file, never under another data folder."""
+    from pplx_tui.config import Paths, Settings
+    from pplx_tui.core.clock import FixedClock
+    from pplx_tui.ops.context import open_services
+    from pplx_tui.ops.rotation import rotate_key
+    from pplx_tui.secrets.store import SecretStore
+    from tests.conftest import FIXED_NOW
+
+    env_home = tmp_path / "env-home"
+    monkeypatch.setenv("PPLX_TUI_HOME", str(env_home))
+    data = tmp_path / "its-own-home"
+    settings = Settings(paths=Paths(data, data), base_url=emulator.base_url)
+    svc = open_services(settings, secrets=SecretStore(memory_keyring), clock=FixedClock(FIXED_NOW))
+    try:
+        import_key(svc, "Main", emulator.add_token("default", "Main console"))
+        app = tmp_path / "app"
+        app.mkdir()
+        (app / ".env").write_bytes(b"A=1\r\n")
+        add_target(svc, "Main", "dotenv", path=str(app / ".env"))
+        result = rotate_key(svc, "Main", grace=0)
+        assert result.status == "done", result.message
+    finally:
+        svc.close()
+    assert [p.name for p in app.iterdir()] == [".env"]
+    assert (app / ".env").read_bytes().startswith(b"A=1\r\nPERPLEXITY_API_KEY=pplx-")
+    from pplx_tui.system.locks import lock_path_for
+
+    assert lock_path_for(data / "locks", app / ".env").is_file()
+    assert not env_home.exists()
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from pplx_tui.targets.dotenv import write_value
+path, var = Path(sys.argv[1]), sys.argv[2]
+for i in range(30):
+    write_value(path, var, f"{var}-{i}", locks_dir=Path(sys.argv[3]))
+"""
+
+
+def test_writers_of_one_file_in_two_processes_lose_no_update(tmp_path: Path) -> None:
+    """Each rewrite reads the file and replaces it: without the lock, one process's rename
+    would drop the other's variable."""
+    env = tmp_path / ".env"
+    env.write_bytes(b"# shared\n")
+    locks = tmp_path / "data" / "locks"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(env), var, str(locks)])
+        for var in ("FIRST", "SECOND", "THIRD")
+    ]
+    assert [p.wait(120) for p in procs] == [0, 0, 0]
+    text = env.read_text()
+    for var in ("FIRST", "SECOND", "THIRD"):
+        assert read_value(env, var) == f"{var}-29", text
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env", "data"]

@@ -611,7 +611,13 @@ class _Rotation:
                 target_state="updating",
             )
             try:
-                deploy(t, new_secret, self.key_name, also_redact=(old_secret.reveal(),))
+                deploy(
+                    t,
+                    new_secret,
+                    self.key_name,
+                    also_redact=(old_secret.reveal(),),
+                    locks_dir=self.svc.settings.paths.locks_dir,
+                )
             except PplxError as exc:
                 self.emit(
                     "deploy",
@@ -684,7 +690,13 @@ class _Rotation:
                 target_state="restoring",
             )
             try:
-                deploy(t, old_secret, self.key_name, also_redact=(new_secret.reveal(),))
+                deploy(
+                    t,
+                    old_secret,
+                    self.key_name,
+                    also_redact=(new_secret.reveal(),),
+                    locks_dir=self.svc.settings.paths.locks_dir,
+                )
             except PplxError as exc:
                 problems.append(f"Target #{t.id} could not be put back ({exc}): fix it by hand. ")
                 self.emit(
