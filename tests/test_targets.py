@@ -79,6 +79,7 @@ def test_replaces_only_the_variable_and_keeps_everything_else(tmp_path: Path) ->
         ("A=1", f"A=1\nKEY={NEW}\n"),
         ("A=1\r\n", f"A=1\r\nKEY={NEW}\r\n"),
         ("KEYS=1\n#KEY=old\n", f"KEYS=1\n#KEY=old\nKEY={NEW}\n"),
+        ("KEY= # no value yet\n", f"KEY= {NEW} # no value yet\n"),
     ],
 )
 def test_quoting_and_line_forms(tmp_path: Path, line: str, expected: str) -> None:
@@ -87,6 +88,18 @@ def test_quoting_and_line_forms(tmp_path: Path, line: str, expected: str) -> Non
     write_value(f, "KEY", NEW)
     assert f.read_bytes().decode() == expected
     assert read_value(f, "KEY") == NEW
+
+
+def test_an_empty_value_before_a_comment_reads_back_empty(tmp_path: Path) -> None:
+    """Found by the property test: ``KEY=x  # c`` emptied became ``KEY=  # c``, which was
+    read back as ``#`` (blanks after ``=`` and then ``#`` start a comment)."""
+    f = tmp_path / ".env"
+    f.write_bytes(b"KEY=\x00  # note\n")
+    write_value(f, "KEY", "")
+    assert f.read_bytes() == b"KEY=  # note\n"
+    assert read_value(f, "KEY") == ""
+    f.write_bytes(b"KEY= # note\n")
+    assert read_value(f, "KEY") == ""
 
 
 def test_non_utf8_bytes_elsewhere_survive(tmp_path: Path) -> None:

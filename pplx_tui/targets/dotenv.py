@@ -103,8 +103,11 @@ def _split_eol(line: str) -> tuple[str, str]:
     return line, ""
 
 
-def _parse_rest(rest: str, path: Path, lineno: int) -> tuple[str, str, str]:
-    """(quote, value, trailing text) of what follows ``VAR=``."""
+def _parse_rest(
+    rest: str, path: Path, lineno: int, *, spaced: bool = False
+) -> tuple[str, str, str]:
+    """(quote, value, trailing text) of what follows ``VAR=`` (``spaced``: blanks followed
+    the ``=``, so a ``#`` right here starts a comment: ``VAR= # note`` sets an empty value)."""
     if rest[:1] in ('"', "'"):
         quote = rest[0]
         i = 1
@@ -124,6 +127,8 @@ def _parse_rest(rest: str, path: Path, lineno: int) -> tuple[str, str, str]:
             f"Line {lineno} of {path} opens a quoted value that does not close on that line; "
             "pplx-tui will not rewrite it. Fix the line by hand."
         )
+    if spaced and rest.startswith("#"):
+        return "", "", rest
     found = re.search(r"[ \t]+#", rest)
     value = rest[: found.start()] if found else rest
     stripped = value.rstrip(" \t")
@@ -146,7 +151,8 @@ def _assignments(text: str, var: str, path: Path) -> Iterator[tuple[int, str, st
         m = _ASSIGN_RE.match(body)
         if m is None or m.group("var") != var:
             continue
-        quote, value, trailing = _parse_rest(m.group("rest"), path, index + 1)
+        spaced = m.group("eq").endswith((" ", "\t"))
+        quote, value, trailing = _parse_rest(m.group("rest"), path, index + 1, spaced=spaced)
         yield index, m.group("lead") + var + m.group("eq"), quote, value, trailing + eol
 
 
@@ -166,7 +172,10 @@ def replace_value(text: str, var: str, value: str, path: Path) -> str:
     lines = _split_lines(text)
     found = False
     for index, head, quote, _, tail in list(_assignments(text, var, path)):
-        lines[index] = head + _format(value, quote) + tail
+        shown = _format(value, quote)
+        if shown and shown[0] not in "'\"" and tail.startswith("#"):
+            tail = " " + tail  # "VAR= # note" with a value: keep the note a comment
+        lines[index] = head + shown + tail
         found = True
     if not found:
         eol = "\n"
