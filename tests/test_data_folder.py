@@ -625,3 +625,37 @@ def test_a_full_disk_is_named_and_nothing_changes(
         assert con.execute('SELECT name, notes FROM "key"').fetchall() == [("Main", "")]
     finally:
         con.close()
+
+
+# -- the TUI's fast first read --------------------------------------------------------------
+
+
+def test_fast_read_follows_no_link_and_reads_odd_folder_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, victim: tuple[Path, bytes]
+) -> None:
+    """The first screen's plain-sqlite3 read: a folder named with '?' and '#' (before: cut
+    at the '?' of the URI), a linked -wal refused, a row it cannot read is one error."""
+    from pplx_tui.core.errors import EnvironmentUnusable
+    from pplx_tui.store.fastread import read_snapshot
+    from pplx_tui.system.files import FileRefused
+
+    home = tmp_path / "odd?name#here"
+    monkeypatch.setenv("PPLX_TUI_HOME", str(home))
+    seed(home, ("A", "B"))
+    db = home / "inventory.db"
+    assert [r.name for r in read_snapshot(db).rows] == ["A", "B"]
+    if sys.platform != "win32":
+        v, data = victim
+        wal = Path(f"{db}-wal")
+        wal.unlink(missing_ok=True)
+        wal.symlink_to(v)
+        with pytest.raises(FileRefused, match="symbolic link"):
+            read_snapshot(db)
+        assert (v.read_bytes(), mode(v)) == (data, 0o644)
+        wal.unlink()
+    con = sqlite3.connect(db)
+    con.execute("UPDATE key_version SET created_at = 'not a date' WHERE id = 1")
+    con.commit()
+    con.close()
+    with pytest.raises(EnvironmentUnusable, match="holds a value pplx-tui cannot read"):
+        read_snapshot(db)

@@ -261,10 +261,12 @@ def secure_files(path: Path) -> None:
 def make_engine(path: Path) -> Engine:
     """An SQLAlchemy engine whose transactions are ``BEGIN IMMEDIATE``."""
     from sqlalchemy import event
+    from sqlalchemy.engine import URL
     from sqlmodel import create_engine
 
     engine = create_engine(
-        f"sqlite:///{path}",
+        # Built, not parsed: a '?' or '#' in the folder's name stays part of the path.
+        URL.create("sqlite", database=str(path)),
         connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
     )
 

@@ -99,8 +99,24 @@ def read_snapshot(db_path: Path, *, include_retired: bool = False) -> Snapshot:
 
     try:
         keys, versions, targets, unfinished = _query(db_path)
+        return _snapshot(keys, versions, targets, unfinished, include_retired)
     except sqlite3.Error as exc:
         raise database_error(db_path, exc, writing=False) from None
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. a date that is not one
+        raise EnvironmentUnusable(
+            f"The inventory database {db_path} holds a value pplx-tui cannot read "
+            f"({' '.join(str(exc).split())[:120]}).",
+            hint="It was left untouched: restore it from a backup, or fix the row.",
+        ) from None
+
+
+def _snapshot(
+    keys: list[Any],
+    versions: list[Any],
+    targets: dict[Any, Any],
+    unfinished: int,
+    include_retired: bool,
+) -> Snapshot:
     chosen: dict[int, tuple[object, ...]] = {}
     for v in versions:
         key_id = v[0]
