@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -61,6 +60,8 @@ def _fs_readonly(path: Path) -> bool:
 
 
 def _disk_full(path: Path) -> bool:
+    import shutil
+
     try:
         return shutil.disk_usage(path.parent).free == 0
     except OSError:

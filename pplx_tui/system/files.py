@@ -26,7 +26,6 @@ import contextlib
 import errno
 import os
 import re
-import secrets
 import stat
 import sys
 import time
@@ -331,7 +330,7 @@ def temp_pattern(name: str, companions: tuple[str, ...] = ()) -> re.Pattern[str]
 
 def temp_path_for(path: Path) -> Path:
     """A fresh temp name beside ``path`` that :func:`remove_stale_temps` recognises."""
-    return path.parent / f"{_temp_stem(path.name)}{_TMP_MARK}{secrets.token_hex(6)}{_TMP_SUFFIX}"
+    return path.parent / f"{_temp_stem(path.name)}{_TMP_MARK}{os.urandom(6).hex()}{_TMP_SUFFIX}"
 
 
 def remove_stale_temps(path: Path, *, companions: tuple[str, ...] = ()) -> None:
