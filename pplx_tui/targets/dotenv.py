@@ -225,5 +225,7 @@ def write_value(path: Path, var: str, value: str, *, locks_dir: Path | None = No
         except FileRefused as exc:
             raise _refused(exc, path) from None
         except OSError as exc:
-            raise TargetError(f"Cannot write {path}: {describe(exc)}.") from None
+            raise TargetError(
+                f"Cannot write {path}: {describe(exc)}; it was left as it was."
+            ) from None
     return True
