@@ -686,3 +686,18 @@ def test_writers_of_one_file_in_two_processes_lose_no_update(tmp_path: Path) -> 
     for var in ("FIRST", "SECOND", "THIRD"):
         assert read_value(env, var) == f"{var}-29", text
     assert sorted(p.name for p in tmp_path.iterdir()) == [".env", "data"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no POSIX modes on Windows")
+def test_the_default_lock_folder_is_made_private_with_its_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "not-yet"
+    monkeypatch.setenv("PPLX_TUI_HOME", str(home))
+    old = os.umask(0)
+    try:
+        write_value(tmp_path / ".env", "KEY", NEW)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert stat.S_IMODE((home / "locks").stat().st_mode) == 0o700

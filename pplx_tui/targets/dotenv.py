@@ -196,9 +196,12 @@ def _validate(var: str, value: str) -> None:
 
 
 def _default_locks_dir() -> Path:
-    from pplx_tui.config import resolve_paths
+    """The ``locks/`` of the data folder (created private if it does not exist yet)."""
+    from pplx_tui.config import ensure_data_folder, resolve_paths
 
-    return resolve_paths().locks_dir
+    paths = resolve_paths()
+    ensure_data_folder(paths.data_dir)
+    return paths.locks_dir
 
 
 def write_value(path: Path, var: str, value: str, *, locks_dir: Path | None = None) -> bool:
