@@ -2,12 +2,18 @@
 
 ``PPLX_TUI_HOME`` puts data and config in one folder; otherwise platformdirs gives the
 platform's user data and config folders. The config file is ``config.toml`` in the config
-folder; every setting has a default, so the file is optional.
+folder; every setting has a default, so the file is optional. Every number in it is bounded,
+and the file must be a regular file: a link or a device there is refused (exit 3), never
+followed.
+
+What the data folder holds, and what each entry must be (:func:`check_data_folder`):
+``inventory.db`` with its ``-wal`` and ``-shm`` (regular files of their own), ``logs/`` with
+``crash.log``, ``reports/``, ``locks/`` (real folders, not links).
 """
 
 from __future__ import annotations
 
-import contextlib
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -16,11 +22,22 @@ from typing import Any
 
 from pplx_tui import APP_NAME
 from pplx_tui.core.errors import BadInput
+from pplx_tui.core.limits import MAX_POLICY_DAYS
+from pplx_tui.system import files
 
 HOME_ENV = "PPLX_TUI_HOME"
 BASE_URL_ENV = "PERPLEXITY_BASE_URL"
 DEFAULT_BASE_URL = "https://api.perplexity.ai"
 VERIFY_METHOD_ENV = "PPLX_TUI_VERIFY_METHOD"
+#: The API timeout accepted in config, in seconds.
+MAX_API_TIMEOUT = 600.0
+#: A config file larger than this is refused rather than read.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_BASE_URL_LEN = 2000
+DB_NAME = "inventory.db"
+DB_COMPANIONS = ("-wal", "-shm")
+CRASH_LOG_NAME = "crash.log"
+DATA_SUBFOLDERS = ("logs", "reports", "locks")
 
 
 @dataclass(frozen=True)
@@ -30,7 +47,7 @@ class Paths:
 
     @property
     def db_path(self) -> Path:
-        return self.data_dir / "inventory.db"
+        return self.data_dir / DB_NAME
 
     @property
     def log_dir(self) -> Path:
@@ -39,6 +56,10 @@ class Paths:
     @property
     def reports_dir(self) -> Path:
         return self.data_dir / "reports"
+
+    @property
+    def locks_dir(self) -> Path:
+        return self.data_dir / "locks"
 
     @property
     def config_file(self) -> Path:
@@ -59,11 +80,98 @@ def resolve_paths() -> Paths:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) and make it 0700, whatever the umask."""
-    path.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(OSError):  # e.g. a filesystem without modes
-        os.chmod(path, 0o700)
-    return path
+    """Create ``path`` (and parents) and make it 0700, whatever the umask; a link or a
+    non-folder is refused (see :func:`pplx_tui.system.files.ensure_private_dir`)."""
+    return files.ensure_private_dir(path)
+
+
+_LEFT_ALONE = "pplx-tui left it, and anything it points to, untouched."
+_LINK_WHY = "is a symbolic link; pplx-tui never follows links in its data folder"
+
+
+def _refuse_entry(path: Path, st: os.stat_result, expected: str) -> files.FileRefused:
+    kind, words = files.kind_of(st)
+    if kind == "link":
+        why = _LINK_WHY
+        hint = f"{_LEFT_ALONE} Put the real {expected.split()[-1]} there, or move the link aside."
+    else:
+        why = f"is {words}, not {expected}"
+        hint = f"{_LEFT_ALONE} Move it aside (pplx-tui creates what it needs)."
+    return files.FileRefused(path, why, kind=kind, hint=hint)
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise files.FileRefused(
+            path,
+            f"cannot be inspected ({files.describe(exc)})",
+            kind="error",
+            hint=_LEFT_ALONE,
+            os_error=exc,
+        ) from None
+
+
+def _check_folder(path: Path) -> None:
+    st = _lstat(path)
+    if st is not None and files.kind_of(st)[0] != "folder":
+        raise _refuse_entry(path, st, "a folder")
+
+
+def _is_own_entry(name: str) -> bool:
+    if name in (DB_NAME, "config.toml", *DATA_SUBFOLDERS) or name.startswith(DB_NAME + "-"):
+        return True
+    return name.startswith("." + DB_NAME + ".pplx-tui-")
+
+
+def check_data_folder(data_dir: Path) -> None:
+    """Refuse (:class:`~pplx_tui.system.files.FileRefused`, exit 3, one line naming it) a
+    data folder whose entries are not what pplx-tui made: a link, a device, a pipe, a folder
+    where a file belongs or the reverse. Only ``lstat`` is used: nothing is opened,
+    followed or changed. Missing entries are fine (they are created when needed)."""
+    _check_folder(data_dir)
+    for sub in DATA_SUBFOLDERS:
+        _check_folder(data_dir / sub)
+    db = data_dir / DB_NAME
+    for f in (db, *(Path(f"{db}{c}") for c in DB_COMPANIONS), data_dir / "logs" / CRASH_LOG_NAME):
+        st = _lstat(f)
+        if st is None:
+            continue
+        if files.kind_of(st)[0] != "file":
+            raise _refuse_entry(f, st, "a regular file")
+        if st.st_nlink > 1:
+            raise files.FileRefused(
+                f,
+                f"has {st.st_nlink} hard links; pplx-tui keeps its data in files of their own",
+                kind="links",
+                hint=_LEFT_ALONE,
+            )
+
+
+def ensure_data_folder(data_dir: Path) -> Path:
+    """The data folder, created 0700 if missing and checked (:func:`check_data_folder`).
+
+    An existing folder is made 0700 only when it holds nothing but pplx-tui's own entries:
+    a ``PPLX_TUI_HOME`` pointed at a folder with other things in it keeps its mode (the
+    files pplx-tui puts there are private one by one)."""
+    st = _lstat(data_dir)
+    if st is None:
+        files.ensure_private_dir(data_dir)
+    else:
+        _check_folder(data_dir)
+        try:
+            names = os.listdir(data_dir)
+        except OSError as exc:
+            raise files.FileRefused(
+                data_dir, f"cannot be listed ({files.describe(exc)})", kind="error", os_error=exc
+            ) from None
+        if all(_is_own_entry(n) for n in names):
+            files.ensure_private_dir(data_dir)
+    check_data_folder(data_dir)
+    return data_dir
 
 
 @dataclass(frozen=True)
@@ -83,25 +191,61 @@ class Settings:
         return self.group_policy_days.get(group, self.policy_days)
 
 
-def _positive_int(table: dict[str, Any], name: str, default: int, where: str) -> int:
+def _days(table: dict[str, Any], name: str, default: int, where: str) -> int:
     value = table.get(name, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise BadInput(f"{where}: '{name}' must be a positive whole number of days.")
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_POLICY_DAYS:
+        raise BadInput(
+            f"{where}: '{name}' must be a whole number of days from 1 to {MAX_POLICY_DAYS}."
+        )
     return value
+
+
+def _read_config(cfg: Path) -> dict[str, Any]:
+    folder = cfg.parent
+    try:
+        if folder.exists() and not folder.is_dir():  # e.g. PPLX_TUI_HOME names a file
+            raise files.FileRefused(
+                folder, "is not a folder", kind="other", hint="Point PPLX_TUI_HOME at a folder."
+            )
+    except OSError as exc:
+        raise files.FileRefused(
+            folder, f"cannot be inspected ({files.describe(exc)})", kind="error", os_error=exc
+        ) from None
+    try:
+        data = files.read_regular(cfg, limit=MAX_CONFIG_BYTES)
+    except files.FileRefused as exc:
+        if exc.kind == "large":
+            raise BadInput(
+                f"The config file {cfg} is larger than {MAX_CONFIG_BYTES // 1024} KiB."
+            ) from None
+        if exc.kind == "link":
+            raise files.FileRefused(
+                cfg,
+                "is a symbolic link; pplx-tui reads its config only from a regular file",
+                kind="link",
+                hint=f"{_LEFT_ALONE} Put the file itself there.",
+            ) from None
+        raise files.FileRefused(cfg, exc.why, kind=exc.kind, hint=_LEFT_ALONE) from None
+    except OSError as exc:
+        raise files.FileRefused(
+            cfg, f"cannot be read ({files.describe(exc)})", kind="error", os_error=exc
+        ) from None
+    if data is None:
+        return {}
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        shown = " ".join(str(exc).split())[:200]
+        raise BadInput(f"The config file {cfg} is not valid TOML: {shown}") from None
+    except RecursionError:
+        raise BadInput(f"The config file {cfg} is nested too deeply.") from None
 
 
 def load_settings(paths: Paths | None = None) -> Settings:
     """Read ``config.toml`` (if any) and the environment. A bad file is one clear error."""
     paths = paths or resolve_paths()
-    raw: dict[str, Any] = {}
     cfg = paths.config_file
-    if cfg.is_file():
-        try:
-            raw = tomllib.loads(cfg.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise BadInput(f"The config file {cfg} is not valid TOML: {exc}") from None
-        except OSError as exc:
-            raise BadInput(f"The config file {cfg} cannot be read: {exc.strerror}") from None
+    raw = _read_config(cfg)
     where = f"config file {cfg}"
     policy = raw.get("policy", {})
     api = raw.get("api", {})
@@ -110,26 +254,36 @@ def load_settings(paths: Paths | None = None) -> Settings:
     groups_raw = policy.get("groups", {})
     if not isinstance(groups_raw, dict):
         raise BadInput(f"{where}: [policy.groups] must map group names to days.")
-    groups = {
-        str(k): _positive_int(groups_raw, k, 90, where + " [policy.groups]") for k in groups_raw
-    }
+    groups = {str(k): _days(groups_raw, k, 90, where + " [policy.groups]") for k in groups_raw}
     verify_method = os.environ.get(VERIFY_METHOD_ENV) or api.get("verify_method", "async")
     if verify_method not in ("async", "models", "chat"):
-        raise BadInput(f"Unknown verify method {verify_method!r}: use async, models or chat.")
+        raise BadInput(
+            f"Unknown verify method {str(verify_method)[:40]!r}: use async, models or chat."
+        )
     timeout = api.get("timeout", 15.0)
-    if not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise BadInput(f"{where}: [api] timeout must be a positive number of seconds.")
+    if (
+        not isinstance(timeout, (int, float))
+        or isinstance(timeout, bool)
+        or not math.isfinite(timeout)
+        or not 0 < timeout <= MAX_API_TIMEOUT
+    ):
+        raise BadInput(
+            f"{where}: [api] timeout must be a number of seconds above 0 and at most "
+            f"{MAX_API_TIMEOUT:g}."
+        )
     bindings = raw.get("keys", {})
     if not isinstance(bindings, dict) or not all(isinstance(v, str) for v in bindings.values()):
         raise BadInput(f"{where}: [keys] must map binding ids to key names.")
     base_url = os.environ.get(BASE_URL_ENV) or api.get("base_url") or DEFAULT_BASE_URL
+    if not isinstance(base_url, str) or len(base_url) > MAX_BASE_URL_LEN:
+        raise BadInput(f"{where}: [api] base_url must be a URL (text).")
     return Settings(
         paths=paths,
-        base_url=str(base_url).rstrip("/"),
+        base_url=base_url.rstrip("/"),
         verify_method=str(verify_method),
-        policy_days=_positive_int(policy, "rotation_days", 90, where),
-        due_soon_days=_positive_int(policy, "due_soon_days", 14, where),
-        stale_verify_days=_positive_int(policy, "stale_verify_days", 30, where),
+        policy_days=_days(policy, "rotation_days", 90, where),
+        due_soon_days=_days(policy, "due_soon_days", 14, where),
+        stale_verify_days=_days(policy, "stale_verify_days", 30, where),
         group_policy_days=groups,
         api_timeout=float(timeout),
         bindings=dict(bindings),

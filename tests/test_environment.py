@@ -117,6 +117,10 @@ def test_fresh_and_upgraded_schemas_match_the_tables(tmp_path):
     assert len(STEPS) == SCHEMA_VERSION
 
 
+@pytest.mark.skipif(
+    sys.platform == "win32",
+    reason="no POSIX modes on Windows: the profile folders' ACLs protect the files",
+)
 def test_files_are_private(cli, home, emulator):
     os.chmod(home, 0o755)
     old = os.umask(0)  # the children inherit the most permissive umask
@@ -177,6 +181,7 @@ def test_unusable_keyring_backends_exit_3(cli, emulator, home, backend, needle):
     assert d.code == 3 and needle in d.stdout
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals (pty) are POSIX only")
 def test_prompting_backend_does_not_hang_on_a_terminal(cli, emulator, home):
     """With a real tty on stdin, getpass would wait forever: it must be refused instead."""
     import pty
@@ -248,3 +253,58 @@ def test_doctor_with_unreachable_api_exits_3(cli):
     r = cli("doctor", env={"PERPLEXITY_BASE_URL": f"http://127.0.0.1:{port}"})
     assert r.code == 3
     assert "API" in r.stderr
+
+
+def test_the_prompt_guard_acts_only_inside_keyring_calls(monkeypatch):
+    """No lock around keyring calls: while one thread is inside a call (whose backend tries
+    to prompt, and is stopped), another thread's own ``getpass`` still prompts normally."""
+    import getpass
+    import threading
+
+    from keyring.backend import KeyringBackend
+
+    from pplx_tui.core.errors import EnvironmentUnusable
+    from pplx_tui.secrets import store as store_mod
+
+    typed: list[str] = []
+
+    def terminal(prompt: str = "") -> str:
+        typed.append(prompt)
+        return "typed"
+
+    monkeypatch.setattr(getpass, "getpass", terminal)
+    inside, release = threading.Event(), threading.Event()
+
+    class AsksForAPassword(KeyringBackend):
+        priority = 1  # type: ignore[assignment]
+
+        def get_password(self, service: str, username: str) -> str | None:
+            inside.set()
+            assert release.wait(10)
+            return getpass.getpass("keyring password: ")
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            raise NotImplementedError
+
+        def delete_password(self, service: str, username: str) -> None:
+            raise NotImplementedError
+
+    store = store_mod.SecretStore(AsksForAPassword())
+    outcome: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            store.get("ref")
+        except BaseException as exc:  # handed to the test thread
+            outcome.append(exc)
+
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    assert inside.wait(10)
+    assert getpass.getpass("your own prompt: ") == "typed"  # not swapped for everyone
+    release.set()
+    t.join(10)
+    assert not t.is_alive()
+    assert isinstance(outcome[0], EnvironmentUnusable)
+    assert "wanted to ask for a password" in str(outcome[0])
+    assert typed == ["your own prompt: "]  # the backend's prompt never reached the terminal

@@ -283,37 +283,66 @@ def test_secret_missing_produced_and_cleared_by_reimport(
     assert (Kind.SECRET_MISSING, "Lost") not in kinds(svc)
 
 
+@pytest.mark.secret_service
 def test_secret_missing_without_listing_reads_each_secret_bounded(
-    svc: Services, emulator: Emulator, memory_keyring: Any, monkeypatch: pytest.MonkeyPatch
+    real_keyring: Any, home: Any, emulator: Emulator
 ) -> None:
-    """Backends that cannot list entries: every stored version is read, 8 at a time at most."""
+    """Backends that cannot list entries: every stored version is read, in parallel (more
+    than one read at once, with the real Secret Service) and at most 8 at a time."""
+    from pplx_tui.config import load_settings
+    from pplx_tui.ops.context import open_services
     from pplx_tui.ops.review import checks as review_mod
     from pplx_tui.secrets import enumerate as enum_mod
+    from pplx_tui.secrets.store import SecretStore
 
-    for i in range(30):
-        add_key(svc, emulator, f"K{i:02d}")
-    with svc.db.session() as s:
-        refs = s.exec(select(KeyVersion.secret_ref)).all()
-    memory_keyring.delete_password(SERVICE, refs[7])
-    monkeypatch.setattr(enum_mod, "_one", lambda backend: None)
-    active, peak, lock = 0, 0, threading.Lock()
-    real_get = memory_keyring.get_password
+    services = open_services(load_settings(), secrets=SecretStore(), clock=FixedClock(FIXED_NOW))
+    refs: list[str] = []
+    mp = pytest.MonkeyPatch()
+    try:
+        backend = services.secrets.backend
+        assert "SecretService" in services.secrets.backend_name
+        tag = uuid.uuid4().hex[:6]
+        tokens = [add_key(services, emulator, f"P{tag}-{i:02d}") for i in range(30)]
+        with services.db.session() as s:
+            refs = list(s.exec(select(KeyVersion.secret_ref)).all())
+            lost = s.exec(
+                select(KeyVersion.secret_ref).where(
+                    KeyVersion.fingerprint == fingerprint(tokens[7])
+                )
+            ).one()
+        services.secrets.delete(lost)
+        mp.setattr(enum_mod, "_one", lambda backend: None)
+        active, peak, gave_up = 0, 0, False
+        cond = threading.Condition()
+        real_get = backend.get_password
 
-    def slow_get(service: str, username: str) -> str | None:
-        nonlocal active, peak
-        with lock:
-            active += 1
-            peak = max(peak, active)
-        time.sleep(0.005)
-        with lock:
-            active -= 1
-        return real_get(service, username)
+        def counting_get(service: str, username: str) -> str | None:
+            nonlocal active, peak, gave_up
+            with cond:
+                active += 1
+                peak = max(peak, active)
+                cond.notify_all()
+                # Hold the first read until a second one is inside too (or give up after
+                # a second): serialised reads can never get there.
+                if not gave_up and not cond.wait_for(lambda: peak > 1, timeout=1.0):
+                    gave_up = True
+            try:
+                value: str | None = real_get(service, username)
+                return value
+            finally:
+                with cond:
+                    active -= 1
 
-    monkeypatch.setattr(memory_keyring, "get_password", slow_get)
-    rv = review(svc)
-    assert [f.kind for f in rv.findings] == [Kind.SECRET_MISSING]
-    assert "cannot list its entries" in rv.notes[0]
-    assert peak <= review_mod.KEYRING_CONCURRENCY
+        mp.setattr(backend, "get_password", counting_get)
+        rv = review(services)
+        assert [(f.kind, f.key_name) for f in rv.findings] == [(Kind.SECRET_MISSING, f"P{tag}-07")]
+        assert "cannot list its entries" in rv.notes[0]
+        assert 1 < peak <= review_mod.KEYRING_CONCURRENCY, peak
+    finally:
+        mp.undo()
+        for ref in refs:
+            services.secrets.delete(ref)
+        services.close()
 
 
 def test_unknown_keyring_entry_memory_produced_and_cleared(

@@ -9,7 +9,6 @@ variable says: a lease measured on a frozen clock would never expire.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pplx_tui.config import Settings, load_settings
@@ -21,7 +20,6 @@ if TYPE_CHECKING:
     from pplx_tui.store.db import Database
 
 #: The folder of the data folder that holds the lock files between processes.
-LOCKS_FOLDER = "locks"
 
 
 @dataclass
@@ -53,11 +51,6 @@ class Services:
 
     def now(self) -> Any:
         return self.clock.now()
-
-    @property
-    def locks_dir(self) -> Path:
-        """Where lock files go: the data folder's ``locks`` folder, never beside user files."""
-        return self.settings.paths.data_dir / LOCKS_FOLDER
 
     def close(self) -> None:
         if self._api is not None:

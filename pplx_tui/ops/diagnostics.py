@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pplx_tui.core.errors import PplxError
@@ -20,9 +21,41 @@ class Check:
     fatal: bool = True  # a failed fatal check means exit 3
 
 
-def run_doctor(settings: Settings, secrets: SecretStore, api_factory: object = None) -> list[Check]:
-    from pplx_tui.store.db import Database
+def _database_check(path: Path) -> Check:
+    """Open (create, upgrade) the inventory and run SQLite's quick check on it. Damage found
+    by the check, or an error it raises, is a failed check with one line, never a crash."""
+    import sqlite3
 
+    from pplx_tui.store.db import Database, database_error
+
+    try:
+        db = Database(path)
+    except PplxError as exc:
+        return Check("database", False, str(exc))
+    try:
+        con = sqlite3.connect(path.absolute().as_uri() + "?mode=ro", uri=True, timeout=30)
+        try:
+            rows = [str(r[0]) for r in con.execute("PRAGMA quick_check(5)").fetchall()]
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        return Check("database", False, str(database_error(path, exc, writing=False)))
+    finally:
+        db.close()
+    upgraded = f", upgraded from {db.found_version}" if 0 < db.found_version < db.version else ""
+    if rows == ["ok"]:
+        return Check("database", True, f"{path} (schema {db.version}{upgraded}; integrity ok)")
+    problems = "; ".join(" ".join(r.split())[:120] for r in rows[:3])
+    return Check(
+        "database",
+        False,
+        f"The inventory database {path} is damaged (SQLite's quick check: {problems}). "
+        "It was left untouched: restore it from a backup, or move it aside to start a new "
+        "inventory.",
+    )
+
+
+def run_doctor(settings: Settings, secrets: SecretStore, api_factory: object = None) -> list[Check]:
     checks: list[Check] = []
     try:
         checks.append(Check("keyring backend", True, secrets.backend_name))
@@ -31,24 +64,7 @@ def run_doctor(settings: Settings, secrets: SecretStore, api_factory: object = N
         checks.append(Check("keyring round trip", rt.ok, rt.message))
     except PplxError as exc:
         checks.append(Check("keyring round trip", False, str(exc)))
-    path = settings.paths.db_path
-    try:
-        db = Database(path)
-        try:
-            with db.engine.connect() as con:
-                integrity = con.exec_driver_sql("PRAGMA quick_check").scalar()
-        finally:
-            db.close()
-        ok = integrity == "ok"
-        checks.append(
-            Check(
-                "database",
-                ok,
-                f"{path} (schema {db.version}{', upgraded from ' + str(db.found_version) if 0 < db.found_version < db.version else ''}; integrity {integrity})",
-            )
-        )
-    except PplxError as exc:
-        checks.append(Check("database", False, str(exc)))
+    checks.append(_database_check(settings.paths.db_path))
     from pplx_tui.api.client import PerplexityClient
 
     client = (

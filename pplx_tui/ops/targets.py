@@ -211,13 +211,17 @@ def deploy(
     *,
     also_redact: tuple[str, ...] = (),
     timeout: float = command_target.DEFAULT_TIMEOUT,
+    locks_dir: Path | None = None,
 ) -> None:
-    """Put ``secret`` into one target, and for a dotenv file read it back to check."""
+    """Put ``secret`` into one target, and for a dotenv file read it back to check.
+
+    ``locks_dir``: the data folder's ``locks/`` (``settings.paths.locks_dir``), where the lock
+    serialising writers of a dotenv file lives."""
     value = secret.reveal()
     if target.kind == "dotenv":
         assert target.path is not None and target.var is not None
         path = Path(target.path)
-        dotenv.write_value(path, target.var, value)
+        dotenv.write_value(path, target.var, value, locks_dir=locks_dir)
         if dotenv.read_value(path, target.var) != value:
             raise TargetError(f"{target.var} in {path} did not read back as written.")
         return

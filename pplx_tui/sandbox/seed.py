@@ -213,7 +213,7 @@ def _step_dotenv(svc: Services, spec: SeedKey) -> Any:
             bearer = bearer_of(key, v)
         target = add_target(svc, spec.name, "dotenv", path=str(path), var=DEFAULT_KEY_VAR)
         secret: Secret = read_secret(svc, bearer)
-        deploy(target, secret, spec.name)
+        deploy(target, secret, spec.name, locks_dir=svc.settings.paths.locks_dir)
         record_deployed(svc, target.id, bearer.version_id, spec.name)
 
     return run

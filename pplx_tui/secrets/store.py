@@ -4,6 +4,10 @@ It refuses, with exit 3 and a clear message, every backend that cannot keep a se
 and quietly: keyring's fail/null backends, plaintext files, and backends that would ask for
 a password on the terminal (keyrings.cryptfile calls ``getpass``). A locked collection is
 reported, never waited on. Nothing here falls back to a file.
+
+Calls run in parallel: no lock is held around them. A backend that would prompt anyway is
+stopped by a guard in front of ``getpass`` that only acts inside a keyring call, in the thread
+making it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import getpass
 import os
 import threading
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,26 +36,45 @@ _HOW_TO_FIX = (
     "Install or unlock your OS keyring (macOS Keychain, Windows Credential Manager, or a "
     "Secret Service such as gnome-keyring), or choose one with PYTHON_KEYRING_BACKEND."
 )
-_prompt_guard = threading.Lock()
+#: Set while the current thread is inside a keyring call (each thread has its own value).
+_in_keyring_call: ContextVar[bool] = ContextVar("pplx_tui_in_keyring_call", default=False)
+_guard_installed = threading.Lock()
 
 
 class WouldPrompt(Exception):
     """Raised in place of a terminal password prompt by the keyring backend."""
 
 
-def _no_getpass(*_args: Any, **_kwargs: Any) -> str:
-    raise WouldPrompt()
+def _install_prompt_guard() -> None:
+    """Put a guard in front of ``getpass.getpass``, once per process: inside a keyring call
+    (in whatever thread) it raises :class:`WouldPrompt` instead of prompting; everywhere
+    else it is the original ``getpass``. No lock is held around keyring calls, so they run
+    in parallel."""
+    with _guard_installed:
+        current = getpass.getpass
+        if getattr(current, "_pplx_tui_guard", False):
+            return
+
+        def guarded(*args: Any, **kwargs: Any) -> str:
+            if _in_keyring_call.get():
+                raise WouldPrompt()
+            return current(*args, **kwargs)
+
+        guarded._pplx_tui_guard = True  # type: ignore[attr-defined]
+        getpass.getpass = guarded
 
 
 @contextlib.contextmanager
 def _no_terminal_prompt() -> Iterator[None]:
-    with _prompt_guard:
-        original = getpass.getpass
-        getpass.getpass = _no_getpass
-        try:
-            yield
-        finally:
-            getpass.getpass = original
+    _install_prompt_guard()  # again, in case something replaced getpass since
+    token = _in_keyring_call.set(True)
+    try:
+        yield
+    finally:
+        _in_keyring_call.reset(token)
+
+
+_install_prompt_guard()
 
 
 @dataclass(frozen=True)

@@ -1,24 +1,35 @@
 """Opening the inventory database safely.
 
-- The folder is 0700 and the file 0600 (created so, whatever the umask).
+- The data folder is 0700 and the files 0600 (created so, whatever the umask). Nothing in
+  the data folder is followed through a link or chmodded unless it is a regular file of its
+  own: a symbolic link, a device, a pipe or a hard-linked file at ``inventory.db`` (or its
+  ``-wal``/``-shm``) is refused with exit 3, and what it points to is left untouched.
+- A new inventory is built in a temp file beside it and renamed into place, under a lock,
+  so no other process ever sees a half-made one. An existing file that is empty (0 bytes) is
+  therefore not one pplx-tui made: it is refused, not started over.
 - WAL and a busy timeout, and every write transaction is ``BEGIN IMMEDIATE``: two processes
   can use one inventory at once.
 - A file that is not a SQLite database, or one written by a newer pplx-tui, is refused with
-  exit 3 and never touched.
+  exit 3 and never touched. A read-only filesystem, a full disk and an I/O error are named
+  as such (with what was or was not changed), not reported as damage.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pplx_tui.config import ensure_private_dir
+from pplx_tui.config import DB_COMPANIONS, ensure_data_folder
 from pplx_tui.core.errors import EnvironmentUnusable
 from pplx_tui.store.migrations import SCHEMA_VERSION, migrate, schema_version
+from pplx_tui.system import files
+from pplx_tui.system.locks import held, lock_path_for
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -26,6 +37,8 @@ if TYPE_CHECKING:
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 30_000
+#: Files SQLite may leave beside a database being built (journal, WAL and its index).
+_BUILD_COMPANIONS = ("-journal", *DB_COMPANIONS)
 
 
 def _unusable(path: Path, why: str) -> EnvironmentUnusable:
@@ -36,35 +49,172 @@ def _unusable(path: Path, why: str) -> EnvironmentUnusable:
     )
 
 
+def _fs_readonly(path: Path) -> bool:
+    statvfs = getattr(os, "statvfs", None)  # POSIX only
+    if statvfs is None:
+        return False
+    try:
+        return bool(statvfs(path.parent).f_flag & getattr(os, "ST_RDONLY", 1))
+    except OSError:
+        return False
+
+
+def _disk_full(path: Path) -> bool:
+    import shutil
+
+    try:
+        return shutil.disk_usage(path.parent).free == 0
+    except OSError:
+        return False
+
+
+def database_error(path: Path, exc: BaseException, *, writing: bool = True) -> EnvironmentUnusable:
+    """One line for an SQLite error on the inventory, saying what it is: read-only, no space
+    left, an I/O error, busy, or damaged; and that the failed change was not made."""
+    name = str(getattr(exc, "sqlite_errorname", "") or "")
+    text = " ".join(str(exc).split())[:200]
+    low = text.lower()
+    nothing = (
+        "Nothing was changed: SQLite rolled the change back." if writing else "Nothing was changed."
+    )
+    readonly_fs = _fs_readonly(path)
+    if (
+        name.startswith("SQLITE_READONLY")
+        or "readonly database" in low
+        or (readonly_fs and name.startswith(("SQLITE_CANTOPEN", "SQLITE_IOERR")))
+    ):
+        why = (
+            "the filesystem holding it is read-only"
+            if readonly_fs
+            else "it is read-only for pplx-tui (the permissions of the file or its folder)"
+        )
+        return EnvironmentUnusable(
+            f"The inventory database {path} cannot be written: {why}.",
+            hint=f"{nothing} Make it writable (or remount the filesystem) and try again.",
+        )
+    if (
+        name == "SQLITE_FULL"
+        or "disk is full" in low
+        or (name.startswith("SQLITE_IOERR") and _disk_full(path))
+    ):
+        return EnvironmentUnusable(
+            f"The inventory database {path} cannot be written: no space left on the device.",
+            hint=f"{nothing} Free some space and try again.",
+        )
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in low or "busy" in low:
+        return EnvironmentUnusable(
+            f"The inventory {path} stayed busy for {BUSY_TIMEOUT_MS // 1000} s: "
+            "another pplx-tui is writing to it.",
+            hint="Try again when it has finished.",
+        )
+    if name.startswith("SQLITE_IOERR") or "disk i/o error" in low:
+        return EnvironmentUnusable(
+            f"The inventory database {path} could not be read or written: an input/output "
+            f"error ({text}).",
+            hint=f"{nothing} Check the disk (and that the file is a regular file on it).",
+        )
+    if (
+        name.startswith(("SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH"))
+        or "unable to open" in low
+    ):
+        return _unusable(path, f"cannot be opened ({text})")
+    return _unusable(path, f"is damaged ({text})")
+
+
 def _configure(con: sqlite3.Connection) -> None:
     con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     con.execute("PRAGMA foreign_keys = ON")
     con.execute("PRAGMA synchronous = FULL")
 
 
+def _companions(path: Path) -> list[Path]:
+    return [Path(f"{path}{c}") for c in DB_COMPANIONS]
+
+
+def _check_files(path: Path) -> os.stat_result | None:
+    """The database's lstat (None if missing); its companions must be regular files too."""
+    st = files.check_regular(path, single_link=True)
+    for p in _companions(path):
+        files.check_regular(p, single_link=True)
+    return st
+
+
+def _remove_build(tmp: Path) -> None:
+    for p in (tmp, *(Path(f"{tmp}{c}") for c in _BUILD_COMPANIONS)):
+        with contextlib.suppress(OSError):
+            os.unlink(p)
+
+
+def _create(path: Path) -> bool:
+    """Build a new inventory beside ``path`` and rename it into place, under the database's
+    lock; False when another process created it meanwhile."""
+    lock = lock_path_for(path.parent / "locks", path)
+    with held(lock, what=f"Creating the inventory {path}"):
+        if _check_files(path) is not None:
+            return False
+        files.remove_stale_temps(path, companions=_BUILD_COMPANIONS)
+        tmp = files.temp_path_for(path)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | files.O_NOFOLLOW, 0o600)
+            try:
+                if sys.platform != "win32":
+                    os.fchmod(fd, files.PRIVATE_FILE)  # whatever the umask
+            finally:
+                os.close(fd)
+            con = sqlite3.connect(tmp, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            try:
+                _configure(con)
+                migrate(con)
+                con.execute("PRAGMA journal_mode = WAL").fetchone()
+            finally:
+                con.close()
+            os.replace(tmp, path)
+        except BaseException:
+            _remove_build(tmp)
+            raise
+        _remove_build(tmp)  # companions SQLite may have left (none, normally)
+    return True
+
+
 def prepare_database(path: Path) -> tuple[int, int]:
     """Check, create or upgrade the database file; returns (version found, version now).
 
-    Raises :class:`EnvironmentUnusable` for a corrupted file or a newer schema.
+    Raises :class:`EnvironmentUnusable` (or its file-refusal kind) for a link or non-regular
+    file in the data folder, an empty or corrupted file, a newer schema, a read-only or full
+    filesystem. Nothing is changed then.
     """
-    ensure_private_dir(path.parent)
-    existed = path.exists() and path.stat().st_size > 0
-    if existed:
-        try:
-            with open(path, "rb") as fh:
-                head = fh.read(len(SQLITE_MAGIC))
-        except OSError as exc:
-            raise _unusable(path, f"cannot be read ({exc.strerror})") from None
-        if head != SQLITE_MAGIC:
-            raise _unusable(path, "is not a SQLite database (corrupted or overwritten)")
-    else:
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-        os.close(fd)
+    try:
+        ensure_data_folder(path.parent)
+        st = _check_files(path)
+        created = False
+        if st is None:
+            created = _create(path)
+            st = _check_files(path)
+            if st is None:
+                raise _unusable(path, "disappeared while it was being created")
+        elif st.st_size == 0:
+            raise _unusable(
+                path,
+                "is empty (0 bytes): pplx-tui never leaves an empty inventory, so this is not "
+                "one it wrote, and it did not start a new one over it",
+            )
+        head = files.read_head(path, len(SQLITE_MAGIC))
+    except files.FileRefused as exc:
+        raise _refused(exc) from None
+    except OSError as exc:
+        raise EnvironmentUnusable(
+            f"The inventory database {path} cannot be prepared: {files.describe(exc)}.",
+            hint="Nothing was changed.",
+        ) from None
+    except sqlite3.Error as exc:  # building a new inventory failed
+        raise database_error(path, exc) from None
+    if head != SQLITE_MAGIC:
+        raise _unusable(path, "is not a SQLite database (corrupted or overwritten)")
     secure_files(path)
     try:
         con = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
     except sqlite3.Error as exc:
-        raise _unusable(path, f"cannot be opened ({exc})") from None
+        raise database_error(path, exc, writing=False) from None
     try:
         _configure(con)
         found = schema_version(con)
@@ -74,40 +224,50 @@ def prepare_database(path: Path) -> tuple[int, int]:
                 f"(schema {found}; this version knows up to {SCHEMA_VERSION}).",
                 hint="Upgrade pplx-tui; the database was left untouched.",
             )
-        if found > 0:
-            # Make sure the schema is readable before anything writes to it.
-            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        elif existed and con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+        tables = con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if found == 0 and tables:
             raise _unusable(path, "holds tables that are not a pplx-tui inventory")
-        mode = con.execute("PRAGMA journal_mode = WAL").fetchone()
-        if not mode or str(mode[0]).lower() != "wal":  # pragma: no cover - e.g. network fs
-            pass
+        con.execute("PRAGMA journal_mode = WAL").fetchone()
         _, now = migrate(con)
-    except sqlite3.DatabaseError as exc:
-        raise _unusable(path, f"is damaged ({exc})") from None
+    except sqlite3.Error as exc:
+        raise database_error(path, exc) from None
     finally:
         con.close()
     secure_files(path)
-    return found, now
+    return (0 if created else found), now
+
+
+def _refused(exc: files.FileRefused) -> files.FileRefused:
+    """A refusal from the data folder, saying that what it names was left alone."""
+    if exc.hint:
+        return exc
+    hint = (
+        "Nothing was changed."
+        if exc.kind == "error"
+        else "pplx-tui left it, and anything it points to, untouched."
+    )
+    return files.FileRefused(exc.path, exc.why, kind=exc.kind, hint=hint, os_error=exc.os_error)
 
 
 def secure_files(path: Path) -> None:
-    """Make the database and its -wal/-shm companions 0600."""
-    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        try:
-            if p.exists():
-                os.chmod(p, 0o600)
-        except OSError:  # pragma: no cover
-            pass
+    """Make the database and its -wal/-shm companions 0600: only regular files of their own
+    that belong to this user, never through a link, never a device. Never raises."""
+    for p in (path, *_companions(path)):
+        with contextlib.suppress(files.FileRefused, OSError):
+            st = files.check_regular(p, single_link=True)
+            if st is not None:
+                files.fchmod_private(p)
 
 
 def make_engine(path: Path) -> Engine:
     """An SQLAlchemy engine whose transactions are ``BEGIN IMMEDIATE``."""
     from sqlalchemy import event
+    from sqlalchemy.engine import URL
     from sqlmodel import create_engine
 
     engine = create_engine(
-        f"sqlite:///{path}",
+        # Built, not parsed: a '?' or '#' in the folder's name stays part of the path.
+        URL.create("sqlite", database=str(path)),
         connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
     )
 
@@ -155,16 +315,8 @@ class Database:
                     raise
         except sa_exc.IntegrityError:
             raise
-        except sa_exc.OperationalError as exc:
-            if "locked" in str(exc.orig) or "busy" in str(exc.orig):
-                raise EnvironmentUnusable(
-                    f"The inventory {self.path} stayed busy for {BUSY_TIMEOUT_MS // 1000} s: "
-                    "another pplx-tui is writing to it.",
-                    hint="Try again when it has finished.",
-                ) from None
-            raise _unusable(self.path, f"cannot be used ({exc.orig})") from None
         except sa_exc.DatabaseError as exc:
-            raise _unusable(self.path, f"is damaged ({exc.orig})") from None
+            raise database_error(self.path, exc.orig or exc) from None
         finally:
             secure_files(self.path)
 

@@ -4,6 +4,10 @@ Importing SQLAlchemy/SQLModel costs about 0.3 s, so the first paint of the key t
 inventory here, read-only, without them. It mirrors ``ops.inventory.list_keys``: one row per key
 with its current version (else the newest one); keys with no version (a generation in flight)
 are left out, and fully revoked keys too unless ``include_retired``.
+
+Like every reader of the data folder it follows no link: the database and its ``-wal`` and
+``-shm`` must be regular files of their own, or the read is refused (exit 3). SQLite errors
+become the same one-line messages as in ``store.db`` (damaged, read-only, I/O error).
 """
 
 from __future__ import annotations
@@ -12,8 +16,12 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from pplx_tui.config import DB_COMPANIONS
+from pplx_tui.core.errors import EnvironmentUnusable
 from pplx_tui.core.limits import OPEN_STATUSES
+from pplx_tui.system import files
 
 _STAGE_CURRENT = "current"
 _STAGE_REVOKED = "revoked"
@@ -52,12 +60,18 @@ def _dt(text: str | None) -> datetime | None:
 
 def connect(db_path: Path) -> sqlite3.Connection:
     """A read-only connection (the file must exist: ``Database`` created or migrated it)."""
-    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+    for p in (db_path, *(Path(f"{db_path}{c}") for c in DB_COMPANIONS)):
+        files.check_regular(p, single_link=True)
+    if not db_path.exists():
+        raise EnvironmentUnusable(f"The inventory database {db_path} does not exist.")
+    # A file: URI, percent-encoded, so that '?' or '#' in the folder's name stay in the path.
+    uri = Path(db_path).absolute().as_uri() + "?mode=ro"
+    con = sqlite3.connect(uri, uri=True, timeout=30)
     con.execute("PRAGMA busy_timeout = 30000")
     return con
 
 
-def read_snapshot(db_path: Path, *, include_retired: bool = False) -> Snapshot:
+def _query(db_path: Path) -> tuple[list[Any], list[Any], dict[Any, Any], int]:
     con = connect(db_path)
     try:
         keys = con.execute(
@@ -77,6 +91,32 @@ def read_snapshot(db_path: Path, *, include_retired: bool = False) -> Snapshot:
         ).fetchone()[0]
     finally:
         con.close()
+    return keys, versions, targets, int(unfinished)
+
+
+def read_snapshot(db_path: Path, *, include_retired: bool = False) -> Snapshot:
+    from pplx_tui.store.db import database_error
+
+    try:
+        keys, versions, targets, unfinished = _query(db_path)
+        return _snapshot(keys, versions, targets, unfinished, include_retired)
+    except sqlite3.Error as exc:
+        raise database_error(db_path, exc, writing=False) from None
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. a date that is not one
+        raise EnvironmentUnusable(
+            f"The inventory database {db_path} holds a value pplx-tui cannot read "
+            f"({' '.join(str(exc).split())[:120]}).",
+            hint="It was left untouched: restore it from a backup, or fix the row.",
+        ) from None
+
+
+def _snapshot(
+    keys: list[Any],
+    versions: list[Any],
+    targets: dict[Any, Any],
+    unfinished: int,
+    include_retired: bool,
+) -> Snapshot:
     chosen: dict[int, tuple[object, ...]] = {}
     for v in versions:
         key_id = v[0]

@@ -1,28 +1,41 @@
 """A command target: a shell command that receives the secret on stdin.
 
-The secret is written to the command's stdin followed by one newline (so ``read -r KEY``
-works); the key's name is in ``PPLX_KEY_NAME``. The secret is never in argv or the
-environment. A non-zero exit (or the timeout) is a failed deploy; the error shows the end
-of the command's stderr, one line, with every known secret and anything shaped like a key
-masked.
+The command runs through the platform's shell (POSIX ``sh -c``; Windows ``cmd.exe /d /s
+/c``, from ``COMSPEC``). The secret is written to its stdin followed by one newline (so
+``read -r KEY`` works); the key's name is in ``PPLX_KEY_NAME``. The secret is never in argv
+or the environment.
+
+- The command's exit status decides: 0 is a deployed key, even if a background child it
+  started still holds stderr open; anything else is a failed deploy.
+- The timeout is a deadline for the whole process tree and its pipes: at the deadline every
+  process the command started is killed and the deploy fails at once.
+- Of its output, stdout is discarded and only the end of stderr is read into memory; the
+  error shows at most a short tail of it, on one line, from which every known secret is
+  masked, every run of 8 or more characters of a secret (forward or reversed, in any case)
+  is removed, and anything shaped like a key is masked.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
 from collections.abc import Iterable
 
-from pplx_tui.api.errors import scrub
 from pplx_tui.core.limits import DEFAULT_KEY_VAR
 from pplx_tui.core.text import one_line
+from pplx_tui.core.tokens import TOKEN_RE
+from pplx_tui.system.process import run_shell
 from pplx_tui.targets import TargetError
 
 DEFAULT_TIMEOUT = 60.0
 KEY_NAME_ENV = "PPLX_KEY_NAME"
-_STDERR_SHOWN = 300
+#: Characters of stderr an error message may show.
+STDERR_SHOWN = 300
+#: Bytes of stderr read into memory (the end of it; the rest is discarded as it comes).
+STDERR_KEPT = 16 * 1024
+#: A run of this many characters of a secret is removed from any output kept.
+MIN_SECRET_RUN = 8
+REDACTED = "[redacted]"
+MAX_COMMAND_LEN = 4000
 
 
 def validate_command(command: str) -> str:
@@ -30,8 +43,8 @@ def validate_command(command: str) -> str:
         raise TargetError("The command is empty.")
     if "\0" in command:
         raise TargetError("The command contains a NUL character.")
-    if len(command) > 4000:
-        raise TargetError("The command is longer than 4000 characters.")
+    if len(command) > MAX_COMMAND_LEN:
+        raise TargetError(f"The command is longer than {MAX_COMMAND_LEN} characters.")
     return command.strip()
 
 
@@ -40,6 +53,56 @@ def _env(key_name: str) -> dict[str, str]:
     env.pop(DEFAULT_KEY_VAR, None)  # the command gets the key on stdin, nowhere else
     env[KEY_NAME_ENV] = key_name
     return env
+
+
+def _fold(text: str) -> str:
+    """Lower case, one character for one (so spans found in the result fit the original)."""
+    return "".join(low if len(low := ch.lower()) == 1 else ch for ch in text)
+
+
+def _secret_runs(text: str, secret: str, run: int) -> list[tuple[int, int]]:
+    """Spans of ``text`` made of ``run``-character pieces of ``secret`` or of its reverse
+    (compared without case)."""
+    folded, s = _fold(text), _fold(secret)
+    if len(s) < run:
+        return []
+    pieces = {s[i : i + run] for i in range(len(s) - run + 1)}
+    rev = s[::-1]
+    pieces |= {rev[i : i + run] for i in range(len(rev) - run + 1)}
+    spans: list[tuple[int, int]] = []
+    for i in range(len(folded) - run + 1):
+        if folded[i : i + run] in pieces:
+            if spans and spans[-1][1] >= i:
+                spans[-1] = (spans[-1][0], i + run)
+            else:
+                spans.append((i, i + run))
+    return spans
+
+
+def redact_output(text: str, secrets: Iterable[str], *, run: int = MIN_SECRET_RUN) -> str:
+    """``text`` with each secret masked to its last 4 characters, every remaining run of
+    ``run`` or more characters of a secret (forward or reversed) removed, and anything
+    shaped like a key masked."""
+    known = [s for s in secrets if s]
+    for secret in known:
+        if len(secret) >= run:
+            text = text.replace(secret, "…" + secret[-4:])
+    for secret in known:
+        spans = _secret_runs(text, secret, run)
+        for start, end in reversed(spans):
+            text = text[:start] + REDACTED + text[end:]
+    return TOKEN_RE.sub(lambda m: "pplx-…" + m.group(0)[-4:], text)
+
+
+def shown_output(raw: bytes, secrets: Iterable[str]) -> str:
+    """The one line an error may show of a command's stderr: sanitised first (so no escape
+    sequence can rejoin pieces of a secret), then redacted, then cut to its last
+    :data:`STDERR_SHOWN` characters."""
+    text = one_line(raw[-STDERR_KEPT:].decode("utf-8", "replace"))
+    text = redact_output(text, secrets)
+    if len(text) > STDERR_SHOWN:
+        text = "…" + text[-(STDERR_SHOWN - 1) :]
+    return text
 
 
 def run_command(
@@ -54,33 +117,29 @@ def run_command(
     command = validate_command(command)
     redact = [secret, *also_redact]
     try:
-        proc = subprocess.Popen(
-            ["/bin/sh", "-c", command],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+        done = run_shell(
+            command,
+            input=(secret + "\n").encode("utf-8"),
             env=_env(key_name),
-            start_new_session=True,  # so a timeout kills the whole process group
+            timeout=timeout,
+            tail_bytes=STDERR_KEPT,
         )
     except OSError as exc:
-        raise TargetError(f"The command could not be started: {exc.strerror}.") from None
-    try:
-        _, err = proc.communicate((secret + "\n").encode("utf-8"), timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
         raise TargetError(
-            f"The command did not finish within {timeout:g} s and was stopped."
+            f"The command could not be started: {exc.strerror or type(exc).__name__}."
         ) from None
-    if proc.returncode != 0:
-        text = err.decode("utf-8", "replace")
-        shown = one_line(scrub(text, redact), 10_000)[-_STDERR_SHOWN:]
-        how = (
-            f"was killed by signal {-proc.returncode}"
-            if proc.returncode < 0
-            else f"exited with status {proc.returncode}"
-        )
+    if done.timed_out:
         raise TargetError(
-            f"The command {how}" + (f": {shown}" if shown else " (no output on stderr).")
+            f"The command did not finish within {timeout:g} s; it and every process it "
+            "started were stopped."
         )
+    code = done.returncode
+    if code == 0:
+        return
+    shown = shown_output(done.stderr_tail, redact)
+    how = (
+        f"was killed by signal {-code}"
+        if code is not None and code < 0
+        else (f"exited with status {code}")
+    )
+    raise TargetError(f"The command {how}" + (f": {shown}" if shown else " (no output on stderr)."))

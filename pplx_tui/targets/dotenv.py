@@ -1,29 +1,37 @@
 """Atomic replacement of one variable in a dotenv file.
 
 - Every other line, comment, blank line and the order are kept byte for byte (also text that
-  is not UTF-8, and CRLF line ends). Every line that sets the variable (``VAR=value``,
-  ``export VAR=value``, quoted or not, with a trailing ``# comment``) gets the new value in the
-  same quoting; a missing variable is appended.
-- The write goes to a temp file in the same folder (0600 from birth, whatever the umask),
-  fsynced, renamed over the file, and the folder is fsynced. A file that existed keeps its
-  mode; a new file is 0600. No backup or temp file is left behind, also on failure; a temp
-  file left by a killed process is removed by the next write.
-- Writers of one folder are serialised with ``flock`` on the folder itself (no lock file).
+  is not UTF-8, and CRLF line ends: the file is read and written in binary on every
+  platform). Every line that sets the variable (``VAR=value``, ``export VAR=value``, quoted or
+  not, with a trailing ``# comment``) gets the new value in the same quoting; a missing
+  variable is appended.
+- The write goes through :func:`pplx_tui.system.files.write_atomic`: a temp file in the same
+  folder (0600 from birth, whatever the umask), fsynced, renamed over the file, the folder
+  fsynced. A file that existed keeps its mode; a new file is 0600. No backup or temp file is
+  left behind, also on failure; a temp file left by a killed process is removed by the next
+  write.
+- Writers of one file are serialised by a lock file in pplx-tui's own data folder
+  (``locks/``), never beside the user's file.
 - A symbolic link or anything that is not a regular file is refused with a message: pplx-tui
-  never writes through a link.
+  never reads or writes through a link.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import re
-import secrets
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+from pplx_tui.system.files import (
+    FileRefused,
+    describe,
+    read_regular,
+    remove_stale_temps,
+    write_atomic,
+)
+from pplx_tui.system.files import check_regular as _check_regular
+from pplx_tui.system.locks import held, lock_path_for
 from pplx_tui.targets import TargetError
 
 VAR_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -33,52 +41,49 @@ _ASSIGN_RE = re.compile(
     re.DOTALL,
 )
 _SAFE_UNQUOTED = re.compile(r"\A[A-Za-z0-9_./:@%+,=-]*\Z")
-_TMP_PREFIX = ".pplx-tui-"
-_TMP_SUFFIX = ".tmp"
-_NEW_MODE = 0o600
+#: A dotenv file larger than this is refused rather than read into memory.
+MAX_BYTES = 16 * 1024 * 1024
 
 
-def _hidden(name: str) -> str:
-    return name if name.startswith(".") else "." + name
-
-
-def _tmp_pattern(name: str) -> re.Pattern[str]:
-    return re.compile(
-        rf"\A{re.escape(_hidden(name))}{re.escape(_TMP_PREFIX)}[0-9a-f]{{12}}{re.escape(_TMP_SUFFIX)}\Z"
-    )
-
-
-def check_regular(path: Path) -> os.stat_result | None:
-    """The file's lstat, None if it does not exist; a link or non-regular file is refused."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise TargetError(f"Cannot inspect {path}: {exc.strerror}.") from None
-    if stat.S_ISLNK(st.st_mode):
-        raise TargetError(
+def _refused(exc: FileRefused, path: Path) -> TargetError:
+    if exc.kind == "link":
+        return TargetError(
             f"{path} is a symbolic link; pplx-tui does not write through links. "
             "Point the target at the real file instead."
         )
-    if not stat.S_ISREG(st.st_mode):
-        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-        raise TargetError(f"{path} is {kind}; a dotenv target must be a regular file.")
-    return st
+    if exc.kind == "folder":
+        return TargetError(f"{path} is a directory; a dotenv target must be a regular file.")
+    if exc.kind == "missing":
+        return TargetError(f"The folder {path.parent} does not exist.")
+    what = {"device": "a device", "pipe": "a named pipe", "socket": "a socket"}
+    if exc.kind in (*what, "other"):
+        shown = f" but {what[exc.kind]}" if exc.kind in what else ""
+        return TargetError(f"{path} is not a regular file{shown}; a dotenv target must be one.")
+    return TargetError(exc.message)
+
+
+def check_regular(path: Path) -> os.stat_result | None:
+    """The file's lstat, None if it does not exist; a link or non-regular file is refused
+    with :class:`TargetError`."""
+    try:
+        return _check_regular(path)
+    except FileRefused as exc:
+        raise _refused(exc, path) from None
 
 
 def _read_text(path: Path) -> str | None:
-    if check_regular(path) is None:
-        return None
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except FileNotFoundError:
-        return None
+        data = read_regular(path, limit=MAX_BYTES)
+    except FileRefused as exc:
+        if exc.kind == "large":
+            raise TargetError(
+                f"{path} is larger than {MAX_BYTES // (1024 * 1024)} MiB; "
+                "pplx-tui will not rewrite it."
+            ) from None
+        raise _refused(exc, path) from None
     except OSError as exc:
-        raise TargetError(f"Cannot read {path}: {exc.strerror}.") from None
-    with os.fdopen(fd, "rb") as fh:
-        data = fh.read()
-    return data.decode("utf-8", "surrogateescape")
+        raise TargetError(f"Cannot read {path}: {describe(exc)}.") from None
+    return None if data is None else data.decode("utf-8", "surrogateescape")
 
 
 _LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\n|\r)|[^\r\n]+\Z")
@@ -98,8 +103,11 @@ def _split_eol(line: str) -> tuple[str, str]:
     return line, ""
 
 
-def _parse_rest(rest: str, path: Path, lineno: int) -> tuple[str, str, str]:
-    """(quote, value, trailing text) of what follows ``VAR=``."""
+def _parse_rest(
+    rest: str, path: Path, lineno: int, *, spaced: bool = False
+) -> tuple[str, str, str]:
+    """(quote, value, trailing text) of what follows ``VAR=`` (``spaced``: blanks followed
+    the ``=``, so a ``#`` right here starts a comment: ``VAR= # note`` sets an empty value)."""
     if rest[:1] in ('"', "'"):
         quote = rest[0]
         i = 1
@@ -119,6 +127,8 @@ def _parse_rest(rest: str, path: Path, lineno: int) -> tuple[str, str, str]:
             f"Line {lineno} of {path} opens a quoted value that does not close on that line; "
             "pplx-tui will not rewrite it. Fix the line by hand."
         )
+    if spaced and rest.startswith("#"):
+        return "", "", rest
     found = re.search(r"[ \t]+#", rest)
     value = rest[: found.start()] if found else rest
     stripped = value.rstrip(" \t")
@@ -141,7 +151,8 @@ def _assignments(text: str, var: str, path: Path) -> Iterator[tuple[int, str, st
         m = _ASSIGN_RE.match(body)
         if m is None or m.group("var") != var:
             continue
-        quote, value, trailing = _parse_rest(m.group("rest"), path, index + 1)
+        spaced = m.group("eq").endswith((" ", "\t"))
+        quote, value, trailing = _parse_rest(m.group("rest"), path, index + 1, spaced=spaced)
         yield index, m.group("lead") + var + m.group("eq"), quote, value, trailing + eol
 
 
@@ -161,7 +172,10 @@ def replace_value(text: str, var: str, value: str, path: Path) -> str:
     lines = _split_lines(text)
     found = False
     for index, head, quote, _, tail in list(_assignments(text, var, path)):
-        lines[index] = head + _format(value, quote) + tail
+        shown = _format(value, quote)
+        if shown and shown[0] not in "'\"" and tail.startswith("#"):
+            tail = " " + tail  # "VAR= # note" with a value: keep the note a comment
+        lines[index] = head + shown + tail
         found = True
     if not found:
         eol = "\n"
@@ -181,71 +195,40 @@ def _validate(var: str, value: str) -> None:
         raise TargetError("The value to write contains a line break or NUL; refused.")
 
 
-@contextlib.contextmanager
-def _locked_dir(folder: Path) -> Iterator[int]:
-    try:
-        dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    except FileNotFoundError:
-        raise TargetError(f"The folder {folder} does not exist.") from None
-    except OSError as exc:
-        raise TargetError(f"Cannot open the folder {folder}: {exc.strerror}.") from None
-    try:
-        fcntl.flock(dfd, fcntl.LOCK_EX)
-        yield dfd
-    finally:
-        os.close(dfd)  # releases the lock
+def _default_locks_dir() -> Path:
+    """The ``locks/`` of the data folder (created private if it does not exist yet)."""
+    from pplx_tui.config import ensure_data_folder, resolve_paths
+
+    paths = resolve_paths()
+    ensure_data_folder(paths.data_dir)
+    return paths.locks_dir
 
 
-def _remove_stale_temps(dfd: int, name: str) -> None:
-    pattern = _tmp_pattern(name)
-    for entry in os.listdir(dfd):
-        if pattern.match(entry):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(entry, dir_fd=dfd)
+def write_value(path: Path, var: str, value: str, *, locks_dir: Path | None = None) -> bool:
+    """Set ``var`` to ``value`` in ``path`` atomically. Returns False if it already was.
 
-
-def write_value(path: Path, var: str, value: str) -> bool:
-    """Set ``var`` to ``value`` in ``path`` atomically. Returns False if it already was."""
+    ``locks_dir``: where the lock serialising writers of ``path`` lives (by default the
+    ``locks/`` folder of pplx-tui's data folder)."""
     _validate(var, value)
     path = Path(path)
-    folder, name = path.parent, path.name
-    with _locked_dir(folder) as dfd:
-        _remove_stale_temps(dfd, name)
+    lock = lock_path_for(locks_dir or _default_locks_dir(), path)
+    with held(lock, what=f"The dotenv file {path}"):
+        remove_stale_temps(path)
         st = check_regular(path)
+        if st is None and not path.parent.is_dir():
+            raise TargetError(f"The folder {path.parent} does not exist.")
         text = _read_text(path) if st is not None else ""
-        assert text is not None
+        if text is None:  # removed since the check: write it anew
+            st, text = None, ""
         new_text = replace_value(text, var, value, path)
         if st is not None and new_text == text:
             return False
-        mode = stat.S_IMODE(st.st_mode) if st is not None else _NEW_MODE
-        tmp = f"{_hidden(name)}{_TMP_PREFIX}{secrets.token_hex(6)}{_TMP_SUFFIX}"
         try:
-            fd = os.open(
-                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dfd
-            )
+            write_atomic(path, new_text.encode("utf-8", "surrogateescape"))
+        except FileRefused as exc:
+            raise _refused(exc, path) from None
         except OSError as exc:
-            raise TargetError(f"Cannot write in the folder {folder}: {exc.strerror}.") from None
-        try:
-            try:
-                os.fchmod(fd, mode)
-                if st is not None:
-                    with contextlib.suppress(PermissionError):
-                        os.fchown(fd, st.st_uid, st.st_gid)
-                data = new_text.encode("utf-8", "surrogateescape")
-                view = memoryview(data)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
-        except BaseException as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp, dir_fd=dfd)
-            if isinstance(exc, OSError):
-                raise TargetError(f"Cannot write {path}: {exc.strerror}.") from None
-            raise
-        with contextlib.suppress(OSError):
-            os.fsync(dfd)
+            raise TargetError(
+                f"Cannot write {path}: {describe(exc)}; it was left as it was."
+            ) from None
     return True

@@ -304,7 +304,7 @@ class _Driver:
             assert t.id is not None
             if t.version_id != new_id:
                 try:
-                    deploy(t, secret, key.name)
+                    deploy(t, secret, key.name, locks_dir=self.svc.settings.paths.locks_dir)
                 except PplxError as exc:
                     raise self.fail(
                         "replace", f"Deploying to {_target_label(t)} failed: {exc}"

@@ -16,7 +16,6 @@ from pplx_tui.core.clock import iso, utc
 from pplx_tui.core.errors import BadInput, OperationFailed
 from pplx_tui.core.policy import duration_label
 from pplx_tui.core.text import one_line
-from pplx_tui.ops.context import LOCKS_FOLDER
 from pplx_tui.ops.incident.checklists import MEASURES_CHECKLIST, REVIEW_CHECKLIST
 from pplx_tui.ops.incident.record import IncidentView, get_incident, update
 from pplx_tui.system.files import (
@@ -54,9 +53,9 @@ def close_incident(
     final = get_incident(svc, incident_id)
     text = render_report(final)
     reports = ensure_private_dir(svc.settings.paths.reports_dir)
-    path = write_report(reports / f"incident-{incident_id}.md", text, locks_dir=svc.locks_dir)
+    path = write_report(reports / f"incident-{incident_id}.md", text, locks_dir=svc.settings.paths.locks_dir)
     if report_file is not None:
-        write_report(report_file, text, locks_dir=svc.locks_dir)
+        write_report(report_file, text, locks_dir=svc.settings.paths.locks_dir)
     update(svc, incident_id, report_path=str(path))
     return get_incident(svc, incident_id)
 
@@ -72,7 +71,7 @@ def write_report(path: Path, text: str, *, locks_dir: Path | None = None) -> Pat
 
     path = path.expanduser()
     if locks_dir is None:
-        locks_dir = resolve_paths().data_dir / LOCKS_FOLDER
+        locks_dir = resolve_paths().locks_dir
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
         with held(lock_path_for(locks_dir, path), what=f"The report {path}"):

@@ -418,7 +418,13 @@ class Driver:
                 target_state="updating",
             )
             try:
-                deploy(t, new_secret, self.key_name, also_redact=(old_secret.reveal(),))
+                deploy(
+                    t,
+                    new_secret,
+                    self.key_name,
+                    also_redact=(old_secret.reveal(),),
+                    locks_dir=self.svc.settings.paths.locks_dir,
+                )
             except PplxError as exc:
                 self.emit(
                     "deploy",
@@ -491,7 +497,13 @@ class Driver:
                 target_state="restoring",
             )
             try:
-                deploy(t, old_secret, self.key_name, also_redact=(new_secret.reveal(),))
+                deploy(
+                    t,
+                    old_secret,
+                    self.key_name,
+                    also_redact=(new_secret.reveal(),),
+                    locks_dir=self.svc.settings.paths.locks_dir,
+                )
             except PplxError as exc:
                 problems.append(f"Target #{t.id} could not be put back ({exc}): fix it by hand. ")
                 self.emit(
