@@ -70,7 +70,9 @@ def test_crash_at_every_boundary_then_resume(
         svc.close()
 
     grace = "1" if boundary == "grace" else "0"
-    crashed = cli("keys", "rotate", "Main", "--grace", grace, "--yes", env={CRASH_ENV: boundary})
+    crashed = cli(  # the process dies: a real one
+        "keys", "rotate", "Main", "--grace", grace, "--yes", env={CRASH_ENV: boundary}, process=True
+    )
     assert crashed.code == 137, (crashed.code, crashed.stderr)
     open_ops = _rows(home, "SELECT step, status FROM operation WHERE kind = 'rotate'")
     expected = "done" if boundary == "done" else "running"

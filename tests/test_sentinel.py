@@ -108,6 +108,7 @@ def test_no_secret_leaks_anywhere(cli, emulator, home, tmp_path):
         "--yes",
         code=137,
         env={"PPLX_TUI_CRASH_AFTER_STEP": "deploy"},
+        process=True,  # the process dies: a real one
     )
     step("resume", "resume", code=1)  # the dropped generation is reported, never retried
     # A leaked key found by the scan, then the incident runbook.
