@@ -167,3 +167,12 @@ def test_changed_module_state_is_reported(cli: Any, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(keys_mod, "cmd_list", remember)
     with pytest.raises(AssertionError, match=r"pplx_tui\.cli\.keys\._probe_registry"):
         cli("keys", "list")
+
+
+def test_main_returns_for_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from pplx_tui.cli.main import main
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("pplx-tui ")
+    assert main(["keys", "--help"]) == 0
+    assert "usage: pplx-tui keys" in capsys.readouterr().out
