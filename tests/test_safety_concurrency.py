@@ -73,7 +73,7 @@ def test_second_rotation_from_another_process_is_refused_during_grace(
     first = _rotate(cli, "Main", "3")
     try:
         _wait_for(lambda: _rotation_step(home) == ("grace", "running"), first, "the grace wait")
-        second = cli("keys", "rotate", "Main", "--grace", "0", "--yes", process=True)
+        second = cli("keys", "rotate", "Main", "--grace", "0", "--yes")
         assert second.code == 2, (second.code, second.stderr)
         assert "already in progress" in second.stderr
         assert len(second.stderr.strip().splitlines()) == 1 and "Traceback" not in second.stderr
