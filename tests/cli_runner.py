@@ -169,43 +169,48 @@ def _fresh_keyring() -> Iterator[None]:
 
 
 class _Watchdog:
-    """Interrupts the main thread (KeyboardInterrupt) once ``timeout`` seconds have passed.
-
-    Only where the run is on the main thread; elsewhere pytest-timeout bounds it."""
+    """Interrupts the main thread (KeyboardInterrupt) once ``timeout`` seconds have passed,
+    and again every half second until the run has stopped (an interrupt that lands in a
+    finaliser is swallowed there). Only where the run is on the main thread; elsewhere
+    pytest-timeout bounds it."""
 
     def __init__(self, timeout: float) -> None:
         self.fired = False
+        self._timeout = timeout
         self._done = False
         self._lock = threading.Lock()
-        self._timer = threading.Timer(timeout, self._fire)
-        self._timer.daemon = True
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="cli-watchdog", daemon=True)
         self._armed = threading.current_thread() is threading.main_thread()
 
-    def _fire(self) -> None:
-        with self._lock:
-            if self._done:
-                return
-            self.fired = True
-            kill = getattr(signal, "pthread_kill", None)  # POSIX: also ends a blocking call
-            if kill is not None:
-                kill(threading.main_thread().ident, signal.SIGINT)
-            else:
-                _thread.interrupt_main()
+    def _watch(self) -> None:
+        wait = self._timeout
+        while not self._stopped.wait(wait):
+            with self._lock:
+                if self._done:
+                    return
+                self.fired = True
+                kill = getattr(signal, "pthread_kill", None)  # POSIX: also ends a blocking call
+                if kill is not None:
+                    kill(threading.main_thread().ident, signal.SIGINT)
+                else:
+                    _thread.interrupt_main()
+            wait = 0.5
 
     def __enter__(self) -> _Watchdog:
         if self._armed:
-            self._timer.start()
+            self._thread.start()
         return self
 
     def stop(self) -> None:
         with self._lock:
             self._done = True
-        self._timer.cancel()
+        self._stopped.set()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
         if self._armed:
-            self._timer.join(5)
+            self._thread.join(5)
 
 
 @contextlib.contextmanager
