@@ -9,6 +9,10 @@ default warning filters, keyring's backend chosen again from that environment, a
 loudly when it leaves something behind that a process exit would have cleaned up (threads
 still running, changed module-level registries), or when it would end the process
 (``os._exit``): such tests need a real process (``process=True`` or ``cli_process``).
+
+What a library builds once per process stays built between runs (SQLAlchemy decides once per
+class whether to cache a statement, and warns only then): ``test_cli_in_process`` compares
+runs here with real processes to catch what that changes.
 """
 
 from __future__ import annotations
