@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cli_runner import Run, run_in_process
 
 from pplx_tui.sandbox.emulator import Emulator
 
@@ -152,18 +153,18 @@ def emulator() -> Iterator[Emulator]:
         yield emu
 
 
-@dataclass
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-
 class Cli:
-    """Runs ``python -m pplx_tui`` in a subprocess against the emulator and real keyring."""
+    """Runs ``pplx-tui ARGS`` against the emulator and the real Secret Service.
 
-    def __init__(self, home: Path, base_url: str, bus: str | None) -> None:
+    In this process by default (``main(argv)``, set up as a fresh process would be: see
+    ``cli_runner``); in a real ``python -m pplx_tui`` subprocess with ``process=True``, for
+    what needs one: crashes, signals, several processes at once, a terminal. ``env`` is the
+    child's whole environment either way (also what tests hand to their own ``Popen``).
+    """
+
+    def __init__(self, home: Path, base_url: str, bus: str | None, *, process: bool = False):
         self.home = home
+        self.process = process
         self.env = {
             k: v
             for k, v in os.environ.items()
@@ -184,12 +185,16 @@ class Cli:
         input: str | bytes | None = None,
         env: dict[str, str] | None = None,
         timeout: float = 60,
+        process: bool | None = None,
     ) -> Run:
         data = input.encode() if isinstance(input, str) else input
+        child_env = {**self.env, **(env or {})}
+        if not (self.process if process is None else process):
+            return run_in_process(args, child_env, data or b"", timeout)
         proc = subprocess.run(
             [sys.executable, "-m", "pplx_tui", *args],
             input=data if data is not None else b"",
-            env={**self.env, **(env or {})},
+            env=child_env,
             capture_output=True,
             timeout=timeout,
         )
@@ -221,8 +226,16 @@ def clear_secret_service(bus_address: str) -> None:
 
 @pytest.fixture
 def cli(home: Path, emulator: Emulator, secret_service: SecretService) -> Cli:
+    """``pplx-tui`` run in this process (``process=True`` on a call: in a real one)."""
     clear_secret_service(secret_service.bus_address)
     return Cli(home, emulator.base_url, secret_service.bus_address)
+
+
+@pytest.fixture
+def cli_process(home: Path, emulator: Emulator, secret_service: SecretService) -> Cli:
+    """``pplx-tui`` run as a real ``python -m pplx_tui`` process on every call."""
+    clear_secret_service(secret_service.bus_address)
+    return Cli(home, emulator.base_url, secret_service.bus_address, process=True)
 
 
 @pytest.fixture

@@ -73,7 +73,7 @@ def test_crash_at_every_boundary_then_resume(
         svc.close()
 
     grace = "1" if boundary == "grace" else "0"
-    crashed = cli(
+    crashed = cli(  # the process dies: a real one
         "keys",
         "rotate",
         "Main",
@@ -81,6 +81,7 @@ def test_crash_at_every_boundary_then_resume(
         grace,
         "--yes",
         env={CRASH_ENV: boundary, LEASE_ENV: "1"},
+        process=True,
     )
     assert crashed.code == 137, (crashed.code, crashed.stderr)
     wait_until_no_live_lease()  # the killed process held its lease: resume waits it out

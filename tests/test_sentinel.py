@@ -110,6 +110,7 @@ def test_no_secret_leaks_anywhere(cli, emulator, home, tmp_path):
         "--yes",
         code=137,
         env={"PPLX_TUI_CRASH_AFTER_STEP": "deploy", "PPLX_TUI_LEASE_SECONDS": "1"},
+        process=True,  # the process dies: a real one
     )
     wait_until_no_live_lease()  # the killed process's lease expires; then resume takes over
     step("resume", "resume", code=1)  # the dropped generation is reported, never retried

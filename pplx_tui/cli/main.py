@@ -66,7 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not argv or argv == ["--sandbox"]:
             return run_tui(sandbox=bool(argv))
         parser = build_parser()
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help and --version have printed: return, do not exit
+            return exc.code if isinstance(exc.code, int) else 0
         if args.command is None:
             return run_tui(sandbox=args.sandbox)
         return int(args.func(args))
