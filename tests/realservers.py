@@ -1095,13 +1095,17 @@ class BaoServer:
     def revoke(self, token: str) -> None:
         self.request("POST", "auth/token/revoke", json={"token": token})
 
-    def enable_kv(self, path: str, version: int = 2) -> None:
-        self.request(
-            "POST", f"sys/mounts/{path}", json={"type": "kv", "options": {"version": str(version)}}
-        )
+    def enable_kv(self, path: str, version: int = 2, *, namespace: str | None = None) -> None:
+        """Mount a KV secrets engine (version 1 or 2) at ``path``, in ``namespace`` if given."""
+        body = {"type": "kv", "options": {"version": str(version)}}
+        self.request("POST", f"sys/mounts/{path}", json=body, namespace=namespace)
 
     def create_namespace(self, name: str) -> None:
+        """A namespace (``VAULT_NAMESPACE``); it starts with no secrets engine mounted."""
         self.request("POST", f"sys/namespaces/{name}", json={})
+
+    def _namespaces(self) -> list[str]:
+        return [k.rstrip("/") for k in self._list("sys/namespaces")]
 
     def _list(self, path: str) -> list[str]:
         r = self.request("LIST", path, check=False)
@@ -1165,15 +1169,26 @@ class BaoServer:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(timeout=0.05)
 
-    def reset(self) -> None:
-        """Back to the state after start: unsealed, no secret under ``secret/``, no mount the
-        tests added."""
+    def reset(self, *, deadline: float = 30.0) -> None:
+        """Back to the state after start: unsealed, no secret under ``secret/``, no mount and
+        no namespace the tests added. (Policies, userpass users and their entities stay.)"""
         self.unseal()
         mounts = self.request("GET", "sys/mounts").json()["data"]
         for path in mounts:
             if path not in self._base_mounts:
                 self.request("DELETE", f"sys/mounts/{path.rstrip('/')}")
         self.wipe("secret")
+        namespaces = self._namespaces()
+        for name in namespaces:
+            self.request("DELETE", f"sys/namespaces/{name}")  # the server finishes it later
+        end = time.monotonic() + deadline
+        while namespaces:
+            if time.monotonic() > end:
+                raise RuntimeError(f"namespaces {namespaces} were not deleted in {deadline} s")
+            assert self._proc is not None
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=0.05)
+            namespaces = self._namespaces()
 
 
 # -- timing ----------------------------------------------------------------------------------

@@ -43,14 +43,14 @@ CHILD_PLUGINS_OFF = [
 ]
 
 
-def _hvac(server: BaoServer, token: str) -> hvac.Client:
+def _hvac(server: BaoServer, token: str, namespace: str | None = None) -> hvac.Client:
     import hvac
     import requests
 
     session = requests.Session()
     session.trust_env = False  # no proxy from the environment between us and loopback
     session.verify = str(server.ca_cert) if server.ca_cert else True
-    return hvac.Client(url=server.addr, token=token, session=session)
+    return hvac.Client(url=server.addr, token=token, namespace=namespace, session=session)
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------
@@ -288,6 +288,23 @@ def test_reset_empties_secret_and_removes_added_mounts(bao: BaoServer) -> None:
     assert "kv1/" not in bao.request("GET", "sys/mounts").json()["data"]
     assert bao.request("LIST", "secret/metadata/pplx-tui", check=False).status_code == 404
     assert bao.seal_status()["sealed"] is False
+
+
+def test_a_namespace_of_its_own(bao: BaoServer) -> None:
+    import hvac.exceptions
+
+    bao.create_namespace("team-a")
+    bao.enable_kv("secret", namespace="team-a")
+    root = _hvac(bao, bao.root_token)
+    in_ns = _hvac(bao, bao.root_token, namespace="team-a")  # as VAULT_NAMESPACE would
+    in_ns.secrets.kv.v2.create_or_update_secret("pplx-tui/k", secret={"token": "pplx-ns"}, cas=0)
+    assert in_ns.secrets.kv.v2.read_secret_version("pplx-tui/k", raise_on_deleted_version=True)[
+        "data"
+    ]["data"] == {"token": "pplx-ns"}
+    with pytest.raises(hvac.exceptions.InvalidPath):  # not in the root namespace's secret/
+        root.secrets.kv.v2.read_secret_version("pplx-tui/k", raise_on_deleted_version=True)
+    bao.reset()
+    assert bao.request("LIST", "sys/namespaces", check=False).status_code == 404
 
 
 def test_tls_dev_server_verifies_with_its_ca(bao_tls_server: BaoServer) -> None:
