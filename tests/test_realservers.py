@@ -322,6 +322,41 @@ def test_tls_dev_server_verifies_with_its_ca(bao_tls_server: BaoServer) -> None:
 # -- how the fixtures behave -----------------------------------------------------------------
 
 
+def test_where_the_binaries_are_looked_for(tmp_path: Path) -> None:
+    from realservers import find_bao, find_postgres_bindir
+
+    exe = ".exe" if sys.platform == "win32" else ""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    fake = tmp_path / "pg-bin"
+    fake.mkdir()
+    for name in ("initdb", "pg_ctl", "postgres"):
+        (fake / f"{name}{exe}").write_bytes(b"")
+    assert find_postgres_bindir({"PATH": str(empty)})[0] is None
+    assert find_postgres_bindir({"PATH": str(empty), "PPLX_TEST_PG_BINDIR": str(fake)})[0] == fake
+    assert find_postgres_bindir({"PATH": str(fake), "PPLX_TEST_PG_BINDIR": ""}) == (
+        None,
+        "PostgreSQL hidden (PPLX_TEST_PG_BINDIR is empty)",
+    )
+    (fake / f"postgres{exe}").unlink()
+    assert find_postgres_bindir({"PPLX_TEST_PG_BINDIR": str(fake)})[0] is None
+    bao = tmp_path / f"bao{exe}"
+    bao.write_bytes(b"")
+    assert find_bao({"PATH": str(empty), "PPLX_TEST_BAO": str(bao)})[0] == bao
+    assert find_bao({"PATH": str(empty), "PPLX_TEST_BAO": ""})[0] is None
+    assert find_bao({"PATH": str(empty), "PPLX_TEST_BAO": str(tmp_path / "none")})[0] is None
+
+
+def test_pid_alive_never_mistakes_a_finished_process() -> None:
+    from realservers import pid_alive
+
+    assert pid_alive(os.getpid())
+    child = subprocess.Popen([sys.executable, "-c", ""])
+    child.wait(timeout=30)
+    assert not pid_alive(child.pid)
+    assert not pid_alive(0)
+
+
 def test_environment_has_no_server_variables() -> None:
     leaked = sorted(n for n in os.environ if is_server_env(n))
     assert leaked == []
