@@ -26,6 +26,8 @@ from cli_runner import Run, run_in_process
 
 from pplx_tui.sandbox.emulator import Emulator
 
+pytest_plugins = ["conftest_servers"]  # real PostgreSQL and OpenBao fixtures
+
 FIXED_NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 FIXED_NOW_ISO = "2026-11-26T12:00:00Z"
 SRC = str(Path(__file__).resolve().parents[1])
