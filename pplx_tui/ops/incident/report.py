@@ -53,7 +53,9 @@ def close_incident(
     final = get_incident(svc, incident_id)
     text = render_report(final)
     reports = ensure_private_dir(svc.settings.paths.reports_dir)
-    path = write_report(reports / f"incident-{incident_id}.md", text, locks_dir=svc.settings.paths.locks_dir)
+    path = write_report(
+        reports / f"incident-{incident_id}.md", text, locks_dir=svc.settings.paths.locks_dir
+    )
     if report_file is not None:
         write_report(report_file, text, locks_dir=svc.settings.paths.locks_dir)
     update(svc, incident_id, report_path=str(path))
