@@ -22,11 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cli_runner import Run, run_in_process
 
 from pplx_tui.sandbox.emulator import Emulator
+from tests.cli_runner import Run, run_in_process
 
-pytest_plugins = ["conftest_servers"]  # real PostgreSQL and OpenBao fixtures
+pytest_plugins = ["tests.conftest_servers"]  # real PostgreSQL and OpenBao fixtures
 
 FIXED_NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 FIXED_NOW_ISO = "2026-11-26T12:00:00Z"
@@ -244,7 +244,7 @@ def cli_process(home: Path, emulator: Emulator, secret_service: SecretService) -
 def memory_keyring() -> Iterator[object]:
     from pplx_tui.secrets.memory import MemoryKeyring
 
-    yield MemoryKeyring()
+    return MemoryKeyring()
 
 
 @pytest.fixture

@@ -25,7 +25,8 @@ from collections.abc import Iterator
 from typing import NoReturn
 
 import pytest
-from realservers import (
+
+from tests.realservers import (
     BaoServer,
     PgDatabase,
     PostgresServer,

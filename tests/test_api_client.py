@@ -75,10 +75,13 @@ def test_generate(emulator: Emulator, client: PerplexityClient) -> None:
     assert TOKEN_FULL_RE.match(made.auth_token)
     assert made.token_name == "svc · 2025-01-01T00:00Z · pplx-tui"
     record = emulator.record_of(made.auth_token)
-    assert record is not None and record.group == "team" and record.live
+    assert record is not None
+    assert record.group == "team"
+    assert record.live
     assert made.created_at.tzinfo == UTC
     assert made.created_at == datetime.fromtimestamp(record.created_at, tz=UTC)
-    assert made.auth_token not in repr(made) and made.auth_token not in str(made)
+    assert made.auth_token not in repr(made)
+    assert made.auth_token not in str(made)
     assert made.auth_token[-4:] in repr(made)
     unnamed = client.generate(team, None)
     assert unnamed.token_name is None
@@ -87,7 +90,8 @@ def test_generate(emulator: Emulator, client: PerplexityClient) -> None:
 def test_generate_with_a_dead_bearer(emulator: Emulator, client: PerplexityClient) -> None:
     with pytest.raises(InvalidKey) as info:
         client.generate("pplx-" + "x" * 48, "n")
-    assert info.value.status == 401 and info.value.error_type == "invalid_api_key"
+    assert info.value.status == 401
+    assert info.value.error_type == "invalid_api_key"
     assert str(info.value).startswith(
         "The API refused the key (401 invalid_api_key: Invalid API key provided."
     )
@@ -115,9 +119,11 @@ def test_generate_dropped_connection_is_an_unknown_outcome(
         client.generate(emulator.bootstrap_key, "orphan · pplx-tui")
     err = info.value
     assert err.token_name == "orphan · pplx-tui"
-    assert "orphan · pplx-tui" in str(err) and "web console" in str(err)
+    assert "orphan · pplx-tui" in str(err)
+    assert "web console" in str(err)
     assert "\n" not in str(err)
-    assert emulator.calls["generate"] == 1 and sleep.delays == []
+    assert emulator.calls["generate"] == 1
+    assert sleep.delays == []
     minted = [r for r in emulator.live_tokens() if r.token_name == "orphan · pplx-tui"]
     assert len(minted) == (1 if kind == "drop_after_mint" else 0)
 
@@ -138,7 +144,8 @@ def test_generate_malformed_200(emulator: Emulator, client: PerplexityClient, ki
         client.generate(emulator.bootstrap_key, "odd")
     # a 200 may still mean a key exists: callers treat it as an unknown outcome too
     assert isinstance(info.value, GenerateOutcomeUnknown)
-    assert info.value.token_name == "odd" and "'odd'" in str(info.value)
+    assert info.value.token_name == "odd"
+    assert "'odd'" in str(info.value)
     assert emulator.calls["generate"] == 1
 
 
@@ -150,8 +157,11 @@ def test_html_401_is_an_invalid_key_described_plainly(
         client.generate(emulator.bootstrap_key, None)
     message = str(info.value)
     assert "HTML page (401 Authorization Required)" in message
-    assert "<" not in message and "Traceback" not in message and "\n" not in message
-    assert info.value.status == 401 and info.value.error_type is None
+    assert "<" not in message
+    assert "Traceback" not in message
+    assert "\n" not in message
+    assert info.value.status == 401
+    assert info.value.error_type is None
 
 
 def test_connection_refused_is_unreachable_exit_3(sleep: RecordingSleep) -> None:
@@ -160,7 +170,8 @@ def test_connection_refused_is_unreachable_exit_3(sleep: RecordingSleep) -> None
         with pytest.raises(ApiUnreachable) as info:
             client.generate("pplx-" + "a" * 48, "n")
         assert info.value.exit_code == 3
-        assert base in str(info.value) and "PERPLEXITY_BASE_URL" in str(info.value)
+        assert base in str(info.value)
+        assert "PERPLEXITY_BASE_URL" in str(info.value)
         assert sleep.delays == []
         with pytest.raises(ApiUnreachable):
             client.revoke("pplx-" + "a" * 48, "pplx-" + "b" * 48)
@@ -168,7 +179,8 @@ def test_connection_refused_is_unreachable_exit_3(sleep: RecordingSleep) -> None
         with pytest.raises(ApiUnreachable):
             client.verify("pplx-" + "a" * 48)
         ok, message = client.ping()
-    assert not ok and base in message
+    assert not ok
+    assert base in message
 
 
 # -- revoke -------------------------------------------------------------------------------
@@ -179,7 +191,8 @@ def test_revoke_with_another_key_then_already_revoked(
 ) -> None:
     new = client.generate(emulator.bootstrap_key, "new").auth_token
     client.revoke(new, emulator.bootstrap_key)
-    assert not emulator.is_live(emulator.bootstrap_key) and emulator.is_live(new)
+    assert not emulator.is_live(emulator.bootstrap_key)
+    assert emulator.is_live(new)
     with pytest.raises(InvalidKey) as info:
         client.revoke(new, emulator.bootstrap_key)
     assert info.value.error_type == "invalid_auth_token"
@@ -202,7 +215,8 @@ def test_revoke_honours_retry_after(
     emulator.inject("revoke", "429", times=2, retry_after=1.5)
     client.revoke(emulator.bootstrap_key, emulator.bootstrap_key)
     assert sleep.delays == [1.5, 1.5]
-    assert emulator.calls["revoke"] == 3 and emulator.live_tokens() == []
+    assert emulator.calls["revoke"] == 3
+    assert emulator.live_tokens() == []
 
 
 def test_revoke_honours_retry_after_ms(
@@ -220,7 +234,8 @@ def test_revoke_backs_off_with_bounded_jitter_without_header(emulator: Emulator)
     emulator.inject("revoke", "503", times=2)
     with PerplexityClient(emulator.base_url, retry=policy, sleep=sleep) as client:
         client.revoke(emulator.bootstrap_key, emulator.bootstrap_key)
-    assert len(sleep.delays) == 5 and emulator.calls["revoke"] == 6
+    assert len(sleep.delays) == 5
+    assert emulator.calls["revoke"] == 6
     for retry, delay in enumerate(sleep.delays, start=1):
         assert 0.0 <= delay <= min(2.0, 0.5 * 2 ** (retry - 1))
 
@@ -241,7 +256,8 @@ def test_revoke_gives_up_after_the_attempts(
     with pytest.raises(RateLimited) as info:
         client.revoke(emulator.bootstrap_key, emulator.bootstrap_key)
     assert info.value.retry_after == 0.1
-    assert emulator.calls["revoke"] == 4 and len(sleep.delays) == 3
+    assert emulator.calls["revoke"] == 4
+    assert len(sleep.delays) == 3
     assert emulator.is_live(emulator.bootstrap_key)
 
 
@@ -295,7 +311,8 @@ def test_verify_live_and_dead(emulator: Emulator, client: PerplexityClient, meth
 
 def test_verify_default_method_is_non_billing(emulator: Emulator, client: PerplexityClient) -> None:
     client.verify(emulator.bootstrap_key)
-    assert emulator.calls["verify_async"] == 1 and emulator.calls["chat"] == 0
+    assert emulator.calls["verify_async"] == 1
+    assert emulator.calls["chat"] == 0
     with pytest.raises(BadInput):
         client.verify(emulator.bootstrap_key, "bogus")
 
@@ -317,7 +334,8 @@ def test_verify_html_and_malformed(emulator: Emulator, client: PerplexityClient)
     assert client.verify(emulator.bootstrap_key, "models").state == "dead"
     emulator.inject("verify_models", "truncated")
     result = client.verify(emulator.bootstrap_key, "models")
-    assert result.state == "unknown" and "not JSON" in result.message
+    assert result.state == "unknown"
+    assert "not JSON" in result.message
 
 
 def test_verify_timeout_is_unknown(emulator: Emulator) -> None:
@@ -338,7 +356,8 @@ def test_request_rejected_and_ping(emulator: Emulator, client: PerplexityClient)
         assert info.value.status == 404
         assert wrong.verify(emulator.bootstrap_key).state == "unknown"
     ok, message = client.ping()
-    assert ok and "401" in message
+    assert ok
+    assert "401" in message
 
 
 # -- secrets never leak -------------------------------------------------------------------
@@ -421,7 +440,9 @@ def test_a_body_that_echoes_secrets_is_scrubbed() -> None:
         with pytest.raises(RequestRejected) as odd:
             c.revoke(odd_bearer, target)
     message = str(info.value)
-    assert bearer not in message and target not in message and "9XyZ" in message
+    assert bearer not in message
+    assert target not in message
+    assert "9XyZ" in message
     assert odd_bearer not in str(odd.value)
 
 

@@ -15,7 +15,8 @@ def audited(cli, emulator, home):
     assert cli("keys", "edit", "A", "--policy-days", "30").code == 0
     assert cli("keys", "verify", "--all").code == 0
     r = cli("audit", "--verify")
-    assert r.code == 0 and "intact" in r.stdout
+    assert r.code == 0
+    assert "intact" in r.stdout
     return home / "inventory.db"
 
 
@@ -35,19 +36,22 @@ def test_every_state_change_is_audited(audited, cli):
 def test_edited_event_detected(audited, cli):
     _sql(audited, "UPDATE event SET outcome = 'fine' WHERE id = 2")
     r = cli("audit", "--verify")
-    assert r.code == 1 and "event 2 was altered" in r.stderr
+    assert r.code == 1
+    assert "event 2 was altered" in r.stderr
 
 
 def test_deleted_event_detected(audited, cli):
     _sql(audited, "DELETE FROM event WHERE id = 3")
     r = cli("audit", "--verify")
-    assert r.code == 1 and "event 3 is missing" in r.stderr
+    assert r.code == 1
+    assert "event 3 is missing" in r.stderr
 
 
 def test_deleted_last_event_detected(audited, cli):
     _sql(audited, "DELETE FROM event WHERE id = (SELECT max(id) FROM event)")
     r = cli("audit", "--verify")
-    assert r.code == 1 and "newest events were removed" in r.stderr
+    assert r.code == 1
+    assert "newest events were removed" in r.stderr
 
 
 def test_reordered_events_detected(audited, cli):
@@ -61,7 +65,8 @@ def test_reordered_events_detected(audited, cli):
     con.commit()
     con.close()
     r = cli("audit", "--verify")
-    assert r.code == 1 and "tampered" in r.stderr
+    assert r.code == 1
+    assert "tampered" in r.stderr
 
 
 def test_audit_json_with_verify(audited, cli):

@@ -50,8 +50,10 @@ def test_bad_names_are_refused(seeded, emulator, home, name):
     r = seeded("keys", "add", name, input=emulator.add_token())
     assert r.code == 2, r.stderr
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "name" in lines[0]
-    assert "\x1b" not in r.stderr and "\x07" not in r.stderr
+    assert len(lines) == 1
+    assert "name" in lines[0]
+    assert "\x1b" not in r.stderr
+    assert "\x07" not in r.stderr
     assert _state(home) == before
 
 
@@ -60,7 +62,8 @@ def test_one_megabyte_name_is_refused(home, monkeypatch, capsys, svc):
     code = main(["keys", "add", "n" * 1_000_000])
     err = capsys.readouterr().err
     assert code == 2
-    assert "1,000,000 characters" in err and len(err) < 300
+    assert "1,000,000 characters" in err
+    assert len(err) < 300
 
 
 @pytest.mark.parametrize(
@@ -112,7 +115,8 @@ def test_duplicate_secret_names_the_owner(seeded, emulator, home):
 def test_duplicate_name_refused(seeded, emulator, home):
     before = _state(home)
     r = seeded("keys", "add", "Main", input=emulator.add_token())
-    assert r.code == 2 and "already exists" in r.stderr
+    assert r.code == 2
+    assert "already exists" in r.stderr
     assert _state(home) == before
 
 
@@ -121,7 +125,8 @@ def test_from_env(seeded, emulator):
     r = seeded("keys", "add", "FromEnv", "--from-env", "MY_KEY", env={"MY_KEY": token})
     assert r.code == 0, r.stderr
     r = seeded("keys", "add", "Missing", "--from-env", "NOPE_NOT_SET")
-    assert r.code == 2 and "NOPE_NOT_SET" in r.stderr
+    assert r.code == 2
+    assert "NOPE_NOT_SET" in r.stderr
 
 
 @pytest.mark.parametrize(
@@ -157,9 +162,13 @@ def test_unexpected_error_writes_redacted_log_without_locals(home, monkeypatch, 
     code = main(["keys", "list"])
     err = capsys.readouterr().err
     assert code == 1
-    assert "RuntimeError" in err and "Traceback" not in err and secret not in err
+    assert "RuntimeError" in err
+    assert "Traceback" not in err
+    assert secret not in err
     log = (home / "logs" / "crash.log").read_text()
-    assert "kaboom" in log and secret not in log and "local_secret" not in log.split("boom(")[0]
+    assert "kaboom" in log
+    assert secret not in log
+    assert "local_secret" not in log.split("boom(")[0]
     assert "SSSS]" in log  # the last 4 stay, for matching
     if sys.platform != "win32":  # no POSIX modes there (profile ACLs protect files)
         assert oct((home / "logs" / "crash.log").stat().st_mode & 0o777) == "0o600"

@@ -41,7 +41,8 @@ def test_check_exit_codes_json_and_due_within(cli: Any, emulator: Emulator) -> N
     assert r.code == 1
     assert r.stderr.strip() == "pplx-tui: 1 finding needs attention."
     data = json.loads(r.stdout)
-    assert data["ok"] is False and data["checked_at"] == NOW
+    assert data["ok"] is False
+    assert data["checked_at"] == NOW
     assert [(f["kind"], f["key"], f["since"]) for f in data["findings"]] == [
         ("no_targets", "Main", NOW)
     ]
@@ -64,7 +65,8 @@ def test_check_exit_codes_json_and_due_within(cli: Any, emulator: Emulator) -> N
     assert "due_soon" in kinds("--due-within", "10")
 
     r = cli("check")
-    assert r.code == 1 and "Not deployed anywhere (1)" in r.stdout
+    assert r.code == 1
+    assert "Not deployed anywhere (1)" in r.stdout
 
 
 def test_dismiss_hides_until_expiry_and_is_audited(cli: Any, emulator: Emulator) -> None:
@@ -74,10 +76,12 @@ def test_dismiss_hides_until_expiry_and_is_audited(cli: Any, emulator: Emulator)
     assert r.code == 0, r.stderr
     assert "until 2026-12-03 12:00:00 UTC" in r.stdout
     r = cli("check")
-    assert r.code == 0 and "dismissed finding(s) hidden" in r.stdout
+    assert r.code == 0
+    assert "dismissed finding(s) hidden" in r.stdout
     r = cli("review", "dismissals", "--json")
     rows = [d for d in json.loads(r.stdout) if d["key"] == "Main"]
-    assert rows[0]["reason"] == "used by hand" and rows[0]["expires_at"] == "2026-12-03T12:00:00Z"
+    assert rows[0]["reason"] == "used by hand"
+    assert rows[0]["expires_at"] == "2026-12-03T12:00:00Z"
     events = json.loads(cli("audit", "--json", "--key", "Main").stdout)
     assert [e["action"] for e in events][-1] == "review.dismiss"
     assert cli("check", env={"PPLX_TUI_FIXED_NOW": "2026-12-04T00:00:00Z"}).code == 1
@@ -87,18 +91,26 @@ def test_dismiss_hides_until_expiry_and_is_audited(cli: Any, emulator: Emulator)
 
 def test_check_bad_input_and_unusable_environment(cli: Any, home: Any) -> None:
     r = cli("check", "--due-within", "-3")
-    assert r.code == 2 and r.stderr.count("\n") == 1 and "--due-within" in r.stderr
+    assert r.code == 2
+    assert r.stderr.count("\n") == 1
+    assert "--due-within" in r.stderr
     r = cli("review", "dismiss", "Main", "sideways", "--reason", "x")
-    assert r.code == 2 and "Unknown finding kind" in r.stderr
+    assert r.code == 2
+    assert "Unknown finding kind" in r.stderr
     r = cli("review", "dismiss", "Nobody", "overdue", "--reason", "x")
-    assert r.code == 2 and "No key named 'Nobody'" in r.stderr
+    assert r.code == 2
+    assert "No key named 'Nobody'" in r.stderr
 
     r = cli("check", env={"PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"})
-    assert r.code == 3 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert r.code == 3
+    assert r.stderr.count("\n") == 1
+    assert "Traceback" not in r.stderr
     assert cli("check").code in (0, 1)  # the database exists now
     (home / "inventory.db").write_bytes(b"not a database at all" * 100)
     r = cli("check", "--json")
-    assert r.code == 3 and "not a SQLite database" in r.stderr and r.stdout == ""
+    assert r.code == 3
+    assert "not a SQLite database" in r.stderr
+    assert r.stdout == ""
 
 
 def test_reconcile_finds_a_key_revoked_in_the_console(cli: Any, emulator: Emulator) -> None:
@@ -114,7 +126,8 @@ def test_reconcile_finds_a_key_revoked_in_the_console(cli: Any, emulator: Emulat
     data = json.loads(r.stdout)
     assert data["verified"] == {"dead": 1, "live": 1}
     dead = [f for f in data["findings"] if f["kind"] == "verified_dead"]
-    assert [f["key"] for f in dead] == ["Gone"] and "--mark-only" in dead[0]["reason"]
+    assert [f["key"] for f in dead] == ["Gone"]
+    assert "--mark-only" in dead[0]["reason"]
     assert cli("keys", "revoke", "Gone", "--mark-only", "--yes").code == 0
     kinds = {(f["kind"], f["key"]) for f in json.loads(cli("check", "--json").stdout)["findings"]}
     assert not {k for k in kinds if k[1] == "Gone"}

@@ -22,9 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import cli_runner
 import pytest
-from cli_runner import NeedsRealProcess
+
+from tests import cli_runner
+from tests.cli_runner import NeedsRealProcess
 
 pytestmark = pytest.mark.secret_service
 

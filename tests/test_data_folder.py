@@ -177,7 +177,8 @@ def test_a_named_pipe_is_refused_without_blocking(
     r = run(capsys, "keys", "list", deadline=30)
     line = one_line(r)
     assert r.code == 3 and str(where) in line and "named pipe" in line, line
-    assert stat.S_ISFIFO(os.lstat(where).st_mode) and mode(where) == 0o666
+    assert stat.S_ISFIFO(os.lstat(where).st_mode)
+    assert mode(where) == 0o666
 
 
 @POSIX
@@ -193,14 +194,16 @@ def test_a_device_or_a_link_to_one_is_refused_and_never_chmodded(
     dev = make_device(outside, "null-copy")
     where.symlink_to(dev)
     r = run(capsys, "keys", "list")
-    assert r.code == 3 and "symbolic link" in one_line(r)
+    assert r.code == 3
+    assert "symbolic link" in one_line(r)
     assert mode(dev) == 0o666
     where.unlink()
     local = make_device(where.parent, where.name)
     r = run(capsys, "keys", "list")
     line = one_line(r)
     assert r.code == 3 and str(where) in line and "a device" in line, line
-    assert mode(local) == 0o666 and stat.S_ISCHR(os.lstat(local).st_mode)
+    assert mode(local) == 0o666
+    assert stat.S_ISCHR(os.lstat(local).st_mode)
 
 
 @POSIX
@@ -231,7 +234,8 @@ def test_a_linked_folder_is_refused_and_its_target_untouched(
     r = run(capsys, "keys", "list")
     line = one_line(r)
     assert r.code == 3 and str(home / entry) in line and "symbolic link" in line, line
-    assert mode(real) == 0o755 and [p.name for p in real.iterdir()] == ["theirs"]
+    assert mode(real) == 0o755
+    assert [p.name for p in real.iterdir()] == ["theirs"]
 
 
 @pytest.mark.parametrize("entry", FOLDERS)
@@ -256,8 +260,10 @@ def test_the_data_folder_itself_as_a_link_is_refused(
     link.symlink_to(real)
     monkeypatch.setenv("PPLX_TUI_HOME", str(link))
     r = run(capsys, "keys", "list")
-    assert r.code == 3 and "symbolic link" in one_line(r)
-    assert list(real.iterdir()) == [] and mode(real) == 0o755
+    assert r.code == 3
+    assert "symbolic link" in one_line(r)
+    assert list(real.iterdir()) == []
+    assert mode(real) == 0o755
 
 
 @POSIX
@@ -294,7 +300,8 @@ def test_crash_log_refuses_links_and_writes_nothing_elsewhere(
     logs = resolve_paths().log_dir
     boom = RuntimeError("boom")
     written = write_crash_log(logs, boom)
-    assert written == logs / "crash.log" and b"boom" in written.read_bytes()
+    assert written == logs / "crash.log"
+    assert b"boom" in written.read_bytes()
     if sys.platform == "win32":
         return
     written.unlink()
@@ -325,7 +332,8 @@ def test_a_regular_database_is_made_private_its_folder_only_when_it_is_ours(
     (shared / "notes.txt").write_bytes(b"mine")
     monkeypatch.setenv("PPLX_TUI_HOME", str(shared))
     assert run(capsys, "keys", "list").code == 0
-    assert mode(shared) == 0o755 and mode(shared / "inventory.db") == 0o600
+    assert mode(shared) == 0o755
+    assert mode(shared / "inventory.db") == 0o600
 
 
 # -- an empty inventory, and creating one ---------------------------------------------------
@@ -519,7 +527,8 @@ def test_a_large_config_file_is_refused_unread(
     cfg = home / "config.toml"
     cfg.write_bytes(b"# " + b"x" * (2 << 20) + b"\n")
     r = run(capsys, "keys", "list")
-    assert r.code == 2 and "larger than" in one_line(r)
+    assert r.code == 2
+    assert "larger than" in one_line(r)
 
 
 # -- read-only filesystem, full disk --------------------------------------------------------
@@ -541,10 +550,13 @@ def test_sqlite_errors_are_named_for_what_they_are(
     ro = str(
         db_mod.database_error(path, err("SQLITE_READONLY", "attempt to write a readonly database"))
     )
-    assert "cannot be written" in ro and "read-only" in ro and "Nothing was changed" in ro
+    assert "cannot be written" in ro
+    assert "read-only" in ro
+    assert "Nothing was changed" in ro
     assert "damaged" not in ro
     full = str(db_mod.database_error(path, err("SQLITE_FULL", "database or disk is full")))
-    assert "no space left on the device" in full and "Nothing was changed" in full
+    assert "no space left on the device" in full
+    assert "Nothing was changed" in full
     monkeypatch.setattr(db_mod, "_disk_full", lambda p: True)
     io_full = str(db_mod.database_error(path, err("SQLITE_IOERR_WRITE", "disk I/O error")))
     assert "no space left" in io_full
@@ -554,7 +566,8 @@ def test_sqlite_errors_are_named_for_what_they_are(
     assert "the filesystem holding it is read-only" in cant
     monkeypatch.setattr(db_mod, "_fs_readonly", lambda p: False)
     io = str(db_mod.database_error(path, err("SQLITE_IOERR_READ", "disk I/O error")))
-    assert "input/output error" in io and "damaged" not in io
+    assert "input/output error" in io
+    assert "damaged" not in io
     bad = str(
         db_mod.database_error(path, err("SQLITE_CORRUPT", "database disk image is malformed"))
     )
@@ -617,7 +630,9 @@ def test_a_full_disk_is_named_and_nothing_changes(
     r = run(capsys, "keys", "edit", "Main", "--notes", "n" * 3000)
     line = one_line(r)
     assert r.code == 3, line
-    assert "no space left" in line and "Nothing was changed" in line and "damaged" not in line
+    assert "no space left" in line
+    assert "Nothing was changed" in line
+    assert "damaged" not in line
     filler.unlink()
     assert run(capsys, "keys", "list").code == 0
     con = sqlite3.connect(home / "inventory.db")

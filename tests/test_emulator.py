@@ -58,7 +58,9 @@ def test_generate_mints_a_live_token_in_the_bearers_group(
     assert body["token_name"] == "ci · 2025"
     assert emulator.is_live(body["auth_token"])
     record = emulator.record_of(body["auth_token"])
-    assert record is not None and record.group == "team" and record.token_name == "ci · 2025"
+    assert record is not None
+    assert record.group == "team"
+    assert record.token_name == "ci · 2025"
     assert emulator.calls["generate"] == 1
 
 
@@ -101,7 +103,8 @@ def test_revoked_bearer_cannot_generate(emulator: Emulator, http: httpx.Client) 
 def test_revoke_with_another_key_and_then_again(emulator: Emulator, http: httpx.Client) -> None:
     new = generate(http, emulator.bootstrap_key).json()["auth_token"]
     resp = revoke(http, new, emulator.bootstrap_key)
-    assert resp.status_code == 200 and resp.json() == {}
+    assert resp.status_code == 200
+    assert resp.json() == {}
     assert not emulator.is_live(emulator.bootstrap_key)
     again = revoke(http, new, emulator.bootstrap_key)
     assert again.status_code == 401
@@ -117,7 +120,8 @@ def test_self_revoke_is_allowed(emulator: Emulator, http: httpx.Client) -> None:
     assert revoke(http, emulator.bootstrap_key, emulator.bootstrap_key).status_code == 200
     assert emulator.live_tokens() == []
     (record,) = emulator.records()
-    assert record.revoked_at is not None and record.revoked_at >= record.created_at
+    assert record.revoked_at is not None
+    assert record.revoked_at >= record.created_at
 
 
 def test_revoke_unknown_or_other_group_token(emulator: Emulator, http: httpx.Client) -> None:
@@ -153,7 +157,8 @@ def test_verification_endpoints(emulator: Emulator, http: httpx.Client) -> None:
         headers=auth(key),
         json={"model": "sonar", "messages": [{"role": "user", "content": "Test"}], "max_tokens": 1},
     )
-    assert chat.status_code == 200 and chat.json()["object"] == "chat.completion"
+    assert chat.status_code == 200
+    assert chat.json()["object"] == "chat.completion"
     bad = http.post("/chat/completions", headers=auth(key), json={"model": "sonar"})
     assert bad.status_code == 400
     dead = "pplx-" + "0" * 48
@@ -187,7 +192,8 @@ def test_429_headers_only_when_given(emulator: Emulator, http: httpx.Client) -> 
     emulator.inject("revoke", "429", retry_after=1.5, retry_after_ms=1500)
     first = revoke(http, emulator.bootstrap_key, emulator.bootstrap_key)
     assert first.status_code == 429
-    assert "retry-after" not in first.headers and "retry-after-ms" not in first.headers
+    assert "retry-after" not in first.headers
+    assert "retry-after-ms" not in first.headers
     assert first.json()["error"]["code"] == 429
     second = revoke(http, emulator.bootstrap_key, emulator.bootstrap_key)
     assert second.headers["retry-after"] == "1.5"
@@ -217,7 +223,8 @@ def test_html_faults(
     resp = generate(http, emulator.bootstrap_key)
     assert resp.status_code == status
     assert resp.headers["content-type"].startswith("text/html")
-    assert f"<title>{title}</title>" in resp.text and "openresty" in resp.text
+    assert f"<title>{title}</title>" in resp.text
+    assert "openresty" in resp.text
 
 
 def test_503_and_malformed(emulator: Emulator, http: httpx.Client) -> None:
@@ -226,7 +233,8 @@ def test_503_and_malformed(emulator: Emulator, http: httpx.Client) -> None:
     emulator.inject("generate", "truncated")
     assert generate(http, emulator.bootstrap_key).status_code == 503
     malformed = generate(http, emulator.bootstrap_key)
-    assert malformed.status_code == 200 and malformed.json() == {"unexpected": True}
+    assert malformed.status_code == 200
+    assert malformed.json() == {"unexpected": True}
     truncated = generate(http, emulator.bootstrap_key)
     assert truncated.status_code == 200
     with pytest.raises(ValueError):
@@ -316,10 +324,12 @@ def test_inject_rejects_bad_arguments(emulator: Emulator) -> None:
 
 def test_control_api(emulator: Emulator, http: httpx.Client) -> None:
     resp = http.post("/_sandbox/faults", json={"endpoint": "revoke", "kind": "429", "times": 2})
-    assert resp.status_code == 200 and resp.json()["faults"][0]["remaining"] == 2
+    assert resp.status_code == 200
+    assert resp.json()["faults"][0]["remaining"] == 2
     assert revoke(http, emulator.bootstrap_key, emulator.bootstrap_key).status_code == 429
     bad = http.post("/_sandbox/faults", json={"endpoint": "revoke", "kind": "teapot"})
-    assert bad.status_code == 400 and "teapot" in bad.json()["error"]["message"]
+    assert bad.status_code == 400
+    assert "teapot" in bad.json()["error"]["message"]
     assert http.post("/_sandbox/clear").status_code == 200
     assert emulator.pending_faults() == []
 
@@ -401,7 +411,8 @@ def test_parse_fault_spec_rejects_bad_specs(spec: str) -> None:
     with pytest.raises(BadInput) as info:
         parse_fault_spec(spec)
     message = str(info.value)
-    assert "\n" not in message and message.startswith("Bad fault spec")
+    assert "\n" not in message
+    assert message.startswith("Bad fault spec")
 
 
 def test_run_foreground_prints_and_stops_cleanly_on_ctrl_c() -> None:
@@ -431,7 +442,8 @@ def test_run_foreground_prints_and_stops_cleanly_on_ctrl_c() -> None:
         resp = httpx.post(
             f"{base_url}/revoke_auth_token", headers=auth(key), json={"auth_token": key}
         )
-        assert resp.status_code == 429 and resp.headers["retry-after"] == "2"
+        assert resp.status_code == 429
+        assert resp.headers["retry-after"] == "2"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=10)
     finally:

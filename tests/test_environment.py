@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import _start_secret_service
 
 from pplx_tui.store.migrations import SCHEMA_VERSION, STEPS, migrate
+from tests.conftest import _start_secret_service
 
 
 def _digest(p: Path) -> str:
@@ -27,7 +27,8 @@ def test_corrupted_database_is_refused_and_left_untouched(cli, home):
     before = _digest(db)
     r = cli("keys", "list")
     assert r.code == 3
-    assert "not a SQLite database" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "not a SQLite database" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
     assert "Traceback" not in r.stderr
     assert _digest(db) == before
 
@@ -43,7 +44,8 @@ def test_damaged_sqlite_file_is_refused(cli, home, emulator):
     before = _digest(db)
     r = cli("keys", "list")
     assert r.code == 3, r.stderr
-    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
     assert _digest(db) == before
 
 
@@ -93,7 +95,8 @@ def test_upgrade_from_first_schema_keeps_every_row(cli, home):
     assert r.code == 0, r.stderr
     listed = json.loads(r.stdout)
     assert [k["name"] for k in listed] == ["Old-Key"]
-    assert listed[0]["policy_days"] == 30 and listed[0]["last4"] == "WXYZ"
+    assert listed[0]["policy_days"] == 30
+    assert listed[0]["last4"] == "WXYZ"
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     for table, rows in before.items():
@@ -175,12 +178,14 @@ def test_unusable_keyring_backends_exit_3(cli, emulator, home, backend, needle):
     env = {"PYTHON_KEYRING_BACKEND": backend}
     r = cli("keys", "add", "A", input=emulator.bootstrap_key, env=env, timeout=30)
     assert r.code == 3, r.stderr
-    assert needle in r.stderr and "Traceback" not in r.stderr
+    assert needle in r.stderr
+    assert "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     listed = json.loads(cli("keys", "list", "--json").stdout)
     assert listed == []
     d = cli("doctor", env=env, timeout=30)
-    assert d.code == 3 and needle in d.stdout
+    assert d.code == 3
+    assert needle in d.stdout
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals (pty) are POSIX only")
@@ -224,7 +229,8 @@ def test_really_locked_secret_service_exits_3(cli, emulator, tmp_path, secret_se
         os.environ["DBUS_SESSION_BUS_ADDRESS"] = secret_service.bus_address
         r = cli("keys", "show", "A", "--reveal", env=env)
         assert r.code == 3
-        assert "keyring is locked" in r.stderr and emulator.bootstrap_key not in r.stdout
+        assert "keyring is locked" in r.stderr
+        assert emulator.bootstrap_key not in r.stdout
         r = cli("keys", "add", "B", input=emulator.add_token(), env=env)
         assert r.code == 3
         assert [k["name"] for k in json.loads(cli("keys", "list", "--json", env=env).stdout)] == [
@@ -242,7 +248,8 @@ def test_doctor_reports_everything(cli, emulator):
     assert "SecretService" in checks["keyring backend"]["detail"]
     assert checks["keyring round trip"]["ok"]
     assert f"schema {SCHEMA_VERSION}" in checks["database"]["detail"]
-    assert checks["API"]["ok"] and emulator.base_url in checks["API"]["detail"]
+    assert checks["API"]["ok"]
+    assert emulator.base_url in checks["API"]["detail"]
 
 
 def test_doctor_with_unreachable_api_exits_3(cli):

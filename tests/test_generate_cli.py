@@ -79,7 +79,8 @@ def test_connection_dropped_after_minting_is_recorded_as_unknown(cli, emulator, 
     minted = [t for t in emulator.live_tokens() if t.token != emulator.bootstrap_key]
     assert len(minted) == 1  # the emulator did mint it
     token_name = minted[0].token_name
-    assert token_name in r.stderr and "web console" in r.stderr
+    assert token_name in r.stderr
+    assert "web console" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     con = sqlite3.connect(home / "inventory.db")
     status, data = con.execute(
@@ -114,7 +115,8 @@ def test_keyring_write_failure_after_minting_prints_token_once(cli, emulator, ho
     assert r.code == 0, r.stderr
     assert "Restored" in r.stdout
     hist = json.loads(cli("keys", "history", "Unlucky", "--json", env=env).stdout)
-    assert len(hist["versions"]) == 1 and hist["versions"][0]["secret_stored"] is True
+    assert len(hist["versions"]) == 1
+    assert hist["versions"][0]["secret_stored"] is True
 
 
 def test_generate_with_500_is_not_retried(cli, emulator):
@@ -142,16 +144,19 @@ def test_generate_using_defaults_to_current_key_of_group(cli, emulator):
     r = cli("keys", "generate", "Staging-2", "--group", "staging", "--yes")
     assert r.code == 0, r.stderr
     minted = [t for t in emulator.live_tokens() if t.token not in (other, emulator.bootstrap_key)]
-    assert len(minted) == 1 and minted[0].group == "staging"
+    assert len(minted) == 1
+    assert minted[0].group == "staging"
 
 
 def test_generated_token_shape(cli, emulator, home, real_keyring):
     _import_bootstrap(cli, emulator)
     assert cli("keys", "generate", "Shape", "--yes").code == 0
     secret = _secret_from_keyring(home, "Shape")
-    assert secret is not None and TOKEN_RE.fullmatch(secret)
+    assert secret is not None
+    assert TOKEN_RE.fullmatch(secret)
     r = cli("keys", "show", "Shape", "--reveal")
-    assert r.code == 0 and r.stdout.strip() == secret
+    assert r.code == 0
+    assert r.stdout.strip() == secret
     events = json.loads(cli("audit", "--json").stdout)
     assert any(e["action"] == "secret.reveal" and e["key"] == "Shape" for e in events)
     assert all(secret not in json.dumps(e) for e in events)

@@ -23,11 +23,14 @@ def test_validate_name_accepts_only_inert_names(raw):
     try:
         name = validate_name(raw)
     except BadInput as exc:
-        assert "\n" not in str(exc) and "\x1b" not in str(exc)
+        assert "\n" not in str(exc)
+        assert "\x1b" not in str(exc)
         return
-    assert name == name.strip() and 0 < len(name) <= 64
+    assert name == name.strip()
+    assert 0 < len(name) <= 64
     assert inert(name) == name
-    assert "[" not in name and "]" not in name
+    assert "[" not in name
+    assert "]" not in name
 
 
 @given(st.text(max_size=5000))
@@ -42,7 +45,8 @@ def test_validate_note(raw):
 @given(st.text())
 def test_inert_removes_every_escape(raw):
     out = inert(raw)
-    assert "\x1b" not in out and "\x9b" not in out
+    assert "\x1b" not in out
+    assert "\x9b" not in out
     assert all(ord(c) >= 32 or c in "\n\t" for c in out)
     assert "\n" not in one_line(raw)
 
@@ -53,7 +57,9 @@ def test_clean_secret(raw):
         s = clean_secret(raw)
     except BadInput:
         return
-    assert s.value and s.value.isascii() and not any(c.isspace() for c in s.value)
+    assert s.value
+    assert s.value.isascii()
+    assert not any(c.isspace() for c in s.value)
 
 
 def _client_with(body: bytes, status: int, content_type: str) -> PerplexityClient:
@@ -102,7 +108,9 @@ def test_api_responses_never_escape_as_unexpected_errors(body, status, ctype):
                 result = call()
             except PplxError as exc:
                 text = str(exc)
-                assert bearer not in text and len(text) < 1000 and "\n" not in text
+                assert bearer not in text
+                assert len(text) < 1000
+                assert "\n" not in text
                 continue
             if hasattr(result, "state"):
                 assert result.state in ("live", "dead", "unknown")

@@ -56,10 +56,12 @@ def test_continuity_first(svc, emulator, prod, home):
     assert view.status == "contained" and view.step == "review", view.message
     assert not emulator.is_live(old)
     new = _secret_of(svc, "Leaky")
-    assert emulator.is_live(new) and new != old
+    assert emulator.is_live(new)
+    assert new != old
     assert f"PERPLEXITY_API_KEY={new}" in prod.read_text()
     assert prod.read_text().startswith("# app\nDEBUG=1\n")
-    assert view.time_to_containment is not None and view.time_to_containment >= 0
+    assert view.time_to_containment is not None
+    assert view.time_to_containment >= 0
     hist = get_key(svc, "Leaky").versions
     assert [(v.stage, v.compromised) for v in hist] == [("current", False), ("revoked", True)]
     view = _finish(svc, view)
@@ -86,7 +88,8 @@ def test_contain_first_revokes_before_replacing(svc, emulator, prod):
     view = inc.start_incident(svc, "Leaky", mode="contain")
     # Stop right after containment to see the order.
     view = inc.run_incident(svc, view.id, until="replace")
-    assert view.status == "contained" and not emulator.is_live(old)
+    assert view.status == "contained"
+    assert not emulator.is_live(old)
     assert emulator.calls["generate"] == calls_before  # nothing minted yet
     view = inc.run_incident(svc, view.id)
     assert view.step == "review", view.message
@@ -111,7 +114,8 @@ def test_api_failure_leaves_incident_resumable(svc, emulator, prod):
     emulator.inject("generate", "500")
     view = inc.start_incident(svc, "Leaky")
     view = inc.run_incident(svc, view.id)
-    assert view.status == "open" and view.step == "replace"
+    assert view.status == "open"
+    assert view.step == "replace"
     assert "No key was created" in view.message
     assert emulator.is_live(emulator.bootstrap_key)
     with pytest.raises(BadInput, match="already has an open incident"):
@@ -130,12 +134,14 @@ def test_scan_step_reports_missing_paths_and_finds(svc, emulator, prod, tmp_path
     assert view.step == "review"
     assert len(view.exposure) == 1
     find = view.exposure[0]
-    assert find["key"] == "Leaky" and find["last4"] == emulator.bootstrap_key[-4:]
+    assert find["key"] == "Leaky"
+    assert find["last4"] == emulator.bootstrap_key[-4:]
     assert emulator.bootstrap_key not in json.dumps(view.exposure)
     assert any("missing" in e["message"] for e in view.timeline)
     view = _finish(svc, view)
     report = Path(view.report_path).read_text()
-    assert "config.py" in report and emulator.bootstrap_key not in report
+    assert "config.py" in report
+    assert emulator.bootstrap_key not in report
 
 
 def test_cli_incident_runbook(cli, emulator, home, tmp_path):
@@ -170,7 +176,8 @@ def test_cli_incident_runbook(cli, emulator, home, tmp_path):
 def test_cli_incident_without_terminal_needs_yes(cli, emulator):
     assert cli("keys", "add", "Leaky", input=emulator.bootstrap_key).code == 0
     r = cli("incident", "Leaky")
-    assert r.code == 2 and "--yes" in r.stderr
+    assert r.code == 2
+    assert "--yes" in r.stderr
     assert emulator.is_live(emulator.bootstrap_key)
 
 
@@ -188,17 +195,21 @@ def test_a_replacement_the_keyring_refused_is_handed_back_once(
     view = inc.start_incident(svc, "Leaky", mode=mode)
     monkeypatch.setattr(memory_keyring, "set_password", refuse)
     view = inc.run_incident(svc, view.id)
-    assert view.step == "replace" and "shown once" not in view.message
+    assert view.step == "replace"
+    assert "shown once" not in view.message
     assert view.unstored_secret is not None
     new = view.unstored_secret.reveal()
-    assert emulator.is_live(new) and new != emulator.bootstrap_key
-    assert new not in repr(view) and new not in json.dumps(view.to_json())
+    assert emulator.is_live(new)
+    assert new != emulator.bootstrap_key
+    assert new not in repr(view)
+    assert new not in json.dumps(view.to_json())
     # Stored by hand as the message says, the incident then goes on with that very key.
     monkeypatch.undo()
     import_key(svc, "Leaky", new)
     view = inc.run_incident(svc, view.id)
     assert view.step == "review" and view.unstored_secret is None, view.message
-    assert _secret_of(svc, "Leaky") == new and not emulator.is_live(emulator.bootstrap_key)
+    assert _secret_of(svc, "Leaky") == new
+    assert not emulator.is_live(emulator.bootstrap_key)
     assert f"PERPLEXITY_API_KEY={new}" in prod.read_text()
 
 
@@ -210,5 +221,7 @@ def test_cli_incident_prints_a_refused_replacement_once(cli, emulator):
     assert r.code == 1, r.stderr
     live = [t.token for t in emulator.live_tokens() if t.token != emulator.bootstrap_key]
     assert len(live) == 1
-    assert r.stdout.count(live[0]) == 1 and live[0] not in r.stderr
-    assert "printed below, once" in r.stderr and "pplx-tui keys add Leaky" in r.stderr
+    assert r.stdout.count(live[0]) == 1
+    assert live[0] not in r.stderr
+    assert "printed below, once" in r.stderr
+    assert "pplx-tui keys add Leaky" in r.stderr

@@ -94,11 +94,14 @@ def test_take_renew_release(svc: Services, lease_clock: FixedClock) -> None:
     a = Lease(svc, seconds=30)
     a.take(op_id)
     row = _row(svc, op_id)
-    assert row.owner_id == a.owner_id and f"{row.owner_user}@{row.owner_host}" == HOLDER
+    assert row.owner_id == a.owner_id
+    assert f"{row.owner_user}@{row.owner_host}" == HOLDER
     assert utc(row.owner_since or LEASE_T0) == LEASE_T0
     assert utc(row.lease_expires_at or LEASE_T0) == LEASE_T0 + timedelta(seconds=30)
     (state,) = unfinished_operations(svc)
-    assert state.active and state.holder is not None and state.holder.label == HOLDER
+    assert state.active
+    assert state.holder is not None
+    assert state.holder.label == HOLDER
 
     lease_clock.advance(20)
     assert a.renew() is True
@@ -112,10 +115,12 @@ def test_take_renew_release(svc: Services, lease_clock: FixedClock) -> None:
 
     a.release()
     row = _row(svc, op_id)
-    assert row.owner_id is None and row.lease_expires_at is None
+    assert row.owner_id is None
+    assert row.lease_expires_at is None
     assert f"{row.owner_user}@{row.owner_host}" == HOLDER  # the last driver stays named
     (state,) = unfinished_operations(svc)
-    assert not state.active and state.state == "stalled"
+    assert not state.active
+    assert state.state == "stalled"
     b = Lease(svc)
     b.take(op_id)  # a released lease is free at once
     assert _row(svc, op_id).owner_id == b.owner_id
@@ -129,8 +134,10 @@ def test_live_lease_refused_naming_holder_and_since(svc: Services, lease_clock: 
         Lease(svc).take(op_id)
     message = str(refused.value)
     assert refused.value.exit_code == 2
-    assert HOLDER in message and "since 2031-05-01T08:00:00Z" in message
-    assert "until 2031-05-01T08:00:30Z" in message and "pplx-tui resume" in message
+    assert HOLDER in message
+    assert "since 2031-05-01T08:00:00Z" in message
+    assert "until 2031-05-01T08:00:30Z" in message
+    assert "pplx-tui resume" in message
     a.take(op_id)  # already ours: taken again
     assert _row(svc, op_id).owner_id == a.owner_id
 
@@ -145,7 +152,8 @@ def test_expired_lease_is_taken_over_and_the_old_driver_is_fenced(
     b = Lease(svc, seconds=30)
     b.take(op_id)
     assert _row(svc, op_id).owner_id == b.owner_id
-    assert a.renew() is False and a.lost.is_set()
+    assert a.renew() is False
+    assert a.lost.is_set()
     with pytest.raises(LeaseLost, match="taken over"), svc.db.session() as s:
         a.check(s)
     a.release()  # a lost lease's release leaves the new holder alone
@@ -162,14 +170,16 @@ def test_held_renews_and_releases_even_on_an_exception(svc: Services) -> None:
         assert _row(svc, op_id).owner_id == lease.owner_id
         raise RuntimeError("boom")
     row = _row(svc, op_id)
-    assert row.owner_id is None and row.lease_expires_at is None
+    assert row.owner_id is None
+    assert row.lease_expires_at is None
     assert not any(t.name.startswith("pplx-lease-") for t in threading.enumerate())
 
 
 def test_an_operation_is_born_leased(svc: Services, lease_clock: FixedClock) -> None:
     lease = Lease(svc)
     op_id = _operation(svc, lease=lease)
-    assert lease.op_id == op_id and _row(svc, op_id).owner_id == lease.owner_id
+    assert lease.op_id == op_id
+    assert _row(svc, op_id).owner_id == lease.owner_id
     with pytest.raises(LeaseHeld):
         Lease(svc).take(op_id)
 
@@ -181,7 +191,8 @@ def test_the_lease_clock_is_real_even_when_the_domain_clock_is_fixed(
     monkeypatch.setenv(LEASE_ENV, "1")
     svc = open_services()
     try:
-        assert svc.now() == FIXED_NOW and svc.lease_seconds == 1.0
+        assert svc.now() == FIXED_NOW
+        assert svc.lease_seconds == 1.0
         assert abs((svc.lease_clock.now() - datetime.now(UTC)).total_seconds()) < 5
         op_id = _operation(svc)
         Lease(svc).take(op_id)  # never renewed: it must expire in real time
@@ -205,7 +216,8 @@ def test_a_bad_lease_length_is_one_line_exit_2_and_changes_nothing(
     assert main(["keys", "list"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert len(captured.err.strip().splitlines()) == 1 and LEASE_ENV in captured.err
+    assert len(captured.err.strip().splitlines()) == 1
+    assert LEASE_ENV in captured.err
     assert not (home / "inventory.db").exists()
 
 
@@ -244,12 +256,14 @@ def test_a_live_rotation_refuses_resume_abandon_and_a_second_rotation(
     report = resume_all(svc)
     (busy,) = report.rotations
     assert (busy.status, busy.operation_id) == ("busy", op_id)
-    assert HOLDER in busy.message and "since 2031-05-01T08:00:00Z" in busy.message
+    assert HOLDER in busy.message
+    assert "since 2031-05-01T08:00:00Z" in busy.message
     with pytest.raises(LeaseHeld, match="being run by"):
         abandon_rotation(svc, "Main")
     with pytest.raises(BadInput, match=f"run by {HOLDER} since 2031-05-01T08:00:00Z"):
         plan_rotation(svc, "Main")
-    assert emulator.calls["generate"] == 0 and _row(svc, op_id).owner_id == other.owner_id
+    assert emulator.calls["generate"] == 0
+    assert _row(svc, op_id).owner_id == other.owner_id
 
     lease_clock.advance(31)  # that process is gone
     with pytest.raises(BadInput, match="stalled"):
@@ -258,7 +272,8 @@ def test_a_live_rotation_refuses_resume_abandon_and_a_second_rotation(
     # The mint was journaled by the process that is gone and never answered here: its
     # outcome is unknown and it is not retried; the old key stays in service.
     assert (result.status, result.step) == ("abandoned", "mint")
-    assert emulator.calls["generate"] == 0 and emulator.is_live(old)
+    assert emulator.calls["generate"] == 0
+    assert emulator.is_live(old)
     assert _row(svc, op_id).owner_id is None
 
 
@@ -282,7 +297,9 @@ def test_a_stalled_rotation_is_finished_by_another_driver(
     (done,) = resume_all(svc).rotations
     assert done.ok, done.message
     new = read_value(env, "PERPLEXITY_API_KEY")
-    assert new and emulator.is_live(new) and not emulator.is_live(old)
+    assert new
+    assert emulator.is_live(new)
+    assert not emulator.is_live(old)
     assert emulator.calls["generate"] == 1
 
 
@@ -304,11 +321,13 @@ def test_a_driver_that_was_taken_over_stops_without_writing(
     assert (result.status, result.step) == ("busy", "grace")
     assert "taken over" in result.message
     op = _rotation(svc)
-    assert op.step == "grace" and op.owner_id == successor.owner_id  # nothing written over it
+    assert op.step == "grace"
+    assert op.owner_id == successor.owner_id
     assert emulator.is_live(old)  # not revoked by the driver that lost its lease
     successor.release()
     (done,) = resume_all(svc, wait=lambda deadline: True).rotations
-    assert done.ok and not emulator.is_live(old)
+    assert done.ok
+    assert not emulator.is_live(old)
 
 
 # -- real processes ------------------------------------------------------------------------
@@ -342,14 +361,18 @@ def test_killed_mid_grace_then_resume_in_another_process_finishes(
             _wait(lambda: _rotation_in_grace(svc) or proc.poll() is not None, "the grace", 60)
             assert proc.poll() is None, "the rotation ended before its grace period"
             new = read_value(env_file, "PERPLEXITY_API_KEY")
-            assert new and new != old and emulator.is_live(old)
+            assert new
+            assert new != old
+            assert emulator.is_live(old)
 
             busy = cli("resume", env=real)
             assert busy.code == 2, (busy.stdout, busy.stderr)
-            assert HOLDER in busy.stderr and "since " in busy.stderr
+            assert HOLDER in busy.stderr
+            assert "since " in busy.stderr
             assert len(busy.stderr.strip().splitlines()) == 1
             refused = cli("keys", "rotate", "Main", "--abandon", "--yes", env=real)
-            assert refused.code == 2 and HOLDER in refused.stderr
+            assert refused.code == 2
+            assert HOLDER in refused.stderr
             assert _rotation_in_grace(svc), "the process stopped before it was killed"
         finally:
             proc.kill()  # SIGKILL where signals exist: no chance to release its lease
@@ -384,7 +407,8 @@ def test_killed_mid_grace_then_resume_in_another_process_finishes(
     assert stages == [("revoked",), ("current",)]  # nothing lost, nothing left pending
     assert read_value(env_file, "PERPLEXITY_API_KEY") == new
     assert env_file.read_text() == f"A=1\nPERPLEXITY_API_KEY={new}\n"
-    assert emulator.is_live(new) and not emulator.is_live(old)
+    assert emulator.is_live(new)
+    assert not emulator.is_live(old)
     assert emulator.calls["generate"] == 1  # the killed process minted; nobody minted again
 
 
@@ -429,7 +453,9 @@ def test_a_key_the_keyring_refused_is_handed_back_even_when_the_lease_is_lost(
 
     memory_keyring.set_password = refuse_while_taken_over
     result = rotate_key(svc, "Main", grace=0)
-    assert result.status == "busy" and "taken over" in result.message
+    assert result.status == "busy"
+    assert "taken over" in result.message
     assert result.unstored_secret is not None
     new = result.unstored_secret.reveal()
-    assert emulator.is_live(new) and new != old
+    assert emulator.is_live(new)
+    assert new != old

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from realservers import (
+
+from tests.realservers import (
     OPERATOR_POLICY,
     READER_POLICY,
     BaoServer,
@@ -311,7 +312,8 @@ def test_tls_dev_server_verifies_with_its_ca(bao_tls_server: BaoServer) -> None:
     import httpx
 
     assert bao_tls_server.addr.startswith("https://127.0.0.1:")
-    assert bao_tls_server.ca_cert is not None and bao_tls_server.ca_cert.is_file()
+    assert bao_tls_server.ca_cert is not None
+    assert bao_tls_server.ca_cert.is_file()
     assert bao_tls_server.env()["VAULT_CACERT"] == str(bao_tls_server.ca_cert)
     with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
         httpx.get(f"{bao_tls_server.addr}/v1/sys/health", trust_env=False, timeout=10)
@@ -323,7 +325,7 @@ def test_tls_dev_server_verifies_with_its_ca(bao_tls_server: BaoServer) -> None:
 
 
 def test_where_the_binaries_are_looked_for(tmp_path: Path) -> None:
-    from realservers import find_bao, find_postgres_bindir
+    from tests.realservers import find_bao, find_postgres_bindir
 
     exe = ".exe" if sys.platform == "win32" else ""
     empty = tmp_path / "empty"
@@ -348,7 +350,7 @@ def test_where_the_binaries_are_looked_for(tmp_path: Path) -> None:
 
 
 def test_pid_alive_never_mistakes_a_finished_process() -> None:
-    from realservers import pid_alive
+    from tests.realservers import pid_alive
 
     assert pid_alive(os.getpid())
     child = subprocess.Popen([sys.executable, "-c", ""])
@@ -467,12 +469,15 @@ def test_a_killed_run_leaves_nothing_running(
         child.wait(timeout=30)
     pg_dir, pg_port = Path(info["pg"][0]), int(info["pg"][1])
     bao_dir, bao_port = Path(info["bao"][0]), int(info["bao"][1].rsplit(":", 1)[1])
-    assert _accepts(pg_port) and _accepts(bao_port)  # orphans, still serving
+    assert _accepts(pg_port)
+    assert _accepts(bao_port)
 
     removed = reap_stale_runs()
 
-    assert pg_dir in removed and bao_dir in removed
-    assert not pg_dir.exists() and not bao_dir.exists()
+    assert pg_dir in removed
+    assert bao_dir in removed
+    assert not pg_dir.exists()
+    assert not bao_dir.exists()
     deadline = time.monotonic() + 30
     while _accepts(pg_port) or _accepts(bao_port):
         assert time.monotonic() < deadline, "the orphaned servers still answer"
@@ -486,7 +491,8 @@ def test_a_damaged_template_is_made_anew(
     postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import psycopg
-    from realservers import TEMPLATE_PREFIX, servers_base
+
+    from tests.realservers import TEMPLATE_PREFIX, servers_base
 
     # A template cache of this test's own, so no other run's server is touched.
     base = Path(tempfile.mkdtemp(prefix="pplx-tui-test-base-", dir=servers_base()))

@@ -143,7 +143,9 @@ def only(svc: Services, kind: str, name: str) -> Finding:
 def test_healthy_key_has_no_findings(svc: Services, emulator: Emulator) -> None:
     add_key(svc, emulator, "Healthy")
     rv = review(svc)
-    assert rv.findings == [] and rv.dismissed == [] and rv.notes == []
+    assert rv.findings == []
+    assert rv.dismissed == []
+    assert rv.notes == []
 
 
 def test_policy_default_group_and_key_with_fixed_clock(svc: Services, emulator: Emulator) -> None:
@@ -162,7 +164,8 @@ def test_policy_default_group_and_key_with_fixed_clock(svc: Services, emulator: 
 
     overdue = only(svc, Kind.OVERDUE, "Default-91")
     assert overdue.since == FIXED_NOW - timedelta(days=1)  # due date = creation + 90 days
-    assert "1 day ago" in overdue.reason and "every 90 days" in overdue.reason
+    assert "1 day ago" in overdue.reason
+    assert "every 90 days" in overdue.reason
     assert overdue.to_json()["since"] == "2026-11-25T12:00:00Z"
     assert "every 30 days" in only(svc, Kind.OVERDUE, "Ops-31").reason
 
@@ -187,7 +190,8 @@ def test_overdue_and_due_soon_cleared_by_a_new_current_version(
     add_previous(svc, emulator, "Old", replaced_days=0)
     add_previous(svc, emulator, "Soon", replaced_days=0)
     found = kinds(svc)
-    assert (Kind.OVERDUE, "Old") not in found and (Kind.DUE_SOON, "Soon") not in found
+    assert (Kind.OVERDUE, "Old") not in found
+    assert (Kind.DUE_SOON, "Soon") not in found
 
 
 # -- each finding, produced and cleared ---------------------------------------------------
@@ -198,7 +202,8 @@ def test_not_verified_produced_and_cleared_by_reconcile(svc: Services, emulator:
     add_key(svc, emulator, "Stale", verified_days_ago=45)
     add_key(svc, emulator, "Recent", verified_days_ago=29)
     f = only(svc, Kind.NOT_VERIFIED, "Stale")
-    assert "45 days" in f.reason and f.since == FIXED_NOW - timedelta(days=45)
+    assert "45 days" in f.reason
+    assert f.since == FIXED_NOW - timedelta(days=45)
     assert "never been verified" in only(svc, Kind.NOT_VERIFIED, "Never").reason
     assert (Kind.NOT_VERIFIED, "Recent") not in kinds(svc)
 
@@ -216,7 +221,8 @@ def test_verified_dead_produced_and_cleared_by_mark_revoked(
     assert (Kind.VERIFIED_DEAD, "Console-revoked") not in kinds(svc)  # not yet known
     verify_keys(svc, None)
     f = only(svc, Kind.VERIFIED_DEAD, "Console-revoked")
-    assert "--mark-only" in f.reason and f.since == FIXED_NOW
+    assert "--mark-only" in f.reason
+    assert f.since == FIXED_NOW
     assert f.detail["message"].startswith("The API refused the key")
     # A dead key is not also nagged about rotation or verification.
     assert {k for k, n in kinds(svc) if n == "Console-revoked"} == {Kind.VERIFIED_DEAD}
@@ -235,7 +241,8 @@ def test_previous_version_produced_and_cleared_by_revoking_only_it(
     old = add_key(svc, emulator, "Rotated")
     new = add_previous(svc, emulator, "Rotated", replaced_days=3)
     f = only(svc, Kind.PREVIOUS_LIVE, "Rotated")
-    assert f"…{old[-4:]}" in f.reason and "3 days after it was replaced" in f.reason
+    assert f"…{old[-4:]}" in f.reason
+    assert "3 days after it was replaced" in f.reason
     # A rotation still in its grace period, its driver holding the lease, is not a finding.
     with svc.db.session() as s:
         op = journal.start(
@@ -248,14 +255,16 @@ def test_previous_version_produced_and_cleared_by_revoking_only_it(
         journal.update(s, op_id, now=svc.now(), status="done")
 
     req = revoke_request(f)
-    assert f.version_id is not None and req == RevokeRequest("Rotated", (f.version_id,))
+    assert f.version_id is not None
+    assert req == RevokeRequest("Rotated", (f.version_id,))
     plan = plan_bulk_revoke(svc, [req])
     assert [(p.key_name, [v[2] for v in p.versions], p.targets) for p in plan] == [
         ("Rotated", [old[-4:]], [])  # the old version only: its targets are not affected
     ]
     result = bulk_revoke(svc, [req])
     assert result.failed == []
-    assert not emulator.is_live(old) and emulator.is_live(new)
+    assert not emulator.is_live(old)
+    assert emulator.is_live(new)
     assert (Kind.PREVIOUS_LIVE, "Rotated") not in kinds(svc)
 
 
@@ -276,7 +285,8 @@ def test_secret_missing_produced_and_cleared_by_reimport(
         ref = s.exec(select(KeyVersion.secret_ref)).one()
     memory_keyring.delete_password(SERVICE, ref)  # e.g. wiped by a keyring reset
     f = only(svc, Kind.SECRET_MISSING, "Lost")
-    assert "keys add Lost" in f.reason and token not in f.reason
+    assert "keys add Lost" in f.reason
+    assert token not in f.reason
     with svc.db.session() as s:  # recorded, so that `keys add` can restore it
         assert s.exec(select(KeyVersion.secret_state)).one() == SecretState.NOT_STORED
     assert import_key(svc, "Lost", token).restored
@@ -353,7 +363,8 @@ def test_unknown_keyring_entry_memory_produced_and_cleared(
     memory_keyring.set_password(SERVICE, "leftover-ref", stray)
     memory_keyring.set_password("another-app", "not-ours", "x" * 30)
     f = only(svc, Kind.UNKNOWN_KEYRING_ENTRY, "leftover-ref")
-    assert f"…{stray[-4:]}" in f.reason and stray not in str(f.to_json())
+    assert f"…{stray[-4:]}" in f.reason
+    assert stray not in str(f.to_json())
     memory_keyring.delete_password(SERVICE, "leftover-ref")
     assert kinds(svc) == set()
 
@@ -412,19 +423,24 @@ def test_unfinished_operation_produced_at_lease_expiry_and_cleared(
         op_id = op.id or 0
     assert kinds(svc) == set()  # its driver holds the lease: in progress, not a finding
     (state,) = review(svc).operations
-    assert (state.id, state.state) == (op_id, "active") and state.holder is not None
+    assert (state.id, state.state) == (op_id, "active")
+    assert state.holder is not None
     assert state.holder.label == f"{lease.user}@{lease.host}"
     svc.clock.advance(24 * 3600)  # the domain clock says nothing about the lease
     assert kinds(svc) == set()
     lease_clock.advance(31)  # its process is gone: reported at once after expiry
     f = only(svc, Kind.UNFINISHED_OPERATION, "Mid-rotation")
-    assert "rotate" in f.reason and "'deploy'" in f.reason and "pplx-tui resume" in f.reason
+    assert "rotate" in f.reason
+    assert "'deploy'" in f.reason
+    assert "pplx-tui resume" in f.reason
     assert f"{lease.user}@{lease.host} stopped renewing its lease" in f.reason
-    assert f.detail["operation_id"] == op_id and f.detail["state"] == "stalled"
+    assert f.detail["operation_id"] == op_id
+    assert f.detail["state"] == "stalled"
     assert review(svc).operations[0].state == "stalled"
     with svc.db.session() as s:
         journal.update(s, op_id, now=svc.now(), status="done")
-    assert kinds(svc) == set() and review(svc).operations == []
+    assert kinds(svc) == set()
+    assert review(svc).operations == []
 
 
 def test_unknown_generation_produced_and_resolved(svc: Services, emulator: Emulator) -> None:
@@ -436,8 +452,10 @@ def test_unknown_generation_produced_and_resolved(svc: Services, emulator: Emula
         generate_key(svc, "Fresh", token_name="Fresh · console")
     f = only(svc, Kind.UNKNOWN_GENERATION, "Fresh")
     assert f.detail["token_name"] == "Fresh · console" == caught.value.token_name
-    assert "'Fresh · console'" in f.reason and "web console" in f.reason
-    assert not f.is_key and revoke_request(f) is None
+    assert "'Fresh · console'" in f.reason
+    assert "web console" in f.reason
+    assert not f.is_key
+    assert revoke_request(f) is None
     resolve_operation(svc, f.detail["operation_id"], reason="revoked it in the console")
     assert (Kind.UNKNOWN_GENERATION, "Fresh") not in kinds(svc)
     with pytest.raises(BadInput):
@@ -452,7 +470,8 @@ def test_unresolved_incident_produced_and_cleared(svc: Services, emulator: Emula
     assert incident_findings(svc) == []
     inc = incident.start_incident(svc, "Leaked", how="pasted in a public gist")
     f = only(svc, Kind.UNRESOLVED_INCIDENT, "Leaked")
-    assert f"#{inc.id}" in f.reason and "pplx-tui incident Leaked" in f.reason
+    assert f"#{inc.id}" in f.reason
+    assert "pplx-tui incident Leaked" in f.reason
     assert f.since == FIXED_NOW
     with svc.db.session() as s:
         row = s.get(Incident, inc.id)
@@ -476,14 +495,16 @@ def test_dismissal_hides_counts_audits_and_expires(svc: Services, emulator: Emul
     assert len(list_dismissals(svc)) == 1
     with svc.db.session() as s:
         ev = s.exec(select(Event).where(Event.action == "review.dismiss")).one()
-    assert ev.key_name == "Legacy" and "vendor rotates it in March" in ev.detail
+    assert ev.key_name == "Legacy"
+    assert "vendor rotates it in March" in ev.detail
     assert "until=2026-12-06T12:00:00Z" in ev.detail
 
     clock = svc.clock
     assert isinstance(clock, FixedClock)
     clock.advance(10 * 86400 + 1)
     assert (Kind.OVERDUE, "Legacy") in kinds(svc)  # expired
-    assert list_dismissals(svc) == [] and len(list_dismissals(svc, include_expired=True)) == 1
+    assert list_dismissals(svc) == []
+    assert len(list_dismissals(svc, include_expired=True)) == 1
 
 
 def test_undismiss_and_bad_dismissals(svc: Services, emulator: Emulator) -> None:
@@ -601,7 +622,8 @@ def test_reconcile_many_keys_with_latency_is_bounded(svc: Services, emulator: Em
     elapsed = time.monotonic() - started
     assert result.counts == {"live": n, "dead": 1}
     assert len(progress) == n + 1
-    assert transport.total == n + 1 and transport.peak <= concurrency
+    assert transport.total == n + 1
+    assert transport.peak <= concurrency
     assert elapsed < (n + 1) * latency  # concurrent: well under the serial time
     assert [f.key_name for f in result.review.findings if f.kind == Kind.VERIFIED_DEAD] == [
         "Dead-one"

@@ -102,7 +102,8 @@ def test_revoke_needs_confirmation_without_a_terminal(cli, emulator):
     r = cli("keys", "revoke", "Worker")
     assert r.code == 2
     assert "--yes" in r.stderr
-    assert emulator.is_live(worker) and emulator.calls["revoke"] == 0
+    assert emulator.is_live(worker)
+    assert emulator.calls["revoke"] == 0
 
 
 def test_revoke_failure_keeps_the_secret(cli, emulator, home, real_keyring):

@@ -97,13 +97,16 @@ def test_rotation_end_to_end(svc: Any, emulator: Any, tmp_path: Path) -> None:
     vs = _versions(svc)
     (new_v,) = vs["current"]
     new = _secret_of(svc, new_v)
-    assert new is not None and new != old
+    assert new is not None
+    assert new != old
     assert (env / ".env").read_text() == f"# prod\nDEBUG=0\n{VAR}={new}\nTAIL=1\n"
     assert got.read_text() == new
     assert sorted(p.name for p in env.iterdir()) == [".env"]  # nothing left next to it
-    assert not emulator.is_live(old) and emulator.is_live(new)
+    assert not emulator.is_live(old)
+    assert emulator.is_live(new)
     (old_v,) = vs["revoked"]
-    assert old_v.secret_state == "deleted" and _secret_of(svc, old_v) is None
+    assert old_v.secret_state == "deleted"
+    assert _secret_of(svc, old_v) is None
     assert all(t.version_id == new_v.id for t in list_targets(svc, "Main"))
     steps = [e.step for e in events if e.state == "ok"]
     assert steps == ["mint", "test", "deploy", "grace", "promote", "revoke", "check", "done"]
@@ -121,15 +124,18 @@ def test_failed_test_deploys_nothing_then_resume_retries(
     emulator.inject("verify_async", "html401", times=rot.TEST_ATTEMPTS)
     result = rotate_key(svc, "Main", grace=0)
     assert (result.status, result.step) == ("failed", "test")
-    assert "nothing was deployed" in result.message and "--abandon" in result.message
+    assert "nothing was deployed" in result.message
+    assert "--abandon" in result.message
     assert env.read_text() == f"{VAR}={old}\n"
     vs = _versions(svc)
-    assert [v.stage for v in vs["current"]] == ["current"] and len(vs["pending"]) == 1
+    assert [v.stage for v in vs["current"]] == ["current"]
+    assert len(vs["pending"]) == 1
     assert emulator.is_live(old)
     report = resume_all(svc)
     assert [r.status for r in report.rotations] == ["done"]
     new = _secret_of(svc, _versions(svc)["current"][0])
-    assert read_value(env, VAR) == new and not emulator.is_live(old)
+    assert read_value(env, VAR) == new
+    assert not emulator.is_live(old)
 
 
 def test_failed_test_then_abandon_revokes_the_pending_key(svc: Any, emulator: Any) -> None:
@@ -141,9 +147,11 @@ def test_failed_test_then_abandon_revokes_the_pending_key(svc: Any, emulator: An
     assert pending_secret is not None
     res = abandon_rotation(svc, "Main")
     assert res.status == "abandoned"
-    assert not emulator.is_live(pending_secret) and emulator.is_live(old)
+    assert not emulator.is_live(pending_secret)
+    assert emulator.is_live(old)
     vs = _versions(svc)
-    assert len(vs["current"]) == 1 and _secret_of(svc, vs["current"][0]) == old
+    assert len(vs["current"]) == 1
+    assert _secret_of(svc, vs["current"][0]) == old
     assert "pending" not in vs
     assert resume_all(svc).rotations == []
     with pytest.raises(BadInput, match="no rotation in progress"):
@@ -162,7 +170,8 @@ def test_failed_target_rolls_back_and_old_key_stays(
     )
     result = rotate_key(svc, "Main", grace=0)
     assert (result.status, result.step) == ("failed", "deploy")
-    assert "exited with status 4" in result.message and "put back" in result.message
+    assert "exited with status 4" in result.message
+    assert "put back" in result.message
     assert env.read_text() == f"A=1\n{VAR}={old}\n"  # rolled back
     assert emulator.is_live(old)
     vs = _versions(svc)
@@ -176,7 +185,8 @@ def test_failed_target_rolls_back_and_old_key_stays(
     remove_target(svc, "Main", bad.id)
     report = resume_all(svc)
     assert [r.status for r in report.rotations] == ["done"]
-    assert read_value(env, VAR) == new and not emulator.is_live(old)
+    assert read_value(env, VAR) == new
+    assert not emulator.is_live(old)
 
 
 def test_failed_revoke_leaves_new_key_in_service_and_resume_finishes(
@@ -192,11 +202,13 @@ def test_failed_revoke_leaves_new_key_in_service_and_resume_finishes(
     assert "still live" in result.message
     vs = _versions(svc)
     new = _secret_of(svc, vs["current"][0])
-    assert read_value(env, VAR) == new and emulator.is_live(old)
+    assert read_value(env, VAR) == new
+    assert emulator.is_live(old)
     assert [v.stage for v in vs["previous"]] == ["previous"]
     with svc.db.session() as s:
         op = s.get(Operation, result.operation_id)
-        assert op is not None and op.status == "failed"
+        assert op is not None
+        assert op.status == "failed"
     report = resume_all(svc)
     assert [r.status for r in report.rotations] == ["done"]
     assert not emulator.is_live(old)
@@ -290,7 +302,8 @@ def test_bulk_one_failure_does_not_stop_the_others(svc: Any, emulator: Any, tmp_
     results = rotate_many(svc, [*olds, "Nope"], grace=0, concurrency=3)
     by = {r.key_name: r for r in results}
     assert [r.key_name for r in results] == [*olds, "Nope"]
-    assert by["K3"].status == "failed" and by["K3"].step == "deploy"
+    assert by["K3"].status == "failed"
+    assert by["K3"].step == "deploy"
     assert by["Nope"].status == "refused"
     for name, old in olds.items():
         if name != "K3":
@@ -315,9 +328,11 @@ def test_cli_dry_run_shows_plan_without_secrets_and_changes_nothing(
     assert cli("targets", "add", "Main", "dotenv", str(tmp_path / ".env")).code == 0
     r = cli("keys", "rotate", "Main", "--dry-run", "--grace", "12")
     assert r.code == 0, r.stderr
-    assert "generate_auth_token" in r.stdout and "revoke_auth_token" in r.stdout
+    assert "generate_auth_token" in r.stdout
+    assert "revoke_auth_token" in r.stdout
     assert f"bearer …{old[-4:]}" in r.stdout
-    assert "if it fails" in r.stdout and "wait 12 s" in r.stdout
+    assert "if it fails" in r.stdout
+    assert "wait 12 s" in r.stdout
     assert f"target #1: dotenv {tmp_path / '.env'} ({VAR})" in r.stdout
     _assert_no_secret(r.stdout + r.stderr, [old])
     assert emulator.calls["generate"] == 0
@@ -333,13 +348,18 @@ def test_cli_rotate_bulk_summary_and_exit_code(cli: Any, emulator: Any, tmp_path
     assert cli("targets", "add", "A", "dotenv", str(tmp_path / ".env"), "--var", "PPLX_A").code == 0
     assert cli("targets", "add", "B", "command", 'read -r K; echo "no $K" >&2; exit 2').code == 0
     r = cli("keys", "rotate", "A", "B", "--grace", "0")
-    assert r.code == 2 and "--yes" in r.stderr  # no terminal: confirmation needed
+    assert r.code == 2
+    assert "--yes" in r.stderr
     r = cli("keys", "rotate", "A", "B", "--grace", "0", "--yes")
     assert r.code == 1
-    assert "A: rotated" in r.stdout and "Rotated 1 of 2 key(s)." in r.stdout
-    assert "pplx-tui: B: failed at deploy" in r.stderr and "exited with status 2" in r.stderr
+    assert "A: rotated" in r.stdout
+    assert "Rotated 1 of 2 key(s)." in r.stdout
+    assert "pplx-tui: B: failed at deploy" in r.stderr
+    assert "exited with status 2" in r.stderr
     new_a = read_value(tmp_path / ".env", "PPLX_A")
-    assert new_a and emulator.is_live(new_a) and not emulator.is_live(tokens["A"])
+    assert new_a
+    assert emulator.is_live(new_a)
+    assert not emulator.is_live(tokens["A"])
     live = [rec.token for rec in emulator.live_tokens()]
     _assert_no_secret(r.stdout + r.stderr, [tokens["A"], tokens["B"], *live])
     listed = cli("targets", "list", "A", "--json")
@@ -368,11 +388,13 @@ def test_cli_resume_reports_unknown_generate_by_token_name(cli: Any, emulator: A
 def test_cli_targets_validation(cli: Any, tmp_path: Path, emulator: Any) -> None:
     assert cli("keys", "add", "Main", input=emulator.add_token()).code == 0
     r = cli("targets", "add", "Main", "dotenv", str(tmp_path / ".env"), "--var", "BAD-NAME")
-    assert r.code == 2 and "not a valid environment variable" in r.stderr
+    assert r.code == 2
+    assert "not a valid environment variable" in r.stderr
     r = cli("targets", "add", "Main", "command", "echo", "--var", "X")
     assert r.code == 2
     r = cli("targets", "remove", "Main", "7")
-    assert r.code == 2 and "no target #7" in r.stderr
+    assert r.code == 2
+    assert "no target #7" in r.stderr
     assert cli("targets", "list", "Main").stdout.startswith("No targets")
 
 

@@ -91,7 +91,8 @@ def test_crash_at_every_boundary_then_resume(
 
     if boundary == "deploy:1":  # a second rotation is refused while this one is unfinished
         again = cli("keys", "rotate", "Main", "--grace", "0", "--yes")
-        assert again.code == 2 and "already in progress" in again.stderr
+        assert again.code == 2
+        assert "already in progress" in again.stderr
 
     resumed = cli("resume")
     abandoned = boundary == "mint"  # journaled, generate not called: outcome unknown

@@ -110,7 +110,8 @@ def test_dotenv_rewrite_is_correct_or_refused_untouched(original: bytes, value: 
         except PplxError as exc:
             assert f.read_bytes() == original, "a refused write changed the file"
             msg = str(exc)
-            assert "\n" not in msg and len(msg) < 400
+            assert "\n" not in msg
+            assert len(msg) < 400
             if len(value) > 8:
                 assert value not in msg
             assert os.listdir(d) == [".env"]
@@ -221,7 +222,8 @@ def test_scan_of_non_utf8_names_and_contents(tmp_path: Path) -> None:
         fh.write(b"\xfe\xfe latin-1 \xe9\xe8\n\x80\x81 KEY=" + key.encode() + b"\xff\n")
     scan = scan_tree_detailed([tmp_path])
     assert [(f.line, f.last4) for f in scan.finds] == [(2, "qqq9")]
-    assert "\ufffd" in scan.finds[0].path and key not in repr(scan)
+    assert "\ufffd" in scan.finds[0].path
+    assert key not in repr(scan)
 
 
 # --- generate answers that are wrong --------------------------------------------------------------
@@ -332,7 +334,8 @@ def test_an_answer_with_a_key_is_always_recorded(home: Path, case: str) -> None:
     try:
         import_key(svc, "Main", "pplx-" + "B" * 48, group=BEARER_GROUP)
         result = generate_key(svc, "Fresh", group=BEARER_GROUP)
-        assert result.stored and result.last4 == "good"
+        assert result.stored
+        assert result.last4 == "good"
         _, versions, ops = _state(svc)
         assert ("generate", "Fresh", "done") in ops
         assert sum(1 for v in versions if v[1] == "good") == 1

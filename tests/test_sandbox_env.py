@@ -33,7 +33,8 @@ def test_seeded_keys_groups_and_due_dates(env: SandboxEnv) -> None:
     assert len(everything) == len(SEED_KEYS)
     assert {k.group for k in live} == {"production", "staging", "ci"}
     ages = [(NOW - k.version.created_at).days for k in live if k.version]
-    assert min(ages) <= 5 and max(ages) >= 200
+    assert min(ages) <= 5
+    assert max(ages) >= 200
     overdue = [k.name for k in live if k.due and k.due.overdue]
     soon = [k.name for k in live if k.due and k.due.due_soon]
     assert len(overdue) >= 3
@@ -60,7 +61,8 @@ def test_current_tokens_live_at_the_emulator_and_in_the_keyring(env: SandboxEnv)
     assert current
     for v in current:
         token = env.secrets.get(v.secret_ref) if env.secrets else None
-        assert token is not None and token.endswith(v.last4)
+        assert token is not None
+        assert token.endswith(v.last4)
         assert env.emulator.is_live(token)
 
 
@@ -71,8 +73,11 @@ def test_dotenv_target_inside_the_sandbox_home(env: SandboxEnv) -> None:
         assert len(targets) == 1
         t = targets[0]
         v = s.get(KeyVersion, t.version_id)
-    assert t.kind == "dotenv" and t.var == DEFAULT_KEY_VAR and t.path is not None
-    assert v is not None and v.stage == Stage.CURRENT
+    assert t.kind == "dotenv"
+    assert t.var == DEFAULT_KEY_VAR
+    assert t.path is not None
+    assert v is not None
+    assert v.stage == Stage.CURRENT
     path = env.home / t.path.split(str(env.home) + "/", 1)[1]
     assert path.is_file()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -172,7 +177,8 @@ async def test_sandbox_app_shows_the_seeded_keys(env: SandboxEnv) -> None:
         assert {r.key for r in table.rows} == _visible_seed_names()
         await pilot.pause()
         shown = app.export_screenshot()  # what is on the screen, as SVG text
-        assert "prod-analytics" in shown and "ci-github-actions" in shown
+        assert "prod-analytics" in shown
+        assert "ci-github-actions" in shown
 
 
 def test_launch_sandbox_runs_the_app_then_cleans_up(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -212,7 +218,8 @@ def test_launch_sandbox_runs_the_app_then_cleans_up(monkeypatch: pytest.MonkeyPa
     assert launch_mod.launch(sandbox=True) == 0
     assert seen["sandbox"] is True
     assert seen["names"] == _visible_seed_names()
-    assert homes and not homes[0].exists()
+    assert homes
+    assert not homes[0].exists()
 
 
 def test_a_corrupted_inventory_stops_the_tui_with_one_line(home: Path) -> None:

@@ -27,7 +27,8 @@ from pplx_tui.store.tables import KeyVersion
 def key(tag: str) -> str:
     """A well-formed token whose last 4 characters are ``tag``."""
     body = (tag * 48)[:44] + tag
-    assert len(body) == 48 and body.isalnum()
+    assert len(body) == 48
+    assert body.isalnum()
     return "pplx-" + body
 
 
@@ -136,7 +137,8 @@ def test_files_are_read_as_bytes_past_ctrl_z_and_crlf(tmp_path: Path, monkeypatc
     monkeypatch.setattr(walker.os, "open", recording_open)
     tree = scan_tree_detailed([tmp_path], workers=1)
     assert [(f.line, f.last4) for f in tree.finds] == [(3, A[-4:])]
-    assert flags and all(f & O_BINARY == O_BINARY for f in flags)
+    assert flags
+    assert all(f & O_BINARY == O_BINARY for f in flags)
 
 
 def test_symlinks_out_of_tree_and_to_dirs_are_not_followed(tmp_path: Path) -> None:
@@ -356,7 +358,8 @@ def test_finds_matched_to_inventory_by_fingerprint(svc: Any, tmp_path: Path) -> 
     }
     assert report.live_found
     assert [f.last4 for f in report.attention] == ["aaA1", "ccC3"]
-    assert seen and seen[-1].files_scanned == 3
+    assert seen
+    assert seen[-1].files_scanned == 3
 
     (tmp_path / "a.env").unlink()
     (tmp_path / "c.env").unlink()
@@ -386,7 +389,8 @@ def test_cli_human_and_json_output_never_show_a_secret(
     human = cli("scan", str(repo), "--git")
     assert human.code == 1, human.stderr
     assert f"{repo}/deploy.env:1" in human.stdout
-    assert "Main" in human.stdout and "unknown key" in human.stdout
+    assert "Main" in human.stdout
+    assert "unknown key" in human.stdout
     assert f"{commits['A'][:12]}:config/app.env:2" in human.stdout
     assert "…aaA1" in human.stdout
     assert "live or unknown key" in human.stderr
@@ -465,5 +469,6 @@ def test_cli_renders_hostile_file_names_inert(cli: Any, tmp_path: Path) -> None:
     (tmp_path / name).write_text(f"K={A}\n")
     run = cli("scan", str(tmp_path))
     assert run.code == 1
-    assert "\x1b" not in run.stdout and "\x07" not in run.stdout
+    assert "\x1b" not in run.stdout
+    assert "\x07" not in run.stdout
     assert "[bold]name.env" in run.stdout  # printed as plain text, no markup

@@ -141,7 +141,8 @@ def test_write_refuses_a_link_and_leaves_its_target(
     link.symlink_to(v)
     with pytest.raises(FileRefused, match="symbolic link") as info:
         write_atomic(link, b"overwritten")
-    assert info.value.kind == "link" and info.value.exit_code == 3
+    assert info.value.kind == "link"
+    assert info.value.exit_code == 3
     _untouched(v, data)
     assert link.is_symlink()
     dangling = tmp_path / "dangling"
@@ -181,7 +182,8 @@ def test_device_is_refused_and_its_mode_unchanged(tmp_path: Path) -> None:
     ):
         with pytest.raises(FileRefused, match="a device"):
             call()
-    assert _mode(dev) == 0o666 and stat.S_ISCHR(os.lstat(dev).st_mode)
+    assert _mode(dev) == 0o666
+    assert stat.S_ISCHR(os.lstat(dev).st_mode)
 
 
 def test_failed_write_leaves_old_content_and_no_temp(
@@ -238,7 +240,8 @@ def test_stale_temps_removed_by_name_only_links_not_followed(
     (folder / "report.md.real").write_bytes(b"r")
     remove_stale_temps(f)
     left = {p.name for p in folder.iterdir()}
-    assert stale.name not in left and companion.name in left  # no companions asked for
+    assert stale.name not in left
+    assert companion.name in left
     remove_stale_temps(f, companions=("-journal",))
     left = {p.name for p in folder.iterdir()}
     assert left == {other.name, mine.name, "report.md.real"}
@@ -274,11 +277,13 @@ def test_windows_branches_skip_chmod_and_folder_fsync(
     append_private(tmp_path / "log", b"line\n")
     fchmod_private(f, 0o640)
     patch.undo()
-    assert f.read_bytes() == b"x" and (tmp_path / "log").read_bytes() == b"line\n"
+    assert f.read_bytes() == b"x"
+    assert (tmp_path / "log").read_bytes() == b"line\n"
     if platform == "win32":
         assert calls == []
     else:
-        assert "fchmod" in calls and "open folder" in calls
+        assert "fchmod" in calls
+        assert "open folder" in calls
 
 
 def test_replace_is_retried_on_windows_while_the_file_is_held_open(
@@ -299,7 +304,8 @@ def test_replace_is_retried_on_windows_while_the_file_is_held_open(
     patch.setattr(sys, "platform", "win32")
     write_atomic(f, b"new")
     patch.setattr(sys, "platform", "linux")
-    assert f.read_bytes() == b"new" and failures["left"] == 0
+    assert f.read_bytes() == b"new"
+    assert failures["left"] == 0
     failures["left"] = 1  # elsewhere a refused replace is an error at once
     with pytest.raises(PermissionError):
         write_atomic(f, b"newer")
@@ -379,7 +385,8 @@ def test_a_pipe_planted_after_the_check_is_refused_without_blocking(
     t.start()
     t.join(timeout=10)
     assert not t.is_alive(), "opening a named pipe blocked"
-    assert isinstance(done[0], FileRefused) and done[0].kind == "changed"
+    assert isinstance(done[0], FileRefused)
+    assert done[0].kind == "changed"
 
 
 def test_a_file_swapped_between_check_and_open_is_refused(
@@ -405,7 +412,8 @@ def test_append_creates_0600_appends_and_fixes_the_mode(tmp_path: Path, umask0: 
     assert _mode(log) == 0o600
     os.chmod(log, 0o644)
     append_private(log, b"two\n")
-    assert log.read_bytes() == b"one\ntwo\n" and _mode(log) == 0o600
+    assert log.read_bytes() == b"one\ntwo\n"
+    assert _mode(log) == 0o600
 
 
 @NEEDS_SYMLINKS
@@ -456,7 +464,8 @@ def test_private_dir_refuses_a_file_and_a_path_through_a_file(tmp_path: Path) ->
         ensure_private_dir(f)
     with pytest.raises(FileRefused, match="cannot be created") as info:
         ensure_private_dir(f / "sub")
-    assert info.value.kind == "error" and str(info.value).count("\n") == 0
+    assert info.value.kind == "error"
+    assert str(info.value).count("\n") == 0
     assert f.read_bytes() == b"data"
 
 
@@ -538,7 +547,8 @@ def test_a_lock_held_by_another_process_times_out_with_one_line(tmp_path: Path) 
         [sys.executable, "-c", HOLD, str(lock)], stdout=subprocess.PIPE, text=True
     )
     try:
-        assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "held\n"
         started = time.monotonic()
         with (
             pytest.raises(EnvironmentUnusable, match=r"stayed locked for 0\.5 s") as info,
@@ -546,7 +556,8 @@ def test_a_lock_held_by_another_process_times_out_with_one_line(tmp_path: Path) 
         ):
             pass
         assert 0.4 < time.monotonic() - started < 10
-        assert info.value.exit_code == 3 and str(info.value).startswith("The thing")
+        assert info.value.exit_code == 3
+        assert str(info.value).startswith("The thing")
     finally:
         proc.kill()
         proc.wait(30)
@@ -561,7 +572,8 @@ def test_lock_folder_and_file_are_private(tmp_path: Path, umask0: None) -> None:
     lock = tmp_path / "locks" / "x.lock"
     with held(lock):
         pass
-    assert _mode(lock.parent) == 0o700 and _mode(lock) == 0o600
+    assert _mode(lock.parent) == 0o700
+    assert _mode(lock) == 0o600
 
 
 def test_threads_exclude_each_other(tmp_path: Path) -> None:
@@ -612,7 +624,8 @@ def test_lock_path_is_the_same_for_two_spellings_of_one_file(
     app = tmp_path / "app"
     app.mkdir()
     a = lock_path_for(locks_dir, app / ".env")
-    assert a.parent == locks_dir and a.suffix == ".lock"
+    assert a.parent == locks_dir
+    assert a.suffix == ".lock"
     assert lock_path_for(locks_dir, tmp_path / "x" / ".." / "app" / ".env") == a
     patch.chdir(tmp_path)
     assert lock_path_for(locks_dir, Path("app/.env")) == a

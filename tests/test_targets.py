@@ -212,7 +212,8 @@ def test_command_failure_shows_stderr_with_secrets_redacted() -> None:
     msg = str(info.value)
     assert "exited with status 3" in msg
     assert "cannot store" in msg
-    assert NEW not in msg and NEW[5:-4] not in msg
+    assert NEW not in msg
+    assert NEW[5:-4] not in msg
     assert "…new1" in msg
 
 
@@ -472,7 +473,8 @@ def test_stdin_never_read_is_bounded_too(monkeypatch: pytest.MonkeyPatch, pump: 
     big = b"x" * (4 << 20)  # far more than a pipe holds
     started = time.monotonic()
     done = run_shell("sleep 30", input=big, env=dict(os.environ), timeout=1)
-    assert done.timed_out and time.monotonic() - started < 10
+    assert done.timed_out
+    assert time.monotonic() - started < 10
     done = run_shell("echo quick >&2; exit 0", input=big, env=dict(os.environ), timeout=30)
     assert (done.returncode, done.stderr_tail) == (0, b"quick\n")
 
@@ -490,7 +492,8 @@ def test_the_threads_pump_keeps_only_the_tail(monkeypatch: pytest.MonkeyPatch) -
         tail_bytes=1000,
     )
     assert done.returncode == 2
-    assert len(done.stderr_tail) == 1000 and done.stderr_tail.endswith(b"yyyEND\n")
+    assert len(done.stderr_tail) == 1000
+    assert done.stderr_tail.endswith(b"yyyEND\n")
 
 
 def test_the_platform_shell_posix_and_windows(
@@ -533,14 +536,17 @@ def test_windows_kills_the_tree_with_taskkill(monkeypatch: pytest.MonkeyPatch) -
             killed.append(True)
 
     def fake_run(argv, **kw):  # type: ignore[no-untyped-def]
-        assert kw["timeout"] <= 30 and kw["capture_output"]
+        assert kw["timeout"] <= 30
+        assert kw["capture_output"]
         ran.append(argv)
 
     monkeypatch.setattr(sys, "platform", "win32")
     monkeypatch.setattr(process.subprocess, "run", fake_run)
     process.kill_tree(FakeProc())  # type: ignore[arg-type]
-    assert ran and ran[0][1:] == ["/T", "/F", "/PID", "4242"]
-    assert ran[0][0].lower().endswith(("taskkill", "taskkill.exe")) and killed == [True]
+    assert ran
+    assert ran[0][1:] == ["/T", "/F", "/PID", "4242"]
+    assert ran[0][0].lower().endswith(("taskkill", "taskkill.exe"))
+    assert killed == [True]
 
 
 @POSIX_SH
@@ -617,7 +623,8 @@ def test_add_list_remove_are_validated_and_audited(svc, key, tmp_path: Path) -> 
     assert [t.id for t in list_targets(svc, key)] == [t1.id]
     with svc.db.session() as s:
         actions = [e.action for e in s.exec(select(Event)).all()]
-    assert actions.count("target.add") == 2 and actions.count("target.remove") == 1
+    assert actions.count("target.add") == 2
+    assert actions.count("target.remove") == 1
 
 
 def test_deploy_writes_and_reads_back(svc, key, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

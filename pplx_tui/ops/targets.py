@@ -219,7 +219,8 @@ def deploy(
     serialising writers of a dotenv file lives."""
     value = secret.reveal()
     if target.kind == "dotenv":
-        assert target.path is not None and target.var is not None
+        assert target.path is not None
+        assert target.var is not None
         path = Path(target.path)
         dotenv.write_value(path, target.var, value, locks_dir=locks_dir)
         if dotenv.read_value(path, target.var) != value:
@@ -238,7 +239,8 @@ def holds(target: Target | TargetView, secret: Secret) -> bool | None:
     """Does the target hold ``secret``? None when it cannot be read back (a command)."""
     if target.kind != "dotenv":
         return None
-    assert target.path is not None and target.var is not None
+    assert target.path is not None
+    assert target.var is not None
     try:
         return dotenv.read_value(Path(target.path), target.var) == secret.reveal()
     except PplxError:

@@ -150,7 +150,9 @@ def _step_rotate(svc: Services, spec: SeedKey) -> Any:
         with svc.db.session() as s:
             key = find_key(s, spec.name)
             old = current_version(s, key)
-            assert key.id is not None and old is not None and old.id is not None
+            assert key.id is not None
+            assert old is not None
+            assert old.id is not None
             bearer = bearer_of(key, old)
             key_id, old_id = key.id, old.id
             op_id = journal_mint_request(
@@ -174,7 +176,8 @@ def _step_rotate(svc: Services, spec: SeedKey) -> Any:
         with svc.db.session() as s:
             new = s.get(KeyVersion, minted.version_id)
             prev = s.get(KeyVersion, old_id)
-            assert new is not None and prev is not None
+            assert new is not None
+            assert prev is not None
             new.created_at = at  # the emulator answers with today's date
             new.stage = Stage.CURRENT
             prev.stage = Stage.PREVIOUS
@@ -209,7 +212,8 @@ def _step_dotenv(svc: Services, spec: SeedKey) -> Any:
         with svc.db.session() as s:
             key = find_key(s, spec.name)
             v = current_version(s, key)
-            assert v is not None and v.id is not None
+            assert v is not None
+            assert v.id is not None
             bearer = bearer_of(key, v)
         target = add_target(svc, spec.name, "dotenv", path=str(path), var=DEFAULT_KEY_VAR)
         secret: Secret = read_secret(svc, bearer)

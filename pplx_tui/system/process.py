@@ -130,7 +130,8 @@ def _pump_selector(
     if sys.platform == "win32":
         raise NotImplementedError("selectors cannot wait on pipes on Windows")
 
-    assert proc.stdin is not None and proc.stderr is not None
+    assert proc.stdin is not None
+    assert proc.stderr is not None
     sel = selectors.DefaultSelector()
     out_fd, err_fd = proc.stdin.fileno(), proc.stderr.fileno()
     view = memoryview(data)
@@ -189,7 +190,8 @@ def _pump_threads(
     """Windows (selectors do not work on pipes there): a writer and a reader thread, both
     daemons, each closing its own pipe when done, so that a pipe a stray child keeps open is
     simply abandoned (the reader ends when that child does)."""
-    assert proc.stdin is not None and proc.stderr is not None
+    assert proc.stdin is not None
+    assert proc.stderr is not None
     stdin, stderr = proc.stdin, proc.stderr
 
     def write() -> None:

@@ -53,12 +53,17 @@ def test_the_system_clipboard_first_and_its_clear_is_checked() -> None:
     system = FakeSystem()
     clip = SecretClipboard(osc.append, system, Tmux({}))
     report = clip.copy(SECRET)
-    assert report.ok and report.message == f"Copied to {SYSTEM}; cleared in 30 s."
-    assert system.value == SECRET and osc == [] and clip.places == (SYSTEM,)
+    assert report.ok
+    assert report.message == f"Copied to {SYSTEM}; cleared in 30 s."
+    assert system.value == SECRET
+    assert osc == []
+    assert clip.places == (SYSTEM,)
     cleared = clip.clear()
-    assert cleared is not None and cleared.ok
+    assert cleared is not None
+    assert cleared.ok
     assert cleared.message == "Clipboard: removed from the system clipboard."
-    assert system.value == "" and not clip.holding
+    assert system.value == ""
+    assert not clip.holding
     assert clip.clear() is None, "nothing left to clear"
 
 
@@ -68,7 +73,8 @@ def test_a_clipboard_the_user_changed_is_left_alone() -> None:
     clip.copy(SECRET)
     system.value = "something the user copied since"
     cleared = clip.clear()
-    assert cleared is not None and "holds something else now" in cleared.message
+    assert cleared is not None
+    assert "holds something else now" in cleared.message
     assert system.value == "something the user copied since"
 
 
@@ -76,12 +82,14 @@ def test_without_a_system_clipboard_osc52_and_an_honest_clear() -> None:
     osc: list[str] = []
     clip = SecretClipboard(osc.append, FakeSystem(fail=True), Tmux({}))
     report = clip.copy(SECRET)
-    assert report.ok and report.message.startswith(f"Copied to {OSC52}")
+    assert report.ok
+    assert report.message.startswith(f"Copied to {OSC52}")
     assert "PyperclipException" in report.message, "says why the system clipboard was not used"
     assert osc == [SECRET]
     cleared = clip.clear()
     assert cleared is not None and not cleared.ok, "an OSC 52 clear cannot be checked"
-    assert "cannot be checked" in cleared.message and "removed" not in cleared.message
+    assert "cannot be checked" in cleared.message
+    assert "removed" not in cleared.message
     assert osc == [SECRET, ""]
 
 
@@ -200,7 +208,8 @@ def test_in_tmux_the_paste_buffer_is_named_and_deleted(tmux: TmuxServer) -> None
 
     copied, out = _run_script(tmux, "on")
     ok, message, places = copied
-    assert ok and places == [TMUX_BUFFER, OSC52]
+    assert ok
+    assert places == [TMUX_BUFFER, OSC52]
     assert "by OSC 52, the only way here (no display)" in str(message)
     assert "tmux's paste buffer, which pplx-tui deletes in 30 s" in str(message)
     until(lambda: SECRET in tmux.buffers().values(), "tmux to keep the copy in a buffer")
@@ -215,8 +224,10 @@ def test_in_tmux_the_paste_buffer_is_named_and_deleted(tmux: TmuxServer) -> None
 def test_in_tmux_without_set_clipboard_nothing_is_claimed(tmux: TmuxServer) -> None:
     copied, _out = _run_script(tmux, "external")
     ok, message, places = copied
-    assert not ok and places == []
-    assert "Not copied" in str(message) and "set-clipboard external" in str(message)
+    assert not ok
+    assert places == []
+    assert "Not copied" in str(message)
+    assert "set-clipboard external" in str(message)
     assert SECRET not in tmux.buffers().values()
 
 
@@ -243,7 +254,8 @@ def test_quitting_the_app_right_after_a_copy_clears_tmux_buffer(tmux: TmuxServer
     until(lambda: "pplx-tui: Clipboard:" in tmux.screen(), "the exit note")
     assert token_buffers() == [], "quitting deleted the buffer"
     note = " ".join(tmux.screen().split())
-    assert "deleted tmux's paste buffer" in note and "Traceback" not in note
+    assert "deleted tmux's paste buffer" in note
+    assert "Traceback" not in note
     assert not TOKEN_RE.search(note)
 
 
@@ -298,11 +310,13 @@ def test_with_a_display_the_system_clipboard_is_used_and_emptied(x_display: str)
     osc: list[str] = []
     clip = SecretClipboard(osc.append, system, Tmux({}))
     report = clip.copy(SECRET)
-    assert report.ok and report.message.startswith(f"Copied to {SYSTEM}")
+    assert report.ok
+    assert report.message.startswith(f"Copied to {SYSTEM}")
     assert osc == [], "no OSC 52 when the system clipboard works"
     assert _xclip_out() == SECRET
     cleared = clip.clear()
-    assert cleared is not None and cleared.ok
+    assert cleared is not None
+    assert cleared.ok
     assert cleared.message == "Clipboard: removed from the system clipboard."
     assert _xclip_out() == ""
 
@@ -320,7 +334,9 @@ def test_in_tmux_with_a_display_no_paste_buffer_is_made(tmux: TmuxServer, x_disp
     import json
 
     ok, message, places = json.loads((tmux.tmp / "copied.json").read_text())
-    assert ok and places == [SYSTEM] and str(message).startswith(f"Copied to {SYSTEM}")
+    assert ok
+    assert places == [SYSTEM]
+    assert str(message).startswith(f"Copied to {SYSTEM}")
     assert _xclip_out() == SECRET
     assert SECRET not in tmux.buffers().values(), "nothing left in tmux"
     (tmux.tmp / "go").write_text("")

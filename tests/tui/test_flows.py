@@ -16,8 +16,7 @@ from pplx_tui.tui.modals.resume import ResumeModal
 from pplx_tui.tui.modals.revoke import RevokeModal
 from pplx_tui.tui.screens.audit import AuditScreen
 from pplx_tui.tui.screens.reveal import RevealScreen
-
-from .helpers import SIZE, idle, main_screen, palette_offers, seed, wait_for
+from tests.tui.helpers import SIZE, idle, main_screen, palette_offers, seed, wait_for
 
 KEYS = [("alpha", "prod"), ("beta", "prod"), ("gamma", "ci")]
 
@@ -134,7 +133,8 @@ async def test_generate_reveal_copy(svc: Any, emulator: Any) -> None:
         secret = reveal_secret(svc, "fresh-key").reveal()
         assert emulator.is_live(secret)
         shown = str(screen.query_one("#secret", Static).render())
-        assert secret not in shown and shown.endswith(secret[-4:])
+        assert secret not in shown
+        assert shown.endswith(secret[-4:])
         await pilot.press("r")
         assert str(screen.query_one("#secret", Static).render()) == secret
         await pilot.press("r")
@@ -162,7 +162,8 @@ async def test_revoke_flow(svc: Any, emulator: Any) -> None:
         await wait_for(pilot, idle(app))
         modal = app.screen
         assert isinstance(modal, RevokeModal)
-        assert app.focused is not None and app.focused.id == "cancel"
+        assert app.focused is not None
+        assert app.focused.id == "cancel"
         assert modal.query_one("#ok", Button).disabled
         await pilot.press("enter")  # Enter on the focused Cancel: nothing happens
         await wait_for(pilot, idle(app))
@@ -193,7 +194,8 @@ async def test_edit_policy_and_notes(svc: Any, emulator: Any) -> None:
         await pilot.press("ctrl+s")
         await wait_for(pilot, idle(app))
         (key,) = list_keys(svc)
-        assert key.policy_days == 30 and key.notes == "billing service"
+        assert key.policy_days == 30
+        assert key.notes == "billing service"
         assert main_screen(app).table.rows[0].cells[5].endswith("in 30d")
 
 
@@ -233,7 +235,8 @@ async def test_remapped_binding(svc: Any, emulator: Any) -> None:
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, idle(app))
-        assert app.keymap_problem and "nonsense.id" in app.keymap_problem
+        assert app.keymap_problem
+        assert "nonsense.id" in app.keymap_problem
         await pilot.press("i")
         assert isinstance(app.screen, ImportModal)
 
@@ -265,7 +268,8 @@ async def test_unexpected_error_in_a_worker_is_a_modal_and_a_clean_log(
         await wait_for(pilot, idle(app))
         assert isinstance(app.screen, ErrorModal)
     log = (svc.settings.paths.log_dir / "crash.log").read_text()
-    assert "RuntimeError" in log and "A" * 48 not in log
+    assert "RuntimeError" in log
+    assert "A" * 48 not in log
 
 
 async def test_unhandled_exception_never_prints_locals(

@@ -22,9 +22,8 @@ from pplx_tui.tui.app import PplxApp
 from pplx_tui.tui.modals.error import ErrorModal
 from pplx_tui.tui.screens.incident import IncidentScreen
 from pplx_tui.tui.screens.incidents import IncidentsScreen
-
-from .helpers import SIZE, idle, main_screen, palette_offers, wait_for
-from .sandbox import all_secrets, sandbox
+from tests.tui.helpers import SIZE, idle, main_screen, palette_offers, wait_for
+from tests.tui.sandbox import all_secrets, sandbox
 
 MAX_KEYSTROKES = 10
 MAX_SECONDS = 5.0  # plus the emulator's latency, which is 0 in these tests
@@ -97,9 +96,11 @@ async def test_contained_fast_from_the_main_screen(svc: Any, emulator: Any, tmp_
         await wait_for(
             pilot, lambda: _phase(app) == "phase-record", "_phase(app) == 'phase-record'"
         )
-        assert app.focused is not None and app.focused.id == "how"  # safe: a text field
+        assert app.focused is not None
+        assert app.focused.id == "how"
         await keys.press("enter", "enter", "enter")  # how, where, detected: defaults
-        assert app.focused is not None and app.focused.id == "confirm-name"
+        assert app.focused is not None
+        assert app.focused.id == "confirm-name"
         await keys.type_confirmation("leaky")
         await keys.press("enter")
         await wait_for(pilot, contained, "contained")
@@ -110,16 +111,22 @@ async def test_contained_fast_from_the_main_screen(svc: Any, emulator: Any, tmp_
         assert elapsed < MAX_SECONDS
         assert not emulator.is_live(old)
         new = _secret_of(svc, "leaky")
-        assert emulator.is_live(new) and new != old
+        assert emulator.is_live(new)
+        assert new != old
         assert f"PERPLEXITY_API_KEY={new}" in env.read_text()
         view = inc.open_for_key(svc, "leaky")
-        assert view is not None and view.status == "contained" and view.mode == "continuity"
+        assert view is not None
+        assert view.status == "contained"
+        assert view.mode == "continuity"
 
         await wait_for(pilot, lambda: _phase(app) == "phase-scan", "_phase(app) == 'phase-scan'")
         events = _text(app, "#events")
-        assert "contained" in events and old[-4:] in events
+        assert "contained" in events
+        assert old[-4:] in events
         shot = app.export_screenshot()
-        assert old not in shot and new not in shot and new[5:] not in shot
+        assert old not in shot
+        assert new not in shot
+        assert new[5:] not in shot
 
 
 async def test_contain_first_revokes_before_replacing(
@@ -137,17 +144,22 @@ async def test_contain_first_revokes_before_replacing(
         why = _text(app, "#order-why")
         assert "api-main" in why  # the key that will mint the replacement
         await pilot.press(*"found in CI log", "enter", *"ci", "enter", "tab")
-        assert app.focused is not None and app.focused.id == "order"
+        assert app.focused is not None
+        assert app.focused.id == "order"
         await pilot.press("down", "enter", "tab")
         assert app.screen.query_one("#order-contain", RadioButton).value
-        assert app.focused is not None and app.focused.id == "confirm-name"
+        assert app.focused is not None
+        assert app.focused.id == "confirm-name"
         await pilot.press(*"leaky", "enter")
         await wait_for(pilot, lambda: _phase(app) == "phase-scan", "_phase(app) == 'phase-scan'")
         events = _text(app, "#events")
         assert events.index("Revoke it now: …") < events.index("Replace and deploy: …")
         view = inc.open_for_key(svc, "leaky")
-        assert view is not None and view.mode == "contain" and view.status == "contained"
-        assert view.how == "found in CI log" and view.place == "ci"
+        assert view is not None
+        assert view.mode == "contain"
+        assert view.status == "contained"
+        assert view.how == "found in CI log"
+        assert view.place == "ci"
         assert not emulator.is_live(old)
         new = _secret_of(svc, "leaky")
         assert emulator.is_live(new)
@@ -166,11 +178,14 @@ async def test_only_key_in_group_explains_and_keeps_continuity(svc: Any, emulato
         assert app.screen.query_one("#order-contain", RadioButton).disabled
         assert app.screen.query_one("#order-continuity", RadioButton).value
         why = _text(app, "#order-why")
-        assert "not possible" in why and "only usable key" in why
+        assert "not possible" in why
+        assert "only usable key" in why
         await pilot.press("enter", "enter", "enter", *"alone", "enter")
         await wait_for(pilot, lambda: _phase(app) == "phase-scan", "_phase(app) == 'phase-scan'")
         view = inc.open_for_key(svc, "alone")
-        assert view is not None and view.status == "contained" and view.mode == "continuity"
+        assert view is not None
+        assert view.status == "contained"
+        assert view.mode == "continuity"
         assert not emulator.is_live(emulator.bootstrap_key)
         assert emulator.is_live(_secret_of(svc, "alone"))
 
@@ -191,7 +206,8 @@ async def test_wrong_confirmation_starts_nothing(svc: Any, emulator: Any, tmp_pa
         app.screen.query_one("#detected", Input).value = "yesterday"
         await pilot.press("y", "enter")  # the name is right now; the time is not
         await wait_for(pilot, idle(app))
-        assert inc.list_incidents(svc) == [] and _phase(app) == "phase-record"
+        assert inc.list_incidents(svc) == []
+        assert _phase(app) == "phase-record"
         await pilot.press("escape")
         assert not isinstance(app.screen, IncidentScreen)
         assert emulator.is_live(emulator.bootstrap_key)
@@ -225,18 +241,22 @@ async def test_failure_is_shown_and_resumes_after_reopening(
         await wait_for(pilot, idle(app))
         assert not isinstance(app.screen, IncidentScreen)
         view = inc.open_for_key(svc, "leaky")
-        assert view is not None and view.status == "open" and view.step == "replace"
+        assert view is not None
+        assert view.status == "open"
+        assert view.step == "replace"
 
         emulator.clear_faults()
         await pilot.press("exclamation_mark")  # the same key: the wizard resumes
         await wait_for(pilot, lambda: _phase(app) == "phase-run", "_phase(app) == 'phase-run'")
         assert "Replace and deploy" in _text(app, "#run-state")
-        assert app.focused is not None and app.focused.id == "continue"
+        assert app.focused is not None
+        assert app.focused.id == "continue"
         await pilot.press("enter")
         await wait_for(pilot, lambda: _phase(app) == "phase-scan", "_phase(app) == 'phase-scan'")
         assert len(inc.list_incidents(svc)) == 1
         view = inc.open_for_key(svc, "leaky")
-        assert view is not None and view.status == "contained"
+        assert view is not None
+        assert view.status == "contained"
         assert not emulator.is_live(old)
 
 
@@ -245,7 +265,8 @@ async def _tick_all(pilot: Pilot[Any], app: PplxApp, which: str, n: int) -> None
     assert app.focused is first
     for _ in range(n):
         await pilot.press("space", "tab")
-    assert app.focused is not None and app.focused.id == f"{which}-later"
+    assert app.focused is not None
+    assert app.focused.id == f"{which}-later"
     await pilot.press("tab", "enter")  # Save
 
 
@@ -266,7 +287,8 @@ async def test_scan_checklists_close_with_report(
         )
         await pilot.press("enter", "enter", "enter", *"leaky", "enter")
         await wait_for(pilot, lambda: _phase(app) == "phase-scan", "_phase(app) == 'phase-scan'")
-        assert app.focused is not None and app.focused.id == "scan-paths"
+        assert app.focused is not None
+        assert app.focused.id == "scan-paths"
         paths = app.screen.query_one("#scan-paths", Input)
         paths.value = f"{repo} {tmp_path / 'missing'}"  # typing 100 characters is slow
         await pilot.press("enter")
@@ -280,7 +302,8 @@ async def test_scan_checklists_close_with_report(
         await pilot.click("#review-save")
         await wait_for(pilot, idle(app))
         view = inc.open_for_key(svc, "leaky")
-        assert view is not None and view.step == "review"
+        assert view is not None
+        assert view.step == "review"
         assert view.checklist == {"review.usage": True}
         await pilot.press("escape")  # later
         await wait_for(pilot, idle(app))
@@ -299,17 +322,22 @@ async def test_scan_checklists_close_with_report(
         await wait_for(pilot, lambda: _phase(app) == "phase-close", "_phase(app) == 'phase-close'")
         extra = tmp_path / "incident-report.md"
         app.screen.query_one("#report-file", Input).value = str(extra)
-        assert app.focused is not None and app.focused.id == "close-run"
+        assert app.focused is not None
+        assert app.focused.id == "close-run"
         await pilot.press("enter")
         await wait_for(pilot, lambda: _phase(app) == "phase-done", "_phase(app) == 'phase-done'")
         done = _text(app, "#done-text")
         (view,) = inc.list_incidents(svc)
-        assert view.status == "resolved" and view.report_path
-        assert "resolved" in done and view.report_path in done.replace("\n", "")
+        assert view.status == "resolved"
+        assert view.report_path
+        assert "resolved" in done
+        assert view.report_path in done.replace("\n", "")
         new = _secret_of(svc, "leaky")
         for path in (Path(view.report_path), extra):
             report = path.read_text()
-            assert "settings.py" in report and old not in report and new not in report
+            assert "settings.py" in report
+            assert old not in report
+            assert new not in report
         await pilot.press("escape")
         await wait_for(pilot, idle(app))
         assert inc.unresolved(svc) == []
@@ -321,7 +349,8 @@ async def test_incidents_screen_lists_and_opens_the_wizard(
     _prod(svc, emulator, tmp_path)
     view = inc.start_incident(svc, "leaky", how="pasted in a [bold]gist[/bold]", place="gist")
     view = inc.run_incident(svc, view.id, until="scan")
-    assert view.status == "contained" and view.step == "scan"
+    assert view.status == "contained"
+    assert view.step == "scan"
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, idle(app))

@@ -60,14 +60,18 @@ async def test_grouped_findings_bulk_revoke_with_typed_confirmation(
         modal = app.screen
         assert isinstance(modal, BulkConfirmModal)
         plan = str(modal.query_one("#bulk-plan", Static).render())
-        assert "Alpha" in plan and "Beta" in plan and "Gamma" not in plan
+        assert "Alpha" in plan
+        assert "Beta" in plan
+        assert "Gamma" not in plan
         assert modal.phrase == "revoke 2"
-        assert app.focused is not None and app.focused.id == "cancel"  # default: Cancel
+        assert app.focused is not None
+        assert app.focused.id == "cancel"
         await pilot.click("#confirm-phrase")
         await pilot.press(*"revoke 2", "enter")
         await wait_for(pilot, idle(app))
         assert app.screen is screen
-        assert not emulator.is_live(tokens["Alpha"]) and not emulator.is_live(tokens["Beta"])
+        assert not emulator.is_live(tokens["Alpha"])
+        assert not emulator.is_live(tokens["Beta"])
         assert emulator.is_live(tokens["Gamma"])
         assert not any("Alpha" in r or "Beta" in r for r in rows(screen))
 
@@ -90,7 +94,8 @@ async def test_dismiss_with_reason_and_expiry(svc: Any, emulator: Any) -> None:
         assert "1 dismissed" in str(screen.query_one("#review-summary", Static).render())
     with svc.db.session() as s:
         ev = s.exec(select(Event).where(Event.action == "review.dismiss")).one()
-    assert "deployed by hand" in ev.detail and "until=2026-12-03T12:00:00Z" in ev.detail
+    assert "deployed by hand" in ev.detail
+    assert "until=2026-12-03T12:00:00Z" in ev.detail
 
 
 async def test_failures_in_a_modal_and_stay_in_the_review(svc: Any, emulator: Any) -> None:
@@ -111,7 +116,9 @@ async def test_failures_in_a_modal_and_stay_in_the_review(svc: Any, emulator: An
         await wait_for(pilot, idle(app))
         assert isinstance(app.screen, ErrorModal)
         message = str(app.screen.query_one("#error-message", Static).render())
-        assert "1 of 2 done" in message and "Early" in message and "server error" in message
+        assert "1 of 2 done" in message
+        assert "Early" in message
+        assert "server error" in message
         await pilot.press("escape")
         await wait_for(pilot, idle(app))
         shown = rows(screen)

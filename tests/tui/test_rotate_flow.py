@@ -25,9 +25,8 @@ from pplx_tui.tui.modals.rotate import RotateModal, parse_grace
 from pplx_tui.tui.screens.main import MainScreen
 from pplx_tui.tui.screens.reveal import RevealScreen
 from pplx_tui.tui.screens.rotation import RotationScreen
-
-from .helpers import SIZE, idle, main_screen, seed, wait_for
-from .sandbox import all_secrets, sandbox
+from tests.tui.helpers import SIZE, idle, main_screen, seed, wait_for
+from tests.tui.sandbox import all_secrets, sandbox
 
 TIMEOUT = 20.0
 
@@ -52,7 +51,8 @@ def last4(svc: Any, name: str) -> str:
 async def confirm(pilot: Pilot[Any], grace: str) -> None:
     app = pilot.app
     await wait_for(pilot, lambda: isinstance(app.screen, RotateModal), "the confirmation")
-    assert app.focused is not None and app.focused.id == "cancel"
+    assert app.focused is not None
+    assert app.focused.id == "cancel"
     app.screen.query_one("#grace", Input).value = grace
     await pilot.click("#ok")
 
@@ -69,10 +69,12 @@ async def test_rotate_one_key_with_a_dotenv_target(svc: Any, emulator: Any, home
         await pilot.press("o")
         await wait_for(pilot, lambda: isinstance(app.screen, RotateModal), "the confirmation")
         plan_text = str(app.screen.query_one("#rotate-plan Static", Static).render())
-        assert "alpha" in plan_text and str(env_file) in plan_text
+        assert "alpha" in plan_text
+        assert str(env_file) in plan_text
         await pilot.press("enter")  # Enter on the focused Cancel: nothing happens
         await wait_for(pilot, idle(app))
-        assert isinstance(app.screen, MainScreen) and not app.rotations.jobs
+        assert isinstance(app.screen, MainScreen)
+        assert not app.rotations.jobs
         await pilot.press("o")
         await confirm(pilot, "0")
         await wait_for(pilot, lambda: isinstance(app.screen, RotationScreen), "progress")
@@ -83,12 +85,15 @@ async def test_rotate_one_key_with_a_dotenv_target(svc: Any, emulator: Any, home
         text = body(app)
         assert all(f"✓ {s}" in text for s in ("mint", "test", "deploy", "grace", "check"))
         new = reveal_secret(svc, "alpha").reveal()
-        assert new != old and emulator.is_live(new) and not emulator.is_live(old)
+        assert new != old
+        assert emulator.is_live(new)
+        assert not emulator.is_live(old)
         assert "Finished: 1 rotated." in str(app.screen.query_one("#rotation-summary").render())
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
         row = main_screen(app).table.rows[0]
-        assert row.key == "alpha" and row.cells[3] == f"…{new[-4:]}"
+        assert row.key == "alpha"
+        assert row.cells[3] == f"…{new[-4:]}"
     assert env_file.read_text() == f"# app\nOTHER=1\nPERPLEXITY_API_KEY={new}\n"
 
 
@@ -111,13 +116,15 @@ async def test_grace_countdown_while_the_app_stays_usable(svc: Any, emulator: An
         await wait_for(pilot, lambda: "s left" in body(app), "the countdown")
         assert "grace    5 s left" in body(app)
         job = app.rotations.jobs[0]
-        assert job.keys["alpha"].status == "waiting" and deadlines
+        assert job.keys["alpha"].status == "waiting"
+        assert deadlines
         # The app is usable meanwhile: back to the table, filter, details.
         await pilot.press("escape")
         main = main_screen(app)
         assert app.screen is main
         status = str(main.query_one("#status", Static).render())
-        assert "rotating 1 key · grace" in status and "p: progress" in status
+        assert "rotating 1 key · grace" in status
+        assert "p: progress" in status
         await pilot.press("slash", *"ci")
         assert [r.key for r in main.table.rows] == ["gamma"]
         await pilot.press("enter", "enter")  # back to the table, then open the details
@@ -147,7 +154,8 @@ async def test_stopping_the_wait_leaves_the_rotation_resumable(svc: Any, emulato
         assert job.keys["alpha"].status == "paused"
         assert "resumable" in body(app)
     (op,) = journal.unfinished(svc, ("rotate",))
-    assert op.step == "grace" and emulator.is_live(old)
+    assert op.step == "grace"
+    assert emulator.is_live(old)
 
 
 async def test_bulk_rotate_of_three_marked_keys(svc: Any, emulator: Any) -> None:
@@ -187,10 +195,13 @@ async def test_bulk_rotate_one_failure_does_not_stop_the_others(svc: Any, emulat
         await confirm(pilot, "0")
         await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal), "the error")
         message = str(app.screen.query_one("#error-message", Static).render())
-        assert "1 of 2 rotations did not finish" in message and "beta" in message
+        assert "1 of 2 rotations did not finish" in message
+        assert "beta" in message
         job = app.rotations.jobs[0]
-        assert job.keys["alpha"].status == "done" and job.keys["beta"].status == "failed"
-        assert emulator.is_live(old["beta"]) and not emulator.is_live(old["alpha"])
+        assert job.keys["alpha"].status == "done"
+        assert job.keys["beta"].status == "failed"
+        assert emulator.is_live(old["beta"])
+        assert not emulator.is_live(old["alpha"])
 
 
 async def test_rotate_refused_goes_to_the_error_modal(svc: Any, emulator: Any) -> None:
@@ -229,7 +240,8 @@ async def test_resume_at_start_shows_the_progress_view(svc: Any, emulator: Any) 
         await wait_for(pilot, lambda: job.finished, "the resume")
         assert job.keys["alpha"].status == "done"
         text = body(app)
-        assert "✓ mint" in text and "✓ check" in text
+        assert "✓ mint" in text
+        assert "✓ check" in text
     assert not emulator.is_live(old)
 
 
@@ -275,7 +287,8 @@ async def test_an_unexpected_error_ends_the_job_in_the_error_modal(
 
 
 def test_grace_validation() -> None:
-    assert parse_grace(" 30 ") == 30.0 and parse_grace("0") == 0.0
+    assert parse_grace(" 30 ") == 30.0
+    assert parse_grace("0") == 0.0
     for bad in ("", ".", "1.2.3", "999999999", "nan", "inf"):
         try:
             parse_grace(bad)

@@ -14,22 +14,22 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 def row(name: str, age: float, **kw: object) -> KeyRow:
-    base: dict[str, object] = dict(
-        id=1,
-        name=name,
-        group="prod",
-        notes="",
-        policy_days=None,
-        due_soon_days=None,
-        stage="current",
-        last4="743S",
-        created_at=NOW - timedelta(days=age),
-        compromised=False,
-        secret_state="stored",
-        last_verified_at=None,
-        last_verify_state=None,
-        targets=0,
-    )
+    base: dict[str, object] = {
+        "id": 1,
+        "name": name,
+        "group": "prod",
+        "notes": "",
+        "policy_days": None,
+        "due_soon_days": None,
+        "stage": "current",
+        "last4": "743S",
+        "created_at": NOW - timedelta(days=age),
+        "compromised": False,
+        "secret_state": "stored",
+        "last_verified_at": None,
+        "last_verify_state": None,
+        "targets": 0,
+    }
     base.update(kw)
     return KeyRow(**base)  # type: ignore[arg-type]
 
@@ -46,10 +46,14 @@ def test_cells_due_and_totals() -> None:
     )
     fresh, late, soon = rows
     assert fresh.cells[:5] == ("fresh", "prod", "current", "…743S", "47d")
-    assert fresh.cells[5] == "2027-01-08 in 43d" and fresh.styles[5] == ""
-    assert late.cells[5].endswith("overdue 5d") and late.styles[5] == "overdue"
-    assert soon.cells[5].endswith("in 10d") and soon.styles[5] == "soon"
-    assert soon.cells[6] == "live 3d ago" and fresh.cells[6] == "never"
+    assert fresh.cells[5] == "2027-01-08 in 43d"
+    assert fresh.styles[5] == ""
+    assert late.cells[5].endswith("overdue 5d")
+    assert late.styles[5] == "overdue"
+    assert soon.cells[5].endswith("in 10d")
+    assert soon.styles[5] == "soon"
+    assert soon.cells[6] == "live 3d ago"
+    assert fresh.cells[6] == "never"
     assert (totals.keys, totals.overdue, totals.due_soon) == (3, 1, 1)
     assert status_line(totals, 2) == "3 keys · 1 overdue · 1 due soon · 2 unfinished operations"
 
@@ -77,7 +81,8 @@ def test_sort_and_filter() -> None:
 
 def test_untrusted_text_is_inert() -> None:
     (r,), _ = format_key_rows([row("x\x1b[31mred\x1b[0m\nnext", 1)], NOW, Policy())
-    assert "\x1b" not in r.cells[0] and "\n" not in r.cells[0]
+    assert "\x1b" not in r.cells[0]
+    assert "\n" not in r.cells[0]
     assert r.cells[0] == "xred next"
 
 

@@ -30,9 +30,8 @@ from pplx_tui.tui.app import PplxApp
 from pplx_tui.tui.clipboard import CLEAR_AFTER
 from pplx_tui.tui.modals.error import ErrorModal
 from pplx_tui.tui.screens.reveal import RevealScreen
-
-from .helpers import SIZE, idle, main_screen, seed, wait_for
-from .sandbox import FIXED_NOW, all_secrets
+from tests.tui.helpers import SIZE, idle, main_screen, seed, wait_for
+from tests.tui.sandbox import FIXED_NOW, all_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN_RE = re.compile(rb"pplx-[A-Za-z0-9]{48}")
@@ -111,7 +110,8 @@ async def test_tui_flows_leak_no_secret(svc: Any, emulator: Any) -> None:
         await pilot.press("r")  # the deliberate reveal, once
         revealed_shot = app.export_screenshot()
         new_secret = str(reveal.query_one("#secret", Static).render())
-        assert TOKEN_RE.fullmatch(new_secret.encode()) and emulator.is_live(new_secret)
+        assert TOKEN_RE.fullmatch(new_secret.encode())
+        assert emulator.is_live(new_secret)
         assert "remask" in [t[1] for t in rec.timers], "the reveal is re-masked on a timer"
         await pilot.press("r")
         shots["reveal, hidden again"] = app.export_screenshot()
@@ -125,10 +125,12 @@ async def test_tui_flows_leak_no_secret(svc: Any, emulator: Any) -> None:
         await wait_for(pilot, clear_timers, "the clear to be scheduled")
         shots["after copy"] = app.export_screenshot()
         clears = clear_timers()
-        assert len(clears) == 1 and clears[0][0] == CLEAR_AFTER == 30.0
+        assert len(clears) == 1
+        assert clears[0][0] == CLEAR_AFTER == 30.0
         clears[0][2]()  # what the timer runs after 30 s
         await wait_for(pilot, lambda: len(rec.copies) == 2, "the clear")
-        assert rec.copies == [new_secret, ""] and app.clipboard == ""
+        assert rec.copies == [new_secret, ""]
+        assert app.clipboard == ""
         await wait_for(pilot, lambda: any("asked to empty" in n for n in rec.notes), "its toast")
         await pilot.click("#stored")
         await wait_for(pilot, idle(app))
@@ -152,7 +154,9 @@ async def test_tui_flows_leak_no_secret(svc: Any, emulator: Any) -> None:
         notes_at_end = [str(n.message) for n in app._notifications]
 
     sentinels = {r.token: f"token …{r.token[-4:]}" for r in emulator.records()}
-    assert imported in sentinels and new_secret in sentinels and len(sentinels) >= 4
+    assert imported in sentinels
+    assert new_secret in sentinels
+    assert len(sentinels) >= 4
     leaks: list[str] = []
     for name, svg in shots.items():
         leaks += _leaks(sentinels, f"the screenshot '{name}'", svg.encode())
@@ -205,7 +209,8 @@ def _check_log(svc: Any) -> str:
     log = svc.settings.paths.log_dir / "crash.log"
     assert stat.S_IMODE(os.stat(log).st_mode) == 0o600
     text = log.read_text()
-    assert SECRET not in text and SECRET[5:25] not in text
+    assert SECRET not in text
+    assert SECRET[5:25] not in text
     assert "zz99]" in text, "the secret is redacted to its last 4"
     assert "local_secret =" not in text and "local_secret':" not in text, "locals were written"
     assert "Traceback" in text
@@ -226,11 +231,15 @@ async def test_worker_crash_short_message_and_clean_log(svc: Any, emulator: Any)
         assert isinstance(app.screen, ErrorModal)
         message = str(app.screen.query_one("#error-message", Static).render())
         shot = app.export_screenshot()
-    assert "ValueError" in message and "crash.log" in message
-    assert len(message) < 400 and "Traceback" not in message
-    assert SECRET not in message and SECRET[5:25] not in shot
+    assert "ValueError" in message
+    assert "crash.log" in message
+    assert len(message) < 400
+    assert "Traceback" not in message
+    assert SECRET not in message
+    assert SECRET[5:25] not in shot
     text = _check_log(svc)
-    assert "could not use" in text and "in boom" in text
+    assert "could not use" in text
+    assert "in boom" in text
 
 
 async def test_crash_on_the_ui_thread_short_message_and_clean_log(
@@ -253,8 +262,10 @@ async def test_crash_on_the_ui_thread_short_message_and_clean_log(
     assert app.return_code == 1
     captured = capsys.readouterr()  # the exit message is printed to stderr
     said = captured.err
-    assert "stopped after an unexpected error: KeyError" in said and "crash.log" in said
-    assert len(said) < 700 and "Traceback" not in said
+    assert "stopped after an unexpected error: KeyError" in said
+    assert "crash.log" in said
+    assert len(said) < 700
+    assert "Traceback" not in said
     for where, text in (("stdout", captured.out), ("stderr", captured.err)):
         assert SECRET not in text and SECRET[5:25] not in text, where
         assert "local_secret =" not in text, where

@@ -10,9 +10,8 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from pplx_tui.tui.app import PplxApp
-
-from .helpers import SIZE, idle, wait_for
-from .sandbox import all_secrets, sandbox
+from tests.tui.helpers import SIZE, idle, wait_for
+from tests.tui.sandbox import all_secrets, sandbox
 
 SNAPSHOTS = Path(__file__).parent / "__snapshots__"
 

@@ -9,8 +9,7 @@ from typing import Any
 from pplx_tui.store import audit
 from pplx_tui.store.tables import Key, KeyVersion
 from pplx_tui.tui.app import PplxApp
-
-from .helpers import SIZE, idle, main_screen, wait_for
+from tests.tui.helpers import SIZE, idle, main_screen, wait_for
 
 NAME = "[bold]x[/bold]"
 GROUP = "[red]"
@@ -49,11 +48,14 @@ async def test_markup_and_escapes_render_literally(svc: Any) -> None:
         assert table.rows[0].cells[1] == GROUP
         assert table.rows[0].cells[3] == "…[/]"
         svg = app.export_screenshot()
-        assert NAME in svg and "[red]" in svg and "…[/]" in svg
+        assert NAME in svg
+        assert "[red]" in svg
+        assert "…[/]" in svg
         assert "\x1b" not in svg
         # A legacy name that today's rule would reject is still reachable, shown literally.
         detail = main_screen(app).query_one("#detail")
-        assert NAME in svg and "No details" not in svg
+        assert NAME in svg
+        assert "No details" not in svg
         assert detail is not None
         await pilot.press("slash", *"click")  # notes are searchable as plain text
         assert [r.key for r in table.rows] == [NAME]
@@ -62,4 +64,5 @@ async def test_markup_and_escapes_render_literally(svc: Any) -> None:
         svg = app.export_screenshot()
         assert NAME in svg, "name"
         assert "[link=http://evil]" in svg, "notes as audit detail"
-        assert "\x1b" not in svg and "\x07" not in svg
+        assert "\x1b" not in svg
+        assert "\x07" not in svg

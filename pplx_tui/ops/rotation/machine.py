@@ -545,7 +545,8 @@ class Driver:
         with self.session() as s:
             new = s.get(KeyVersion, data["new_version_id"])
             old = s.get(KeyVersion, data["old_version_id"])
-            assert new is not None and old is not None
+            assert new is not None
+            assert old is not None
             if new.stage == Stage.PENDING:
                 for v in s.exec(
                     select(KeyVersion).where(
