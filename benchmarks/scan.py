@@ -145,8 +145,8 @@ def evict(root: Path) -> None:
     os.sync()
     for dirpath, _dirs, names in os.walk(root):
         for name in names:
-            path = os.path.join(dirpath, name)
-            if os.path.islink(path):
+            path = Path(dirpath) / name
+            if path.is_symlink():
                 continue
             fd = os.open(path, os.O_RDONLY)
             try:

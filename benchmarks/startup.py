@@ -147,7 +147,7 @@ def peak_rss_kb(pid: int) -> int | None:
     child carried until it exec'd, so it is only the fallback.
     """
     try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        with Path(f"/proc/{pid}/status").open(encoding="ascii") as fh:
             for line in fh:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1])
@@ -291,15 +291,15 @@ def main() -> int:
             HELLO,
         )
     ]
-    for n in sizes:
-        cases.append(
-            (
-                f"pplx-tui, {n:,} keys",
-                [sys.executable, "-m", "pplx_tui"],
-                child_env(homes[n]),
-                KEY_ROW,
-            )
+    cases.extend(
+        (
+            f"pplx-tui, {n:,} keys",
+            [sys.executable, "-m", "pplx_tui"],
+            child_env(homes[n]),
+            KEY_ROW,
         )
+        for n in sizes
+    )
     cases.append(
         (
             "pplx-tui --sandbox (seeded)",

@@ -163,7 +163,7 @@ def ensure_data_folder(data_dir: Path) -> Path:
     else:
         _check_folder(data_dir)
         try:
-            names = os.listdir(data_dir)
+            names = [entry.name for entry in data_dir.iterdir()]
         except OSError as exc:
             raise files.FileRefused(
                 data_dir, f"cannot be listed ({files.describe(exc)})", kind="error", os_error=exc

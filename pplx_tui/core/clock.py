@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from typing import Protocol
-
-FIXED_NOW_ENV = "PPLX_TUI_FIXED_NOW"
 
 
 class Clock(Protocol):
@@ -31,14 +28,6 @@ class FixedClock:
         from datetime import timedelta
 
         self._at = self._at + timedelta(seconds=seconds)
-
-
-def default_clock() -> Clock:
-    """The system clock, unless ``PPLX_TUI_FIXED_NOW`` (ISO 8601) fixes it for a test run."""
-    fixed = os.environ.get(FIXED_NOW_ENV)
-    if fixed:
-        return FixedClock(parse_iso(fixed))
-    return SystemClock()
 
 
 def utc(dt: datetime) -> datetime:

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pplx_tui.config import Settings, load_settings
-from pplx_tui.core.clock import Clock, SystemClock, default_clock
+from pplx_tui.core.clock import Clock, SystemClock
 from pplx_tui.secrets.store import SecretStore
+from pplx_tui.system.clock import default_clock
 
 if TYPE_CHECKING:
     from pplx_tui.api.client import PerplexityClient

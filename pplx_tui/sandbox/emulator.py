@@ -541,10 +541,10 @@ class Emulator:
             record.revoked_at = self._clock()
         return _json_reply(200, {})
 
-    def _do_verify_async(self, bearer: str, body: bytes) -> _Reply:
+    def _do_verify_async(self, _bearer: str, _body: bytes) -> _Reply:
         return _json_reply(200, {"requests": []})
 
-    def _do_verify_models(self, bearer: str, body: bytes) -> _Reply:
+    def _do_verify_models(self, _bearer: str, _body: bytes) -> _Reply:
         now = int(self._clock())
         return _json_reply(
             200,
@@ -557,7 +557,7 @@ class Emulator:
             },
         )
 
-    def _do_chat(self, bearer: str, body: bytes) -> _Reply:
+    def _do_chat(self, _bearer: str, body: bytes) -> _Reply:
         data, problem = _json_object(body, required=True)
         if problem:
             return _error(400, problem, "invalid_message")

@@ -21,14 +21,14 @@ No textual here; sqlmodel and the workflows are imported only when a sandbox is 
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pplx_tui.config import Paths, Settings
-from pplx_tui.core.clock import Clock, default_clock
+from pplx_tui.core.clock import Clock
+from pplx_tui.system.clock import default_clock
 
 if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
@@ -113,7 +113,7 @@ class SandboxEnv:
             if home.exists() and (not home.is_dir() or any(home.iterdir())):
                 raise BadInput(f"The sandbox home {home} exists and is not an empty folder.")
             home.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(home, 0o700)
+        home.chmod(0o700)
         return home
 
     def close(self) -> None:

@@ -119,7 +119,7 @@ def _ago(now: datetime, days: float) -> datetime:
 
 
 def _step_import(svc: Services, emulator: Emulator, spec: SeedKey) -> Any:
-    def run(at: datetime) -> None:
+    def run(_at: datetime) -> None:
         from pplx_tui.ops.inventory import import_key
 
         token = emulator.add_token(spec.group, f"{spec.name} (web console)")
@@ -199,7 +199,7 @@ def _step_rotate(svc: Services, spec: SeedKey) -> Any:
 def _step_dotenv(svc: Services, spec: SeedKey) -> Any:
     """A dotenv target inside the sandbox home, deployed with the key's current secret."""
 
-    def run(at: datetime) -> None:
+    def run(_at: datetime) -> None:
         from pplx_tui.core.secret import Secret
         from pplx_tui.ops.bearer import bearer_of, read_secret
         from pplx_tui.ops.inventory import current_version, find_key
@@ -224,7 +224,7 @@ def _step_dotenv(svc: Services, spec: SeedKey) -> Any:
 
 
 def _step_verify(svc: Services, spec: SeedKey) -> Any:
-    def run(at: datetime) -> None:
+    def run(_at: datetime) -> None:
         from pplx_tui.ops.verify import verify_keys
 
         verify_keys(svc, [spec.name], concurrency=1)
@@ -233,7 +233,7 @@ def _step_verify(svc: Services, spec: SeedKey) -> Any:
 
 
 def _step_revoke(svc: Services, spec: SeedKey) -> Any:
-    def run(at: datetime) -> None:
+    def run(_at: datetime) -> None:
         from pplx_tui.ops.revoke import revoke_key
 
         revoke_key(svc, spec.name, reason="runner decommissioned")

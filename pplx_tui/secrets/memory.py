@@ -14,7 +14,7 @@ class MemoryKeyring(KeyringBackend):
     priority = 0  # never chosen by keyring's own discovery
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # keyring's own, unannotated
         self._data: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
 

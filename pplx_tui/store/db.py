@@ -142,7 +142,7 @@ def _check_files(path: Path) -> os.stat_result | None:
 def _remove_build(tmp: Path) -> None:
     for p in (tmp, *(Path(f"{tmp}{c}") for c in _BUILD_COMPANIONS)):
         with contextlib.suppress(OSError):
-            os.unlink(p)
+            p.unlink()
 
 
 def _create(path: Path) -> bool:
@@ -168,7 +168,7 @@ def _create(path: Path) -> bool:
                 con.execute("PRAGMA journal_mode = WAL").fetchone()
             finally:
                 con.close()
-            os.replace(tmp, path)
+            tmp.replace(path)
         except BaseException:
             _remove_build(tmp)
             raise

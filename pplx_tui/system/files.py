@@ -339,13 +339,13 @@ def remove_stale_temps(path: Path, *, companions: tuple[str, ...] = ()) -> None:
     Links and folders with such names are not followed: only names are removed."""
     pattern = temp_pattern(path.name, companions)
     try:
-        names = os.listdir(path.parent)
+        names = [entry.name for entry in path.parent.iterdir()]
     except OSError:
         return
     for entry in names:
         if pattern.match(entry):
             with contextlib.suppress(OSError):
-                os.unlink(path.parent / entry)
+                (path.parent / entry).unlink()
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -357,15 +357,18 @@ def _write_all(fd: int, data: bytes) -> None:
 def _replace(src: Path, dst: Path) -> None:
     """``os.replace``; on Windows, retried for a moment while another program (an editor, a
     virus scanner) holds ``dst`` open, which makes the replace fail there."""
-    deadline = time.monotonic() + _REPLACE_RETRY_SECONDS
-    while True:
-        try:
-            os.replace(src, dst)
-            return
-        except PermissionError:
-            if sys.platform != "win32" or time.monotonic() >= deadline:
-                raise
-            time.sleep(0.05)
+    if sys.platform == "win32":
+        deadline = time.monotonic() + _REPLACE_RETRY_SECONDS
+        while True:
+            try:
+                src.replace(dst)
+                return
+            except PermissionError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
+    else:
+        src.replace(dst)
 
 
 def write_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
@@ -402,7 +405,7 @@ def write_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
         _replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
+            tmp.unlink()
         raise
     _fsync_dir(folder)
 

@@ -36,7 +36,7 @@ def lock_path_for(locks_dir: Path, target: Path) -> Path:
     The same file reached by two spellings gets the same lock: the path is made absolute,
     its folder resolved (links in the folder's path followed; the file's own name kept), and
     on Windows, where names are case-insensitive, case-folded."""
-    target = Path(os.path.abspath(target))
+    target = Path(os.path.abspath(target))  # noqa: PTH100 - made absolute and `..` folded, links not followed
     folder = target.parent.resolve()
     name = os.path.normcase(str(folder / target.name))
     digest = hashlib.sha256(name.encode("utf-8", "surrogateescape"))

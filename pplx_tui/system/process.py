@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from pplx_tui.core.errors import EnvironmentUnusable
 
@@ -231,17 +232,17 @@ def _pump_for_platform() -> Pump:
 def _linux_processes() -> dict[int, tuple[int, bytes | None]]:
     """pid -> (parent pid, environment or None), from /proc."""
     table: dict[int, tuple[int, bytes | None]] = {}
-    for entry in os.listdir("/proc"):
+    for entry in (p.name for p in Path("/proc").iterdir()):
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
+            with Path(f"/proc/{entry}/stat").open("rb") as fh:
                 stat_line = fh.read(4096)
             ppid = int(stat_line[stat_line.rindex(b")") + 2 :].split()[1])
         except (OSError, ValueError, IndexError):
             continue
         environ: bytes | None = None
-        with contextlib.suppress(OSError), open(f"/proc/{entry}/environ", "rb") as fh:
+        with contextlib.suppress(OSError), Path(f"/proc/{entry}/environ").open("rb") as fh:
             environ = fh.read(1 << 20)
         table[int(entry)] = (ppid, environ)
     return table
@@ -270,7 +271,7 @@ def _ps_processes() -> dict[int, tuple[int, bytes | None]]:
 
 
 def _processes() -> dict[int, tuple[int, bytes | None]]:
-    if sys.platform.startswith("linux") and os.path.isdir("/proc/self"):
+    if sys.platform.startswith("linux") and Path("/proc/self").is_dir():
         return _linux_processes()
     return _ps_processes()
 

@@ -203,7 +203,7 @@ class PplxApp(OpsRunner, App[int]):
     def on_start_rotation(self, message: StartRotation) -> None:
         rotation_flows.start(self, message.names, message.grace, message.plans)
 
-    def on_show_rotations(self, message: ShowRotations) -> None:
+    def on_show_rotations(self, _message: ShowRotations) -> None:
         rotation_flows.open_progress(self)
 
     def on_rotation_progress(self, message: RotationProgress) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
+from textual.screen import Screen
 
 from pplx_tui.ops.inventory import import_key
 from pplx_tui.tui.app import PplxApp
@@ -79,6 +80,12 @@ def palette_offers(app: Any, text: str) -> Callable[[], bool]:
         return text.casefold() in str(hits.get_option_at_index(index).prompt).casefold()
 
     return check
+
+
+def current_screen(app: PplxApp) -> Screen[Any]:
+    """The screen on top now (read afresh: a type checker keeps a narrowed ``app.screen``
+    across the awaits that change it)."""
+    return app.screen
 
 
 def main_screen(app: PplxApp) -> MainScreen:

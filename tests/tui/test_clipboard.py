@@ -69,7 +69,8 @@ def test_the_system_clipboard_first_and_its_clear_is_checked() -> None:
 
 def test_a_clipboard_the_user_changed_is_left_alone() -> None:
     system = FakeSystem()
-    clip = SecretClipboard([].append, system, Tmux({}))
+    osc: list[str] = []
+    clip = SecretClipboard(osc.append, system, Tmux({}))
     clip.copy(SECRET)
     system.value = "something the user copied since"
     cleared = clip.clear()
@@ -87,7 +88,8 @@ def test_without_a_system_clipboard_osc52_and_an_honest_clear() -> None:
     assert "PyperclipException" in report.message, "says why the system clipboard was not used"
     assert osc == [SECRET]
     cleared = clip.clear()
-    assert cleared is not None and not cleared.ok, "an OSC 52 clear cannot be checked"
+    assert cleared is not None
+    assert not cleared.ok, "an OSC 52 clear cannot be checked"
     assert "cannot be checked" in cleared.message
     assert "removed" not in cleared.message
     assert osc == [SECRET, ""]
@@ -218,7 +220,8 @@ def test_in_tmux_the_paste_buffer_is_named_and_deleted(tmux: TmuxServer) -> None
     ok, message = json.loads((out / "cleared.json").read_text())
     assert SECRET not in tmux.buffers().values(), "the buffer was deleted"
     assert "deleted tmux's paste buffer buffer0" in message
-    assert not ok and "cannot be emptied from inside tmux" in message, "says what it can't do"
+    assert not ok, "says what it can't do"
+    assert "cannot be emptied from inside tmux" in message
 
 
 def test_in_tmux_without_set_clipboard_nothing_is_claimed(tmux: TmuxServer) -> None:
@@ -302,7 +305,8 @@ def _xclip_out() -> str:
     return done.stdout
 
 
-def test_with_a_display_the_system_clipboard_is_used_and_emptied(x_display: str) -> None:
+@pytest.mark.usefixtures("x_display")
+def test_with_a_display_the_system_clipboard_is_used_and_emptied() -> None:
     from pplx_tui.tui.clipboard import Pyperclip
 
     system = Pyperclip()

@@ -16,7 +16,15 @@ from pplx_tui.tui.modals.resume import ResumeModal
 from pplx_tui.tui.modals.revoke import RevokeModal
 from pplx_tui.tui.screens.audit import AuditScreen
 from pplx_tui.tui.screens.reveal import RevealScreen
-from tests.tui.helpers import SIZE, idle, main_screen, palette_offers, seed, wait_for
+from tests.tui.helpers import (
+    SIZE,
+    current_screen,
+    idle,
+    main_screen,
+    palette_offers,
+    seed,
+    wait_for,
+)
 
 KEYS = [("alpha", "prod"), ("beta", "prod"), ("gamma", "ci")]
 
@@ -146,7 +154,7 @@ async def test_generate_reveal_copy(svc: Any, emulator: Any) -> None:
         await wait_for(pilot, lambda: app.clipboard == "", "the clear")
         assert not app.secret_clipboard.holding
         await pilot.press("escape")  # does not close the one-time screen
-        assert app.screen is screen
+        assert current_screen(app) is screen
         await pilot.click("#stored")
         await wait_for(pilot, idle(app))
         assert not isinstance(app.screen, RevealScreen)
@@ -228,7 +236,8 @@ async def test_palette_jumps_to_a_key(svc: Any, emulator: Any) -> None:
         assert main_screen(app).table.current_key == "gamma"
 
 
-async def test_remapped_binding(svc: Any, emulator: Any) -> None:
+@pytest.mark.usefixtures("emulator")
+async def test_remapped_binding(svc: Any) -> None:
     svc.settings = dataclasses.replace(
         svc.settings, bindings={"main.import": "i", "nonsense.id": "z"}
     )
@@ -241,7 +250,8 @@ async def test_remapped_binding(svc: Any, emulator: Any) -> None:
         assert isinstance(app.screen, ImportModal)
 
 
-async def test_unfinished_operations_are_offered(svc: Any, emulator: Any) -> None:
+@pytest.mark.usefixtures("emulator")
+async def test_unfinished_operations_are_offered(svc: Any) -> None:
     from pplx_tui.ops import journal
 
     with svc.db.session() as s:
@@ -253,9 +263,8 @@ async def test_unfinished_operations_are_offered(svc: Any, emulator: Any) -> Non
         assert "1 unfinished" in str(main_screen(app).query_one("#status").render())
 
 
-async def test_unexpected_error_in_a_worker_is_a_modal_and_a_clean_log(
-    svc: Any, emulator: Any
-) -> None:
+@pytest.mark.usefixtures("emulator")
+async def test_unexpected_error_in_a_worker_is_a_modal_and_a_clean_log(svc: Any) -> None:
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, idle(app))
@@ -272,11 +281,13 @@ async def test_unexpected_error_in_a_worker_is_a_modal_and_a_clean_log(
     assert "A" * 48 not in log
 
 
+@pytest.mark.usefixtures("emulator")
 async def test_unhandled_exception_never_prints_locals(
-    svc: Any, emulator: Any, capsys: pytest.CaptureFixture[str]
+    svc: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     app = PplxApp(svc)
-    with pytest.raises(RuntimeError):
+
+    async def crash_the_app() -> None:
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, idle(app))
 
@@ -287,6 +298,9 @@ async def test_unhandled_exception_never_prints_locals(
             main_screen(app).action_reload = explode  # type: ignore[method-assign]
             await pilot.press("ctrl+r")
             await pilot.pause()
+
+    with pytest.raises(RuntimeError, match="exploded"):
+        await crash_the_app()
     assert app.return_code == 1
     rendered = "".join(str(r) for r in app._exit_renderables)
     log = (svc.settings.paths.log_dir / "crash.log").read_text()

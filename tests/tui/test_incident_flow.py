@@ -22,7 +22,7 @@ from pplx_tui.tui.app import PplxApp
 from pplx_tui.tui.modals.error import ErrorModal
 from pplx_tui.tui.screens.incident import IncidentScreen
 from pplx_tui.tui.screens.incidents import IncidentsScreen
-from tests.tui.helpers import SIZE, idle, main_screen, palette_offers, wait_for
+from tests.tui.helpers import SIZE, current_screen, idle, main_screen, palette_offers, wait_for
 from tests.tui.sandbox import all_secrets, sandbox
 
 MAX_KEYSTROKES = 10
@@ -270,9 +270,7 @@ async def _tick_all(pilot: Pilot[Any], app: PplxApp, which: str, n: int) -> None
     await pilot.press("tab", "enter")  # Save
 
 
-async def test_scan_checklists_close_with_report(
-    svc: Any, emulator: Any, tmp_path: Path, home: Path
-) -> None:
+async def test_scan_checklists_close_with_report(svc: Any, emulator: Any, tmp_path: Path) -> None:
     _prod(svc, emulator, tmp_path)
     old = emulator.bootstrap_key
     repo = tmp_path / "repo"
@@ -372,7 +370,7 @@ async def test_incidents_screen_lists_and_opens_the_wizard(
         )
         await pilot.press("escape")
         await wait_for(pilot, idle(app))
-        assert app.screen is screen
+        assert current_screen(app) is screen
         (row,) = screen.query_one("#incident-list").rows  # type: ignore[attr-defined]
         assert row.cells[4] == "Access review"
         await pilot.press("escape")

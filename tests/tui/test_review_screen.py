@@ -17,7 +17,7 @@ from pplx_tui.tui.modals.bulk_confirm import BulkConfirmModal
 from pplx_tui.tui.modals.dismiss import DismissModal
 from pplx_tui.tui.modals.error import ErrorModal
 from pplx_tui.tui.screens.review import ReviewScreen
-from tests.tui.helpers import SIZE, idle, seed, wait_for
+from tests.tui.helpers import SIZE, current_screen, idle, seed, wait_for
 
 
 def age(svc: Any, days: int) -> None:
@@ -89,7 +89,7 @@ async def test_dismiss_with_reason_and_expiry(svc: Any, emulator: Any) -> None:
         app.screen.query_one("#dismiss-days", Input).value = "7"
         await pilot.press("ctrl+s")
         await wait_for(pilot, idle(app))
-        assert app.screen is screen
+        assert current_screen(app) is screen
         assert rows(screen) == []
         assert "1 dismissed" in str(screen.query_one("#review-summary", Static).render())
     with svc.db.session() as s:

@@ -15,7 +15,6 @@ local variables, the secret redacted.
 
 from __future__ import annotations
 
-import os
 import re
 import stat
 from pathlib import Path
@@ -207,17 +206,19 @@ SECRET = "pplx-" + "Z" * 44 + "zz99"
 
 def _check_log(svc: Any) -> str:
     log = svc.settings.paths.log_dir / "crash.log"
-    assert stat.S_IMODE(os.stat(log).st_mode) == 0o600
-    text = log.read_text()
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    text: str = log.read_text()
     assert SECRET not in text
     assert SECRET[5:25] not in text
     assert "zz99]" in text, "the secret is redacted to its last 4"
-    assert "local_secret =" not in text and "local_secret':" not in text, "locals were written"
+    assert "local_secret =" not in text, "locals were written"
+    assert "local_secret':" not in text, "locals were written"
     assert "Traceback" in text
     return text
 
 
-async def test_worker_crash_short_message_and_clean_log(svc: Any, emulator: Any) -> None:
+@pytest.mark.usefixtures("emulator")
+async def test_worker_crash_short_message_and_clean_log(svc: Any) -> None:
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, idle(app))
@@ -249,16 +250,20 @@ async def test_crash_on_the_ui_thread_short_message_and_clean_log(
     redacted message; no Textual crash dump with locals."""
     seed(svc, emulator, [("alpha", "prod")])
     app = PplxApp(svc)
-    with pytest.raises(KeyError):
+
+    async def crash_the_app() -> None:
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, idle(app))
 
-            def then(result: Any) -> None:
+            def then(_result: Any) -> None:
                 local_secret = SECRET
                 raise KeyError(f"no slot for {local_secret}")
 
             app.run_op("fine", lambda: 1, then)
             await wait_for(pilot, idle(app))
+
+    with pytest.raises(KeyError, match="no slot for"):
+        await crash_the_app()
     assert app.return_code == 1
     captured = capsys.readouterr()  # the exit message is printed to stderr
     said = captured.err
@@ -267,6 +272,7 @@ async def test_crash_on_the_ui_thread_short_message_and_clean_log(
     assert len(said) < 700
     assert "Traceback" not in said
     for where, text in (("stdout", captured.out), ("stderr", captured.err)):
-        assert SECRET not in text and SECRET[5:25] not in text, where
+        assert SECRET not in text, where
+        assert SECRET[5:25] not in text, where
         assert "local_secret =" not in text, where
     _check_log(svc)

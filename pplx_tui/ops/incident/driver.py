@@ -400,7 +400,7 @@ class _Driver:
         with self.svc.db.session() as s:
             journal.update(s, op_id, now=self.svc.now(), status="done", step="done")
 
-    def do_scan(self, inc: Incident) -> None:
+    def do_scan(self, _inc: Incident) -> None:
         if not self.scan_paths:
             self.update(note="no paths given to scan", step_label="scan")
             self.emit("scan", "ok", "skipped: no paths given")

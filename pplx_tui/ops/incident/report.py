@@ -117,11 +117,11 @@ def render_report(inc: IncidentView) -> str:
         "| time (UTC) | step | what happened |",
         "|---|---|---|",
     ]
-    for entry in inc.timeline:
-        lines.append(
-            f"| {_md(str(entry.get('at', '')))} | {_md(str(entry.get('step', '')))} | "
-            f"{_md(str(entry.get('message', '')))} |"
-        )
+    lines.extend(
+        f"| {_md(str(entry.get('at', '')))} | {_md(str(entry.get('step', '')))} | "
+        f"{_md(str(entry.get('message', '')))} |"
+        for entry in inc.timeline
+    )
     lines += ["", "## Exposure found", ""]
     if inc.exposure:
         lines += ["| where | key | status | last 4 |", "|---|---|---|---|"]

@@ -364,7 +364,7 @@ class Driver:
         with self.session() as s:
             journal.update(s, mint_op_id, now=self.svc.now(), status=status, message=message[:1000])
 
-    def do_test(self, op: Operation, data: dict[str, Any]) -> None:
+    def do_test(self, _op: Operation, data: dict[str, Any]) -> None:
         self.emit("test", "started", f"checking the new key …{self.new_last4} is live")
         _, new = self.bearers(data)
         assert new is not None
@@ -398,7 +398,7 @@ class Driver:
         self.advance("deploy")
         self.emit("test", "ok", f"the new key …{new.last4} is live")
 
-    def do_deploy(self, op: Operation, data: dict[str, Any]) -> None:
+    def do_deploy(self, _op: Operation, data: dict[str, Any]) -> None:
         old, new = self.bearers(data)
         assert new is not None
         targets = list_targets(self.svc, self.key_name)
@@ -528,7 +528,7 @@ class Driver:
                 put_back.append(t.id)
         return put_back, problems
 
-    def do_grace(self, op: Operation, data: dict[str, Any]) -> None:
+    def do_grace(self, op: Operation, _data: dict[str, Any]) -> None:
         deadline = utc(op.deadline_at) if op.deadline_at else utc(self.svc.now())
         remaining = max(0.0, (deadline - utc(self.svc.now())).total_seconds())
         self.emit("grace", "waiting", f"grace period: {remaining:.0f} s left", deadline=deadline)
@@ -540,7 +540,7 @@ class Driver:
         self.advance("promote")
         self.emit("grace", "ok", "grace period over")
 
-    def do_promote(self, op: Operation, data: dict[str, Any]) -> None:
+    def do_promote(self, _op: Operation, data: dict[str, Any]) -> None:
         now = utc(self.svc.now())
         with self.session() as s:
             new = s.get(KeyVersion, data["new_version_id"])
@@ -568,7 +568,7 @@ class Driver:
         self.advance("revoke")
         self.emit("promote", "ok", f"…{self.new_last4} is current, …{self.old_last4} previous")
 
-    def do_revoke(self, op: Operation, data: dict[str, Any]) -> None:
+    def do_revoke(self, _op: Operation, data: dict[str, Any]) -> None:
         old, new = self.bearers(data)
         assert new is not None
         with self.svc.db.session() as s:
@@ -596,7 +596,7 @@ class Driver:
         self.advance("check")
         self.emit("revoke", "ok", f"…{old.last4} revoked")
 
-    def do_check(self, op: Operation, data: dict[str, Any]) -> None:
+    def do_check(self, _op: Operation, data: dict[str, Any]) -> None:
         old, _ = self.bearers(data)
         value = self.svc.secrets.get(old.secret_ref)
         note = ""

@@ -146,15 +146,15 @@ def plan_rotation(
             "with `keys rotate --abandon`",
         ),
     ]
-    for t in targets:
-        steps.append(
-            PlanStep(
-                "deploy",
-                f"write the new key to target #{t.id}: {t.label}",
-                f"the targets already updated are put back to {old}; the old key stays in "
-                "service; the rotation stays open for `pplx-tui resume`",
-            )
+    steps.extend(
+        PlanStep(
+            "deploy",
+            f"write the new key to target #{t.id}: {t.label}",
+            f"the targets already updated are put back to {old}; the old key stays in "
+            "service; the rotation stays open for `pplx-tui resume`",
         )
+        for t in targets
+    )
     if not targets:
         steps.append(PlanStep("deploy", "no targets recorded: nothing to deploy", "-"))
     steps += [

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 from pplx_tui.ops.scan.finds import (
     Problem,
@@ -61,7 +62,7 @@ def scan_tree_detailed(
                 tops.append(ident[0])
         if not tops:
             for p in paths:
-                if os.path.exists(p):
+                if Path(p).exists():
                     out.problems.append(
                         Problem(
                             display_path(os.fspath(p)),

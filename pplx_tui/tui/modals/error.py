@@ -30,7 +30,7 @@ class ErrorModal(ModalScreen[None]):
             yield Static(Text(inert(self.message)), id="error-message")
             yield Button("Close", id="close", variant="primary")
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
+    def on_button_pressed(self, _event: Button.Pressed) -> None:
         self.dismiss(None)
 
     def action_close(self) -> None:

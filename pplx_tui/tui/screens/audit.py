@@ -118,7 +118,7 @@ class AuditScreen(AppAccess, Screen[None]):
         self._status()
 
     @on(Input.Submitted, "#audit-filter")
-    def _filter_done(self, event: Input.Submitted) -> None:
+    def _filter_done(self) -> None:
         self.query_one("#events", VirtualTable).focus()
 
     def action_close(self) -> None:

@@ -237,10 +237,10 @@ class IncidentScreen(AppAccess, Screen[None]):
         self.mode = message.mode
         self._render_steps()
 
-    def on_incident_later(self, message: IncidentLater) -> None:
+    def on_incident_later(self, _message: IncidentLater) -> None:
         self.action_close()
 
-    def on_incident_continue(self, message: IncidentContinue) -> None:
+    def on_incident_continue(self, _message: IncidentContinue) -> None:
         if not self.running:
             self.run()
 

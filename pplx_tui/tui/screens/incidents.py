@@ -167,7 +167,7 @@ class IncidentsScreen(AppAccess, Screen[None]):
         )
 
     @on(VirtualTable.Highlighted, "#incident-list")
-    def _highlighted(self, event: VirtualTable.Highlighted) -> None:
+    def _highlighted(self) -> None:
         self._show_timeline()
 
     @on(VirtualTable.Selected, "#incident-list")

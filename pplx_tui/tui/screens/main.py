@@ -219,11 +219,11 @@ class MainScreen(AppAccess, Screen[None]):
     # -- table events -----------------------------------------------------------------------
 
     @on(VirtualTable.Highlighted, "#keys")
-    def _highlighted(self, event: VirtualTable.Highlighted) -> None:
+    def _highlighted(self) -> None:
         self.load_detail()
 
     @on(VirtualTable.Selected, "#keys")
-    def _selected(self, event: VirtualTable.Selected) -> None:
+    def _selected(self) -> None:
         self.query_one("#detail", DetailPane).display = True
         self.load_detail()
 
@@ -256,7 +256,7 @@ class MainScreen(AppAccess, Screen[None]):
         self.update_status()
 
     @on(Input.Submitted, "#filter")
-    def _filter_done(self, event: Input.Submitted) -> None:
+    def _filter_done(self) -> None:
         self.table.focus()
 
     def action_clear_filter(self) -> None:

@@ -210,7 +210,7 @@ class ReviewScreen(AppAccess, Screen[None]):
                 text.append(one_line(str(msg)))
         self.query_one("#finding-detail", Static).update(text)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
         self._update_detail()
 
     # -- selection -------------------------------------------------------------------------

@@ -72,7 +72,7 @@ class RotationScreen(AppAccess, Screen[None]):
             )
         self.query_one("#rotation-summary", Static).update(summary)
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    def check_action(self, action: str, _parameters: tuple[object, ...]) -> bool | None:
         if action == "stop_waiting":
             return not self.job.finished and not self.job.cancel.is_set()
         return True

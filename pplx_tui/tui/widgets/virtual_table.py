@@ -199,7 +199,7 @@ class VirtualTable(ScrollView, can_focus=True):
     def validate_cursor(self, value: int) -> int:
         return max(0, min(value, len(self._rows) - 1)) if self._rows else 0
 
-    def watch_cursor(self, value: int) -> None:
+    def watch_cursor(self) -> None:
         self._scroll_to_cursor()
         self.refresh()
         key = self.current_key
@@ -304,7 +304,7 @@ class VirtualTable(ScrollView, can_focus=True):
         widths = self._widths(width)
         if y == 0:
             style = base + self.get_component_rich_style("vtable--header", partial=True)
-            return self._strip(self._header_cells(), widths, width, style, None, style)
+            return self._strip(self._header_cells(), widths, width, style, None)
         index = round(self.scroll_y) + y - 1
         if index >= len(self._rows):
             return Strip.blank(width, base)
@@ -317,7 +317,7 @@ class VirtualTable(ScrollView, can_focus=True):
             gutter = Segment(
                 "✓", line + self.get_component_rich_style("vtable--marked", partial=True)
             )
-        return self._strip(list(row.cells), widths, width, line, row.styles, base, gutter)
+        return self._strip(list(row.cells), widths, width, line, row.styles, gutter)
 
     def _strip(
         self,
@@ -326,7 +326,6 @@ class VirtualTable(ScrollView, can_focus=True):
         width: int,
         line: Style,
         styles: tuple[str, ...] | None,
-        base: Style,
         gutter: Segment | None = None,
     ) -> Strip:
         segments = [gutter or Segment(" ", line)]
