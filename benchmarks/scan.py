@@ -141,7 +141,10 @@ def make_repo(root: Path, commits: int, rng: random.Random) -> int:
 
 
 def evict(root: Path) -> None:
-    """Drop the files' pages from the page cache (POSIX_FADV_DONTNEED), for a cold-cache run."""
+    """Drop the files' pages from the page cache (POSIX_FADV_DONTNEED), for a cold-cache run.
+    Linux only (the benchmark's machine); elsewhere the cache is left warm."""
+    if sys.platform != "linux":
+        return
     os.sync()
     for dirpath, _dirs, names in os.walk(root):
         for name in names:

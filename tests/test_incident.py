@@ -3,27 +3,34 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from pplx_tui.core.errors import BadInput
 from pplx_tui.ops import incident as inc
+from pplx_tui.ops.context import Services
 from pplx_tui.ops.inventory import get_key, import_key
 from pplx_tui.ops.targets import add_target
+from pplx_tui.sandbox.emulator import Emulator
+from pplx_tui.secrets.memory import MemoryKeyring
 from pplx_tui.store.tables import KeyVersion
+from tests.conftest import Cli
 
 
-def _secret_of(svc, name: str) -> str:
+def _secret_of(svc: Services, name: str) -> str:
     with svc.db.session() as s:
         view = get_key(svc, name)
+        assert view.version is not None
         v = s.get(KeyVersion, view.version.id)
-        return svc.secrets.get(v.secret_ref)
+        assert v is not None
+        secret = svc.secrets.get(v.secret_ref)
+        assert secret is not None
+        return secret
 
 
 @pytest.fixture
-def prod(svc, emulator, tmp_path):
+def prod(svc: Services, emulator: Emulator, tmp_path: Path) -> Path:
     """Two keys in one group; the compromised one is deployed to a dotenv file."""
     import_key(svc, "Leaky", emulator.bootstrap_key, group="prod")
     import_key(svc, "Other", emulator.add_token("default"), group="prod")
@@ -34,7 +41,7 @@ def prod(svc, emulator, tmp_path):
     return env
 
 
-def _finish(svc, view):
+def _finish(svc: Services, view: inc.IncidentView) -> inc.IncidentView:
     for which, items in (("review", inc.REVIEW_CHECKLIST), ("measures", inc.MEASURES_CHECKLIST)):
         view = inc.complete_checklist(svc, view.id, which, {i: True for i, _ in items})
     return inc.close_incident(svc, view.id)
@@ -48,12 +55,13 @@ def _no_secret_anywhere(home: Path, *secrets: str) -> None:
                 assert s.encode() not in data, p
 
 
-def test_continuity_first(svc, emulator, prod, home):
+def test_continuity_first(svc: Services, emulator: Emulator, prod: Path, home: Path) -> None:
     old = emulator.bootstrap_key
     view = inc.start_incident(svc, "Leaky", how="pasted in a public gist", place="gist")
-    events = []
+    events: list[inc.IncidentEvent] = []
     view = inc.run_incident(svc, view.id, on_event=events.append)
-    assert view.status == "contained" and view.step == "review", view.message
+    assert view.status == "contained", view.message
+    assert view.step == "review", view.message
     assert not emulator.is_live(old)
     new = _secret_of(svc, "Leaky")
     assert emulator.is_live(new)
@@ -66,6 +74,7 @@ def test_continuity_first(svc, emulator, prod, home):
     assert [(v.stage, v.compromised) for v in hist] == [("current", False), ("revoked", True)]
     view = _finish(svc, view)
     assert view.status == "resolved"
+    assert view.report_path is not None
     report = Path(view.report_path).read_text()
     for part in (
         "## Summary",
@@ -82,7 +91,9 @@ def test_continuity_first(svc, emulator, prod, home):
     assert inc.unresolved(svc) == []
 
 
-def test_contain_first_revokes_before_replacing(svc, emulator, prod):
+def test_contain_first_revokes_before_replacing(
+    svc: Services, emulator: Emulator, prod: Path
+) -> None:
     old = emulator.bootstrap_key
     calls_before = emulator.calls["generate"]
     view = inc.start_incident(svc, "Leaky", mode="contain")
@@ -98,7 +109,7 @@ def test_contain_first_revokes_before_replacing(svc, emulator, prod):
     assert f"PERPLEXITY_API_KEY={new}" in prod.read_text()
 
 
-def test_only_key_in_group(svc, emulator, tmp_path):
+def test_only_key_in_group(svc: Services, emulator: Emulator) -> None:
     import_key(svc, "Alone", emulator.bootstrap_key, group="solo")
     with pytest.raises(BadInput, match="only usable key"):
         inc.start_incident(svc, "Alone", mode="contain")
@@ -110,7 +121,8 @@ def test_only_key_in_group(svc, emulator, tmp_path):
     assert emulator.is_live(new)
 
 
-def test_api_failure_leaves_incident_resumable(svc, emulator, prod):
+@pytest.mark.usefixtures("prod")
+def test_api_failure_leaves_incident_resumable(svc: Services, emulator: Emulator) -> None:
     emulator.inject("generate", "500")
     view = inc.start_incident(svc, "Leaky")
     view = inc.run_incident(svc, view.id)
@@ -125,7 +137,10 @@ def test_api_failure_leaves_incident_resumable(svc, emulator, prod):
     assert not emulator.is_live(emulator.bootstrap_key)
 
 
-def test_scan_step_reports_missing_paths_and_finds(svc, emulator, prod, tmp_path):
+@pytest.mark.usefixtures("prod")
+def test_scan_step_reports_missing_paths_and_finds(
+    svc: Services, emulator: Emulator, tmp_path: Path
+) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "config.py").write_text(f'KEY = "{emulator.bootstrap_key}"\n')
@@ -139,12 +154,14 @@ def test_scan_step_reports_missing_paths_and_finds(svc, emulator, prod, tmp_path
     assert emulator.bootstrap_key not in json.dumps(view.exposure)
     assert any("missing" in e["message"] for e in view.timeline)
     view = _finish(svc, view)
+    assert view.report_path is not None
     report = Path(view.report_path).read_text()
     assert "config.py" in report
     assert emulator.bootstrap_key not in report
 
 
-def test_cli_incident_runbook(cli, emulator, home, tmp_path):
+@pytest.mark.usefixtures("home")
+def test_cli_incident_runbook(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
     assert cli("keys", "add", "Leaky", "--group", "prod", input=emulator.bootstrap_key).code == 0
     env = tmp_path / "svc.env"
     assert cli("targets", "add", "Leaky", "dotenv", str(env)).code == 0
@@ -170,10 +187,10 @@ def test_cli_incident_runbook(cli, emulator, home, tmp_path):
     secret_now = env.read_text().split("=", 1)[1].strip()
     assert emulator.is_live(secret_now)
     assert secret_now not in r.stdout + r.stderr + text
-    assert oct(os.stat(report).st_mode & 0o777) == "0o600"
+    assert oct(report.stat().st_mode & 0o777) == "0o600"
 
 
-def test_cli_incident_without_terminal_needs_yes(cli, emulator):
+def test_cli_incident_without_terminal_needs_yes(cli: Cli, emulator: Emulator) -> None:
     assert cli("keys", "add", "Leaky", input=emulator.bootstrap_key).code == 0
     r = cli("incident", "Leaky")
     assert r.code == 2
@@ -183,13 +200,18 @@ def test_cli_incident_without_terminal_needs_yes(cli, emulator):
 
 @pytest.mark.parametrize("mode", ["continuity", "contain"])
 def test_a_replacement_the_keyring_refused_is_handed_back_once(
-    svc, emulator, prod, memory_keyring, monkeypatch, mode
-):
+    svc: Services,
+    emulator: Emulator,
+    prod: Path,
+    memory_keyring: MemoryKeyring,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+) -> None:
     """The replacement exists nowhere but in memory when the keyring refuses it: the
     incident must hand it back (to be shown once), never drop it."""
     from keyring.errors import PasswordSetError
 
-    def refuse(service: str, username: str, password: str) -> None:
+    def refuse(_service: str, _username: str, _password: str) -> None:
         raise PasswordSetError("locked (test)")
 
     view = inc.start_incident(svc, "Leaky", mode=mode)
@@ -207,14 +229,15 @@ def test_a_replacement_the_keyring_refused_is_handed_back_once(
     monkeypatch.undo()
     import_key(svc, "Leaky", new)
     view = inc.run_incident(svc, view.id)
-    assert view.step == "review" and view.unstored_secret is None, view.message
+    assert view.step == "review", view.message
+    assert view.unstored_secret is None, view.message
     assert _secret_of(svc, "Leaky") == new
     assert not emulator.is_live(emulator.bootstrap_key)
     assert f"PERPLEXITY_API_KEY={new}" in prod.read_text()
 
 
 @pytest.mark.secret_service
-def test_cli_incident_prints_a_refused_replacement_once(cli, emulator):
+def test_cli_incident_prints_a_refused_replacement_once(cli: Cli, emulator: Emulator) -> None:
     assert cli("keys", "add", "Leaky", input=emulator.bootstrap_key).code == 0
     flaky = {"PYTHON_KEYRING_BACKEND": "keyring_backends.FlakySecretService"}
     r = cli("incident", "Leaky", "--yes", env={**flaky, "PPLX_TEST_FAIL_SET": "1"})

@@ -47,6 +47,7 @@ from pplx_tui.ops.rotation import (
     start_rotation,
 )
 from pplx_tui.ops.rotation import machine as rotation_machine
+from pplx_tui.ops.rotation.plan import TEST_ATTEMPTS
 from pplx_tui.ops.targets import add_target
 from pplx_tui.store.audit import os_user
 from pplx_tui.store.tables import Operation
@@ -126,7 +127,8 @@ def test_take_renew_release(svc: Services, lease_clock: FixedClock) -> None:
     assert _row(svc, op_id).owner_id == b.owner_id
 
 
-def test_live_lease_refused_naming_holder_and_since(svc: Services, lease_clock: FixedClock) -> None:
+@pytest.mark.usefixtures("lease_clock")
+def test_live_lease_refused_naming_holder_and_since(svc: Services) -> None:
     op_id = _operation(svc)
     a = Lease(svc, seconds=30)
     a.take(op_id)
@@ -165,17 +167,23 @@ def test_held_renews_and_releases_even_on_an_exception(svc: Services) -> None:
     lease = Lease(svc, seconds=1.0)  # the real clock; a beat every third of a second
     lease.take(op_id)
     first = _row(svc, op_id).lease_expires_at
-    with pytest.raises(RuntimeError, match="boom"), lease.held():
-        _wait(lambda: _row(svc, op_id).lease_expires_at != first, "a heartbeat")
-        assert _row(svc, op_id).owner_id == lease.owner_id
-        raise RuntimeError("boom")
+
+    def beat_then_fail() -> None:
+        with lease.held():
+            _wait(lambda: _row(svc, op_id).lease_expires_at != first, "a heartbeat")
+            assert _row(svc, op_id).owner_id == lease.owner_id
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        beat_then_fail()
     row = _row(svc, op_id)
     assert row.owner_id is None
     assert row.lease_expires_at is None
     assert not any(t.name.startswith("pplx-lease-") for t in threading.enumerate())
 
 
-def test_an_operation_is_born_leased(svc: Services, lease_clock: FixedClock) -> None:
+@pytest.mark.usefixtures("lease_clock")
+def test_an_operation_is_born_leased(svc: Services) -> None:
     lease = Lease(svc)
     op_id = _operation(svc, lease=lease)
     assert lease.op_id == op_id
@@ -184,8 +192,9 @@ def test_an_operation_is_born_leased(svc: Services, lease_clock: FixedClock) -> 
         Lease(svc).take(op_id)
 
 
+@pytest.mark.usefixtures("home")
 def test_the_lease_clock_is_real_even_when_the_domain_clock_is_fixed(
-    home: Path, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert os.environ["PPLX_TUI_FIXED_NOW"]  # set for every test
     monkeypatch.setenv(LEASE_ENV, "1")
@@ -286,7 +295,7 @@ def test_a_stalled_rotation_is_finished_by_another_driver(
 ) -> None:
     monkeypatch.setattr(rotation_machine, "RETRY_BASE_DELAY", 0.01)
     old, env = _key(svc, emulator, tmp_path)
-    emulator.inject("verify_async", "html401", times=rotation_machine.TEST_ATTEMPTS)
+    emulator.inject("verify_async", "html401", times=TEST_ATTEMPTS)
     first = rotate_key(svc, "Main", grace=0)
     assert (first.status, first.step) == ("failed", "test")
     assert _row(svc, first.operation_id or 0).owner_id is None  # released when it stopped
@@ -310,7 +319,7 @@ def test_a_driver_that_was_taken_over_stops_without_writing(
     svc.lease_seconds = 300  # no heartbeat during this test (one every 100 s)
     successor = Lease(svc, seconds=300)
 
-    def frozen_through_the_lease(deadline: datetime) -> bool:
+    def frozen_through_the_lease(_deadline: datetime) -> bool:
         # The process froze in the grace period long enough for its lease to expire, and
         # another process took the rotation over.
         lease_clock.advance(301)
@@ -325,7 +334,7 @@ def test_a_driver_that_was_taken_over_stops_without_writing(
     assert op.owner_id == successor.owner_id
     assert emulator.is_live(old)  # not revoked by the driver that lost its lease
     successor.release()
-    (done,) = resume_all(svc, wait=lambda deadline: True).rotations
+    (done,) = resume_all(svc, wait=lambda _deadline: True).rotations
     assert done.ok
     assert not emulator.is_live(old)
 
@@ -339,8 +348,9 @@ def _rotation_in_grace(svc: Services) -> bool:
 
 
 @pytest.mark.secret_service
+@pytest.mark.usefixtures("real_keyring")
 def test_killed_mid_grace_then_resume_in_another_process_finishes(
-    cli: Any, emulator: Any, home: Path, tmp_path: Path, real_keyring: Any
+    cli: Any, emulator: Any, home: Path, tmp_path: Path
 ) -> None:
     old = emulator.bootstrap_key
     env_file = tmp_path / ".env"
@@ -446,7 +456,7 @@ def test_a_key_the_keyring_refused_is_handed_back_even_when_the_lease_is_lost(
     svc.lease_seconds = 300
     successor = Lease(svc, seconds=300)
 
-    def refuse_while_taken_over(service: str, username: str, password: str) -> None:
+    def refuse_while_taken_over(_service: str, _username: str, _password: str) -> None:
         lease_clock.advance(301)  # frozen past the lease while the key was being stored
         successor.take(_rotation(svc).id or 0)
         raise PasswordSetError("locked (test)")

@@ -83,12 +83,14 @@ def test_package_init_only_re_exports(package: str) -> None:
     imported: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.ImportFrom):
-            assert node.module and node.module.startswith(f"pplx_tui.ops.{package}."), node.module
+            assert node.module, node.module
+            assert node.module.startswith(f"pplx_tui.ops.{package}."), node.module
             imported.update(alias.asname or alias.name for alias in node.names)
         elif isinstance(node, ast.Assign):
             assert [t.id for t in node.targets if isinstance(t, ast.Name)] == ["__all__"]
         else:
-            assert isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant), (
+            assert isinstance(node, ast.Expr), f"{path}:{node.lineno} holds more than re-exports"
+            assert isinstance(node.value, ast.Constant), (
                 f"{path}:{node.lineno} holds more than re-exports"
             )
     mod = importlib.import_module(f"pplx_tui.ops.{package}")

@@ -72,11 +72,11 @@ def test_tests_collect_on_every_platform() -> None:
         posix = _module_level_imports(tree) & set(POSIX_ONLY)
         if posix:
             problems.append(f"{path.name}: imports {sorted(posix)} at module level")
-        for node in ast.walk(tree):
-            if (
-                isinstance(node, ast.Constant)
-                and isinstance(node.value, str)
-                and (node.value == TMP or node.value.startswith(TMP + "/"))
-            ):
-                problems.append(f"{path.name}:{node.lineno}: hard-coded /tmp")
+        problems.extend(
+            f"{path.name}:{node.lineno}: hard-coded /tmp"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and (node.value == TMP or node.value.startswith(TMP + "/"))
+        )
     assert problems == []

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -52,6 +52,12 @@ def _hvac(server: BaoServer, token: str, namespace: str | None = None) -> hvac.C
     session.trust_env = False  # no proxy from the environment between us and loopback
     session.verify = str(server.ca_cert) if server.ca_cert else True
     return hvac.Client(url=server.addr, token=token, namespace=namespace, session=session)
+
+
+def _seal_status(client: hvac.Client) -> dict[str, Any]:
+    """``client.sys.read_seal_status()``, which hvac leaves unannotated."""
+    status: dict[str, Any] = client.sys.read_seal_status()  # type: ignore[no-untyped-call]
+    return status
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------
@@ -267,14 +273,14 @@ def test_seal_status_and_a_sealed_server(bao: BaoServer) -> None:
     client = _hvac(bao, bao.create_token("alice").token)
     kv = client.secrets.kv.v2
     kv.create_or_update_secret("pplx-tui/s", secret={"token": "pplx-s"}, cas=0)
-    status = client.sys.read_seal_status()
+    status = _seal_status(client)
     assert (status["sealed"], status["initialized"], status["type"]) == (False, True, "shamir")
     assert status["storage_type"] == "inmem"
     with bao.sealed():
-        assert client.sys.read_seal_status()["sealed"] is True
+        assert _seal_status(client)["sealed"] is True
         with pytest.raises(hvac.exceptions.VaultDown):
             kv.read_secret_version("pplx-tui/s", raise_on_deleted_version=True)
-    assert client.sys.read_seal_status()["sealed"] is False
+    assert _seal_status(client)["sealed"] is False
     assert kv.read_secret_version("pplx-tui/s", raise_on_deleted_version=True)["data"]["data"] == {
         "token": "pplx-s"
     }
@@ -318,7 +324,7 @@ def test_tls_dev_server_verifies_with_its_ca(bao_tls_server: BaoServer) -> None:
     with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
         httpx.get(f"{bao_tls_server.addr}/v1/sys/health", trust_env=False, timeout=10)
     client = _hvac(bao_tls_server, bao_tls_server.create_token("alice").token)
-    assert client.sys.read_seal_status()["sealed"] is False
+    assert _seal_status(client)["sealed"] is False
 
 
 # -- how the fixtures behave -----------------------------------------------------------------
@@ -399,9 +405,8 @@ def test_without_binaries_tests_skip_locally_and_fail_in_ci(tmp_path: Path) -> N
     assert "CI is set: real servers are required" in out, out
 
 
-def test_the_shells_server_variables_reach_no_test_nor_server(
-    postgres_server: PostgresServer, bao_server: BaoServer, tmp_path: Path
-) -> None:
+@pytest.mark.usefixtures("postgres_server", "bao_server")
+def test_the_shells_server_variables_reach_no_test_nor_server(tmp_path: Path) -> None:
     # (The session servers are asked for only so that this skips where they cannot run.)
     # Each of these would break a connection if it leaked: libpq would ask for SSL the server
     # does not offer, cut every statement after 1 ms, or look for the server on port 9.
@@ -496,7 +501,7 @@ def test_a_damaged_template_is_made_anew(
 
     # A template cache of this test's own, so no other run's server is touched.
     base = Path(tempfile.mkdtemp(prefix="pplx-tui-test-base-", dir=servers_base()))
-    os.chmod(base, 0o711)  # the postgres user (when we are root) walks through it
+    base.chmod(0o711)  # the postgres user (when we are root) walks through it
     monkeypatch.setenv("PPLX_TEST_SERVERS_DIR", str(base))
     try:
         first = PostgresServer(postgres_server.bindir)

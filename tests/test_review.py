@@ -294,9 +294,8 @@ def test_secret_missing_produced_and_cleared_by_reimport(
 
 
 @pytest.mark.secret_service
-def test_secret_missing_without_listing_reads_each_secret_bounded(
-    real_keyring: Any, home: Any, emulator: Emulator
-) -> None:
+@pytest.mark.usefixtures("real_keyring", "home")
+def test_secret_missing_without_listing_reads_each_secret_bounded(emulator: Emulator) -> None:
     """Backends that cannot list entries: every stored version is read, in parallel (more
     than one read at once, with the real Secret Service) and at most 8 at a time."""
     from pplx_tui.config import load_settings
@@ -321,7 +320,7 @@ def test_secret_missing_without_listing_reads_each_secret_bounded(
                 )
             ).one()
         services.secrets.delete(lost)
-        mp.setattr(enum_mod, "_one", lambda backend: None)
+        mp.setattr(enum_mod, "_one", lambda _backend: None)
         active, peak, gave_up = 0, 0, False
         cond = threading.Condition()
         real_get = backend.get_password
@@ -370,9 +369,8 @@ def test_unknown_keyring_entry_memory_produced_and_cleared(
 
 
 @pytest.mark.secret_service
-def test_unknown_keyring_entry_real_secret_service(
-    real_keyring: Any, home: Any, emulator: Emulator
-) -> None:
+@pytest.mark.usefixtures("real_keyring", "home")
+def test_unknown_keyring_entry_real_secret_service(emulator: Emulator) -> None:
     from pplx_tui.config import load_settings
     from pplx_tui.ops.context import open_services
     from pplx_tui.secrets.store import SecretStore
@@ -426,6 +424,7 @@ def test_unfinished_operation_produced_at_lease_expiry_and_cleared(
     assert (state.id, state.state) == (op_id, "active")
     assert state.holder is not None
     assert state.holder.label == f"{lease.user}@{lease.host}"
+    assert isinstance(svc.clock, FixedClock)
     svc.clock.advance(24 * 3600)  # the domain clock says nothing about the lease
     assert kinds(svc) == set()
     lease_clock.advance(31)  # its process is gone: reported at once after expiry

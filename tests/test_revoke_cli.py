@@ -9,6 +9,9 @@ from pathlib import Path
 import keyring
 import pytest
 
+from pplx_tui.sandbox.emulator import Emulator
+from tests.conftest import Cli
+
 pytestmark = pytest.mark.secret_service
 
 
@@ -23,16 +26,17 @@ def _refs(home: Path, name: str) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _setup(cli, emulator):
+def _setup(cli: Cli, emulator: Emulator) -> str:
     assert cli("keys", "add", "Main", "--group", "prod", input=emulator.bootstrap_key).code == 0
     second = emulator.add_token("default", "console key")
     assert cli("keys", "add", "Worker", "--group", "prod", input=second).code == 0
     return second
 
 
+@pytest.mark.usefixtures("real_keyring")
 def test_revoke_with_another_key_as_bearer_deletes_keyring_entry_after_api(
-    cli, emulator, home, real_keyring
-):
+    cli: Cli, emulator: Emulator, home: Path
+) -> None:
     worker = _setup(cli, emulator)
     ref = _refs(home, "Worker")[0][0]
     assert keyring.get_password("pplx-tui", ref) == worker
@@ -47,7 +51,7 @@ def test_revoke_with_another_key_as_bearer_deletes_keyring_entry_after_api(
     assert '"Worker"' in cli("keys", "list", "--json", "--all").stdout
 
 
-def test_revoke_retries_429_then_succeeds(cli, emulator):
+def test_revoke_retries_429_then_succeeds(cli: Cli, emulator: Emulator) -> None:
     worker = _setup(cli, emulator)
     emulator.inject("revoke", "429", retry_after=0.2)
     r = cli("keys", "revoke", "Worker", "--yes")
@@ -56,7 +60,9 @@ def test_revoke_retries_429_then_succeeds(cli, emulator):
     assert not emulator.is_live(worker)
 
 
-def test_revoke_retries_429_with_retry_after_ms_and_without_header(cli, emulator):
+def test_revoke_retries_429_with_retry_after_ms_and_without_header(
+    cli: Cli, emulator: Emulator
+) -> None:
     worker = _setup(cli, emulator)
     emulator.inject("revoke", "429", retry_after_ms=150)
     emulator.inject("revoke", "429")
@@ -66,18 +72,25 @@ def test_revoke_retries_429_with_retry_after_ms_and_without_header(cli, emulator
     assert not emulator.is_live(worker)
 
 
-def test_self_revoke_when_key_is_alone_in_its_group(cli, emulator, home, real_keyring):
+@pytest.mark.usefixtures("real_keyring")
+def test_self_revoke_when_key_is_alone_in_its_group(
+    cli: Cli, emulator: Emulator, home: Path
+) -> None:
     assert (
         cli("keys", "add", "Lonely", "--group", "solo", input=emulator.add_token("solo")).code == 0
     )
     token = keyring.get_password("pplx-tui", _refs(home, "Lonely")[0][0])
+    assert token is not None
     r = cli("keys", "revoke", "Lonely", "--yes")
     assert r.code == 0, r.stderr
     assert not emulator.is_live(token)
     assert _refs(home, "Lonely")[0][1:] == ("revoked", "deleted")
 
 
-def test_revoke_of_key_already_revoked_elsewhere_is_recorded_as_such(cli, emulator, home):
+@pytest.mark.usefixtures("home")
+def test_revoke_of_key_already_revoked_elsewhere_is_recorded_as_such(
+    cli: Cli, emulator: Emulator
+) -> None:
     worker = _setup(cli, emulator)
     # Revoked in the web console, behind the inventory's back.
     import httpx
@@ -97,7 +110,7 @@ def test_revoke_of_key_already_revoked_elsewhere_is_recorded_as_such(cli, emulat
     assert any(e["action"] == "key.revoke" and e["outcome"] == "already_invalid" for e in events)
 
 
-def test_revoke_needs_confirmation_without_a_terminal(cli, emulator):
+def test_revoke_needs_confirmation_without_a_terminal(cli: Cli, emulator: Emulator) -> None:
     worker = _setup(cli, emulator)
     r = cli("keys", "revoke", "Worker")
     assert r.code == 2
@@ -106,7 +119,8 @@ def test_revoke_needs_confirmation_without_a_terminal(cli, emulator):
     assert emulator.calls["revoke"] == 0
 
 
-def test_revoke_failure_keeps_the_secret(cli, emulator, home, real_keyring):
+@pytest.mark.usefixtures("real_keyring")
+def test_revoke_failure_keeps_the_secret(cli: Cli, emulator: Emulator, home: Path) -> None:
     worker = _setup(cli, emulator)
     emulator.inject("revoke", "500", times=10)
     r = cli("keys", "revoke", "Worker", "--yes")
@@ -118,7 +132,7 @@ def test_revoke_failure_keeps_the_secret(cli, emulator, home, real_keyring):
     assert keyring.get_password("pplx-tui", ref) == worker
 
 
-def test_revoke_using_named_bearer(cli, emulator):
+def test_revoke_using_named_bearer(cli: Cli, emulator: Emulator) -> None:
     worker = _setup(cli, emulator)
     r = cli("keys", "revoke", "Main", "--using", "Worker", "--yes")
     assert r.code == 0, r.stderr

@@ -30,7 +30,9 @@ from pplx_tui.ops.rotation import (
     start_rotation,
 )
 from pplx_tui.ops.rotation import machine as rot
+from pplx_tui.ops.rotation.plan import TEST_ATTEMPTS
 from pplx_tui.ops.targets import add_target, list_targets, remove_target
+from pplx_tui.sandbox.emulator import Emulator
 from pplx_tui.store.tables import Event, KeyVersion, Operation
 from pplx_tui.targets.dotenv import read_value
 
@@ -42,7 +44,7 @@ def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rot, "RETRY_BASE_DELAY", 0.01)
 
 
-def _key(svc: Any, emulator: Any, name: str = "Main", group: str = "default") -> str:
+def _key(svc: Any, emulator: Emulator, name: str = "Main", group: str = "default") -> str:
     token = emulator.add_token(group, f"{name} console")
     import_key(svc, name, token, group=group)
     return token
@@ -121,7 +123,7 @@ def test_failed_test_deploys_nothing_then_resume_retries(
     env = tmp_path / ".env"
     env.write_text(f"{VAR}={old}\n")
     add_target(svc, "Main", "dotenv", path=str(env))
-    emulator.inject("verify_async", "html401", times=rot.TEST_ATTEMPTS)
+    emulator.inject("verify_async", "html401", times=TEST_ATTEMPTS)
     result = rotate_key(svc, "Main", grace=0)
     assert (result.status, result.step) == ("failed", "test")
     assert "nothing was deployed" in result.message
@@ -140,7 +142,7 @@ def test_failed_test_deploys_nothing_then_resume_retries(
 
 def test_failed_test_then_abandon_revokes_the_pending_key(svc: Any, emulator: Any) -> None:
     old = _key(svc, emulator)
-    emulator.inject("verify_async", "html401", times=rot.TEST_ATTEMPTS)
+    emulator.inject("verify_async", "html401", times=TEST_ATTEMPTS)
     assert rotate_key(svc, "Main", grace=0).status == "failed"
     pending = _versions(svc)["pending"][0]
     pending_secret = _secret_of(svc, pending)
@@ -267,7 +269,7 @@ def test_two_rotations_of_one_key_at_once(svc: Any, emulator: Any) -> None:
     in_grace = threading.Event()
     release = threading.Event()
 
-    def blocking_wait(deadline: datetime) -> bool:
+    def blocking_wait(_deadline: datetime) -> bool:
         in_grace.set()
         return release.wait(10)
 
@@ -295,7 +297,7 @@ def test_start_refuses_inside_the_write_ahead_transaction(svc: Any, emulator: An
     assert emulator.calls["generate"] == 0
 
 
-def test_bulk_one_failure_does_not_stop_the_others(svc: Any, emulator: Any, tmp_path: Path) -> None:
+def test_bulk_one_failure_does_not_stop_the_others(svc: Any, emulator: Any) -> None:
     olds = {f"K{i}": _key(svc, emulator, f"K{i}") for i in range(6)}
     add_target(svc, "K3", "command", command="exit 9")
     emulator.inject("revoke", "429", times=3, retry_after=0.05)

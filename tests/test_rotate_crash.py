@@ -57,8 +57,9 @@ def _windows(secret: str) -> list[str]:
 
 
 @pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.usefixtures("real_keyring")
 def test_crash_at_every_boundary_then_resume(
-    boundary: str, cli: Any, emulator: Any, home: Path, tmp_path: Path, real_keyring: Any
+    boundary: str, cli: Any, emulator: Any, home: Path, tmp_path: Path
 ) -> None:
     old = emulator.bootstrap_key  # the only live token: every live token must be known
     folders = [tmp_path / "svc1", tmp_path / "svc2"]
@@ -87,7 +88,8 @@ def test_crash_at_every_boundary_then_resume(
     wait_until_no_live_lease()  # the killed process held its lease: resume waits it out
     open_ops = _rows(home, "SELECT step, status FROM operation WHERE kind = 'rotate'")
     expected = "done" if boundary == "done" else "running"
-    assert len(open_ops) == 1 and open_ops[0][1] == expected, open_ops
+    assert len(open_ops) == 1, open_ops
+    assert open_ops[0][1] == expected, open_ops
 
     if boundary == "deploy:1":  # a second rotation is refused while this one is unfinished
         again = cli("keys", "rotate", "Main", "--grace", "0", "--yes")

@@ -103,7 +103,8 @@ def test_two_rotations_started_at_the_same_moment_one_wins(
     codes = sorted(r[0] for r in results)
     assert codes == [0, 2], results
     loser = next(r for r in results if r[0] == 2)
-    assert "already" in loser[2] and "Traceback" not in loser[2], loser
+    assert "already" in loser[2], loser
+    assert "Traceback" not in loser[2], loser
     assert emulator.calls["generate"] == 1
     assert len(_current_last4(home, "Main")) == 1
     assert _rows(home, "SELECT count(*) FROM key_version WHERE stage = 'pending'") == [(0,)]
@@ -111,8 +112,9 @@ def test_two_rotations_started_at_the_same_moment_one_wins(
     assert r.code == 0, r.stderr
 
 
+@pytest.mark.usefixtures("real_keyring")
 async def test_tui_stays_consistent_while_the_cli_rotates(
-    cli: Any, emulator: Any, home: Path, real_keyring: Any, monkeypatch: pytest.MonkeyPatch
+    cli: Any, emulator: Any, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from pplx_tui.config import load_settings
     from pplx_tui.core.clock import FixedClock

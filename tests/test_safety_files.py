@@ -42,8 +42,9 @@ def umask0() -> Iterator[None]:
     sys.platform == "win32",
     reason="Windows has no POSIX modes: the profile folders' ACLs protect these files",
 )
+@pytest.mark.usefixtures("umask0")
 def test_everything_private_whatever_the_umask(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, umask0: None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from pplx_tui.config import load_settings
     from pplx_tui.crashlog import write_crash_log
@@ -200,7 +201,7 @@ def test_dotenv_write_killed_midway_leaves_the_old_file(tmp_path: Path, point: s
     original = _big_env()
     env.write_bytes(original)
     if sys.platform != "win32":
-        os.chmod(env, 0o640)
+        env.chmod(0o640)
     new = "pplx-" + "K" * 44 + "kill"
 
     _kill_midway(CHILD_DOTENV, point, str(env), new)

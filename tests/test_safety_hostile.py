@@ -104,7 +104,7 @@ def test_dotenv_rewrite_is_correct_or_refused_untouched(original: bytes, value: 
     with tempfile.TemporaryDirectory() as d:
         f = Path(d) / ".env"
         f.write_bytes(original)
-        os.chmod(f, 0o640)
+        f.chmod(0o640)
         try:
             write_value(f, VAR, value)
         except PplxError as exc:
@@ -114,12 +114,14 @@ def test_dotenv_rewrite_is_correct_or_refused_untouched(original: bytes, value: 
             assert len(msg) < 400
             if len(value) > 8:
                 assert value not in msg
-            assert os.listdir(d) == [".env"]
+            assert [p.name for p in Path(d).iterdir()] == [".env"]
             return
         new = f.read_bytes()
-        assert os.listdir(d) == [".env"], "a temp or backup file was left behind"
+        assert [p.name for p in Path(d).iterdir()] == [".env"], (
+            "a temp or backup file was left behind"
+        )
         if sys.platform != "win32":  # no POSIX modes there (profile ACLs protect files)
-            assert os.stat(f).st_mode & 0o777 == 0o640, "the file's mode changed"
+            assert f.stat().st_mode & 0o777 == 0o640, "the file's mode changed"
         assert read_value(f, VAR) == value
         before, after = _lines(original), _lines(new)
         setters = [i for i, line in enumerate(before) if _sets_var(line)]
@@ -148,7 +150,8 @@ def test_dotenv_read_never_raises_anything_unexpected(original: bytes) -> None:
         try:
             value = read_value(f, VAR)
         except PplxError as exc:
-            assert "\n" not in str(exc)
+            msg = str(exc)
+            assert "\n" not in msg
             return
         assert value is None or isinstance(value, str)
         if not any(_sets_var(line) for line in _lines(original)):
@@ -209,7 +212,7 @@ def test_scan_finds_every_embedded_key_at_its_line(
         assert scan.binaries_skipped == binaries
         found: dict[str, list[tuple[int, str]]] = {}
         for f in scan.finds:
-            found.setdefault(os.path.basename(f.path), []).append((f.line, f.fingerprint))
+            found.setdefault(Path(f.path).name, []).append((f.line, f.fingerprint))
         for name, want in expected.items():
             assert sorted(found.get(name, [])) == want, name
         assert set(found) <= set(expected), "a find in a binary file"
@@ -217,9 +220,10 @@ def test_scan_finds_every_embedded_key_at_its_line(
 
 def test_scan_of_non_utf8_names_and_contents(tmp_path: Path) -> None:
     key = "pplx-" + "Q" * 44 + "qqq9"
-    d = os.fsencode(tmp_path)
-    with open(os.path.join(d, b"caf\xe9-\xff.env"), "wb") as fh:
-        fh.write(b"\xfe\xfe latin-1 \xe9\xe8\n\x80\x81 KEY=" + key.encode() + b"\xff\n")
+    name = os.fsdecode(b"caf\xe9-\xff.env")  # not UTF-8: surrogate escapes in a str
+    (tmp_path / name).write_bytes(
+        b"\xfe\xfe latin-1 \xe9\xe8\n\x80\x81 KEY=" + key.encode() + b"\xff\n"
+    )
     scan = scan_tree_detailed([tmp_path])
     assert [(f.line, f.last4) for f in scan.finds] == [(2, "qqq9")]
     assert "\ufffd" in scan.finds[0].path
@@ -231,7 +235,7 @@ def test_scan_of_non_utf8_names_and_contents(tmp_path: Path) -> None:
 BEARER_GROUP = "prod"
 
 
-def _services(home: Path, handler: Any) -> Any:
+def _services(handler: Any) -> Any:
     from datetime import UTC, datetime
 
     from pplx_tui.config import load_settings
@@ -257,7 +261,7 @@ def _services(home: Path, handler: Any) -> Any:
 
 
 def _respond(body: bytes, status: int = 200, ctype: str = "application/json") -> Any:
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(_request: httpx.Request) -> httpx.Response:
         return httpx.Response(status, content=body, headers={"content-type": ctype})
 
     return handler
@@ -299,25 +303,28 @@ def _state(svc: Any) -> tuple[list[Any], list[Any], list[Any]]:
 
 
 @pytest.mark.parametrize("case", sorted(FAILING))
-def test_failing_generate_leaves_no_version_and_a_closed_journal(home: Path, case: str) -> None:
+@pytest.mark.usefixtures("home")
+def test_failing_generate_leaves_no_version_and_a_closed_journal(case: str) -> None:
     from pplx_tui.ops.generate import generate_key
     from pplx_tui.ops.inventory import import_key
 
     body = FAILING[case]
     body, status = body if isinstance(body, tuple) else (body, 200)
-    svc = _services(home, _respond(body, status))
+    svc = _services(_respond(body, status))
     try:
         import_key(svc, "Main", "pplx-" + "B" * 48, group=BEARER_GROUP)
         keys, versions, _ = _state(svc)
         with pytest.raises(PplxError) as info:
             generate_key(svc, "Fresh", group=BEARER_GROUP)
         msg = str(info.value)
-        assert "B" * 20 not in msg and len(msg) < 1000, msg[:300]
+        assert "B" * 20 not in msg, msg[:300]
+        assert len(msg) < 1000, msg[:300]
         keys_after, versions_after, ops = _state(svc)
         assert versions_after == versions, "a version row was written"
         assert keys_after == keys, "the new key row was left behind"
         gen = [o for o in ops if o[0] == "generate"]
-        assert len(gen) == 1 and gen[0][2] in ("failed", "unknown"), ops
+        assert len(gen) == 1, ops
+        assert gen[0][2] in ("failed", "unknown"), ops
         from pplx_tui.ops.audit_log import check_chain
 
         assert check_chain(svc).ok
@@ -326,11 +333,12 @@ def test_failing_generate_leaves_no_version_and_a_closed_journal(home: Path, cas
 
 
 @pytest.mark.parametrize("case", sorted(KEPT))
-def test_an_answer_with_a_key_is_always_recorded(home: Path, case: str) -> None:
+@pytest.mark.usefixtures("home")
+def test_an_answer_with_a_key_is_always_recorded(case: str) -> None:
     from pplx_tui.ops.generate import generate_key
     from pplx_tui.ops.inventory import import_key
 
-    svc = _services(home, _respond(json.dumps(KEPT[case]).encode()))
+    svc = _services(_respond(json.dumps(KEPT[case]).encode()))
     try:
         import_key(svc, "Main", "pplx-" + "B" * 48, group=BEARER_GROUP)
         result = generate_key(svc, "Fresh", group=BEARER_GROUP)

@@ -210,7 +210,7 @@ def test_launch_sandbox_runs_the_app_then_cleans_up(monkeypatch: pytest.MonkeyPa
 
     original_run = PplxApp.run
 
-    def run(self: PplxApp, **kwargs: object) -> object:
+    def run(self: PplxApp, **_kwargs: object) -> object:
         return original_run(self, headless=True, size=(120, 40), auto_pilot=auto_pilot)
 
     monkeypatch.setattr(sandbox_env.SandboxEnv, "start", start)
@@ -232,7 +232,8 @@ def test_a_corrupted_inventory_stops_the_tui_with_one_line(home: Path) -> None:
     )
     assert proc.returncode == 3
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "inventory.db" in lines[0], proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert "inventory.db" in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
 
 

@@ -94,7 +94,7 @@ def test_line_numbers_and_several_keys_per_line() -> None:
 def by_path(scan: Any) -> dict[str, list[tuple[int, str]]]:
     out: dict[str, list[tuple[int, str]]] = {}
     for f in scan.finds:
-        out.setdefault(os.path.basename(f.path), []).append((f.line, f.last4))
+        out.setdefault(Path(f.path).name, []).append((f.line, f.last4))
     return out
 
 
@@ -103,7 +103,7 @@ def test_text_found_binary_and_huge_files_skipped(tmp_path: Path) -> None:
     (tmp_path / "app.bin").write_bytes(b"\x7fELF\x00\x00" + A.encode())
     late_nul = b"x" * (9 * 1024) + b"\x00" + b"\n" + B.encode()
     (tmp_path / "late-nul.txt").write_bytes(late_nul)  # NUL after 8 KiB: still text
-    with open(tmp_path / "huge.log", "wb") as fh:
+    with (tmp_path / "huge.log").open("wb") as fh:
         fh.write(C.encode() + b"\n")
         fh.truncate(MAX_FILE_SIZE + 1)
 
@@ -111,7 +111,7 @@ def test_text_found_binary_and_huge_files_skipped(tmp_path: Path) -> None:
 
     assert by_path(scan) == {".env": [(2, "aaA1")], "late-nul.txt": [(2, "bbB2")]}
     assert scan.binaries_skipped == 1
-    assert [(os.path.basename(s.path), s.reason.split(" (")[0]) for s in scan.skipped] == [
+    assert [(Path(s.path).name, s.reason.split(" (")[0]) for s in scan.skipped] == [
         ("huge.log", "larger than 10 MiB")
     ]
     assert scan.files_scanned == 2
@@ -123,7 +123,6 @@ def test_files_are_read_as_bytes_past_ctrl_z_and_crlf(tmp_path: Path, monkeypatc
     """Windows' text mode would stop a read at byte 0x1A and translate line ends: the
     scanner opens files with O_BINARY where the platform has it, so a key after a Ctrl-Z
     is found, on the line it is on."""
-    from pplx_tui.ops.scan import walker
     from pplx_tui.system.files import O_BINARY
 
     (tmp_path / "dump.txt").write_bytes(b"head\r\n\x1a\r\nKEY=" + A.encode() + b"\r\n")
@@ -134,7 +133,7 @@ def test_files_are_read_as_bytes_past_ctrl_z_and_crlf(tmp_path: Path, monkeypatc
         flags.append(flag)
         return real_open(path, flag, *args)
 
-    monkeypatch.setattr(walker.os, "open", recording_open)
+    monkeypatch.setattr("pplx_tui.ops.scan.walker.os.open", recording_open)
     tree = scan_tree_detailed([tmp_path], workers=1)
     assert [(f.line, f.last4) for f in tree.finds] == [(3, A[-4:])]
     assert flags
@@ -158,7 +157,7 @@ def test_symlinks_out_of_tree_and_to_dirs_are_not_followed(tmp_path: Path) -> No
     scan = scan_tree_detailed([root])
 
     assert by_path(scan) == {"real.env": [(1, "bbB2")]}
-    skipped = {os.path.basename(s.path): s.reason for s in scan.skipped}
+    skipped = {Path(s.path).name: s.reason for s in scan.skipped}
     assert "outside the scanned tree" in skipped["out-file"]
     assert "outside the scanned tree" in skipped["out-dir"]
     assert "directory" in skipped["in-dir"]
@@ -190,12 +189,8 @@ def test_missing_path_and_special_files_are_reported_not_fatal(tmp_path: Path) -
     scan = scan_tree_detailed([tmp_path / "missing", tmp_path])
 
     assert by_path(scan) == {"ok.env": [(1, "aaA1")]}
-    assert [(os.path.basename(p.path), p.problem) for p in scan.problems] == [
-        ("missing", "not found")
-    ]
-    assert [(os.path.basename(s.path), s.reason) for s in scan.skipped] == [
-        ("pipe", "not a regular file")
-    ]
+    assert [(Path(p.path).name, p.problem) for p in scan.problems] == [("missing", "not found")]
+    assert [(Path(s.path).name, s.reason) for s in scan.skipped] == [("pipe", "not a regular file")]
 
 
 def test_unreadable_file_is_reported(tmp_path: Path) -> None:
@@ -221,7 +216,7 @@ def test_unreadable_file_is_reported(tmp_path: Path) -> None:
         # root reads through permission bits: the files are simply scanned.
         assert len(scan.finds) == 2
     else:
-        assert sorted((os.path.basename(p.path), p.problem) for p in scan.problems) == [
+        assert sorted((Path(p.path).name, p.problem) for p in scan.problems) == [
             ("closed", "permission denied"),
             ("locked.env", "permission denied"),
         ]
@@ -304,9 +299,7 @@ def test_git_history_reports_each_key_once_at_the_commit_that_added_it(tmp_path:
     )
     assert {f.repo for f in scan.finds if f.commit} == {str(repo)}
     files = [f for f in scan.finds if not f.commit]
-    work_tree = [
-        (os.path.basename(f.path), f.line, f.last4) for f in files if "/.git/" not in f.path
-    ]
+    work_tree = [(Path(f.path).name, f.line, f.last4) for f in files if "/.git/" not in f.path]
     assert work_tree == [("client.py", 1, "ccC3")]
     # .git itself is read (config, hooks, reflogs: here B's commit message), not its objects
     assert {f.last4 for f in files if "/.git/logs/" in f.path} == {"bbB2"}
@@ -350,7 +343,7 @@ def test_finds_matched_to_inventory_by_fingerprint(svc: Any, tmp_path: Path) -> 
 
     report = scan_paths(svc, [tmp_path], on_progress=seen.append)
 
-    got = {os.path.basename(f.path): (f.key, f.stage, f.status, f.last4) for f in report.finds}
+    got = {Path(f.path).name: (f.key, f.stage, f.status, f.last4) for f in report.finds}
     assert got == {
         "a.env": ("Production-Main", "current", "live", "aaA1"),
         "b.env": ("Old-Key", "revoked", "revoked", "bbB2"),

@@ -10,9 +10,14 @@ refused), or in a crash log. A failure names the place.
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from pplx_tui.sandbox.emulator import Emulator
+from tests.cli_runner import Run
+from tests.conftest import Cli
 from tests.leases import wait_until_no_live_lease
 
 pytestmark = pytest.mark.secret_service
@@ -22,12 +27,12 @@ class Outputs:
     def __init__(self) -> None:
         self.texts: list[tuple[str, str]] = []
 
-    def add(self, label: str, r) -> None:
+    def add(self, label: str, r: Run) -> None:
         self.texts.append((f"stdout of {label}", r.stdout))
         self.texts.append((f"stderr of {label}", r.stderr))
 
 
-def _sentinels(emulator) -> dict[str, str]:
+def _sentinels(emulator: Emulator) -> dict[str, str]:
     found = {
         r.token: f"token …{r.token[-4:]} ({r.token_name or 'console'})" for r in emulator.records()
     }
@@ -36,21 +41,23 @@ def _sentinels(emulator) -> dict[str, str]:
 
 
 def _leaks(sentinels: dict[str, str], where: str, data: bytes) -> list[str]:
-    out = []
+    out: list[str] = []
     for token, label in sentinels.items():
-        for form in (token.encode(), token.encode("utf-16-le")):
-            if form in data:
-                out.append(f"{label} found in {where}")
+        out.extend(
+            f"{label} found in {where}"
+            for form in (token.encode(), token.encode("utf-16-le"))
+            if form in data
+        )
         # a fragment is a leak too (anything longer than the 4 characters shown on purpose)
         if token[5:25].encode() in data:
             out.append(f"a fragment of {label} found in {where}")
     return out
 
 
-def test_no_secret_leaks_anywhere(cli, emulator, home, tmp_path):
+def test_no_secret_leaks_anywhere(cli: Cli, emulator: Emulator, home: Path, tmp_path: Path) -> None:
     run = Outputs()
 
-    def step(label, *args, code=0, **kw):
+    def step(label: str, *args: str, code: int = 0, **kw: Any) -> Run:
         r = cli(*args, **kw)
         assert r.code == code, (label, r.code, r.stderr)
         run.add(label, r)

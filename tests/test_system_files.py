@@ -17,14 +17,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from pplx_tui.core.errors import EnvironmentUnusable
-from pplx_tui.system import files, locks
+from pplx_tui.system import files
 from pplx_tui.system.files import (
     FileRefused,
     append_private,
@@ -65,7 +66,7 @@ def _mode(p: Path) -> int:
 
 
 @pytest.fixture
-def umask0():  # type: ignore[no-untyped-def]
+def umask0() -> Iterator[None]:
     old = os.umask(0)
     try:
         yield
@@ -80,7 +81,7 @@ def victim(tmp_path: Path) -> tuple[Path, bytes]:
     v.parent.mkdir()
     data = b"victim's own bytes\n"
     v.write_bytes(data)
-    os.chmod(v, 0o644)
+    v.chmod(0o644)
     return v, data
 
 
@@ -99,7 +100,7 @@ def _device(folder: Path) -> Path:
         os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
     except OSError as exc:
         pytest.skip(f"mknod not permitted here: {exc}")
-    os.chmod(dev, 0o666)
+    dev.chmod(0o666)
     return dev
 
 
@@ -107,9 +108,8 @@ def _device(folder: Path) -> Path:
 
 
 @POSIX_MODES
-def test_new_file_is_0600_whatever_the_umask_and_bytes_are_exact(
-    tmp_path: Path, umask0: None
-) -> None:
+@pytest.mark.usefixtures("umask0")
+def test_new_file_is_0600_whatever_the_umask_and_bytes_are_exact(tmp_path: Path) -> None:
     f = tmp_path / "new.txt"
     data = b"a\r\nb\nc\x1a\x00\xff end"  # CRLF, Ctrl-Z (Windows text EOF), NUL, non-UTF-8
     write_atomic(f, data)
@@ -122,10 +122,10 @@ def test_new_file_is_0600_whatever_the_umask_and_bytes_are_exact(
 def test_existing_mode_kept_set_id_bits_dropped_explicit_mode_wins(tmp_path: Path) -> None:
     f = tmp_path / "f"
     f.write_bytes(b"old")
-    os.chmod(f, 0o640)
+    f.chmod(0o640)
     write_atomic(f, b"new")
     assert (f.read_bytes(), _mode(f)) == (b"new", 0o640)
-    os.chmod(f, 0o4755)
+    f.chmod(0o4755)
     write_atomic(f, b"newer")
     assert _mode(f) == 0o755
     write_atomic(f, b"newest", mode=0o600)
@@ -166,7 +166,11 @@ def test_write_refuses_folder_and_missing_folder(tmp_path: Path) -> None:
 def test_write_and_read_refuse_a_named_pipe_without_blocking(tmp_path: Path) -> None:
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    for call in (lambda: write_atomic(fifo, b"x"), lambda: read_regular(fifo)):
+    calls: list[Callable[[], object]] = [
+        lambda: write_atomic(fifo, b"x"),
+        lambda: read_regular(fifo),
+    ]
+    for call in calls:
         with pytest.raises(FileRefused, match="named pipe"):
             call()
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
@@ -174,12 +178,13 @@ def test_write_and_read_refuse_a_named_pipe_without_blocking(tmp_path: Path) -> 
 
 def test_device_is_refused_and_its_mode_unchanged(tmp_path: Path) -> None:
     dev = _device(tmp_path)
-    for call in (
+    calls: list[Callable[[], object]] = [
         lambda: write_atomic(dev, b"x"),
         lambda: read_regular(dev),
         lambda: append_private(dev, b"x"),
         lambda: fchmod_private(dev),
-    ):
+    ]
+    for call in calls:
         with pytest.raises(FileRefused, match="a device"):
             call()
     assert _mode(dev) == 0o666
@@ -192,11 +197,11 @@ def test_failed_write_leaves_old_content_and_no_temp(
     f = tmp_path / "f"
     f.write_bytes(b"old")
 
-    def full(fd: int) -> None:
+    def full(_fd: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     patch.setattr(os, "fsync", full)
-    with pytest.raises(OSError) as info:
+    with pytest.raises(OSError, match="No space left on device") as info:
         write_atomic(f, b"new" * 1000)
     assert files.describe(info.value) == "no space left on the device"
     patch.undo()
@@ -262,7 +267,7 @@ def test_windows_branches_skip_chmod_and_folder_fsync(
         if real_fchmod is not None:
             real_fchmod(fd, mode)
 
-    def spy_open(path, flags, mode=0o777, **kw):  # type: ignore[no-untyped-def]
+    def spy_open(path: Any, flags: int, mode: int = 0o777, **kw: Any) -> int:
         if Path(path) == tmp_path:
             calls.append("open folder")
         return real_open(path, flags, mode, **kw)
@@ -294,7 +299,7 @@ def test_replace_is_retried_on_windows_while_the_file_is_held_open(
     real_replace = os.replace
     failures = {"left": 3}
 
-    def held_open(src, dst):  # type: ignore[no-untyped-def]
+    def held_open(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
         if failures["left"]:
             failures["left"] -= 1
             raise PermissionError(errno.EACCES, "The process cannot access the file")
@@ -315,7 +320,7 @@ def test_replace_is_retried_on_windows_while_the_file_is_held_open(
 
 
 def test_replace_retry_on_windows_has_a_deadline(tmp_path: Path, patch: pytest.MonkeyPatch) -> None:
-    def never(src, dst):  # type: ignore[no-untyped-def]
+    def never(_src: str | os.PathLike[str], _dst: str | os.PathLike[str]) -> None:
         raise PermissionError(errno.EACCES, "held open")
 
     patch.setattr(files, "_REPLACE_RETRY_SECONDS", 0.3)
@@ -354,12 +359,16 @@ def test_a_link_planted_after_the_check_is_still_refused(
     v, data = victim
     link = tmp_path / "link"
     link.symlink_to(v)
-    patch.setattr(files, "check_regular", lambda p, **kw: None)  # the check was earlier
+    patch.setattr(files, "check_regular", lambda _p, **_kw: None)  # the check was earlier
     with pytest.raises(FileRefused, match="symbolic link") as info:
         read_regular(link)
     assert info.value.kind == "link"
     patch.setattr(files, "O_NOFOLLOW", 0)
-    for call in (lambda: read_regular(link), lambda: append_private(link, b"appended")):
+    calls: list[Callable[[], object]] = [
+        lambda: read_regular(link),
+        lambda: append_private(link, b"appended"),
+    ]
+    for call in calls:
         with pytest.raises(FileRefused, match="changed while it was being opened"):
             call()
     patch.undo()
@@ -372,7 +381,7 @@ def test_a_pipe_planted_after_the_check_is_refused_without_blocking(
 ) -> None:
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    patch.setattr(files, "check_regular", lambda p, **kw: None)
+    patch.setattr(files, "check_regular", lambda _p, **_kw: None)
     done: list[BaseException] = []
 
     def attempt() -> None:
@@ -396,8 +405,8 @@ def test_a_file_swapped_between_check_and_open_is_refused(
     f.write_bytes(b"inspected")
     other.write_bytes(b"swapped in")
     inspected = os.lstat(f)
-    os.replace(other, f)  # same name, another file
-    patch.setattr(files, "check_regular", lambda p, **kw: inspected)
+    other.replace(f)  # same name, another file
+    patch.setattr(files, "check_regular", lambda _p, **_kw: inspected)
     with pytest.raises(FileRefused, match="changed"):
         read_regular(f)
 
@@ -406,11 +415,12 @@ def test_a_file_swapped_between_check_and_open_is_refused(
 
 
 @POSIX_MODES
-def test_append_creates_0600_appends_and_fixes_the_mode(tmp_path: Path, umask0: None) -> None:
+@pytest.mark.usefixtures("umask0")
+def test_append_creates_0600_appends_and_fixes_the_mode(tmp_path: Path) -> None:
     log = tmp_path / "crash.log"
     append_private(log, b"one\n")
     assert _mode(log) == 0o600
-    os.chmod(log, 0o644)
+    log.chmod(0o644)
     append_private(log, b"two\n")
     assert log.read_bytes() == b"one\ntwo\n"
     assert _mode(log) == 0o600
@@ -435,11 +445,12 @@ def test_append_refuses_links_and_hard_links(tmp_path: Path, victim: tuple[Path,
 
 
 @POSIX_MODES
-def test_private_dir_created_0700_and_an_own_folder_fixed(tmp_path: Path, umask0: None) -> None:
+@pytest.mark.usefixtures("umask0")
+def test_private_dir_created_0700_and_an_own_folder_fixed(tmp_path: Path) -> None:
     d = tmp_path / "a" / "b"
     assert ensure_private_dir(d) == d
     assert _mode(d) == 0o700
-    os.chmod(d, 0o755)
+    d.chmod(0o755)
     ensure_private_dir(d)
     assert _mode(d) == 0o700
 
@@ -448,7 +459,7 @@ def test_private_dir_created_0700_and_an_own_folder_fixed(tmp_path: Path, umask0
 def test_private_dir_refuses_a_link_to_a_folder_and_leaves_it(tmp_path: Path) -> None:
     real = tmp_path / "real"
     real.mkdir()
-    os.chmod(real, 0o755)
+    real.chmod(0o755)
     link = tmp_path / "link"
     link.symlink_to(real)
     with pytest.raises(FileRefused, match="symbolic link") as info:
@@ -487,7 +498,7 @@ def test_fchmod_private_changes_only_own_regular_files(
     v, data = victim
     f = tmp_path / "f"
     f.write_bytes(b"x")
-    os.chmod(f, 0o666)
+    f.chmod(0o666)
     fchmod_private(f)
     assert _mode(f) == 0o600
     fchmod_private(tmp_path / "missing")  # nothing to do
@@ -568,7 +579,8 @@ def test_a_lock_held_by_another_process_times_out_with_one_line(tmp_path: Path) 
 
 
 @POSIX_MODES
-def test_lock_folder_and_file_are_private(tmp_path: Path, umask0: None) -> None:
+@pytest.mark.usefixtures("umask0")
+def test_lock_folder_and_file_are_private(tmp_path: Path) -> None:
     lock = tmp_path / "locks" / "x.lock"
     with held(lock):
         pass
@@ -634,7 +646,7 @@ def test_lock_path_is_the_same_for_two_spellings_of_one_file(
         assert lock_path_for(locks_dir, tmp_path / "alias" / ".env") == a
     assert lock_path_for(locks_dir, app / ".env.other") != a
     # Windows names are case-insensitive: the same lock for both spellings there.
-    patch.setattr(locks.os.path, "normcase", str.lower)
+    patch.setattr("pplx_tui.system.locks.os.path.normcase", str.lower)
     assert lock_path_for(locks_dir, app / ".ENV") == lock_path_for(locks_dir, app / ".env")
 
 

@@ -13,16 +13,20 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import select
 
 from pplx_tui.core.errors import BadInput, NotFound
 from pplx_tui.core.secret import Secret
+from pplx_tui.ops.context import Services
 from pplx_tui.ops.inventory import import_key
 from pplx_tui.ops.targets import add_target, deploy, list_targets, remove_target
+from pplx_tui.sandbox.emulator import Emulator
+from pplx_tui.secrets.memory import MemoryKeyring
 from pplx_tui.store.tables import Event
 from pplx_tui.targets import TargetError
 from pplx_tui.targets.command import run_command
@@ -165,7 +169,7 @@ def test_failure_leaves_no_temp_file_and_the_old_content(
     f = tmp_path / ".env"
     f.write_text("A=1\nKEY=old\n")
 
-    def broken_fsync(fd: int) -> None:
+    def broken_fsync(_fd: int) -> None:
         raise OSError(28, "No space left on device")
 
     patch.setattr(os, "fsync", broken_fsync)
@@ -244,7 +248,7 @@ def _assert_no_piece(text: str, secrets: list[str]) -> None:
 def _gone(pid: int) -> bool:
     """Not running: no such process, or a zombie waiting to be reaped."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
+        with Path(f"/proc/{pid}/stat").open("rb") as fh:
             return fh.read().rsplit(b")", 1)[1].split()[0] == b"Z"
     except FileNotFoundError:
         return True
@@ -257,7 +261,7 @@ def _gone(pid: int) -> bool:
     return False
 
 
-def _wait_for(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+def _wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -323,7 +327,8 @@ def test_only_a_short_tail_of_stderr_is_kept() -> None:
             "Main",
         )
     msg = str(info.value)
-    assert msg.endswith("THE-END") and len(msg) < 400, msg
+    assert msg.endswith("THE-END"), msg
+    assert len(msg) < 400, msg
 
 
 LOTS_OF_STDERR = """
@@ -515,9 +520,9 @@ def test_the_platform_shell_posix_and_windows(
     sh = std / "sh"
     sh.write_text("#!/bin/false\n")
     sh.chmod(0o755)
-    monkeypatch.setattr(os, "confstr", lambda name: str(std))
+    monkeypatch.setattr(os, "confstr", lambda _name: str(std))
     assert process.shell_argv("true") == [str(sh), "-c", "true"]
-    monkeypatch.setattr(os, "confstr", lambda name: str(tmp_path / "empty"))
+    monkeypatch.setattr(os, "confstr", lambda _name: str(tmp_path / "empty"))
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(EnvironmentUnusable, match="No POSIX shell"):
         process.shell_argv("true")
@@ -535,13 +540,13 @@ def test_windows_kills_the_tree_with_taskkill(monkeypatch: pytest.MonkeyPatch) -
         def kill(self) -> None:
             killed.append(True)
 
-    def fake_run(argv, **kw):  # type: ignore[no-untyped-def]
+    def fake_run(argv: list[str], **kw: Any) -> None:
         assert kw["timeout"] <= 30
         assert kw["capture_output"]
         ran.append(argv)
 
     monkeypatch.setattr(sys, "platform", "win32")
-    monkeypatch.setattr(process.subprocess, "run", fake_run)
+    monkeypatch.setattr("pplx_tui.system.process.subprocess.run", fake_run)
     process.kill_tree(FakeProc())  # type: ignore[arg-type]
     assert ran
     assert ran[0][1:] == ["/T", "/F", "/PID", "4242"]
@@ -550,7 +555,7 @@ def test_windows_kills_the_tree_with_taskkill(monkeypatch: pytest.MonkeyPatch) -
 
 
 @POSIX_SH
-def test_a_failed_rotation_keeps_no_piece_of_either_key(svc, emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_rotation_keeps_no_piece_of_either_key(svc: Services, emulator: Emulator) -> None:
     """End to end: the command echoes the new key reversed and a 30-character prefix of it;
     neither reaches the operation's message, the journal or the audit log."""
     import json
@@ -588,12 +593,12 @@ def test_a_failed_rotation_keeps_no_piece_of_either_key(svc, emulator, tmp_path:
 
 
 @pytest.fixture
-def key(svc):  # type: ignore[no-untyped-def]
+def key(svc: Services) -> str:
     import_key(svc, "Main", OLD)
     return "Main"
 
 
-def test_add_list_remove_are_validated_and_audited(svc, key, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_add_list_remove_are_validated_and_audited(svc: Services, key: str, tmp_path: Path) -> None:
     os.chdir(tmp_path)
     t1 = add_target(svc, key, "dotenv", path="app.env")
     assert t1.path == str(tmp_path.resolve() / "app.env")
@@ -627,15 +632,18 @@ def test_add_list_remove_are_validated_and_audited(svc, key, tmp_path: Path) -> 
     assert actions.count("target.remove") == 1
 
 
-def test_deploy_writes_and_reads_back(svc, key, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_deploy_writes_and_reads_back(svc: Services, key: str, tmp_path: Path) -> None:
     t = add_target(svc, key, "dotenv", path=str(tmp_path / ".env"), var="PPLX")
     deploy(t, Secret(NEW), key)
     assert read_value(tmp_path / ".env", "PPLX") == NEW
 
 
 def test_dotenv_locks_live_in_the_inventorys_data_folder_not_beside_the_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator, memory_keyring
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    emulator: Emulator,
+    memory_keyring: MemoryKeyring,
+) -> None:
     """A rotation writes the lock under its own inventory's ``locks/`` (the sandbox's home
     for the sandbox), never beside the user's file, never under another data folder."""
     from pplx_tui.config import Paths, Settings
