@@ -34,7 +34,8 @@ import traceback
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
 #: Python's own warning filters in a fresh interpreter without -W or PYTHONWARNINGS.
 _DEFAULT_WARNING_FILTERS: list[tuple[str, type[Warning], str]] = [
@@ -89,7 +90,7 @@ def _child_stdio(locale_env: tuple[tuple[str, str], ...]) -> _Stdio:
         check=True,
     )
     (i, o, e) = json.loads(proc.stdout)
-    return _Stdio(tuple(i), tuple(o), tuple(e))  # type: ignore[arg-type]
+    return _Stdio(tuple(i), tuple(o), tuple(e))
 
 
 def _new_stream(data: bytes, encoding: tuple[str, str]) -> io.TextIOWrapper:
@@ -157,7 +158,7 @@ def _fresh_keyring() -> Iterator[None]:
 
     detect = keyring.backend.get_all_keyring  # jaraco.functools.once: keeps saved_result
     saved = (keyring.core._keyring_backend, keyring.backend._limit, dict(vars(detect)))
-    registry: set[type] = keyring.backend.KeyringBackend._classes  # type: ignore[attr-defined]
+    registry: set[type] = keyring.backend.KeyringBackend._classes
     hidden = {cls for cls in registry if not _known_to_a_fresh_process(cls)}
     registry -= hidden
     keyring.core._keyring_backend = None
@@ -224,7 +225,7 @@ def _as_a_fresh_process(env: dict[str, str], stdin: bytes, stdio: _Stdio) -> Ite
     saved_streams = (sys.stdin, sys.stdout, sys.stderr)
     saved_dunder = (sys.__stdin__, sys.__stdout__, sys.__stderr__)
     saved_path = list(sys.path)
-    saved_cwd = os.getcwd()
+    saved_cwd = Path.cwd()
     saved_umask = os.umask(0o022)
     os.umask(saved_umask)
     saved_hooks = (sys.excepthook, threading.excepthook)
@@ -246,10 +247,14 @@ def _as_a_fresh_process(env: dict[str, str], stdin: bytes, stdio: _Stdio) -> Ite
     try:
         os.environ.clear()
         os.environ.update(env)
+        # A new interpreter puts PYTHONPATH on sys.path (keyring loads the tests' own
+        # backends, PYTHON_KEYRING_BACKEND=keyring_backends.X, from there).
+        extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        sys.path[:0] = [p for p in extra if p not in sys.path]
         stack.enter_context(_fresh_keyring())
         _clear_package_caches()
         sys.stdin, sys.stdout, sys.stderr = streams
-        sys.__stdin__, sys.__stdout__, sys.__stderr__ = streams
+        sys.__stdin__, sys.__stdout__, sys.__stderr__ = streams  # type: ignore[misc]
         root.handlers[:] = []
         root.setLevel(logging.WARNING)
         logging.disable(logging.NOTSET)
@@ -265,7 +270,7 @@ def _as_a_fresh_process(env: dict[str, str], stdin: bytes, stdio: _Stdio) -> Ite
     finally:
         if main_thread and saved_sigint is not None:
             signal.signal(signal.SIGINT, saved_sigint)
-        os._exit = saved_exit  # type: ignore[assignment]
+        os._exit = saved_exit
         root.handlers[:] = saved_logging[0]
         root.setLevel(saved_logging[1])
         logging.disable(saved_logging[2])
@@ -285,7 +290,7 @@ def _show_warning_on_stderr(
     category: type[Warning],
     filename: str,
     lineno: int,
-    file: Any = None,
+    file: TextIO | None = None,  # noqa: ARG001 - warnings.showwarning's signature; always the run's stderr
     line: str | None = None,
 ) -> None:
     sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))

@@ -16,15 +16,20 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pplx_tui.sandbox.emulator import Emulator
 from tests.cli_runner import Run, run_in_process
+
+if TYPE_CHECKING:
+    from pplx_tui.ops.context import Services
+    from pplx_tui.secrets.memory import MemoryKeyring
 
 pytest_plugins = ["tests.conftest_servers"]  # real PostgreSQL and OpenBao fixtures
 
@@ -136,14 +141,18 @@ def secret_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecretS
 
 
 @pytest.fixture
-def real_keyring(secret_service: SecretService, monkeypatch: pytest.MonkeyPatch) -> SecretService:
+def real_keyring(
+    secret_service: SecretService, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[SecretService]:
     """Tests in this process use the real Secret Service backend."""
     import keyring
+    from keyring.backend import KeyringBackend
     from keyring.backends import SecretService as SSBackend
 
     monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
     previous = keyring.get_keyring()
-    backend = SSBackend.Keyring()
+    make_backend: Callable[[], KeyringBackend] = SSBackend.Keyring  # keyring is untyped
+    backend = make_backend()
     keyring.set_keyring(backend)
     yield secret_service
     keyring.set_keyring(previous)
@@ -241,14 +250,18 @@ def cli_process(home: Path, emulator: Emulator, secret_service: SecretService) -
 
 
 @pytest.fixture
-def memory_keyring() -> Iterator[object]:
+def memory_keyring() -> MemoryKeyring:
     from pplx_tui.secrets.memory import MemoryKeyring
 
     return MemoryKeyring()
 
 
 @pytest.fixture
-def svc(home: Path, emulator: Emulator, memory_keyring: object) -> Iterator[object]:
+def svc(
+    home: Path,  # noqa: ARG001 - requested for its side effect: the isolated PPLX_TUI_HOME
+    emulator: Emulator,
+    memory_keyring: MemoryKeyring,
+) -> Iterator[Services]:
     """In-process services: real database, real HTTP to the emulator, in-memory keyring."""
     from pplx_tui.config import load_settings
     from pplx_tui.core.clock import FixedClock

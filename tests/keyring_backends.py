@@ -4,30 +4,38 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Callable
 
 from keyring.backend import KeyringBackend
 from keyring.backends import SecretService
 from keyring.errors import KeyringLocked, PasswordSetError
+from typing_extensions import override
 
 
 class FlakySecretService(SecretService.Keyring):
     """The real Secret Service, except that writes fail while PPLX_TEST_FAIL_SET is set."""
 
+    @override
     def set_password(self, service: str, username: str, password: str) -> None:
         if os.environ.get("PPLX_TEST_FAIL_SET"):
             raise PasswordSetError("Failed to write to the collection (test)")
-        super().set_password(service, username, password)
+        # keyring's SecretService backend is untyped: call it through a typed reference.
+        write: Callable[[str, str, str], None] = super().set_password
+        write(service, username, password)
 
 
 class LockedKeyring(KeyringBackend):
     priority = 1
 
+    @override
     def get_password(self, service: str, username: str) -> str | None:
         raise KeyringLocked("Failed to unlock the collection!")
 
+    @override
     def set_password(self, service: str, username: str, password: str) -> None:
         raise KeyringLocked("Failed to unlock the collection!")
 
+    @override
     def delete_password(self, service: str, username: str) -> None:
         raise KeyringLocked("Failed to unlock the collection!")
 
@@ -40,12 +48,15 @@ class PromptingKeyring(KeyringBackend):
     def _ask(self) -> str:
         return getpass.getpass("Please enter password for encrypted keyring: ")
 
+    @override
     def get_password(self, service: str, username: str) -> str | None:
         self._ask()
         return None
 
+    @override
     def set_password(self, service: str, username: str, password: str) -> None:
         self._ask()
 
+    @override
     def delete_password(self, service: str, username: str) -> None:
         self._ask()

@@ -301,7 +301,7 @@ class RunAs:
         os.chown(root, self.uid, self.gid)
         for folder, dirs, files in os.walk(root):
             for name in dirs + files:
-                os.chown(os.path.join(folder, name), self.uid, self.gid, follow_symlinks=False)
+                os.chown(Path(folder, name), self.uid, self.gid, follow_symlinks=False)
 
 
 def postgres_run_as() -> RunAs | None:
@@ -343,7 +343,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(dict(data)), encoding="utf-8")
-    os.replace(tmp, path)
+    tmp.replace(path)
 
 
 def servers_base() -> Path:
@@ -547,12 +547,12 @@ class PostgresServer:
         """initdb into ``parent/data`` with a new superuser password; returns both."""
         password = secrets.token_urlsafe(24)
         if self._run_as:
-            os.chmod(parent, 0o711)
+            parent.chmod(0o711)
         data = parent / "data"
         data.mkdir(mode=0o700)
         pwfile = parent / "pwfile"
         pwfile.write_text(password, encoding="utf-8")
-        os.chmod(pwfile, 0o600)
+        pwfile.chmod(0o600)
         log = parent / "initdb.log"
         log.touch(mode=0o600)
         if self._run_as:
@@ -597,8 +597,8 @@ class PostgresServer:
             try:
                 _, password = self._initdb(staging)
                 (staging / "password").write_text(password, encoding="utf-8")
-                os.chmod(staging / "password", 0o600)
-                os.replace(staging, final)
+                (staging / "password").chmod(0o600)
+                staging.replace(final)
             except BaseException:
                 _rmtree(staging)
                 raise
@@ -638,7 +638,7 @@ class PostgresServer:
         pg = self.run_dir / "pg"
         pg.mkdir(mode=0o700)
         if self._run_as:
-            os.chmod(self.run_dir, 0o711)
+            self.run_dir.chmod(0o711)
         if self.use_template_cache:
             template, password = self._template()
             shutil.copytree(template, pg / "data", symlinks=True)
@@ -974,9 +974,10 @@ class BaoServer:
             )
             if mount.status_code != 200:
                 return False
-            return (mount.json().get("data") or mount.json()).get("options", {}).get(
-                "version"
-            ) == "2"
+            version: object = (
+                (mount.json().get("data") or mount.json()).get("options", {}).get("version")
+            )
+            return version == "2"
         except (httpx.HTTPError, ValueError, OSError):  # OSError: a CA file half written
             self._close_client()
             return False

@@ -7,27 +7,32 @@ import io
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pplx_tui.cli.main import main
+from pplx_tui.sandbox.emulator import Emulator
+from tests.conftest import Cli
 
 
 def _state(home: Path) -> str:
-    con_rows = []
+    con_rows: list[list[Any]] = []
     import sqlite3
 
     db = home / "inventory.db"
     if db.exists():
         con = sqlite3.connect(db)
-        for t in ("key", "key_version", "event", "operation"):
-            con_rows.append(con.execute(f'SELECT * FROM "{t}"').fetchall())
+        con_rows.extend(
+            con.execute(f'SELECT * FROM "{t}"').fetchall()
+            for t in ("key", "key_version", "event", "operation")
+        )
         con.close()
     return hashlib.sha256(repr(con_rows).encode()).hexdigest()
 
 
 @pytest.fixture
-def seeded(cli, emulator, home):
+def seeded(cli: Cli, emulator: Emulator) -> Cli:
     assert cli("keys", "add", "Main", input=emulator.bootstrap_key).code == 0
     return cli
 
@@ -45,7 +50,7 @@ BAD_NAMES = [
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)
-def test_bad_names_are_refused(seeded, emulator, home, name):
+def test_bad_names_are_refused(seeded: Cli, emulator: Emulator, home: Path, name: str) -> None:
     before = _state(home)
     r = seeded("keys", "add", name, input=emulator.add_token())
     assert r.code == 2, r.stderr
@@ -57,7 +62,10 @@ def test_bad_names_are_refused(seeded, emulator, home, name):
     assert _state(home) == before
 
 
-def test_one_megabyte_name_is_refused(home, monkeypatch, capsys, svc):
+@pytest.mark.usefixtures("svc")
+def test_one_megabyte_name_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"pplx-" + b"a" * 48)))
     code = main(["keys", "add", "n" * 1_000_000])
     err = capsys.readouterr().err
@@ -79,7 +87,7 @@ def test_one_megabyte_name_is_refused(home, monkeypatch, capsys, svc):
         (b"pplx-" + b"A" * 600, "characters long"),
     ],
 )
-def test_bad_secrets_are_refused(seeded, home, secret, needle):
+def test_bad_secrets_are_refused(seeded: Cli, home: Path, secret: bytes, needle: str) -> None:
     before = _state(home)
     r = seeded("keys", "add", "Other", input=secret)
     assert r.code == 2, r.stderr
@@ -88,7 +96,7 @@ def test_bad_secrets_are_refused(seeded, home, secret, needle):
     assert _state(home) == before
 
 
-def test_pasted_key_with_crlf_is_trimmed(seeded, emulator):
+def test_pasted_key_with_crlf_is_trimmed(seeded: Cli, emulator: Emulator) -> None:
     token = emulator.add_token()
     r = seeded("keys", "add", "Pasted", input="\r\n  " + token + "\r\n")
     assert r.code == 0, r.stderr
@@ -96,14 +104,14 @@ def test_pasted_key_with_crlf_is_trimmed(seeded, emulator):
     assert listed["Pasted"]["last4"] == token[-4:]
 
 
-def test_odd_shape_is_warned_not_rejected(seeded):
+def test_odd_shape_is_warned_not_rejected(seeded: Cli) -> None:
     r = seeded("keys", "add", "Legacy", input="pplx-1234567890abcdef")
     assert r.code == 0
     assert "does not look like" in r.stderr
     assert "pplx-1234567890abcdef" not in r.stdout + r.stderr
 
 
-def test_duplicate_secret_names_the_owner(seeded, emulator, home):
+def test_duplicate_secret_names_the_owner(seeded: Cli, emulator: Emulator, home: Path) -> None:
     before = _state(home)
     r = seeded("keys", "add", "Again", input=emulator.bootstrap_key)
     assert r.code == 2
@@ -112,7 +120,7 @@ def test_duplicate_secret_names_the_owner(seeded, emulator, home):
     assert _state(home) == before
 
 
-def test_duplicate_name_refused(seeded, emulator, home):
+def test_duplicate_name_refused(seeded: Cli, emulator: Emulator, home: Path) -> None:
     before = _state(home)
     r = seeded("keys", "add", "Main", input=emulator.add_token())
     assert r.code == 2
@@ -120,7 +128,7 @@ def test_duplicate_name_refused(seeded, emulator, home):
     assert _state(home) == before
 
 
-def test_from_env(seeded, emulator):
+def test_from_env(seeded: Cli, emulator: Emulator) -> None:
     token = emulator.add_token()
     r = seeded("keys", "add", "FromEnv", "--from-env", "MY_KEY", env={"MY_KEY": token})
     assert r.code == 0, r.stderr
@@ -142,19 +150,21 @@ def test_from_env(seeded, emulator):
         ["keys", "list", "--bogus"],
     ],
 )
-def test_usage_errors_are_one_line_exit_2(seeded, argv):
+def test_usage_errors_are_one_line_exit_2(seeded: Cli, argv: list[str]) -> None:
     r = seeded(*argv, input="pplx-" + "b" * 48)
     assert r.code == 2, (argv, r.stderr)
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "Traceback" not in r.stderr
 
 
-def test_unexpected_error_writes_redacted_log_without_locals(home, monkeypatch, capsys):
+def test_unexpected_error_writes_redacted_log_without_locals(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import pplx_tui.cli.keys as keys_mod
 
     secret = "pplx-" + "S" * 48
 
-    def boom(args):
+    def boom(_args: object) -> int:
         local_secret = secret  # noqa: F841 - a local that must not reach the log
         raise RuntimeError(f"kaboom with {secret}")
 

@@ -123,7 +123,7 @@ def test_a_run_that_ends_the_process_is_refused(cli: Any, emulator: Any) -> None
 def test_a_run_past_its_timeout_is_stopped(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     import pplx_tui.cli.keys as keys_mod
 
-    monkeypatch.setattr(keys_mod, "cmd_list", lambda args: time.sleep(30))
+    monkeypatch.setattr(keys_mod, "cmd_list", lambda _args: time.sleep(30))
     started = time.monotonic()
     with pytest.raises(subprocess.TimeoutExpired):
         cli("keys", "list", timeout=0.5)
@@ -135,7 +135,7 @@ def test_a_thread_left_running_is_reported(cli: Any, monkeypatch: pytest.MonkeyP
 
     release = threading.Event()
 
-    def start_and_leave(args: Any) -> int:
+    def start_and_leave(_args: Any) -> int:
         threading.Thread(target=release.wait, args=(30,), name="left-behind").start()
         return 0
 
@@ -153,7 +153,7 @@ def test_changed_module_state_is_reported(cli: Any, monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(keys_mod, "_probe_registry", set(), raising=False)
 
-    def remember(args: Any) -> int:
+    def remember(_args: Any) -> int:
         keys_mod._probe_registry.add("from the run")  # type: ignore[attr-defined]
         return 0
 

@@ -104,13 +104,14 @@ def memory_backend() -> Iterator[Any]:
 
 def seed(home: Path, names: tuple[str, ...] = ("Main",)) -> None:
     """An inventory with keys (secrets in a throw-away memory keyring)."""
-    from pplx_tui.config import load_settings
+    from pplx_tui.config import Paths, load_settings
     from pplx_tui.ops.context import open_services
     from pplx_tui.ops.inventory import import_key
     from pplx_tui.secrets.memory import MemoryKeyring
     from pplx_tui.secrets.store import SecretStore
 
-    svc = open_services(load_settings(), secrets=SecretStore(MemoryKeyring()))
+    paths = Paths(data_dir=home, config_dir=home)  # what PPLX_TUI_HOME=home resolves to
+    svc = open_services(load_settings(paths), secrets=SecretStore(MemoryKeyring()))
     try:
         for i, name in enumerate(names):
             import_key(svc, name, TOKEN[:-2] + f"{i:02d}")
@@ -124,7 +125,7 @@ def victim(tmp_path: Path) -> tuple[Path, bytes]:
     v.parent.mkdir()
     data = b"someone else's file\n"
     v.write_bytes(data)
-    os.chmod(v, 0o644)
+    v.chmod(0o644)
     return v, data
 
 
@@ -137,7 +138,7 @@ def make_device(folder: Path, name: str) -> Path:
         os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
     except OSError as exc:
         pytest.skip(f"mknod not permitted here: {exc}")
-    os.chmod(dev, 0o666)
+    dev.chmod(0o666)
     return dev
 
 
@@ -160,7 +161,8 @@ def test_a_linked_file_is_refused_and_its_target_untouched(
     r = run(capsys, "keys", "list")
     line = one_line(r)
     assert r.code == 3, line
-    assert str(where) in line and "symbolic link" in line, line
+    assert str(where) in line, line
+    assert "symbolic link" in line, line
     assert (v.read_bytes(), mode(v)) == (data, 0o644)
     assert where.is_symlink()
 
@@ -173,10 +175,12 @@ def test_a_named_pipe_is_refused_without_blocking(
     where = home / entry
     where.parent.mkdir(parents=True, exist_ok=True)
     os.mkfifo(where)
-    os.chmod(where, 0o666)
+    where.chmod(0o666)
     r = run(capsys, "keys", "list", deadline=30)
     line = one_line(r)
-    assert r.code == 3 and str(where) in line and "named pipe" in line, line
+    assert r.code == 3, line
+    assert str(where) in line, line
+    assert "named pipe" in line, line
     assert stat.S_ISFIFO(os.lstat(where).st_mode)
     assert mode(where) == 0o666
 
@@ -201,7 +205,9 @@ def test_a_device_or_a_link_to_one_is_refused_and_never_chmodded(
     local = make_device(where.parent, where.name)
     r = run(capsys, "keys", "list")
     line = one_line(r)
-    assert r.code == 3 and str(where) in line and "a device" in line, line
+    assert r.code == 3, line
+    assert str(where) in line, line
+    assert "a device" in line, line
     assert mode(local) == 0o666
     assert stat.S_ISCHR(os.lstat(local).st_mode)
 
@@ -217,7 +223,9 @@ def test_a_hard_link_to_another_file_is_refused(
     os.link(v, where)
     r = run(capsys, "keys", "list")
     line = one_line(r)
-    assert r.code == 3 and str(where) in line and "hard links" in line, line
+    assert r.code == 3, line
+    assert str(where) in line, line
+    assert "hard links" in line, line
     assert (v.read_bytes(), mode(v)) == (data, 0o644)
 
 
@@ -228,12 +236,14 @@ def test_a_linked_folder_is_refused_and_its_target_untouched(
 ) -> None:
     real = tmp_path / "elsewhere-dir"
     real.mkdir()
-    os.chmod(real, 0o755)
+    real.chmod(0o755)
     (real / "theirs").write_bytes(b"x")
     (home / entry).symlink_to(real)
     r = run(capsys, "keys", "list")
     line = one_line(r)
-    assert r.code == 3 and str(home / entry) in line and "symbolic link" in line, line
+    assert r.code == 3, line
+    assert str(home / entry) in line, line
+    assert "symbolic link" in line, line
     assert mode(real) == 0o755
     assert [p.name for p in real.iterdir()] == ["theirs"]
 
@@ -245,7 +255,9 @@ def test_a_file_where_a_folder_belongs_is_refused(
     (home / entry).write_bytes(b"not a folder")
     r = run(capsys, "keys", "list")
     line = one_line(r)
-    assert r.code == 3 and str(home / entry) in line and "not a folder" in line, line
+    assert r.code == 3, line
+    assert str(home / entry) in line, line
+    assert "not a folder" in line, line
     assert (home / entry).read_bytes() == b"not a folder"
 
 
@@ -255,7 +267,7 @@ def test_the_data_folder_itself_as_a_link_is_refused(
 ) -> None:
     real = tmp_path / "real-home"
     real.mkdir()
-    os.chmod(real, 0o755)
+    real.chmod(0o755)
     link = tmp_path / "home-link"
     link.symlink_to(real)
     monkeypatch.setenv("PPLX_TUI_HOME", str(link))
@@ -274,7 +286,7 @@ def test_the_reported_reproduction_in_a_real_process(tmp_path: Path) -> None:
     h.mkdir(mode=0o700)
     victim = tmp_path / "victim"
     victim.touch()
-    os.chmod(victim, 0o644)
+    victim.chmod(0o644)
     (h / "inventory.db").symlink_to(victim)
     env = {**os.environ, "PPLX_TUI_HOME": str(h)}
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1])])
@@ -290,9 +302,7 @@ def test_the_reported_reproduction_in_a_real_process(tmp_path: Path) -> None:
     assert (victim.stat().st_size, mode(victim)) == (0, 0o644)
 
 
-def test_crash_log_refuses_links_and_writes_nothing_elsewhere(
-    home: Path, victim: tuple[Path, bytes]
-) -> None:
+def test_crash_log_refuses_links_and_writes_nothing_elsewhere(victim: tuple[Path, bytes]) -> None:
     from pplx_tui.config import resolve_paths
     from pplx_tui.crashlog import write_crash_log
 
@@ -322,13 +332,13 @@ def test_a_regular_database_is_made_private_its_folder_only_when_it_is_ours(
     home = tmp_path / "own"
     monkeypatch.setenv("PPLX_TUI_HOME", str(home))
     seed(home)
-    os.chmod(home / "inventory.db", 0o644)
-    os.chmod(home, 0o755)
+    (home / "inventory.db").chmod(0o644)
+    home.chmod(0o755)
     assert run(capsys, "keys", "list").code == 0
     assert (mode(home), mode(home / "inventory.db")) == (0o700, 0o600)
     shared = tmp_path / "shared"  # PPLX_TUI_HOME pointed at a folder holding other things
     shared.mkdir()
-    os.chmod(shared, 0o755)
+    shared.chmod(0o755)
     (shared / "notes.txt").write_bytes(b"mine")
     monkeypatch.setenv("PPLX_TUI_HOME", str(shared))
     assert run(capsys, "keys", "list").code == 0
@@ -345,10 +355,12 @@ def test_an_empty_inventory_file_is_refused_not_started_over(
     db = home / "inventory.db"
     db.touch()
     if sys.platform != "win32":
-        os.chmod(db, 0o644)
+        db.chmod(0o644)
     r = run(capsys, "keys", "list")
     line = one_line(r)
-    assert r.code == 3 and str(db) in line and "empty (0 bytes)" in line, line
+    assert r.code == 3, line
+    assert str(db) in line, line
+    assert "empty (0 bytes)" in line, line
     assert db.stat().st_size == 0
     if sys.platform != "win32":
         assert mode(db) == 0o644
@@ -384,7 +396,8 @@ def test_processes_creating_one_inventory_at_once_never_see_it_empty(tmp_path: P
     results = [(p.wait(120), *p.communicate(timeout=30)) for p in procs]
     assert [(code, out.strip()) for code, out, _ in results] == [(0, "[]")] * 6, results
     names = sorted(p.name for p in home.iterdir())
-    assert "inventory.db" in names and not [n for n in names if ".pplx-tui-" in n], names
+    assert "inventory.db" in names, names
+    assert not [n for n in names if ".pplx-tui-" in n], names
 
 
 def test_a_creation_that_fails_leaves_nothing_and_a_stale_one_is_cleaned(
@@ -392,14 +405,16 @@ def test_a_creation_that_fails_leaves_nothing_and_a_stale_one_is_cleaned(
 ) -> None:
     from pplx_tui.store import db as db_mod
 
-    def broken(con: sqlite3.Connection, *a: Any, **kw: Any) -> Any:
+    def broken(con: sqlite3.Connection, *_args: Any, **_kwargs: Any) -> Any:
         con.execute("CREATE TABLE half (x)")
         raise sqlite3.OperationalError("database or disk is full")
 
     patch.setattr(db_mod, "migrate", broken)
     r = run(capsys, "keys", "list")
     line = one_line(r)
-    assert r.code == 3 and "no space left" in line and "Nothing was changed" in line, line
+    assert r.code == 3, line
+    assert "no space left" in line, line
+    assert "Nothing was changed" in line, line
     assert not (home / "inventory.db").exists()
     assert not [p for p in home.iterdir() if ".pplx-tui-" in p.name]
     patch.undo()
@@ -425,10 +440,10 @@ def _scrambled(data: bytes, pages: range) -> bytes:
     return bytes(out)
 
 
+@pytest.mark.usefixtures("memory_backend")
 def test_random_pages_are_one_line_in_doctor_list_and_check(
     home: Path,
     emulator: Any,
-    memory_backend: Any,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -470,7 +485,9 @@ def test_a_home_that_is_a_file_is_one_line(
     for argv in (["keys", "list"], ["doctor"]):
         r = run(capsys, *argv)
         line = one_line(r)
-        assert r.code == 3 and str(f) in line and "not a folder" in line, line
+        assert r.code == 3, line
+        assert str(f) in line, line
+        assert "not a folder" in line, line
     assert f.read_bytes() == b"x"
 
 
@@ -504,9 +521,9 @@ def test_a_home_under_proc_is_one_line(
         ("[policy]\n" + "x = [" * 400 + "]" * 400 + "\n", "config file"),
     ],
 )
+@pytest.mark.usefixtures("memory_backend")
 def test_every_config_number_is_bounded(
     home: Path,
-    memory_backend: Any,
     capsys: pytest.CaptureFixture[str],
     toml: str,
     needle: str,
@@ -518,7 +535,8 @@ def test_every_config_number_is_bounded(
     for argv in (["keys", "list"], ["check"]):
         r = run(capsys, *argv)
         line = one_line(r)
-        assert r.code == 2 and needle in line, (argv, line)
+        assert r.code == 2, (argv, line)
+        assert needle in line, (argv, line)
 
 
 def test_a_large_config_file_is_refused_unread(
@@ -544,7 +562,7 @@ def test_sqlite_errors_are_named_for_what_they_are(
 
     def err(name: str, text: str) -> sqlite3.Error:
         e = sqlite3.OperationalError(text)
-        e.sqlite_errorname = name  # type: ignore[attr-defined]
+        e.sqlite_errorname = name
         return e
 
     ro = str(
@@ -557,14 +575,14 @@ def test_sqlite_errors_are_named_for_what_they_are(
     full = str(db_mod.database_error(path, err("SQLITE_FULL", "database or disk is full")))
     assert "no space left on the device" in full
     assert "Nothing was changed" in full
-    monkeypatch.setattr(db_mod, "_disk_full", lambda p: True)
+    monkeypatch.setattr(db_mod, "_disk_full", lambda _p: True)
     io_full = str(db_mod.database_error(path, err("SQLITE_IOERR_WRITE", "disk I/O error")))
     assert "no space left" in io_full
-    monkeypatch.setattr(db_mod, "_disk_full", lambda p: False)
-    monkeypatch.setattr(db_mod, "_fs_readonly", lambda p: True)
+    monkeypatch.setattr(db_mod, "_disk_full", lambda _p: False)
+    monkeypatch.setattr(db_mod, "_fs_readonly", lambda _p: True)
     cant = str(db_mod.database_error(path, err("SQLITE_CANTOPEN", "unable to open database file")))
     assert "the filesystem holding it is read-only" in cant
-    monkeypatch.setattr(db_mod, "_fs_readonly", lambda p: False)
+    monkeypatch.setattr(db_mod, "_fs_readonly", lambda _p: False)
     io = str(db_mod.database_error(path, err("SQLITE_IOERR_READ", "disk I/O error")))
     assert "input/output error" in io
     assert "damaged" not in io
@@ -606,12 +624,16 @@ def test_a_read_only_filesystem_is_named_and_nothing_changes(
     r = run(capsys, "keys", "edit", "Main", "--notes", "changed")
     line = one_line(r)
     assert r.code == 3, line
-    assert "read-only" in line and "Nothing was changed" in line and "damaged" not in line, line
+    assert "read-only" in line, line
+    assert "Nothing was changed" in line, line
+    assert "damaged" not in line, line
     assert digest(home / "inventory.db") == before
     monkeypatch.setenv("PPLX_TUI_HOME", str(small_fs / "new-home"))
     r = run(capsys, "keys", "list")
     line = one_line(r)
-    assert r.code == 3 and "read-only" in line and "damaged" not in line, line
+    assert r.code == 3, line
+    assert "read-only" in line, line
+    assert "damaged" not in line, line
 
 
 def test_a_full_disk_is_named_and_nothing_changes(
@@ -622,7 +644,7 @@ def test_a_full_disk_is_named_and_nothing_changes(
     monkeypatch.setenv("PPLX_TUI_HOME", str(home))
     seed(home)
     filler = small_fs / "filler"
-    with open(filler, "wb") as fh, contextlib.suppress(OSError):
+    with filler.open("wb") as fh, contextlib.suppress(OSError):
         while True:
             fh.write(b"\0" * 65536)
             fh.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -237,7 +238,7 @@ def test_503_and_malformed(emulator: Emulator, http: httpx.Client) -> None:
     assert malformed.json() == {"unexpected": True}
     truncated = generate(http, emulator.bootstrap_key)
     assert truncated.status_code == 200
-    with pytest.raises(ValueError):
+    with pytest.raises(json.JSONDecodeError):  # the body stops mid-document
         truncated.json()
     assert len(emulator.records()) == 1  # none of these minted a key
 

@@ -9,19 +9,21 @@ import sqlite3
 import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from pplx_tui.sandbox.emulator import Emulator
 from pplx_tui.store.migrations import SCHEMA_VERSION, STEPS, migrate
-from tests.conftest import _start_secret_service
+from tests.conftest import Cli, SecretService, _start_secret_service
 
 
 def _digest(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
-def test_corrupted_database_is_refused_and_left_untouched(cli, home):
+def test_corrupted_database_is_refused_and_left_untouched(cli: Cli, home: Path) -> None:
     db = home / "inventory.db"
     db.write_bytes(b"this is not a database\x00" * 100)
     before = _digest(db)
@@ -33,7 +35,7 @@ def test_corrupted_database_is_refused_and_left_untouched(cli, home):
     assert _digest(db) == before
 
 
-def test_damaged_sqlite_file_is_refused(cli, home, emulator):
+def test_damaged_sqlite_file_is_refused(cli: Cli, home: Path, emulator: Emulator) -> None:
     assert cli("keys", "add", "A", input=emulator.bootstrap_key).code == 0
     db = home / "inventory.db"
     for extra in ("-wal", "-shm"):
@@ -49,7 +51,7 @@ def test_damaged_sqlite_file_is_refused(cli, home, emulator):
     assert _digest(db) == before
 
 
-def test_newer_schema_is_refused_and_left_untouched(cli, home):
+def test_newer_schema_is_refused_and_left_untouched(cli: Cli, home: Path) -> None:
     db = home / "inventory.db"
     con = sqlite3.connect(db)
     con.execute("CREATE TABLE future (x)")
@@ -83,7 +85,7 @@ def _v1_database(path: Path) -> None:
     con.close()
 
 
-def test_upgrade_from_first_schema_keeps_every_row(cli, home):
+def test_upgrade_from_first_schema_keeps_every_row(cli: Cli, home: Path) -> None:
     db = home / "inventory.db"
     _v1_database(db)
     con = sqlite3.connect(db)
@@ -107,7 +109,7 @@ def test_upgrade_from_first_schema_keeps_every_row(cli, home):
     con.close()
 
 
-def test_fresh_and_upgraded_schemas_match_the_tables(tmp_path):
+def test_fresh_and_upgraded_schemas_match_the_tables(tmp_path: Path) -> None:
     from sqlmodel import SQLModel
 
     import pplx_tui.store.tables  # noqa: F401
@@ -124,8 +126,8 @@ def test_fresh_and_upgraded_schemas_match_the_tables(tmp_path):
     sys.platform == "win32",
     reason="no POSIX modes on Windows: the profile folders' ACLs protect the files",
 )
-def test_files_are_private(cli, home, emulator):
-    os.chmod(home, 0o755)
+def test_files_are_private(cli: Cli, home: Path, emulator: Emulator) -> None:
+    home.chmod(0o755)
     old = os.umask(0)  # the children inherit the most permissive umask
     try:
         r = cli("keys", "add", "A", input=emulator.bootstrap_key)
@@ -139,7 +141,7 @@ def test_files_are_private(cli, home, emulator):
         assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
 
 
-def test_two_processes_write_at_once(cli, emulator, home):
+def test_two_processes_write_at_once(cli: Cli, emulator: Emulator) -> None:
     assert cli("keys", "add", "Seed", input=emulator.bootstrap_key).code == 0
     script = (
         "import sys\n"
@@ -174,7 +176,9 @@ def test_two_processes_write_at_once(cli, emulator, home):
         ("keyring_backends.PromptingKeyring", "ask for a password on the terminal"),
     ],
 )
-def test_unusable_keyring_backends_exit_3(cli, emulator, home, backend, needle):
+def test_unusable_keyring_backends_exit_3(
+    cli: Cli, emulator: Emulator, backend: str, needle: str
+) -> None:
     env = {"PYTHON_KEYRING_BACKEND": backend}
     r = cli("keys", "add", "A", input=emulator.bootstrap_key, env=env, timeout=30)
     assert r.code == 3, r.stderr
@@ -189,7 +193,7 @@ def test_unusable_keyring_backends_exit_3(cli, emulator, home, backend, needle):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals (pty) are POSIX only")
-def test_prompting_backend_does_not_hang_on_a_terminal(cli, emulator, home):
+def test_prompting_backend_does_not_hang_on_a_terminal(cli: Cli, emulator: Emulator) -> None:
     """With a real tty on stdin, getpass would wait forever: it must be refused instead."""
     import pty
 
@@ -214,7 +218,9 @@ def test_prompting_backend_does_not_hang_on_a_terminal(cli, emulator, home):
 
 
 @pytest.mark.secret_service
-def test_really_locked_secret_service_exits_3(cli, emulator, tmp_path, secret_service):
+def test_really_locked_secret_service_exits_3(
+    cli: Cli, emulator: Emulator, tmp_path: Path, secret_service: SecretService
+) -> None:
     """A second gnome-keyring-daemon whose collection we lock (unlocking needs a prompt)."""
     import secretstorage
 
@@ -241,7 +247,7 @@ def test_really_locked_secret_service_exits_3(cli, emulator, tmp_path, secret_se
         os.kill(pid, 15)
 
 
-def test_doctor_reports_everything(cli, emulator):
+def test_doctor_reports_everything(cli: Cli, emulator: Emulator) -> None:
     r = cli("doctor", "--json")
     assert r.code == 0, r.stderr
     checks = {c["check"]: c for c in json.loads(r.stdout)}
@@ -252,7 +258,7 @@ def test_doctor_reports_everything(cli, emulator):
     assert emulator.base_url in checks["API"]["detail"]
 
 
-def test_doctor_with_unreachable_api_exits_3(cli):
+def test_doctor_with_unreachable_api_exits_3(cli: Cli) -> None:
     import socket
 
     s = socket.socket()
@@ -264,13 +270,14 @@ def test_doctor_with_unreachable_api_exits_3(cli):
     assert "API" in r.stderr
 
 
-def test_the_prompt_guard_acts_only_inside_keyring_calls(monkeypatch):
+def test_the_prompt_guard_acts_only_inside_keyring_calls(monkeypatch: pytest.MonkeyPatch) -> None:
     """No lock around keyring calls: while one thread is inside a call (whose backend tries
     to prompt, and is stopped), another thread's own ``getpass`` still prompts normally."""
     import getpass
     import threading
 
     from keyring.backend import KeyringBackend
+    from typing_extensions import override
 
     from pplx_tui.core.errors import EnvironmentUnusable
     from pplx_tui.secrets import store as store_mod
@@ -285,20 +292,24 @@ def test_the_prompt_guard_acts_only_inside_keyring_calls(monkeypatch):
     inside, release = threading.Event(), threading.Event()
 
     class AsksForAPassword(KeyringBackend):
-        priority = 1  # type: ignore[assignment]
+        priority = 1
 
+        @override
         def get_password(self, service: str, username: str) -> str | None:
             inside.set()
             assert release.wait(10)
             return getpass.getpass("keyring password: ")
 
+        @override
         def set_password(self, service: str, username: str, password: str) -> None:
             raise NotImplementedError
 
+        @override
         def delete_password(self, service: str, username: str) -> None:
             raise NotImplementedError
 
-    store = store_mod.SecretStore(AsksForAPassword())
+    make_backend: Callable[[], KeyringBackend] = AsksForAPassword  # keyring's __init__ is untyped
+    store = store_mod.SecretStore(make_backend())
     outcome: list[BaseException] = []
 
     def read() -> None:

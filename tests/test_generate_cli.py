@@ -10,6 +10,9 @@ import keyring
 import pytest
 
 from pplx_tui.core.tokens import TOKEN_RE, fingerprint
+from pplx_tui.sandbox.emulator import Emulator
+from tests.cli_runner import Run
+from tests.conftest import Cli
 
 pytestmark = pytest.mark.secret_service
 
@@ -23,7 +26,9 @@ def _db_bytes(home: Path) -> bytes:
     return data
 
 
-def _import_bootstrap(cli, emulator, name="Bootstrap", group="prod"):
+def _import_bootstrap(
+    cli: Cli, emulator: Emulator, name: str = "Bootstrap", group: str = "prod"
+) -> Run:
     r = cli("keys", "add", name, "--group", group, input=emulator.bootstrap_key + "\n")
     assert r.code == 0, r.stderr
     return r
@@ -40,9 +45,10 @@ def _secret_from_keyring(home: Path, name: str) -> str | None:
     return keyring.get_password("pplx-tui", ref)
 
 
+@pytest.mark.usefixtures("real_keyring")
 def test_generate_stores_token_in_keyring_and_only_fingerprint_in_db(
-    cli, emulator, home, real_keyring
-):
+    cli: Cli, emulator: Emulator, home: Path
+) -> None:
     _import_bootstrap(cli, emulator)
     r = cli("keys", "generate", "Production-Main", "--yes", "--json")
     assert r.code == 0, r.stderr
@@ -70,7 +76,9 @@ def test_generate_stores_token_in_keyring_and_only_fingerprint_in_db(
             assert token.encode() not in p.read_bytes(), p
 
 
-def test_connection_dropped_after_minting_is_recorded_as_unknown(cli, emulator, home):
+def test_connection_dropped_after_minting_is_recorded_as_unknown(
+    cli: Cli, emulator: Emulator, home: Path
+) -> None:
     _import_bootstrap(cli, emulator)
     emulator.inject("generate", "drop_after_mint")
     r = cli("keys", "generate", "Orphan-Risk", "--yes")
@@ -79,6 +87,7 @@ def test_connection_dropped_after_minting_is_recorded_as_unknown(cli, emulator, 
     minted = [t for t in emulator.live_tokens() if t.token != emulator.bootstrap_key]
     assert len(minted) == 1  # the emulator did mint it
     token_name = minted[0].token_name
+    assert token_name is not None
     assert token_name in r.stderr
     assert "web console" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
@@ -94,7 +103,9 @@ def test_connection_dropped_after_minting_is_recorded_as_unknown(cli, emulator, 
     assert minted[0].token not in r.stdout + r.stderr
 
 
-def test_keyring_write_failure_after_minting_prints_token_once(cli, emulator, home):
+def test_keyring_write_failure_after_minting_prints_token_once(
+    cli: Cli, emulator: Emulator, home: Path
+) -> None:
     env = {"PYTHON_KEYRING_BACKEND": "keyring_backends.FlakySecretService"}
     r = cli("keys", "add", "Bootstrap", "--group", "prod", input=emulator.bootstrap_key, env=env)
     assert r.code == 0, r.stderr
@@ -119,7 +130,7 @@ def test_keyring_write_failure_after_minting_prints_token_once(cli, emulator, ho
     assert hist["versions"][0]["secret_stored"] is True
 
 
-def test_generate_with_500_is_not_retried(cli, emulator):
+def test_generate_with_500_is_not_retried(cli: Cli, emulator: Emulator) -> None:
     _import_bootstrap(cli, emulator)
     emulator.inject("generate", "500", times=5)
     r = cli("keys", "generate", "Never-Twice", "--yes")
@@ -130,14 +141,14 @@ def test_generate_with_500_is_not_retried(cli, emulator):
     assert json.loads(cli("keys", "list", "--json").stdout)[0]["name"] == "Bootstrap"
 
 
-def test_generate_needs_a_group_bearer(cli, emulator):
+def test_generate_needs_a_group_bearer(cli: Cli, emulator: Emulator) -> None:
     r = cli("keys", "generate", "First", "--yes", "--group", "prod")
     assert r.code == 2
     assert "keys add" in r.stderr
     assert emulator.calls["generate"] == 0
 
 
-def test_generate_using_defaults_to_current_key_of_group(cli, emulator):
+def test_generate_using_defaults_to_current_key_of_group(cli: Cli, emulator: Emulator) -> None:
     other = emulator.add_token("staging")
     _import_bootstrap(cli, emulator)
     assert cli("keys", "add", "Staging-Main", "--group", "staging", input=other).code == 0
@@ -148,7 +159,8 @@ def test_generate_using_defaults_to_current_key_of_group(cli, emulator):
     assert minted[0].group == "staging"
 
 
-def test_generated_token_shape(cli, emulator, home, real_keyring):
+@pytest.mark.usefixtures("real_keyring")
+def test_generated_token_shape(cli: Cli, emulator: Emulator, home: Path) -> None:
     _import_bootstrap(cli, emulator)
     assert cli("keys", "generate", "Shape", "--yes").code == 0
     secret = _secret_from_keyring(home, "Shape")
