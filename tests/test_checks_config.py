@@ -11,9 +11,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_ci_and_pre_commit_run_the_same_checks() -> None:
+    """CI runs README's test command; the test below runs scripts/check.py inside it."""
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     hook = (ROOT / ".pre-commit-config.yaml").read_text(encoding="utf-8")
-    assert "\npython scripts/check.py" in ci
+    command = next(line for line in readme.splitlines() if line.endswith("python -m pytest"))
+    assert f"\n{command}\n" in ci, "CI runs README's test command as it is written"
     assert "entry: python scripts/check.py" in hook
     assert "pass_filenames: false" in hook, "the hook checks the whole tree, as CI does"
     script = (ROOT / "scripts" / "check.py").read_text(encoding="utf-8")
@@ -43,3 +46,18 @@ def test_a_function_local_textual_import_below_the_tui_breaks_a_contract(tmp_pat
     )
     assert done.returncode != 0, done.stdout[-2000:]
     assert "pplx_tui.ops.sneaky -> textual (l.2)" in done.stdout, done.stdout[-2000:]
+
+
+def test_the_static_checks_pass() -> None:
+    """ruff, ruff format, mypy --strict (and for win32 and darwin) and import-linter, as
+    ``scripts/check.py`` runs them for CI and the pre-commit hook."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "check.py")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
+    assert "all checks passed" in done.stdout
