@@ -34,7 +34,9 @@ from typing import Any
 import pytest
 
 from pplx_tui.cli.main import main
+from pplx_tui.sandbox.emulator import Emulator
 from pplx_tui.system.files import temp_path_for
+from tests.conftest import Cli
 
 TOKEN = "pplx-" + "Dt7f" * 12
 POSIX = pytest.mark.skipif(sys.platform == "win32", reason="POSIX links, pipes and modes")
@@ -696,3 +698,40 @@ def test_fast_read_follows_no_link_and_reads_odd_folder_names(
     con.close()
     with pytest.raises(EnvironmentUnusable, match="holds a value pplx-tui cannot read"):
         read_snapshot(db)
+
+
+@POSIX
+@pytest.mark.parametrize("where", ["data folder", "--report", "device"])
+def test_an_incident_report_that_is_a_link_is_refused_and_its_target_untouched(
+    cli: Cli, emulator: Emulator, home: Path, victim: tuple[Path, bytes], where: str
+) -> None:
+    """The report in the data folder's reports/ (and the one --report names) is never
+    written through a link: exit 3, one line naming it, the linked file as it was."""
+    v, data = victim
+    assert cli("keys", "add", "Leaky", input=emulator.bootstrap_key).code == 0
+    extra: list[str] = []
+    if where == "--report":
+        report = home.parent / "asked-report.md"
+        extra = ["--report", str(report)]
+    else:
+        report = home / "reports" / "incident-1.md"
+        report.parent.mkdir(mode=0o700)
+    if where == "device":
+        dev = make_device(report.parent, report.name)
+        assert dev == report
+        expected = f"{report} is a device, not a regular file"
+    else:
+        report.symlink_to(v)
+        expected = f"{report} is a symbolic link"
+    r = cli("incident", "Leaky", "--yes", "--where", "a test", *extra)
+    assert r.code == 3, (r.stdout, r.stderr)
+    said = [line for line in r.stderr.splitlines() if line.startswith("pplx-tui:")]
+    assert len(said) == 1, r.stderr  # the progress lines before it are the incident's own
+    assert expected in said[0]
+    assert "Traceback" not in r.stderr
+    if where == "device":
+        assert stat.S_ISCHR(report.lstat().st_mode)
+        assert mode(report) == 0o666, "a device is never chmodded"
+    else:
+        assert report.is_symlink()
+    assert (v.read_bytes(), mode(v)) == (data, 0o644)
