@@ -99,13 +99,16 @@ class RetryPolicy:
     ``attempts`` counts every try (4 = one try and up to three retries). A server's
     ``Retry-After`` (seconds or HTTP date) or ``retry-after-ms`` is honoured, capped at
     ``max_retry_after``; without one the delay is uniform in
-    ``[0, min(max_delay, base_delay * 2 ** (retry - 1))]``.
+    ``[0, min(max_delay, base_delay * 2 ** (retry - 1))]``. All the waits of one request
+    together stay within ``max_total_wait``: a retry that would go past it is not made (a
+    server asking for a minute per retry cannot hold a command for minutes).
     """
 
     attempts: int = 4
     base_delay: float = 0.5
     max_delay: float = 8.0
-    max_retry_after: float = 60.0
+    max_retry_after: float = 10.0
+    max_total_wait: float = 20.0
 
     def delay(self, retry: int, retry_after: float | None, rng: random.Random) -> float:
         if retry_after is not None:
@@ -176,6 +179,7 @@ class PerplexityClient:
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
         rng: random.Random | None = None,
+        on_wait: Callable[[str], None] | None = None,
     ) -> None:
         base = (base_url or "").strip().rstrip("/")
         try:
@@ -199,6 +203,8 @@ class PerplexityClient:
         self.base_url = base
         self.timeout = timeout
         self.retry = retry
+        #: Told (one line, no secret) before each wait between retries, to show the user.
+        self.on_wait = on_wait
         self.verify_method = verify_method
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -358,6 +364,8 @@ class PerplexityClient:
         secrets = [bearer] + [v for v in (payload or {}).values() if isinstance(v, str)]
         uncertain = False
         last: ApiError | None = None
+        waited = 0.0
+        asked = 0.0  # the longest wait the server asked for beyond the cap
         for attempt in range(1, self.retry.attempts + 1):
             retry_after: float | None = None
             try:
@@ -376,9 +384,31 @@ class PerplexityClient:
                 last = self._status_error(resp, what, secrets)
                 if status >= 500:
                     uncertain = True
-            if attempt < self.retry.attempts:
-                self._sleep(self.retry.delay(attempt, retry_after, self._rng))
+            if attempt >= self.retry.attempts:
+                break
+            delay = self.retry.delay(attempt, retry_after, self._rng)
+            capped = retry_after is not None and retry_after > self.retry.max_retry_after
+            if capped and retry_after is not None:
+                asked = max(asked, retry_after)
+            if waited + delay > self.retry.max_total_wait:
+                break
+            if self.on_wait is not None:
+                busy = isinstance(last, RateLimited | ServerError)
+                reason = f"answered {last.status} (busy)" if busy else "did not answer"
+                told = f"; it asked for {retry_after:g} s" if capped and retry_after else ""
+                self.on_wait(
+                    f"The Perplexity API {reason} when asked to {what}; "
+                    f"retrying in {delay:.1f} s{told}."
+                )
+            self._sleep(delay)
+            waited += delay
         assert last is not None
+        if asked:
+            last.message = (
+                f"{last.message} The API asked to wait {asked:g} s before retrying; pplx-tui "
+                f"waits at most {self.retry.max_retry_after:g} s per retry and "
+                f"{self.retry.max_total_wait:g} s per request."
+            )
         raise last
 
     def _transport_error(

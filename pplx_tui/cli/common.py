@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -13,10 +14,15 @@ from pplx_tui.ops.context import Services, open_services
 @contextmanager
 def services() -> Iterator[Services]:
     svc = open_services()
+    svc.on_api_wait = _say_on_stderr
     try:
         yield svc
     finally:
         svc.close()
+
+
+def _say_on_stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def day(dt: datetime | None) -> str:

@@ -8,6 +8,7 @@ variable says: a lease measured on a frozen clock would never expire.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,9 @@ class Services:
     api_factory: Any = None  # () -> PerplexityClient; the default builds one from settings
     lease_clock: Clock = field(default_factory=SystemClock)
     lease_seconds: float = 30.0  # PPLX_TUI_LEASE_SECONDS, read by open_services
+    #: Told (one line, no secret) when the API client waits before a retry: the CLI prints
+    #: it on stderr, the TUI shows it as a notification.
+    on_api_wait: Callable[[str], None] | None = None
     _api: PerplexityClient | None = field(default=None, repr=False)
 
     @property
@@ -46,9 +50,14 @@ class Services:
                     self.settings.base_url,
                     timeout=self.settings.api_timeout,
                     verify_method=self.settings.verify_method,
+                    on_wait=self._api_waits,
                 )
         assert self._api is not None
         return self._api
+
+    def _api_waits(self, text: str) -> None:
+        if self.on_api_wait is not None:
+            self.on_api_wait(text)
 
     def now(self) -> Any:
         return self.clock.now()

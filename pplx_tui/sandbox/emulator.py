@@ -91,8 +91,8 @@ class _Fault:
     endpoint: str
     kind: str
     remaining: int
-    retry_after: float | None = None
-    retry_after_ms: int | None = None
+    retry_after: float | str | None = None  # a str (an HTTP date) is sent as it is
+    retry_after_ms: int | None = None  # may be negative: a hostile server's advice
     delay: float = 0.0
 
     def matches(self, endpoint: str) -> bool:
@@ -360,11 +360,16 @@ class Emulator:
         kind: str,
         *,
         times: int = 1,
-        retry_after: float | None = None,
+        retry_after: float | str | None = None,
         retry_after_ms: int | None = None,
         delay: float = 0.0,
     ) -> None:
-        """Make the next ``times`` requests to ``endpoint`` (or ``"*"``) fail with ``kind``."""
+        """Make the next ``times`` requests to ``endpoint`` (or ``"*"``) fail with ``kind``.
+
+        ``retry_after`` (seconds, or a str sent verbatim such as an HTTP date) and
+        ``retry_after_ms`` (any whole number, negative ones included, as a hostile server
+        might send) become headers of the 429, 500 and 503 answers.
+        """
         if endpoint != "*" and endpoint not in ENDPOINTS:
             raise BadInput(
                 f"Unknown endpoint {endpoint!r}: use one of {', '.join(ENDPOINTS)} or '*'."
@@ -375,11 +380,19 @@ class Emulator:
             raise BadInput("The fault 'drop_after_mint' only applies to the 'generate' endpoint.")
         if isinstance(times, bool) or not isinstance(times, int) or times < 1:
             raise BadInput(f"The fault count must be a whole number of at least 1, not {times!r}.")
-        for label, value in (("retry_after", retry_after), ("retry_after_ms", retry_after_ms)):
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int | float) or value < 0
-            ):
-                raise BadInput(f"{label} must be a number of at least 0, not {value!r}.")
+        if isinstance(retry_after, str):
+            if not retry_after.isprintable() or len(retry_after) > 100:
+                raise BadInput("retry_after as text must be one printable line of 100 at most.")
+        elif retry_after is not None and (
+            isinstance(retry_after, bool)
+            or not isinstance(retry_after, int | float)
+            or not retry_after >= 0
+        ):
+            raise BadInput(f"retry_after must be a number of at least 0, not {retry_after!r}.")
+        if retry_after_ms is not None and (
+            isinstance(retry_after_ms, bool) or not isinstance(retry_after_ms, int)
+        ):
+            raise BadInput(f"retry_after_ms must be a whole number, not {retry_after_ms!r}.")
         if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
             raise BadInput(f"delay must be a number of seconds of at least 0, not {delay!r}.")
         with self._lock:
@@ -482,19 +495,22 @@ class Emulator:
 
     def _fault_reply(self, fault: _Fault, endpoint: str) -> _Reply:
         kind = fault.kind
-        if kind == "429":
-            headers: dict[str, str] = {}
-            if fault.retry_after is not None:
-                headers["Retry-After"] = f"{fault.retry_after:g}"
-            if fault.retry_after_ms is not None:
-                headers["retry-after-ms"] = str(int(fault.retry_after_ms))
-            reply = _error(429, "Rate limit exceeded. Please slow down.", "rate_limit_exceeded")
+        headers: dict[str, str] = {}
+        if isinstance(fault.retry_after, str):
+            headers["Retry-After"] = fault.retry_after
+        elif fault.retry_after is not None:
+            headers["Retry-After"] = f"{fault.retry_after:g}"
+        if fault.retry_after_ms is not None:
+            headers["retry-after-ms"] = str(int(fault.retry_after_ms))
+        if kind in ("429", "500", "503"):
+            if kind == "429":
+                reply = _error(429, "Rate limit exceeded. Please slow down.", "rate_limit_exceeded")
+            elif kind == "500":
+                reply = _error(500, "Internal server error.", "internal_server_error")
+            else:
+                reply = _error(503, "Service temporarily unavailable.", "service_unavailable")
             reply.headers = headers
             return reply
-        if kind == "500":
-            return _error(500, "Internal server error.", "internal_server_error")
-        if kind == "503":
-            return _error(503, "Service temporarily unavailable.", "service_unavailable")
         if kind == "html401":
             return _html(401, "401 Authorization Required")
         if kind == "html500":

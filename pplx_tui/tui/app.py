@@ -81,6 +81,11 @@ class PplxApp(OpsRunner, App[int]):
 
     def on_mount(self) -> None:
         self._apply_keymap()
+        self.svc.on_api_wait = self._api_waits
+
+    def _api_waits(self, text: str) -> None:
+        """The API client waits before a retry (from a worker thread: notify is thread-safe)."""
+        self.notify(text, severity="warning", markup=False)
 
     def _apply_keymap(self) -> None:
         keymap = dict(self.svc.settings.bindings)

@@ -306,3 +306,20 @@ async def test_unhandled_exception_never_prints_locals(
     log = (svc.settings.paths.log_dir / "crash.log").read_text()
     assert "B" * 48 not in log + rendered + capsys.readouterr().err
     assert "exploded" in log
+
+
+async def test_a_retry_wait_of_the_api_is_shown(svc: Any, emulator: Any) -> None:
+    """The API asks the client to wait: the user sees why nothing happens yet."""
+    seed(svc, emulator, [("alpha", "prod")])
+    emulator.inject("verify_async", "429", times=1, retry_after=0.2)
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, idle(app))
+        await pilot.press("v")
+
+        def told() -> bool:
+            return any("retrying in 0.2 s" in str(n.message) for n in app._notifications)
+
+        await wait_for(pilot, told, "the notification of the wait")
+        await wait_for(pilot, idle(app))
+        assert emulator.calls["verify_async"] == 2
