@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -23,6 +24,23 @@ def services() -> Iterator[Services]:
 
 def _say_on_stderr(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+def whole_number(low: int, high: int, what: str) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number from ``low`` to ``high``, else one line naming
+    the range (huge numbers never reach the database, where they would overflow)."""
+
+    def parse(text: str) -> int:
+        stripped = text.strip()
+        digits = stripped[1:] if stripped[:1] in "+-" else stripped
+        if not digits.isascii() or not digits.isdigit() or len(digits) > 25:
+            raise argparse.ArgumentTypeError(f"{what} must be a whole number, not {text[:30]!r}")
+        value = int(stripped)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{what} must be from {low} to {high}, not {value}")
+        return value
+
+    return parse
 
 
 def day(dt: datetime | None) -> str:

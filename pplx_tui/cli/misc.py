@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pplx_tui.cli.common import services, stamp
+from pplx_tui.cli.common import services, stamp, whole_number
 from pplx_tui.cli.output import emit_json, err, out, table
 from pplx_tui.core.clock import iso
+from pplx_tui.core.limits import MAX_AUDIT_LIMIT, MAX_ROW_ID
 
 
 def register(sub: Any) -> None:
@@ -15,7 +16,12 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument("--verify", action="store_true", help="check the hash chain")
     p.add_argument("--key", default=None, help="only events of this key")
-    p.add_argument("--limit", type=int, default=None)
+    p.add_argument(
+        "--limit",
+        type=whole_number(1, MAX_AUDIT_LIMIT, "the number of events"),
+        default=None,
+        help="only the newest N events",
+    )
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("doctor", help="keyring backend, database, API reachability")
@@ -23,7 +29,12 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("sandbox-server", help="run the local API emulator in the foreground")
-    p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free)")
+    p.add_argument(
+        "--port",
+        type=whole_number(0, 65535, "the port"),
+        default=0,
+        help="port on 127.0.0.1 (default: any free)",
+    )
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
     p.add_argument(
         "--fault",
@@ -32,7 +43,12 @@ def register(sub: Any) -> None:
         metavar="SPEC",
         help="ENDPOINT:KIND[:TIMES[:RETRY_AFTER]], e.g. generate:drop_after_mint, revoke:429:2:1",
     )
-    p.add_argument("--seed", type=int, default=None, help="make generated tokens reproducible")
+    p.add_argument(
+        "--seed",
+        type=whole_number(0, MAX_ROW_ID, "the seed"),
+        default=None,
+        help="make generated tokens reproducible",
+    )
     p.set_defaults(func=cmd_sandbox_server)
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pplx_tui.cli.common import services, stamp
+from pplx_tui.cli.common import services, stamp, whole_number
 from pplx_tui.cli.output import cell, emit_json, err, out, table
 from pplx_tui.core.clock import iso
 from pplx_tui.core.errors import BadInput
+from pplx_tui.core.limits import MAX_ROW_ID
 
 
 def register(sub: Any) -> None:
@@ -57,7 +58,7 @@ def register(sub: Any) -> None:
     p = rs.add_parser(
         "resolve", help="close an operation you dealt with by hand (e.g. an unknown generation)"
     )
-    p.add_argument("operation_id", type=int)
+    p.add_argument("operation_id", type=whole_number(1, MAX_ROW_ID, "the operation id"))
     p.add_argument("--reason", required=True)
     p.set_defaults(func=cmd_resolve)
 

@@ -10,11 +10,11 @@ import argparse
 import threading
 from typing import Any
 
-from pplx_tui.cli.common import services, stamp
+from pplx_tui.cli.common import services, stamp, whole_number
 from pplx_tui.cli.output import cell, emit_json, err, out, table
 from pplx_tui.cli.prompts import confirm, interactive
 from pplx_tui.core.errors import BadInput
-from pplx_tui.core.limits import DEFAULT_KEY_VAR
+from pplx_tui.core.limits import DEFAULT_KEY_VAR, MAX_ROW_ID
 
 
 def _keys_actions(sub: Any) -> Any:
@@ -72,7 +72,9 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_targets_list)
     p = ts.add_parser("remove", help="forget a target (the file or command is not touched)")
     p.add_argument("name")
-    p.add_argument("target_id", type=int, metavar="TARGET_ID")
+    p.add_argument(
+        "target_id", type=whole_number(1, MAX_ROW_ID, "the target id"), metavar="TARGET_ID"
+    )
     p.set_defaults(func=cmd_targets_remove)
 
 

@@ -18,6 +18,10 @@ MAX_GRACE_SECONDS = 7 * 24 * 3600
 
 #: Rotation policy and review windows, in days.
 MAX_POLICY_DAYS = 3650
+#: The largest row id SQLite can store (a signed 64-bit integer).
+MAX_ROW_ID = 2**63 - 1
+#: The most events ``audit --limit`` lists at once.
+MAX_AUDIT_LIMIT = 1_000_000
 MAX_DUE_WITHIN_DAYS = 3650
 DEFAULT_DISMISS_DAYS = 30
 MAX_DISMISS_DAYS = 365
