@@ -21,6 +21,7 @@ from typing import Any
 from pplx_tui.config import DB_COMPANIONS
 from pplx_tui.core.errors import EnvironmentUnusable
 from pplx_tui.core.limits import OPEN_STATUSES
+from pplx_tui.core.text import one_line
 from pplx_tui.system import files
 
 _STAGE_CURRENT = "current"
@@ -49,6 +50,24 @@ class KeyRow:
 class Snapshot:
     rows: list[KeyRow]
     unfinished: int
+
+
+def malformed_date(value: object) -> EnvironmentUnusable:
+    """The error for a stored date that is not one (the file was changed by another program)."""
+    return EnvironmentUnusable(
+        f"The inventory holds a value pplx-tui cannot read (a date that is not one: "
+        f"{one_line(repr(value), 60)}): it was changed by another program. Restore it from a "
+        "backup, or correct that row with sqlite3; nothing was changed."
+    )
+
+
+def malformed_value(value: object) -> EnvironmentUnusable:
+    """The error for binary data stored where text belongs (changed by another program)."""
+    return EnvironmentUnusable(
+        f"The inventory holds a value pplx-tui cannot read (binary data where text belongs: "
+        f"{one_line(repr(value), 40)}): it was changed by another program. Restore it from a "
+        "backup, or correct that row with sqlite3; nothing was changed."
+    )
 
 
 def _dt(text: str | None) -> datetime | None:

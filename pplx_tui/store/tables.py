@@ -6,9 +6,45 @@ characters and ``secret_ref``, the name of its keyring entry.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import DateTime, String
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Field, SQLModel
+
+from pplx_tui.store.fastread import malformed_date, malformed_value
+
+
+class SafeDateTime(TypeDecorator[datetime]):
+    """Wraps a table's own DateTime type (SQLModel's, unchanged: stored and returned exactly
+    as before); a stored value that does not parse is :func:`malformed_date` (one line,
+    exit 3), never a ValueError from deep inside a query."""
+
+    impl: TypeEngine[Any] | type[TypeEngine[Any]] = DateTime
+    cache_ok = True
+
+    def __init__(self, inner: TypeEngine[Any]) -> None:
+        super().__init__()
+        self.impl = inner
+
+    def result_processor(
+        self, dialect: Dialect, coltype: object
+    ) -> Callable[[Any], datetime | None] | None:
+        inner = self.impl_instance.result_processor(dialect, coltype)
+
+        def process(value: Any) -> datetime | None:
+            try:
+                result: datetime | None = inner(value) if inner is not None else value
+            except (ValueError, TypeError, OverflowError):
+                raise malformed_date(value) from None
+            if result is not None and not isinstance(result, datetime):
+                raise malformed_date(value)
+            return result
+
+        return process
 
 
 class Stage:
@@ -177,3 +213,41 @@ class Incident(SQLModel, table=True):
     message: str = ""
     created_at: datetime
     updated_at: datetime
+
+
+class SafeText(TypeDecorator[str]):
+    """Wraps a table's own text type; binary data stored where text belongs (another program
+    wrote it) is :func:`malformed_value` (one line, exit 3), never a TypeError later."""
+
+    impl: TypeEngine[Any] | type[TypeEngine[Any]] = String
+    cache_ok = True
+
+    def __init__(self, inner: TypeEngine[Any]) -> None:
+        super().__init__()
+        self.impl = inner
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        inner = self.impl_instance.result_processor(dialect, coltype)
+
+        def process(value: Any) -> Any:
+            if isinstance(value, bytes | bytearray | memoryview):
+                raise malformed_value(value)
+            return inner(value) if inner is not None else value
+
+        return process
+
+
+def _checked_columns() -> None:
+    """Every DateTime column of every table reads through :class:`SafeDateTime`, every text
+    column through :class:`SafeText`."""
+    for table in SQLModel.metadata.tables.values():
+        for column in table.columns:
+            kind = column.type
+            inner = getattr(kind, "impl", None)
+            if isinstance(kind, DateTime) or isinstance(inner, DateTime):
+                column.type = SafeDateTime(kind)
+            elif isinstance(kind, String) or isinstance(inner, String):
+                column.type = SafeText(kind)
+
+
+_checked_columns()
