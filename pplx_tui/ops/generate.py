@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from pplx_tui.core.clock import iso, utc
 from pplx_tui.core.errors import BadInput, OperationFailed, PplxError
@@ -128,6 +128,16 @@ def mint_version(
         failure = OperationFailed(msg)
         failure.exit_code = exc.exit_code  # e.g. 3 when the API is unreachable
         raise failure from None
+    held_by = _holder_of(svc, fingerprint(minted.auth_token))
+    if held_by is not None:
+        msg = (
+            f"The API answered with a key the inventory already holds (…{minted.auth_token[-4:]}, "
+            f"the key {held_by!r}): nothing was stored and nothing else changed. Look in the "
+            "web console for a key named "
+            f"{token_name!r}: if it exists, the API did not return it; revoke it there."
+        )
+        _fail(svc, op_id, key_id, key_name, "failed", msg, drop_key_on_failure, bearer)
+        raise OperationFailed(msg)
     return record_minted(
         svc,
         op_id=op_id,
@@ -138,6 +148,17 @@ def mint_version(
         created_at=minted.created_at,
         stage=stage,
     )
+
+
+def _holder_of(svc: Services, fp: str) -> str | None:
+    """The name of the key one of whose versions has fingerprint ``fp``, if any."""
+    with svc.db.session() as s:
+        row = s.exec(
+            select(Key.name)
+            .join(KeyVersion, col(KeyVersion.key_id) == col(Key.id))
+            .where(KeyVersion.fingerprint == fp)
+        ).first()
+    return None if row is None else str(row)
 
 
 def _fail(

@@ -44,6 +44,7 @@ FAULT_KINDS = (
     "truncated",
     "drop",
     "drop_after_mint",
+    "mint_existing",
     "latency",
 )
 _ROUTES: dict[tuple[str, str], str] = {
@@ -96,7 +97,7 @@ class _Fault:
     delay: float = 0.0
 
     def matches(self, endpoint: str) -> bool:
-        if self.kind == "drop_after_mint" and endpoint != "generate":
+        if self.kind in ("drop_after_mint", "mint_existing") and endpoint != "generate":
             return False
         return self.endpoint in ("*", endpoint)
 
@@ -376,8 +377,8 @@ class Emulator:
             )
         if kind not in FAULT_KINDS:
             raise BadInput(f"Unknown fault {kind!r}: use one of {', '.join(FAULT_KINDS)}.")
-        if kind == "drop_after_mint" and endpoint not in ("generate", "*"):
-            raise BadInput("The fault 'drop_after_mint' only applies to the 'generate' endpoint.")
+        if kind in ("drop_after_mint", "mint_existing") and endpoint not in ("generate", "*"):
+            raise BadInput(f"The fault {kind!r} only applies to the 'generate' endpoint.")
         if isinstance(times, bool) or not isinstance(times, int) or times < 1:
             raise BadInput(f"The fault count must be a whole number of at least 1, not {times!r}.")
         if isinstance(retry_after, str):
@@ -482,7 +483,7 @@ class Emulator:
                 raise _Drop
             if fault.kind == "latency":
                 self._sleep(fault.delay)
-            elif fault.kind != "drop_after_mint":
+            elif fault.kind not in ("drop_after_mint", "mint_existing"):
                 return self._fault_reply(fault, endpoint)
         bearer = _bearer(authorization)
         if bearer is None or not self.is_live(bearer):
@@ -491,6 +492,13 @@ class Emulator:
         reply = handler(bearer, body)
         if fault is not None and fault.kind == "drop_after_mint" and reply.status == 200:
             raise _Drop
+        if fault is not None and fault.kind == "mint_existing" and reply.status == 200:
+            # A faulty server answers with a key that already exists: the bearer's own.
+            answer = json.loads(reply.body)
+            with self._lock:
+                self._tokens.pop(answer["auth_token"], None)
+            answer["auth_token"] = bearer
+            return _json_reply(200, answer)
         return reply
 
     def _fault_reply(self, fault: _Fault, endpoint: str) -> _Reply:

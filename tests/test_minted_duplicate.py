@@ -1,0 +1,60 @@
+"""The API answers a generate with a key the inventory already holds (a faulty or hostile
+server): one line, nothing stored or changed, never an IntegrityError."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pplx_tui.sandbox.emulator import Emulator
+from tests.conftest import Cli
+
+
+def _versions(cli: Cli) -> list[object]:
+    history = json.loads(cli("keys", "history", "Main", "--json").stdout)
+    assert isinstance(history, dict)
+    versions = history["versions"]
+    assert isinstance(versions, list)
+    return versions
+
+
+def test_generate_answered_with_a_held_key_is_one_line(
+    cli: Cli, emulator: Emulator, home: Path
+) -> None:
+    assert cli("keys", "add", "Main", input=emulator.bootstrap_key).code == 0
+    emulator.inject("generate", "mint_existing")
+    r = cli("keys", "generate", "Second", "--using", "Main", "--yes")
+    assert r.code == 1, (r.stdout, r.stderr)
+    said = [line for line in r.stderr.splitlines() if line.startswith("pplx-tui:")]
+    assert len(said) == 1, r.stderr
+    assert "already holds" in said[0]
+    assert "'Main'" in said[0]
+    assert "IntegrityError" not in r.stderr
+    assert "unexpected error" not in r.stderr
+    assert emulator.bootstrap_key not in r.stdout + r.stderr
+    names = [k["name"] for k in json.loads(cli("keys", "list", "--json", "--all").stdout)]
+    assert names == ["Main"], "the new name is free again"
+    assert not (home / "logs" / "crash.log").exists()
+    again = cli("keys", "generate", "Second", "--using", "Main", "--yes")
+    assert again.code == 0, again.stderr
+
+
+def test_rotate_answered_with_a_held_key_stops_before_deploying(
+    cli: Cli, emulator: Emulator, tmp_path: Path
+) -> None:
+    old = emulator.bootstrap_key
+    env = tmp_path / "app.env"
+    env.write_text(f"PERPLEXITY_API_KEY={old}\n")
+    assert cli("keys", "add", "Main", input=old).code == 0
+    assert cli("targets", "add", "Main", "dotenv", str(env)).code == 0
+    before = _versions(cli)
+    emulator.inject("generate", "mint_existing")
+    r = cli("keys", "rotate", "Main", "--grace", "0", "--yes")
+    assert r.code == 1, (r.stdout, r.stderr)
+    assert "already holds" in r.stderr
+    assert "IntegrityError" not in r.stderr
+    assert "unexpected error" not in r.stderr
+    assert env.read_text() == f"PERPLEXITY_API_KEY={old}\n"
+    assert emulator.is_live(old)
+    assert _versions(cli) == before
+    assert cli("keys", "rotate", "Main", "--grace", "0", "--yes").code == 0
