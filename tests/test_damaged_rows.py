@@ -3,6 +3,7 @@ command that reads them says so in one line (exit 3) and changes nothing; none c
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -94,4 +95,23 @@ def test_a_blob_in_a_key_row_is_one_line_everywhere(
         r = cli(*argv)
         assert "unexpected error" not in r.stderr, (argv, r.stderr)
         assert "Traceback" not in r.stderr, argv
+    assert not (home / "logs" / "crash.log").exists()
+
+
+@pytest.mark.parametrize(
+    "head", ["'garbage'", "'1:zz'", "'99999999999999999999999:" + "0" * 64 + "'"]
+)
+def test_a_damaged_audit_head_stops_writes_with_one_line(
+    cli: Cli, emulator: Emulator, home: Path, head: str
+) -> None:
+    assert cli("keys", "add", "Main", input=emulator.bootstrap_key).code == 0
+    _damage(home, f"UPDATE meta SET value = {head} WHERE name = 'audit_head'")
+    r = cli("keys", "add", "Other", input=emulator.add_token())
+    assert r.code == 3, (r.stdout, r.stderr)
+    said = r.stderr.strip().splitlines()
+    assert len(said) == 1, r.stderr
+    assert "audit log's head record is damaged" in said[0]
+    listed = json.loads(cli("keys", "list", "--json").stdout)
+    assert [k["name"] for k in listed] == ["Main"], "nothing was added"
+    assert cli("audit", "--verify").code != 0, "verify names the damage"
     assert not (home / "logs" / "crash.log").exists()

@@ -10,15 +10,19 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session, col, select
 
 from pplx_tui.core.clock import iso, utc
+from pplx_tui.core.errors import EnvironmentUnusable
+from pplx_tui.core.text import one_line
 from pplx_tui.store.tables import Event, Meta
 
 GENESIS = "0" * 64
+_HEAD_RE = re.compile(r"([1-9][0-9]{0,17}):([0-9a-f]{64})")
 HEAD = "audit_head"
 
 
@@ -62,8 +66,14 @@ def append(
     head = session.get(Meta, HEAD)
     prev_id, prev_hash = (0, GENESIS)
     if head is not None:
-        left, _, right = head.value.partition(":")
-        prev_id, prev_hash = int(left), right
+        found = _HEAD_RE.fullmatch(head.value) if isinstance(head.value, str) else None
+        if found is None:
+            raise EnvironmentUnusable(
+                f"The audit log's head record is damaged ({one_line(repr(head.value), 40)}): it "
+                "was changed by another program, so nothing more is written to the log. "
+                "`pplx-tui audit --verify` shows what holds; restore the inventory from a backup."
+            )
+        prev_id, prev_hash = int(found.group(1)), found.group(2)
     ev = Event(
         id=prev_id + 1,
         at=utc(at).replace(microsecond=0),
