@@ -49,6 +49,8 @@ def cmd_incident(args: argparse.Namespace) -> int:
     from pplx_tui.ops import incident as inc_ops
 
     mode = "contain" if args.contain_first else "continuity"
+    if args.report is not None:
+        inc_ops.check_report_file(args.report)  # before anything is done
     with services() as svc:
         current = inc_ops.open_for_key(svc, args.name)
         if current is None:

@@ -24,7 +24,7 @@ from pplx_tui.ops.incident.record import (
     start_incident,
     unresolved,
 )
-from pplx_tui.ops.incident.report import close_incident, write_report
+from pplx_tui.ops.incident.report import check_report_file, close_incident, write_report
 
 __all__ = [
     "CONTAIN_STEPS",
@@ -34,6 +34,7 @@ __all__ = [
     "IncidentEvent",
     "IncidentView",
     "can_contain_first",
+    "check_report_file",
     "close_incident",
     "complete_checklist",
     "get_incident",

@@ -57,12 +57,29 @@ def close_incident(
         reports / f"incident-{incident_id}.md", text, locks_dir=svc.settings.paths.locks_dir
     )
     if report_file is not None:
-        write_report(report_file, text, locks_dir=svc.settings.paths.locks_dir)
+        check_report_file(report_file)
+        write_report(report_file, text, locks_dir=svc.settings.paths.locks_dir, make_folder=False)
     update(svc, incident_id, report_path=str(path))
     return get_incident(svc, incident_id)
 
 
-def write_report(path: Path, text: str, *, locks_dir: Path | None = None) -> Path:
+def check_report_file(path: Path) -> None:
+    """Refuse, before anything is done, a report path the user named whose folder does not
+    exist or that names a folder (the report is never written through a link either:
+    :func:`write_report` refuses one)."""
+    path = path.expanduser()
+    if path.is_dir():
+        raise BadInput(f"The report {path} is a folder; name a file in it.")
+    if not path.parent.is_dir():
+        raise BadInput(
+            f"The folder of the report, {path.parent}, does not exist; create it first "
+            "(nothing was done)."
+        )
+
+
+def write_report(
+    path: Path, text: str, *, locks_dir: Path | None = None, make_folder: bool = True
+) -> Path:
     """Write a report atomically and privately (0600), with tokens redacted.
 
     Writers of one path take turns through a lock in ``locks_dir`` (the data folder's
@@ -75,7 +92,8 @@ def write_report(path: Path, text: str, *, locks_dir: Path | None = None) -> Pat
     if locks_dir is None:
         locks_dir = resolve_paths().locks_dir
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+        if make_folder:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
         with held(lock_path_for(locks_dir, path), what=f"The report {path}"):
             remove_stale_temps(path)
             write_atomic(path, redact(text).encode("utf-8"), mode=PRIVATE_FILE)
