@@ -56,6 +56,12 @@ def validate_note(raw: str) -> str:
     return note
 
 
+def has_control(text: str, allowed: str = "") -> bool:
+    """Whether ``text`` holds a control or invisible format character (a newline, ESC, a
+    bidi override...) other than those in ``allowed``."""
+    return any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in allowed for ch in text)
+
+
 def inert(text: str) -> str:
     """Strip terminal escape sequences and control characters from untrusted text.
 

@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from pplx_tui.core.clock import utc
 from pplx_tui.core.errors import BadInput, NotFound, PplxError
 from pplx_tui.core.limits import DEFAULT_KEY_VAR
+from pplx_tui.core.text import has_control
 from pplx_tui.ops.inventory import find_key, validate_lookup
 from pplx_tui.store import audit
 from pplx_tui.store.tables import KeyVersion, Target
@@ -88,6 +89,11 @@ def normalise_path(raw: str) -> Path:
     (resolving it would silently follow a symbolic link, which a target may not be)."""
     if not isinstance(raw, str) or not raw.strip() or "\0" in raw:
         raise BadInput("The dotenv path is empty or contains a NUL character.")
+    if has_control(raw.strip()):
+        raise BadInput(
+            "The dotenv path contains a control character (a newline, ESC...): pasted by "
+            "mistake? Nothing was added."
+        )
     p = Path(raw.strip()).expanduser()
     if not p.is_absolute():
         p = Path.cwd() / p

@@ -21,7 +21,7 @@ import os
 from collections.abc import Iterable
 
 from pplx_tui.core.limits import DEFAULT_KEY_VAR
-from pplx_tui.core.text import one_line
+from pplx_tui.core.text import has_control, one_line
 from pplx_tui.core.tokens import TOKEN_RE
 from pplx_tui.system.process import run_shell
 from pplx_tui.targets import TargetError
@@ -43,6 +43,11 @@ def validate_command(command: str) -> str:
         raise TargetError("The command is empty.")
     if "\0" in command:
         raise TargetError("The command contains a NUL character.")
+    if has_control(command.strip(), allowed="\t"):
+        raise TargetError(
+            "The command contains a control character (a newline, ESC...): give one line; "
+            "nothing was added."
+        )
     if len(command) > MAX_COMMAND_LEN:
         raise TargetError(f"The command is longer than {MAX_COMMAND_LEN} characters.")
     return command.strip()

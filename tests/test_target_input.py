@@ -1,0 +1,42 @@
+"""Target paths and commands with control characters (a pasted newline, an ESC) are refused
+with one line; nothing is added."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pplx_tui.sandbox.emulator import Emulator
+from tests.conftest import Cli
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        ("dotenv", "a\nb.env"),
+        ("dotenv", "a\x1b[31mb.env"),
+        ("dotenv", "a\u202eb.env"),  # a right-to-left override: shows a different name
+        ("command", "echo hi\nrm -rf ~"),
+        ("command", "echo \x1b]0;title\x07hi"),
+    ],
+)
+def test_a_control_character_in_a_target_is_one_line_and_adds_nothing(
+    cli: Cli, emulator: Emulator, tmp_path: Path, kind: str, value: str
+) -> None:
+    assert cli("keys", "add", "Main", input=emulator.bootstrap_key).code == 0
+    arg = str(tmp_path / value) if kind == "dotenv" else value
+    r = cli("targets", "add", "Main", kind, arg)
+    assert r.code == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "control character" in lines[0]
+    assert "\x1b" not in r.stderr
+    assert json.loads(cli("targets", "list", "Main", "--json").stdout) == []
+
+
+def test_a_tab_in_a_command_is_still_fine(cli: Cli, emulator: Emulator) -> None:
+    assert cli("keys", "add", "Main", input=emulator.bootstrap_key).code == 0
+    r = cli("targets", "add", "Main", "command", "cat\t>/dev/null")
+    assert r.code == 0, r.stderr
