@@ -48,3 +48,19 @@ def test_numbers_in_range_still_work(cli: Cli, emulator: Emulator) -> None:
     r = cli("review", "resolve", "424242", "--reason", "x")
     assert r.code == 2
     assert "424242" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("flag", "needle"),
+    [("--due-soon-days", "The due-soon warning (--due-soon-days)"), ("--policy-days", "policy")],
+)
+def test_a_day_count_out_of_range_names_its_own_setting(
+    cli: Cli, emulator: Emulator, flag: str, needle: str
+) -> None:
+    assert cli("keys", "add", "Main", input=emulator.bootstrap_key).code == 0
+    r = cli("keys", "edit", "Main", flag, "5000")
+    assert r.code == 2, r.stderr
+    assert needle in r.stderr
+    assert "not 5000" in r.stderr
+    if flag == "--due-soon-days":
+        assert "policy" not in r.stderr

@@ -258,11 +258,11 @@ def _validate_group(group: str | None) -> str:
     return validate_name(group if group is not None else "default", "group name")
 
 
-def _validate_policy(days: int | None) -> int | None:
+def _validate_policy(days: int | None, what: str = "The rotation policy") -> int | None:
     if days is None:
         return None
     if not 1 <= days <= MAX_POLICY_DAYS:
-        raise BadInput(f"The rotation policy must be between 1 and {MAX_POLICY_DAYS} days.")
+        raise BadInput(f"{what} must be between 1 and {MAX_POLICY_DAYS} days, not {days}.")
     return days
 
 
@@ -368,7 +368,7 @@ def edit_key(
     group: str | None = None,
 ) -> KeyView:
     policy = _validate_policy(policy_days)
-    soon = _validate_policy(due_soon_days)
+    soon = _validate_policy(due_soon_days, "The due-soon warning (--due-soon-days)")
     new_notes = validate_note(notes) if notes is not None else None
     new_group = _validate_group(group) if group is not None else None
     with svc.db.session() as s:
