@@ -40,3 +40,22 @@ def test_a_tab_in_a_command_is_still_fine(cli: Cli, emulator: Emulator) -> None:
     assert cli("keys", "add", "Main", input=emulator.bootstrap_key).code == 0
     r = cli("targets", "add", "Main", "command", "cat\t>/dev/null")
     assert r.code == 0, r.stderr
+
+
+def test_a_read_only_dotenv_is_left_as_it_was_and_says_so(
+    cli: Cli, emulator: Emulator, tmp_path: Path
+) -> None:
+    """A dotenv the user made read-only is not replaced behind their back: the rotation
+    stops at deploy with one line naming the file, and the old key stays in service."""
+    old = emulator.bootstrap_key
+    env = tmp_path / "app.env"
+    env.write_text(f"PERPLEXITY_API_KEY={old}\n")
+    env.chmod(0o400)
+    assert cli("keys", "add", "Main", input=old).code == 0
+    assert cli("targets", "add", "Main", "dotenv", str(env)).code == 0
+    r = cli("keys", "rotate", "Main", "--grace", "0", "--yes")
+    assert r.code == 1, (r.stdout, r.stderr)
+    assert f"{env} is read-only (mode 0400)" in r.stdout + r.stderr
+    assert env.read_text() == f"PERPLEXITY_API_KEY={old}\n"
+    assert (env.stat().st_mode & 0o777) == 0o400
+    assert emulator.is_live(old)

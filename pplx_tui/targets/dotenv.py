@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -217,6 +218,11 @@ def write_value(path: Path, var: str, value: str, *, locks_dir: Path | None = No
         st = check_regular(path)
         if st is None and not path.parent.is_dir():
             raise TargetError(f"The folder {path.parent} does not exist.")
+        if st is not None and not st.st_mode & stat.S_IWUSR:
+            raise TargetError(
+                f"{path} is read-only (mode {stat.S_IMODE(st.st_mode):04o}): it was left as it "
+                "was. Make it writable (chmod u+w) if pplx-tui should keep the key in it."
+            )
         text = _read_text(path) if st is not None else ""
         if text is None:  # removed since the check: write it anew
             st, text = None, ""
