@@ -59,3 +59,36 @@ def test_a_read_only_dotenv_is_left_as_it_was_and_says_so(
     assert env.read_text() == f"PERPLEXITY_API_KEY={old}\n"
     assert (env.stat().st_mode & 0o777) == 0o400
     assert emulator.is_live(old)
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        'CERT="-----BEGIN\nPERPLEXITY_API_KEY=inside\n-----END"\nPERPLEXITY_API_KEY=old\n',
+        "A='x\nPERPLEXITY_API_KEY=inside\n'\nPERPLEXITY_API_KEY=old\n",
+        'J="{\\"a\\": 1,\nPERPLEXITY_API_KEY=inside\n}"\nexport PERPLEXITY_API_KEY=old\n',
+    ],
+)
+def test_a_line_inside_another_variables_quoted_value_is_never_rewritten(
+    tmp_path: Path, before: str
+) -> None:
+    from pplx_tui.targets.dotenv import read_value, write_value
+
+    f = tmp_path / ".env"
+    f.write_text(before)
+    assert read_value(f, "PERPLEXITY_API_KEY") == "old"
+    write_value(f, "PERPLEXITY_API_KEY", "pplx-" + "N" * 48, locks_dir=tmp_path / "locks")
+    after = f.read_text()
+    assert "PERPLEXITY_API_KEY=inside" in after, "the other value is kept byte for byte"
+    assert after == before.replace("=old", "=pplx-" + "N" * 48)
+
+
+def test_a_file_ending_inside_a_quote_is_not_appended_to(tmp_path: Path) -> None:
+    from pplx_tui.targets import TargetError
+    from pplx_tui.targets.dotenv import write_value
+
+    f = tmp_path / ".env"
+    f.write_text('CERT="-----BEGIN\nno end\n')
+    with pytest.raises(TargetError, match="never closes"):
+        write_value(f, "PERPLEXITY_API_KEY", "pplx-" + "N" * 48, locks_dir=tmp_path / "locks")
+    assert f.read_text() == 'CERT="-----BEGIN\nno end\n'

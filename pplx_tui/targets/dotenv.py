@@ -145,12 +145,55 @@ def _format(value: str, quote: str) -> str:
     return f'"{escaped}"'
 
 
+def _unclosed_quote(text: str, quote: str | None = None) -> str | None:
+    """The quote still open at the end of ``text``: ``quote`` is the one open at its start
+    (None: ``text`` is what follows ``VAR=``, which may open one)."""
+    i = 0
+    if quote is None:
+        if text[:1] not in ('"', "'"):
+            return None
+        quote, i = text[0], 1
+    while i < len(text):
+        ch = text[i]
+        if quote == '"' and ch == "\\":
+            i += 2
+            continue
+        if ch == quote:
+            return None
+        i += 1
+    return quote
+
+
+def _ends_inside_quote(text: str) -> bool:
+    """Whether ``text`` ends inside a multi-line quoted value."""
+    inside: str | None = None
+    for raw in _split_lines(text):
+        body, _ = _split_eol(raw)
+        if inside is not None:
+            inside = _unclosed_quote(body, inside)
+            continue
+        m = _ASSIGN_RE.match(body)
+        if m is not None:
+            inside = _unclosed_quote(m.group("rest"))
+    return inside is not None
+
+
 def _assignments(text: str, var: str, path: Path) -> Iterator[tuple[int, str, str, str, str]]:
-    """For each line setting ``var``: (index, lead+var+eq, quote, value, trailing+eol)."""
+    """For each line setting ``var``: (index, lead+var+eq, quote, value, trailing+eol).
+
+    Lines inside another variable's multi-line quoted value (a certificate, a JSON blob) are
+    part of that value, never assignments of their own."""
+    inside: str | None = None  # the quote of a multi-line value being skipped
     for index, raw in enumerate(_split_lines(text)):
         body, eol = _split_eol(raw)
+        if inside is not None:
+            inside = _unclosed_quote(body, inside)
+            continue
         m = _ASSIGN_RE.match(body)
-        if m is None or m.group("var") != var:
+        if m is None:
+            continue
+        if m.group("var") != var:
+            inside = _unclosed_quote(m.group("rest"))
             continue
         spaced = m.group("eq").endswith((" ", "\t"))
         quote, value, trailing = _parse_rest(m.group("rest"), path, index + 1, spaced=spaced)
@@ -178,6 +221,11 @@ def replace_value(text: str, var: str, value: str, path: Path) -> str:
             tail = " " + tail  # "VAR= # note" with a value: keep the note a comment
         lines[index] = head + shown + tail
         found = True
+    if not found and _ends_inside_quote(text):
+        raise TargetError(
+            f"{path} ends inside a quoted value that never closes; an assignment added at its "
+            "end would be part of that value. It was left as it was: fix it by hand."
+        )
     if not found:
         eol = "\n"
         if lines:
