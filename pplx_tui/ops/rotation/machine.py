@@ -119,6 +119,11 @@ def _crash_hook(step: str) -> None:
         os._exit(137)
 
 
+def _clause(exc: BaseException) -> str:
+    """An error's message as a clause to continue a sentence (no final period)."""
+    return str(exc).rstrip(" .")
+
+
 class _Stop(Exception):
     def __init__(self, result: RotationResult) -> None:
         super().__init__(result.message)
@@ -271,6 +276,15 @@ class Driver:
             except LeaseLost as lost:
                 op, _ = self._load()
                 return self.result("busy", step_of(op), str(lost))
+            except PplxError as exc:
+                # Anything a step did not handle itself: reported at the step it happened in
+                # (never as "at start"); the journal keeps the rotation open for `resume`.
+                op, _ = self._load()
+                return self.result(
+                    "failed",
+                    step_of(op),
+                    f"{exc} The rotation stays open: run `pplx-tui resume` once that is fixed.",
+                )
 
     def _loop(self) -> RotationResult:
         handlers: dict[str, Callable[[Operation, dict[str, Any]], None]] = {
@@ -333,7 +347,9 @@ class Driver:
                 ) from None
             except PplxError as exc:
                 raise self.stop(
-                    "abandoned", "mint", f"No key was created: {exc}. The old key stays in service."
+                    "abandoned",
+                    "mint",
+                    f"No key was created: {_clause(exc)}. The old key stays in service.",
                 ) from None
             if minted.version_id is None or minted.unstored_secret is not None:
                 raise self.stop(
@@ -438,7 +454,7 @@ class Driver:
                     targets, deployed, t, old, old_secret, new_secret, new.version_id
                 )
                 msg = (
-                    f"Deploying to target #{t.id} ({t.label}) failed: {exc}. "
+                    f"Deploying to target #{t.id} ({t.label}) failed: {_clause(exc)}. "
                     + (
                         f"The {len(problems[0])} target(s) already updated were put back to "
                         f"…{old.last4}; "
@@ -590,7 +606,7 @@ class Driver:
                 raise self.stop(
                     "failed",
                     "revoke",
-                    f"Revoking the old key …{old.last4} failed: {exc}. The new key …{new.last4} "
+                    f"Revoking the old key …{old.last4} failed: {_clause(exc)}. The new key …{new.last4} "
                     "is in service; the old one is still live. `pplx-tui resume` tries again.",
                 ) from None
         self.advance("check")
