@@ -15,9 +15,10 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -51,9 +52,10 @@ class Proc:
     """A real ``pplx-tui`` process whose stdout and stderr go to files (readable while it
     runs, so a test can wait on its progress lines)."""
 
-    def __init__(self, cli: Any, tmp_path: Path, *args: str, env: dict[str, str] | None = None):
-        self.out_path = tmp_path / "proc.stdout"
-        self.err_path = tmp_path / "proc.stderr"
+    def __init__(self, cli: Any, where: Path, *args: str, env: dict[str, str] | None = None):
+        where.mkdir(parents=True, exist_ok=True)
+        self.out_path = where / "proc.stdout"
+        self.err_path = where / "proc.stderr"
         with self.out_path.open("wb") as out, self.err_path.open("wb") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "pplx_tui", *args],
@@ -128,42 +130,173 @@ def _end_grace_now(svc: Services) -> None:
             s.add(op)
 
 
+@dataclass
+class Deployed:
+    svc: Services
+    env_file: Path
+    old: str
+
+    def holds(self) -> str | None:
+        return read_value(self.env_file, "PERPLEXITY_API_KEY")
+
+    def whole(self) -> bool:
+        """The dotenv target holds one key, old or new, and the rest of the file as it was."""
+        return self.env_file.read_text() == f"A=1\nPERPLEXITY_API_KEY={self.holds()}\n"
+
+
 @pytest.fixture
-def main_key(cli: Any, emulator: Any, tmp_path: Path) -> Any:
+def main_key(cli: Any, emulator: Any, tmp_path: Path) -> Iterator[Deployed]:
     """The key ``Main`` (the emulator's bootstrap key), deployed to a dotenv target."""
+    assert cli.env  # after the cli fixture: the test Secret Service is emptied first
     env_file = tmp_path / "app.env"
     env_file.write_text(f"A=1\nPERPLEXITY_API_KEY={emulator.bootstrap_key}\n")
     svc = open_services()
-    import_key(svc, "Main", emulator.bootstrap_key)
-    add_target(svc, "Main", "dotenv", path=str(env_file))
-    svc.env_file = env_file  # type: ignore[attr-defined]
-    yield svc
-    svc.close()
-
-
-def test_rotate_interrupted_mid_grace_stops_cleanly_and_resume_finishes(
-    cli: Any, emulator: Any, home: Path, tmp_path: Path, main_key: Services
-) -> None:
-    old = emulator.bootstrap_key
-    env_file: Path = main_key.env_file  # type: ignore[attr-defined]
-    p = Proc(cli, tmp_path, "keys", "rotate", "Main", "--grace", "60", "--yes")
     try:
-        _wait(lambda: _in_grace(main_key) or not p.running(), "the grace period")
-        code = p.interrupt()
+        import_key(svc, "Main", emulator.bootstrap_key)
+        add_target(svc, "Main", "dotenv", path=str(env_file))
+        yield Deployed(svc, env_file, emulator.bootstrap_key)
+    finally:
+        svc.close()
+
+
+def _interrupt_mid_grace(p: Proc, key: Deployed) -> int:
+    try:
+        _wait(lambda: _in_grace(key.svc) or not p.running(), "the grace period")
+        return p.interrupt()
     finally:
         p.kill()
-    _assert_stopped_cleanly(p, code, home, resume=True)
-    new = read_value(env_file, "PERPLEXITY_API_KEY")
-    assert new and new != old  # deployed before the grace; the old key is still live
-    assert env_file.read_text() == f"A=1\nPERPLEXITY_API_KEY={new}\n"
-    assert emulator.is_live(old)
-    assert _operations(home) == [("rotate", "running", "grace")]
 
-    _end_grace_now(main_key)
+
+def _finish_with_resume(cli: Any, emulator: Any, home: Path, key: Deployed, new: str) -> None:
+    _end_grace_now(key.svc)
     resumed = cli("resume", env=REAL_TIME)
     assert resumed.code == 0, (resumed.stdout, resumed.stderr)
     assert "done" in resumed.stdout
     assert _operations(home) == [("rotate", "done", "done")]
-    assert read_value(env_file, "PERPLEXITY_API_KEY") == new
-    assert not emulator.is_live(old)
+    assert key.holds() == new
+    assert key.whole()
+    assert not emulator.is_live(key.old)
     assert emulator.is_live(new)
+
+
+def test_rotate_interrupted_mid_grace_stops_cleanly_and_resume_finishes(
+    cli: Any, emulator: Any, home: Path, tmp_path: Path, main_key: Deployed
+) -> None:
+    p = Proc(cli, tmp_path, "keys", "rotate", "Main", "--grace", "60", "--yes")
+    code = _interrupt_mid_grace(p, main_key)
+    _assert_stopped_cleanly(p, code, home, resume=True)
+    new = main_key.holds()
+    assert new  # deployed before the grace period; the old key is still live
+    assert new != main_key.old
+    assert main_key.whole()
+    assert emulator.is_live(main_key.old)
+    assert _operations(home) == [("rotate", "running", "grace")]
+    _finish_with_resume(cli, emulator, home, main_key, new)
+
+
+def test_resume_interrupted_mid_grace_stops_cleanly_and_resume_finishes(
+    cli: Any, emulator: Any, home: Path, tmp_path: Path, main_key: Deployed
+) -> None:
+    first = Proc(cli, tmp_path / "rotate", "keys", "rotate", "Main", "--grace", "60", "--yes")
+    assert _interrupt_mid_grace(first, main_key) == 130
+    _wait(lambda: not _in_grace(main_key.svc), "the lease to be released")
+    new = main_key.holds()
+    assert new
+
+    p = Proc(cli, tmp_path, "resume")
+    code = _interrupt_mid_grace(p, main_key)
+    _assert_stopped_cleanly(p, code, home, resume=True)
+    assert "grace period: " in p.stdout  # it was waiting the time left
+    assert main_key.holds() == new
+    assert main_key.whole()
+    assert emulator.is_live(main_key.old)
+    assert _operations(home) == [("rotate", "running", "grace")]
+    _finish_with_resume(cli, emulator, home, main_key, new)
+
+
+def test_incident_interrupted_mid_rotation_stops_cleanly_and_continues(
+    cli: Any, emulator: Any, home: Path, tmp_path: Path, main_key: Deployed
+) -> None:
+    emulator.set_latency(1.0, "revoke")  # the rotation's revoke step lasts a second
+    p = Proc(cli, tmp_path, "incident", "Main", "--yes")
+
+    def revoking() -> bool:
+        return _operations(home) == [("rotate", "running", "revoke")] or not p.running()
+
+    try:
+        _wait(revoking, "the incident's rotation to revoke the old key")
+        code = p.interrupt()
+    finally:
+        p.kill()
+    line = _assert_stopped_cleanly(p, code, home, resume=False, progress=("[", "Incident #"))
+    assert "`pplx-tui incident Main` continues it" in line
+    new = main_key.holds()
+    assert new
+    assert new != main_key.old
+    assert main_key.whole()
+    (status,) = [r[1] for r in _operations(home)]
+    assert status == "running"  # stopped at a safe point, resumable
+
+    emulator.set_latency(0, "revoke")
+    again = cli("incident", "Main", "--yes", env=REAL_TIME)
+    assert again.code == 0, (again.stdout, again.stderr)
+    assert "resolved" in again.stdout
+    assert _operations(home) == [("rotate", "done", "done")]
+    assert main_key.holds() == new
+    assert main_key.whole()
+    assert not emulator.is_live(main_key.old)
+
+
+def _several_keys(svc: Services, emulator: Any, n: int) -> None:
+    for i in range(n):
+        import_key(svc, f"K{i}", emulator.add_token())
+
+
+@pytest.mark.parametrize(
+    "argv", [("keys", "verify", "--all"), ("review", "reconcile")], ids=["verify", "reconcile"]
+)
+def test_verify_all_and_reconcile_interrupted_stop_cleanly(
+    cli: Any, emulator: Any, home: Path, tmp_path: Path, main_key: Deployed, argv: tuple[str, ...]
+) -> None:
+    _several_keys(main_key.svc, emulator, 8)
+    emulator.set_latency(1.0)
+    p = Proc(cli, tmp_path, *argv, "--concurrency", "2")
+    try:
+        _wait(lambda: sum(emulator.calls.values()) >= 1 or not p.running(), "a request")
+        code = p.interrupt()
+    finally:
+        p.kill()
+    line = _assert_stopped_cleanly(p, code, home, resume=False)
+    assert "the results so far are recorded" in line
+    assert sum(emulator.calls.values()) < 9  # it stopped: not every key was verified
+    assert p.stdout == ""  # no half table
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the wait reads /proc to see the scan")
+def test_scan_interrupted_stops_cleanly(cli: Any, home: Path, tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    for d in range(40):
+        sub = tree / f"d{d}"
+        sub.mkdir(parents=True)
+        for f in range(100):
+            (sub / f"f{f}.txt").write_text("x = 1\n" * 2000)
+    p = Proc(cli, tmp_path, "scan", str(tree))
+
+    def reading_the_tree() -> bool:
+        """One of the process's open files is in the tree (so it is scanning, not starting)."""
+        if not p.running():
+            return True
+        fds = Path(f"/proc/{p.proc.pid}/fd")
+        try:
+            return any(str(tree) in str(fd.readlink()) for fd in fds.iterdir())
+        except OSError:  # a descriptor closed while we looked
+            return False
+
+    try:
+        _wait(reading_the_tree, "the scan to read the tree")
+        code = p.interrupt()
+    finally:
+        p.kill()
+    line = _assert_stopped_cleanly(p, code, home, resume=False)
+    assert "the scan changed nothing" in line
+    assert p.stdout == ""  # no half report

@@ -29,8 +29,10 @@ T = TypeVar("T")
 
 #: The line's end when nothing more specific is known.
 DEFAULT_THEN = "unfinished operations can be continued with `pplx-tui resume`."
-#: For work that changes nothing, or records each result as it goes.
-RUN_AGAIN = "nothing was left half-done; run the command again to finish."
+#: ``keys verify`` and ``review reconcile``: each result is recorded as it comes.
+VERIFY_THEN = "the results so far are recorded, nothing is half-done; run it again to finish."
+#: ``scan`` reads and changes nothing.
+SCAN_THEN = "the scan changed nothing; run it again to scan everything."
 
 
 class Interrupted(Exception):
