@@ -140,8 +140,11 @@ class Deployed:
         return read_value(self.env_file, "PERPLEXITY_API_KEY")
 
     def whole(self) -> bool:
-        """The dotenv target holds one key, old or new, and the rest of the file as it was."""
-        return self.env_file.read_text() == f"A=1\nPERPLEXITY_API_KEY={self.holds()}\n"
+        """The dotenv target holds one key, old or new, and the rest of the file as it was;
+        no temp file of a write is left beside it."""
+        temps = [q for q in self.env_file.parent.iterdir() if q.name.endswith(".tmp")]
+        text = self.env_file.read_text()
+        return not temps and text == f"A=1\nPERPLEXITY_API_KEY={self.holds()}\n"
 
 
 @pytest.fixture
@@ -160,8 +163,14 @@ def main_key(cli: Any, emulator: Any, tmp_path: Path) -> Iterator[Deployed]:
 
 
 def _interrupt_mid_grace(p: Proc, key: Deployed) -> int:
+    """SIGINT once the operation is journaled at the grace step, its lease held, and the
+    process has said it is waiting (not merely about to wait)."""
+
+    def waiting() -> bool:
+        return (_in_grace(key.svc) and "[grace] wait: " in p.stdout) or not p.running()
+
     try:
-        _wait(lambda: _in_grace(key.svc) or not p.running(), "the grace period")
+        _wait(waiting, "the grace period")
         return p.interrupt()
     finally:
         p.kill()
@@ -259,7 +268,7 @@ def test_verify_all_and_reconcile_interrupted_stop_cleanly(
     cli: Any, emulator: Any, home: Path, tmp_path: Path, main_key: Deployed, argv: tuple[str, ...]
 ) -> None:
     _several_keys(main_key.svc, emulator, 8)
-    emulator.set_latency(1.0)
+    emulator.set_latency(0.5)
     p = Proc(cli, tmp_path, *argv, "--concurrency", "2")
     try:
         _wait(lambda: sum(emulator.calls.values()) >= 1 or not p.running(), "a request")
@@ -275,7 +284,7 @@ def test_verify_all_and_reconcile_interrupted_stop_cleanly(
 @pytest.mark.skipif(sys.platform != "linux", reason="the wait reads /proc to see the scan")
 def test_scan_interrupted_stops_cleanly(cli: Any, home: Path, tmp_path: Path) -> None:
     tree = tmp_path / "tree"
-    for d in range(40):
+    for d in range(30):
         sub = tree / f"d{d}"
         sub.mkdir(parents=True)
         for f in range(100):
