@@ -10,20 +10,23 @@ or the new one, no temporary file is left in the data folder), and, where it app
 
 from __future__ import annotations
 
+import _thread
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from sqlmodel import select
 
+from pplx_tui.cli.interrupt import Interrupted, interruptible, run_interruptible
 from pplx_tui.ops.context import Services, open_services
 from pplx_tui.ops.inventory import import_key
 from pplx_tui.ops.lease import unfinished_operations
@@ -31,11 +34,19 @@ from pplx_tui.ops.targets import add_target
 from pplx_tui.store.tables import Operation
 from pplx_tui.targets.dotenv import read_value
 
-pytestmark = [
-    pytest.mark.skipif(sys.platform == "win32", reason="SIGINT cannot be sent to a process"),
-    pytest.mark.secret_service,
-    pytest.mark.usefixtures("real_keyring"),
-]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def real_process(test: F) -> F:
+    """The marks of a test that sends SIGINT to a real process using the Secret Service."""
+    for mark in (
+        pytest.mark.skipif(sys.platform == "win32", reason="SIGINT cannot be sent to a process"),
+        pytest.mark.secret_service,
+        pytest.mark.usefixtures("real_keyring"),
+    ):
+        test = mark(test)
+    return test
+
 
 REAL_TIME = {"PPLX_TUI_FIXED_NOW": ""}  # real time: a grace period runs down
 
@@ -188,6 +199,7 @@ def _finish_with_resume(cli: Any, emulator: Any, home: Path, key: Deployed, new:
     assert emulator.is_live(new)
 
 
+@real_process
 def test_rotate_interrupted_mid_grace_stops_cleanly_and_resume_finishes(
     cli: Any, emulator: Any, home: Path, tmp_path: Path, main_key: Deployed
 ) -> None:
@@ -203,6 +215,7 @@ def test_rotate_interrupted_mid_grace_stops_cleanly_and_resume_finishes(
     _finish_with_resume(cli, emulator, home, main_key, new)
 
 
+@real_process
 def test_resume_interrupted_mid_grace_stops_cleanly_and_resume_finishes(
     cli: Any, emulator: Any, home: Path, tmp_path: Path, main_key: Deployed
 ) -> None:
@@ -223,6 +236,7 @@ def test_resume_interrupted_mid_grace_stops_cleanly_and_resume_finishes(
     _finish_with_resume(cli, emulator, home, main_key, new)
 
 
+@real_process
 def test_incident_interrupted_mid_rotation_stops_cleanly_and_continues(
     cli: Any, emulator: Any, home: Path, tmp_path: Path, main_key: Deployed
 ) -> None:
@@ -261,6 +275,7 @@ def _several_keys(svc: Services, emulator: Any, n: int) -> None:
         import_key(svc, f"K{i}", emulator.add_token())
 
 
+@real_process
 @pytest.mark.parametrize(
     "argv", [("keys", "verify", "--all"), ("review", "reconcile")], ids=["verify", "reconcile"]
 )
@@ -281,6 +296,7 @@ def test_verify_all_and_reconcile_interrupted_stop_cleanly(
     assert p.stdout == ""  # no half table
 
 
+@real_process
 @pytest.mark.skipif(sys.platform != "linux", reason="the wait reads /proc to see the scan")
 def test_scan_interrupted_stops_cleanly(cli: Any, home: Path, tmp_path: Path) -> None:
     tree = tmp_path / "tree"
@@ -309,3 +325,54 @@ def test_scan_interrupted_stops_cleanly(cli: Any, home: Path, tmp_path: Path) ->
     line = _assert_stopped_cleanly(p, code, home, resume=False)
     assert "the scan changed nothing" in line
     assert p.stdout == ""  # no half report
+
+
+# -- the one path, in this process -----------------------------------------------------------
+
+
+def _main_thread_waits_for_the_work() -> bool:
+    """The main thread is in run_interruptible's wait, past starting the worker thread."""
+    frame = sys._current_frames().get(threading.main_thread().ident or 0)
+    names = []
+    while frame is not None:
+        names.append(frame.f_code.co_name)
+        frame = frame.f_back
+    return "run_interruptible" in names and "start" not in names
+
+
+def test_run_interruptible_waits_for_the_work_to_stop_then_raises_interrupted() -> None:
+    """Ctrl-C (here ``interrupt_main``, raised in this thread while it waits) sets the work's
+    cancel event; the call returns only once the work has stopped, hands its value to
+    ``on_stop`` and raises :class:`Interrupted` with the line's end made from it. On Python
+    3.11 a Ctrl-C in ``Thread.join`` could mark the running worker finished: this waits on
+    an event instead, so the value is never lost."""
+    stopped: list[str] = []
+
+    def work(cancel: threading.Event) -> str:
+        _wait(_main_thread_waits_for_the_work, "the caller to wait for the work")
+        _thread.interrupt_main()
+        assert cancel.wait(10), "Ctrl-C did not reach the work"
+        time.sleep(0.3)  # a step that finishes after the Ctrl-C: the caller waits for it
+        return "safe point"
+
+    with pytest.raises(Interrupted) as caught:
+        run_interruptible(work, then=lambda v: f"stopped at {v}.", on_stop=stopped.append)
+    assert stopped == ["safe point"]
+    assert caught.value.line() == "pplx-tui: interrupted; stopped at safe point."
+    assert caught.value.exit_code == 130
+
+
+def test_run_interruptible_returns_the_value_and_raises_the_works_error() -> None:
+    assert run_interruptible(lambda cancel: cancel.is_set(), then="-") is False
+
+    def fails(_cancel: threading.Event) -> None:
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        run_interruptible(fails, then="-")
+
+
+def test_interruptible_turns_ctrl_c_into_interrupted() -> None:
+    with pytest.raises(Interrupted) as caught, interruptible("run it again."):
+        raise KeyboardInterrupt
+    assert caught.value.line() == "pplx-tui: interrupted; run it again."

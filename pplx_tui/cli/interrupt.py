@@ -16,6 +16,8 @@ SIGINT. A command says what its line tells the user to do next in one of two way
 The worker's end is awaited on an event, not with ``Thread.join``: a ``KeyboardInterrupt``
 that lands in ``join`` on Python 3.11 can mark a running thread as finished (bpo-45274),
 which made ``keys rotate`` go on with no result while its rotation was still running.
+(A Ctrl-C in the instant ``Thread.start`` waits for the worker to begin takes the default
+path in ``main``: the work has then done nothing yet.)
 """
 
 from __future__ import annotations
