@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pplx_tui.cli.common import services, stamp
+from pplx_tui.cli.interrupt import run_interruptible
 from pplx_tui.cli.output import cell, emit_json, err, out, table
 from pplx_tui.cli.prompts import confirm_by_typing, interactive
 
@@ -76,16 +77,24 @@ def cmd_incident(args: argparse.Namespace) -> int:
             err(f"Incident #{current.id} opened; …{current.old_last4} flagged compromised.")
         else:
             err(f"Continuing incident #{current.id} (step {current.step}).")
-        view = inc_ops.run_incident(
-            svc, current.id, scan_paths=args.scan, scan_git=args.git, on_event=_progress
+        incident_id = current.id
+        view = run_interruptible(
+            lambda cancel: inc_ops.run_incident(
+                svc,
+                incident_id,
+                scan_paths=args.scan,
+                scan_git=args.git,
+                on_event=_progress,
+                cancel=cancel,
+            ),
+            then=lambda v: (
+                f"incident #{incident_id} stopped at a safe point; "
+                f"`pplx-tui incident {cell(v.key_name if v else args.name)}` continues it."
+            ),
+            on_stop=_show_unstored,
+            name="pplx-incident",
         )
-        if view.unstored_secret is not None:
-            err(
-                "The replacement key is printed below, once: the keyring did not take it. "
-                f"Store it now, then `pplx-tui keys add {view.key_name}` and run "
-                f"`pplx-tui incident {view.key_name}` again."
-            )
-            out(view.unstored_secret.reveal())
+        _show_unstored(view)
         if view.step not in ("review", "measures", "close") and view.status != "resolved":
             err(f"pplx-tui: incident #{view.id} stopped at {view.step}: {view.message}")
             err(f"Fix the cause and run `pplx-tui incident {view.key_name}` to continue.")
@@ -114,6 +123,17 @@ def cmd_incident(args: argparse.Namespace) -> int:
     )
     out(f"Report: {view.report_path}" + (f" and {args.report}" if args.report else ""))
     return 0
+
+
+def _show_unstored(view: Any) -> None:
+    """A replacement the keyring refused exists nowhere else: show it once."""
+    if view.unstored_secret is not None:
+        err(
+            "The replacement key is printed below, once: the keyring did not take it. "
+            f"Store it now, then `pplx-tui keys add {view.key_name}` and run "
+            f"`pplx-tui incident {view.key_name}` again."
+        )
+        out(view.unstored_secret.reveal())
 
 
 def _walk_checklist(

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from pplx_tui.cli.common import day, services, stamp
+from pplx_tui.cli.interrupt import VERIFY_THEN, interruptible
 from pplx_tui.cli.output import cell, emit_json, err, out, table
 from pplx_tui.cli.prompts import confirm, confirm_by_typing, read_secret
 from pplx_tui.core.errors import BadInput
@@ -267,7 +268,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise BadInput("Name at least one key, or use --all.")
     if not 1 <= args.concurrency <= 32:
         raise BadInput("--concurrency must be between 1 and 32.")
-    with services() as svc:
+    # Each result is recorded as it comes: stopped anywhere, nothing is half-done.
+    with interruptible(VERIFY_THEN), services() as svc:
         results = verify_keys(svc, None if args.all else args.names, concurrency=args.concurrency)
     if args.json:
         emit_json(

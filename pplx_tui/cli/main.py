@@ -1,8 +1,8 @@
 """Entry point: ``pplx-tui`` opens the TUI; ``pplx-tui COMMAND`` runs one operation.
 
 Exit codes (design.md): 0 success; 1 the operation failed or something needs attention;
-2 bad input or usage; 3 the environment is not usable. Every non-zero exit prints one clear
-line on stderr. No traceback reaches the user: unexpected errors go, redacted and without
+2 bad input or usage; 3 the environment is not usable; 130 interrupted (Ctrl-C, SIGINT: see
+:mod:`pplx_tui.cli.interrupt`). Every non-zero exit prints one clear line on stderr. No traceback reaches the user: unexpected errors go, redacted and without
 local variables, to ``logs/crash.log`` in the data folder.
 """
 
@@ -58,6 +58,7 @@ def run_tui(sandbox: bool) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from pplx_tui.cli.interrupt import Interrupted
     from pplx_tui.cli.output import err
 
     args: Any = None
@@ -76,9 +77,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PplxError as exc:
         err(f"pplx-tui: {exc}")
         return exc.exit_code
-    except KeyboardInterrupt:
-        err("pplx-tui: interrupted; unfinished operations can be continued with `pplx-tui resume`.")
-        return 130
+    except Interrupted as exc:
+        err(exc.line())
+        return exc.exit_code
+    except KeyboardInterrupt:  # outside any long command's own handling: the same path
+        stop = Interrupted()
+        err(stop.line())
+        return stop.exit_code
     except BrokenPipeError:
         return 1
     except Exception as exc:

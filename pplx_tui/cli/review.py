@@ -12,6 +12,7 @@ import argparse
 from typing import Any
 
 from pplx_tui.cli.common import services, stamp, whole_number
+from pplx_tui.cli.interrupt import VERIFY_THEN, interruptible
 from pplx_tui.cli.output import cell, emit_json, err, out, table
 from pplx_tui.core.clock import iso
 from pplx_tui.core.errors import BadInput
@@ -127,7 +128,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
     if not 1 <= args.concurrency <= 32:
         raise BadInput("--concurrency must be between 1 and 32.")
-    with services() as svc:
+    with interruptible(VERIFY_THEN), services() as svc:
         result = reconcile(svc, concurrency=args.concurrency, due_within=args.due_within)
     counts = result.counts
     if args.json:

@@ -11,6 +11,7 @@ import threading
 from typing import Any
 
 from pplx_tui.cli.common import services, stamp, whole_number
+from pplx_tui.cli.interrupt import run_interruptible
 from pplx_tui.cli.output import cell, emit_json, err, out, table
 from pplx_tui.cli.prompts import confirm, interactive
 from pplx_tui.core.errors import BadInput
@@ -97,30 +98,23 @@ class _Printer:
             out(f"{head}[{ev.step}] {mark}: {cell(ev.message)}")
 
 
-def _run_in_thread(fn: Any, cancel: threading.Event) -> Any:
-    """Run ``fn`` in a thread so Ctrl-C can cancel the grace waits cleanly."""
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:
-            box["error"] = exc
-
-    t = threading.Thread(target=target, name="pplx-rotate", daemon=True)
-    t.start()
-    try:
-        while t.is_alive():
-            t.join(0.2)
-    except KeyboardInterrupt:
-        cancel.set()
-        err(
-            "pplx-tui: interrupting: the rotations stop at a safe point; `pplx-tui resume` continues."
+def _resumable(results: list[Any] | None) -> str:
+    """What the interrupted line says: ``resume`` when a rotation was left to continue."""
+    if any(r.status == "running" for r in results or []):
+        return (
+            "the rotation stopped at a safe point (a grace period keeps its deadline); "
+            "`pplx-tui resume` continues it."
         )
-        t.join()
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
+    return "no rotation was left unfinished; `pplx-tui keys list` shows where each key is."
+
+
+def _show_unstored(results: list[Any]) -> None:
+    """A new key the keyring refused exists nowhere else: show it once, whatever happens."""
+    for r in results:
+        if r.unstored_secret is not None:
+            err(f"pplx-tui: {r.key_name}: {r.message}")
+            err("The new key is printed below, once. Store it now, then `pplx-tui keys add`.")
+            out(r.unstored_secret.reveal())
 
 
 def _print_plan(plan: Any) -> None:
@@ -187,11 +181,10 @@ def cmd_rotate(args: argparse.Namespace) -> int:
             "revoked at the end.",
             yes=args.yes,
         )
-        cancel = threading.Event()
         printer = _Printer(prefix=len(plans) > 1)
         to_rotate = [p.key_name for p in plans]
-        results = _run_in_thread(
-            lambda: rotate_many(
+        results = run_interruptible(
+            lambda cancel: rotate_many(
                 svc,
                 to_rotate,
                 grace=grace,
@@ -199,7 +192,9 @@ def cmd_rotate(args: argparse.Namespace) -> int:
                 on_event=printer,
                 cancel=cancel,
             ),
-            cancel,
+            then=_resumable,
+            on_stop=_show_unstored,
+            name="pplx-rotate",
         )
         if len(names) == 1 and results and results[0].status == "refused":
             # another process started a rotation of this key between the plan and the start:
@@ -220,11 +215,8 @@ def cmd_rotate(args: argparse.Namespace) -> int:
 
 def _summary(results: list[Any], refused: list[tuple[str, str]]) -> int:
     bad = 0
+    _show_unstored(results)
     for r in results:
-        if r.unstored_secret is not None:
-            err(f"pplx-tui: {r.key_name}: {r.message}")
-            err("The new key is printed below, once. Store it now, then `pplx-tui keys add`.")
-            out(r.unstored_secret.reveal())
         if r.ok:
             out(f"{cell(r.key_name)}: rotated …{r.old_last4} -> …{r.new_last4}.")
         else:
@@ -245,10 +237,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from pplx_tui.ops.rotation import resume_all
 
     with services() as svc:
-        cancel = threading.Event()
-        report = _run_in_thread(
-            lambda: resume_all(svc, on_event=None if args.json else _Printer(True), cancel=cancel),
-            cancel,
+        report = run_interruptible(
+            lambda cancel: resume_all(
+                svc, on_event=None if args.json else _Printer(True), cancel=cancel
+            ),
+            then=lambda rep: _resumable(rep.rotations if rep else None),
+            on_stop=lambda rep: _show_unstored(rep.rotations),
+            name="pplx-resume",
         )
     if args.json:
         emit_json(

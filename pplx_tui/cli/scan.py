@@ -13,6 +13,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from pplx_tui.cli.common import services
+from pplx_tui.cli.interrupt import SCAN_THEN, interruptible
 from pplx_tui.cli.output import cell, emit_json, err, out, table
 from pplx_tui.core.errors import BadInput
 
@@ -62,7 +63,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         shown = ", ".join(paths[:3]) + (" …" if len(paths) > 3 else "")
         raise BadInput(f"Nothing to scan: no such file or folder ({shown}).")
 
-    with services() as svc:
+    with interruptible(SCAN_THEN), services() as svc:  # a scan changes nothing
         report = scan_paths(svc, paths, git=args.git)
 
     if args.json:

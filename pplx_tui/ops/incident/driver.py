@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
@@ -70,8 +71,10 @@ class _Driver:
         scan_paths: list[str] | None,
         scan_git: bool,
         on_event: OnEvent | None,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.svc = svc
+        self.cancel = cancel
         self.id = incident_id
         self.scan_paths = scan_paths
         self.scan_git = scan_git
@@ -119,6 +122,8 @@ class _Driver:
                     continue
                 if step not in steps or step == until:
                     break  # review, measures, close need a person (checklists, close)
+                if self.cancel is not None and self.cancel.is_set():
+                    break  # stopped between two recorded steps: `incident NAME` continues
                 self.emit(step, "started", step)
                 steps[step](inc)
                 record.advance(self.svc, self.id, inc.mode, step)
@@ -157,7 +162,7 @@ class _Driver:
         # A rotation started here runs as new; an adopted one is resumed, and a mint whose
         # answer was lost is then reported, never retried.
         if op_id is not None:
-            result = resume_rotation(self.svc, op_id, on_event=relay)
+            result = resume_rotation(self.svc, op_id, on_event=relay, cancel=self.cancel)
         else:
             try:
                 result = adopt_or_start_rotation(
@@ -166,6 +171,7 @@ class _Driver:
                     grace=0,
                     on_operation=lambda rot_id: self.update(rotation_op_id=rot_id),
                     on_event=relay,
+                    cancel=self.cancel,
                 )
             except BadInput as exc:
                 raise self.fail("replace", str(exc)) from None
@@ -174,6 +180,8 @@ class _Driver:
             raise self.fail(
                 "replace", f"The keyring did not take the replacement: {result.message}"
             )
+        if result.status == "running" and self.cancel is not None and self.cancel.is_set():
+            raise _Stop(result.message)  # stopped at a safe point, not failed: resumable
         if not result.ok:
             raise self.fail("replace", f"Rotation stopped at {result.step}: {result.message}")
         with self.svc.db.session() as s:
@@ -449,12 +457,20 @@ def run_incident(
     scan_git: bool = False,
     on_event: OnEvent | None = None,
     until: str | None = None,
+    cancel: threading.Event | None = None,
 ) -> IncidentView:
     """Drive the incident from its persisted step up to the checklists (or a failure).
 
     ``until`` names a step to stop before (the TUI stops before "scan" to ask for paths).
+    ``cancel`` (Ctrl-C on the command line) stops it at the next safe point: between two
+    recorded steps, or inside the rotation between two of its journaled steps.
     When the keyring refused the replacement, the view carries it in ``unstored_secret``:
     show it to the user once, it exists nowhere else."""
     return _Driver(
-        svc, incident_id, scan_paths=scan_paths, scan_git=scan_git, on_event=on_event
+        svc,
+        incident_id,
+        scan_paths=scan_paths,
+        scan_git=scan_git,
+        on_event=on_event,
+        cancel=cancel,
     ).run(until=until)

@@ -47,6 +47,8 @@ def rotate_many(
     svc.api  # build the client before the threads share it  # noqa: B018
 
     def one(name: str) -> RotationResult:
+        if cancel is not None and cancel.is_set():  # stopped before this key's turn
+            return RotationResult(name, None, "refused", "start", "Not started: stopped.")
         try:
             return rotate_key(svc, name, grace=grace, on_event=on_event, wait=wait, cancel=cancel)
         except BadInput as exc:

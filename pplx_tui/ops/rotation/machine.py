@@ -309,6 +309,13 @@ class Driver:
                 )
             if data.get("old_version_id") is not None and self.old_last4 is None and step != "mint":
                 self.bearers(data)
+            if step != "mint" and self.cancel is not None and self.cancel.is_set():
+                # Stopped between two journaled steps: resumable from here. Never before the
+                # mint: a journaled mint that was not sent would look like a lost answer.
+                msg = f"Stopped before the {step} step; `pplx-tui resume` continues."
+                self.persist(message=msg)
+                self.emit(step, "failed", msg)
+                return self.result("running", step, msg)
             handler(op, data)
 
     # steps ---------------------------------------------------------------------------------

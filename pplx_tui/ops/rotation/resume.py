@@ -66,6 +66,8 @@ def resume_all(
     results = []
     for op in unfinished_rotations(svc):
         assert op.id is not None
+        if cancel is not None and cancel.is_set():  # stopped: the rest stay as they are
+            break
         try:
             results.append(resume_rotation(svc, op.id, on_event=on_event, wait=wait, cancel=cancel))
         except PplxError as exc:
