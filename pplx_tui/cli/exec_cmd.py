@@ -54,7 +54,10 @@ def register(sub: Any) -> None:
 
 
 def cmd_exec(args: argparse.Namespace) -> int:
-    from pplx_tui.ops.exec_key import prepare_exec, run_plan
+    from pplx_tui.secrets.warm import BackendWarmUp
+
+    with BackendWarmUp():  # the keyring backend is chosen while the database layer loads
+        from pplx_tui.ops.exec_key import prepare_exec, run_plan
 
     words: list[str] = list(args.words)
     if "--" not in words:
