@@ -209,6 +209,13 @@ def test_a_key_that_cannot_be_used_is_refused(
         assert "not in the keyring" in again.stderr
 
 
+def test_help_prints_the_usage(cli: Cli) -> None:
+    for argv in (["--help"], ["Main", "--help", "--", "x"]):
+        r = cli("exec", *argv)
+        assert r.code == 0
+        assert "exec NAME [--var VAR] [--mask] -- COMMAND" in r.stdout
+
+
 def test_unknown_key_is_2(cli: Cli, emulator: Emulator) -> None:  # noqa: ARG001
     r = cli("exec", "Nope", "--", PY, "-c", "pass")
     assert r.code == 2

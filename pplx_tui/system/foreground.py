@@ -138,6 +138,8 @@ class _Forwarder:
         self.previous: dict[int, object] = {}
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if sys.platform == "win32":
+            return  # the console delivered it to the child as well: only keep waiting
         if self.proc is None:
             self.pending.append(signum)
             return
@@ -158,8 +160,6 @@ class _Forwarder:
 
     def started(self, proc: subprocess.Popen[bytes]) -> None:
         self.proc = proc
-        if sys.platform == "win32":
-            self.pending.clear()  # the console sent it to the child as well
         for signum in self.pending:
             with contextlib.suppress(OSError):
                 proc.send_signal(signum)
