@@ -25,6 +25,7 @@ COMMANDS = [
     "pplx_tui.cli.review",
     "pplx_tui.cli.incident",
     "pplx_tui.cli.scan",
+    "pplx_tui.cli.exec_cmd",
 ]
 
 
