@@ -35,33 +35,11 @@ SECRET = "pplx-" + "benchmarkexecoverhead0123456789abcdefghijklmnopq"[:48]
 @contextlib.contextmanager
 def secret_service(base: Path) -> Iterator[dict[str, str]]:
     """A gnome-keyring-daemon in a private D-Bus session; yields the environment to use."""
-    env = dict(
-        os.environ,
-        HOME=str(base),
-        XDG_DATA_HOME=str(base / "data"),
-        XDG_RUNTIME_DIR=str(base / "run"),
-        XDG_CONFIG_HOME=str(base / "config"),
-    )
-    (base / "run").mkdir(mode=0o700, parents=True)
-    proc = subprocess.run(
-        ["dbus-daemon", "--session", "--fork", "--print-address=1", "--print-pid=1"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    address, pid = proc.stdout.split()[:2]
-    env["DBUS_SESSION_BUS_ADDRESS"] = address
+    sys.path.insert(0, str(SRC))  # the tests' keyring helper, shared with tests/conftest.py
+    from tests.keyring_daemon import start_secret_service
+
+    env, _, pid = start_secret_service(base, b"benchmark-keyring-password")
     try:
-        subprocess.run(
-            ["gnome-keyring-daemon", "--unlock", "--components=secrets"],
-            input=b"benchmark-keyring-password",
-            env=env,
-            capture_output=True,
-            timeout=30,
-            check=True,
-        )
         yield env
     finally:
         with contextlib.suppress(ProcessLookupError):

@@ -26,6 +26,7 @@ import pytest
 
 from pplx_tui.sandbox.emulator import Emulator
 from tests.cli_runner import Run, run_in_process
+from tests.keyring_daemon import start_secret_service
 
 if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
@@ -85,33 +86,7 @@ class SecretService:
 
 
 def _start_secret_service(base: Path) -> tuple[SecretService, subprocess.Popen[bytes] | None, int]:
-    env = dict(
-        os.environ,
-        HOME=str(base),
-        XDG_DATA_HOME=str(base / "data"),
-        XDG_RUNTIME_DIR=str(base / "run"),
-        XDG_CONFIG_HOME=str(base / "config"),
-    )
-    (base / "run").mkdir(mode=0o700, parents=True)
-    proc = subprocess.run(
-        ["dbus-daemon", "--session", "--fork", "--print-address=1", "--print-pid=1"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    lines = proc.stdout.split()
-    address, pid = lines[0], int(lines[1])
-    env["DBUS_SESSION_BUS_ADDRESS"] = address
-    subprocess.run(
-        ["gnome-keyring-daemon", "--unlock", "--components=secrets"],
-        input=b"test-keyring-password",
-        env=env,
-        capture_output=True,
-        timeout=30,
-        check=True,
-    )
+    _, address, pid = start_secret_service(base, b"test-keyring-password")
     return SecretService(address, base), None, pid
 
 

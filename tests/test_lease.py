@@ -15,8 +15,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,6 +51,7 @@ from pplx_tui.store.audit import os_user
 from pplx_tui.store.tables import Operation
 from pplx_tui.targets.dotenv import read_value
 from tests.conftest import FIXED_NOW
+from tests.waiting import wait_until
 
 LEASE_T0 = datetime(2031, 5, 1, 8, 0, 0, tzinfo=UTC)  # the hand-moved lease clock's start
 HOLDER = f"{os_user()}@{host_name()}"
@@ -77,14 +76,6 @@ def _row(svc: Services, op_id: int) -> Operation:
         op = s.get(Operation, op_id)
         assert op is not None
         return op
-
-
-def _wait(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.02)
 
 
 # -- the lease itself ----------------------------------------------------------------------
@@ -170,7 +161,7 @@ def test_held_renews_and_releases_even_on_an_exception(svc: Services) -> None:
 
     def beat_then_fail() -> None:
         with lease.held():
-            _wait(lambda: _row(svc, op_id).lease_expires_at != first, "a heartbeat")
+            wait_until(lambda: _row(svc, op_id).lease_expires_at != first, "a heartbeat")
             assert _row(svc, op_id).owner_id == lease.owner_id
             raise RuntimeError("boom")
 
@@ -206,7 +197,7 @@ def test_the_lease_clock_is_real_even_when_the_domain_clock_is_fixed(
         op_id = _operation(svc)
         Lease(svc).take(op_id)  # never renewed: it must expire in real time
         assert [st.state for st in unfinished_operations(svc)] == ["active"]
-        _wait(
+        wait_until(
             lambda: [st.state for st in unfinished_operations(svc)] == ["stalled"],
             "the lease to expire",
         )
@@ -368,7 +359,7 @@ def test_killed_mid_grace_then_resume_in_another_process_finishes(
             stderr=subprocess.DEVNULL,
         )
         try:
-            _wait(lambda: _rotation_in_grace(svc) or proc.poll() is not None, "the grace", 60)
+            wait_until(lambda: _rotation_in_grace(svc) or proc.poll() is not None, "the grace", 60)
             assert proc.poll() is None, "the rotation ended before its grace period"
             new = read_value(env_file, "PERPLEXITY_API_KEY")
             assert new
@@ -423,7 +414,9 @@ def test_killed_mid_grace_then_resume_in_another_process_finishes(
 
 
 def _wait_until_stalled(svc: Services) -> list[Any]:
-    _wait(lambda: not any(st.active for st in unfinished_operations(svc)), "the lease to expire")
+    wait_until(
+        lambda: not any(st.active for st in unfinished_operations(svc)), "the lease to expire"
+    )
     return unfinished_operations(svc)
 
 

@@ -33,6 +33,7 @@ from pplx_tui.ops.lease import unfinished_operations
 from pplx_tui.ops.targets import add_target
 from pplx_tui.store.tables import Operation
 from pplx_tui.targets.dotenv import read_value
+from tests.waiting import wait_until
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,14 +50,6 @@ def real_process(test: F) -> F:
 
 
 REAL_TIME = {"PPLX_TUI_FIXED_NOW": ""}  # real time: a grace period runs down
-
-
-def _wait(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.02)
 
 
 class Proc:
@@ -181,7 +174,7 @@ def _interrupt_mid_grace(p: Proc, key: Deployed) -> int:
         return (_in_grace(key.svc) and "[grace] wait: " in p.stdout) or not p.running()
 
     try:
-        _wait(waiting, "the grace period")
+        wait_until(waiting, "the grace period")
         return p.interrupt()
     finally:
         p.kill()
@@ -221,7 +214,7 @@ def test_resume_interrupted_mid_grace_stops_cleanly_and_resume_finishes(
 ) -> None:
     first = Proc(cli, tmp_path / "rotate", "keys", "rotate", "Main", "--grace", "60", "--yes")
     assert _interrupt_mid_grace(first, main_key) == 130
-    _wait(lambda: not _in_grace(main_key.svc), "the lease to be released")
+    wait_until(lambda: not _in_grace(main_key.svc), "the lease to be released")
     new = main_key.holds()
     assert new
 
@@ -247,7 +240,7 @@ def test_incident_interrupted_mid_rotation_stops_cleanly_and_continues(
         return _operations(home) == [("rotate", "running", "revoke")] or not p.running()
 
     try:
-        _wait(revoking, "the incident's rotation to revoke the old key")
+        wait_until(revoking, "the incident's rotation to revoke the old key")
         code = p.interrupt()
     finally:
         p.kill()
@@ -286,7 +279,7 @@ def test_verify_all_and_reconcile_interrupted_stop_cleanly(
     emulator.set_latency(0.5)
     p = Proc(cli, tmp_path, *argv, "--concurrency", "2")
     try:
-        _wait(lambda: sum(emulator.calls.values()) >= 1 or not p.running(), "a request")
+        wait_until(lambda: sum(emulator.calls.values()) >= 1 or not p.running(), "a request")
         code = p.interrupt()
     finally:
         p.kill()
@@ -318,7 +311,7 @@ def test_scan_interrupted_stops_cleanly(cli: Any, home: Path, tmp_path: Path) ->
             return False
 
     try:
-        _wait(reading_the_tree, "the scan to read the tree")
+        wait_until(reading_the_tree, "the scan to read the tree")
         code = p.interrupt()
     finally:
         p.kill()
@@ -349,7 +342,7 @@ def test_run_interruptible_waits_for_the_work_to_stop_then_raises_interrupted() 
     stopped: list[str] = []
 
     def work(cancel: threading.Event) -> str:
-        _wait(_main_thread_waits_for_the_work, "the caller to wait for the work")
+        wait_until(_main_thread_waits_for_the_work, "the caller to wait for the work")
         _thread.interrupt_main()
         assert cancel.wait(10), "Ctrl-C did not reach the work"
         time.sleep(0.3)  # a step that finishes after the Ctrl-C: the caller waits for it
