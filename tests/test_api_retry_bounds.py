@@ -78,11 +78,17 @@ def test_a_short_wait_the_server_asks_is_honoured_and_not_blamed(emulator: Emula
     assert "asked for" not in told[0], "within the cap: nothing to explain"
 
 
-def test_the_command_line_says_each_wait_on_stderr(cli: Cli, emulator: Emulator) -> None:
+def test_a_script_reading_stderr_still_gets_one_line(cli: Cli, emulator: Emulator) -> None:
+    """The waits are told at a terminal only: without one (a script, cron), a failure is
+    still exactly one line, and a success prints nothing on stderr."""
     assert cli("keys", "add", "Main", input=emulator.bootstrap_key).code == 0
     emulator.inject("verify_async", "429", times=1, retry_after=0.2)
-    r = cli("keys", "verify", "Main")
-    assert r.code == 0, r.stderr
-    assert "The Perplexity API answered 429 (busy) when asked to" in r.stderr
-    assert "retrying in 0.2 s." in r.stderr
+    ok = cli("keys", "verify", "Main")
+    assert ok.code == 0, ok.stderr
+    assert "retrying" not in ok.stderr
+    emulator.inject("revoke", "503", times=10, retry_after=0.01)
+    r = cli("keys", "revoke", "Main", "--yes")
+    assert r.code == 1, (r.stdout, r.stderr)
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "retrying" not in r.stderr
     assert emulator.bootstrap_key not in r.stderr + r.stdout

@@ -126,6 +126,7 @@ def test_no_secret_leaks_anywhere(cli: Cli, emulator: Emulator, home: Path, tmp_
     (repo / "settings.py").write_text(f'API_KEY = "{current}"\n')
     step("scan", "scan", str(repo), "--json", code=1)
     report = tmp_path / "reports" / "incident.md"
+    report.parent.mkdir()  # --report never creates the user's folders
     step("incident", "incident", "Main", "--yes", "--scan", str(repo), "--report", str(report))
     step("check", "check", "--json", code=1)
     step("audit", "audit", "--json", "--verify")

@@ -23,7 +23,10 @@ def services() -> Iterator[Services]:
 
 
 def _say_on_stderr(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    """A wait of the API client, told to a person at a terminal; a script reading stderr
+    keeps its one line per failure (whose message says what the server asked)."""
+    if sys.stderr.isatty():
+        print(text, file=sys.stderr, flush=True)
 
 
 def whole_number(low: int, high: int, what: str) -> Callable[[str], int]:
