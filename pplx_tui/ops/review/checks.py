@@ -455,7 +455,8 @@ def _keyring_findings(
     # every version otherwise, at most KEYRING_CONCURRENCY at a time).
     absent: set[int] = set()
     if candidates:
-        with ThreadPoolExecutor(max_workers=KEYRING_CONCURRENCY) as pool:
+        pool = ThreadPoolExecutor(max_workers=KEYRING_CONCURRENCY)
+        try:
             for v, present in zip(
                 candidates,
                 pool.map(lambda v: svc.secrets.get(v.secret_ref) is not None, candidates),
@@ -463,6 +464,9 @@ def _keyring_findings(
             ):
                 if not present:
                     absent.add(v.id or 0)
+        finally:
+            # On Ctrl-C the reads not begun are dropped rather than all made first.
+            pool.shutdown(wait=True, cancel_futures=True)
     if absent and fix_state:
         with svc.db.session() as s:
             for vid in absent:

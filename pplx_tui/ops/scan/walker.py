@@ -251,7 +251,14 @@ def read_files(
     if workers <= 1 or len(jobs) < 64:
         consume(map(_scan_file, jobs))
     else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan") as pool:
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan")
+        try:
             consume(pool.map(_scan_file, jobs, chunksize=32))
+        except BaseException:
+            # Ctrl-C (or any failure): the files not begun are dropped at once, not read to
+            # the end of the tree before the process may exit.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
     if on_progress is not None:
         on_progress(ScanProgress("files", out.files_scanned, out.bytes_scanned, 0))
