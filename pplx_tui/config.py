@@ -23,6 +23,7 @@ from typing import Any
 from pplx_tui import APP_NAME
 from pplx_tui.core.errors import BadInput
 from pplx_tui.core.limits import MAX_POLICY_DAYS
+from pplx_tui.core.text import one_line
 from pplx_tui.system import files
 
 HOME_ENV = "PPLX_TUI_HOME"
@@ -191,6 +192,23 @@ class Settings:
         return self.group_policy_days.get(group, self.policy_days)
 
 
+def _flat_bindings(table: object, where: str, prefix: str = "") -> dict[str, str]:
+    """``[keys]``: binding ids to keys. ``main.revoke = "ctrl+x"`` (TOML reads it as a table
+    ``main`` holding ``revoke``) and ``"main.revoke" = "ctrl+x"`` mean the same."""
+    if not isinstance(table, dict):
+        raise BadInput(f"{where}: [keys] must map binding ids to key names.")
+    flat: dict[str, str] = {}
+    for name, value in table.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, dict) and not prefix:
+            flat.update(_flat_bindings(value, where, f"{key}."))
+        elif isinstance(value, str):
+            flat[key] = value
+        else:
+            raise BadInput(f"{where}: [keys] {one_line(key, 60)} must be a key name (text).")
+    return flat
+
+
 def _days(table: dict[str, Any], name: str, default: int, where: str) -> int:
     value = table.get(name, default)
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_POLICY_DAYS:
@@ -271,9 +289,7 @@ def load_settings(paths: Paths | None = None) -> Settings:
             f"{where}: [api] timeout must be a number of seconds above 0 and at most "
             f"{MAX_API_TIMEOUT:g}."
         )
-    bindings = raw.get("keys", {})
-    if not isinstance(bindings, dict) or not all(isinstance(v, str) for v in bindings.values()):
-        raise BadInput(f"{where}: [keys] must map binding ids to key names.")
+    bindings = _flat_bindings(raw.get("keys", {}), where)
     base_url = os.environ.get(BASE_URL_ENV) or api.get("base_url") or DEFAULT_BASE_URL
     if not isinstance(base_url, str) or len(base_url) > MAX_BASE_URL_LEN:
         raise BadInput(f"{where}: [api] base_url must be a URL (text).")

@@ -105,14 +105,20 @@ class PplxApp(OpsRunner, App[int]):
     @staticmethod
     def binding_ids() -> set[str]:
         """Every binding id a user may remap in the ``[keys]`` table of config.toml."""
+        return {b.id for b in PplxApp.remappable_bindings() if b.id}
+
+    @staticmethod
+    def remappable_bindings() -> list[Binding]:
+        """The bindings with an id, in the order the screens define them (README's table of
+        binding ids is generated from this by ``scripts/bindings.py``)."""
         from pplx_tui.tui.screens.all import ALL_SCREENS  # incident screens: SQLModel
 
-        ids: set[str] = set()
+        found: dict[str, Binding] = {}
         for cls in (PplxApp, *ALL_SCREENS, VirtualTable, *ALL_MODALS):
             for b in cls.BINDINGS:
-                if isinstance(b, Binding) and b.id:
-                    ids.add(b.id)
-        return ids
+                if isinstance(b, Binding) and b.id and b.id not in found:
+                    found[b.id] = b
+        return list(found.values())
 
     # -- the one error path ----------------------------------------------------------------
 
