@@ -100,3 +100,15 @@ def unfinished(svc: Services, kinds: tuple[str, ...] | None = None) -> list[Oper
         if kinds:
             q = q.where(col(Operation.kind).in_(kinds))
         return list(s.exec(q.order_by(col(Operation.id))).all())
+
+
+def open_rotation(s: Session, key_id: int) -> Operation | None:
+    """The unfinished rotation of the key, if any (there is at most one)."""
+    op: Operation | None = s.exec(
+        select(Operation).where(
+            Operation.kind == "rotate",
+            Operation.key_id == key_id,
+            col(Operation.status).in_(OPEN_STATUSES),
+        )
+    ).first()
+    return op

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from pplx_tui.core.clock import utc
 from pplx_tui.core.errors import BadInput, OperationFailed, PplxError
@@ -73,6 +73,21 @@ def plan_revoke(svc: Services, name: str, *, using: str | None = None) -> Revoke
     )
 
 
+def _refuse_mid_rotation(s: Session, key: Key) -> None:
+    """A key being rotated is not revoked behind the rotation's back: its pending key may
+    already be deployed, and the rotation would then promote a dead key."""
+    running = journal.open_rotation(s, key.id or 0)
+    if running is not None:
+        raise BadInput(
+            f"Key {key.name!r} is being rotated (operation #{running.id}, step {running.step}, "
+            f"{running.status}); nothing was revoked.",
+            hint=(
+                "Let it finish (`pplx-tui resume` if it stalled), or stop it with "
+                f"`pplx-tui keys rotate {key.name} --abandon`, then revoke."
+            ),
+        )
+
+
 def _choose_bearer(s: object, key: Key, using: str | None) -> Bearer | None:
     """``--using``, else another current key of the group; None means the key itself."""
     if using is not None:
@@ -93,6 +108,7 @@ def revoke_key(
     now = svc.now()
     with svc.db.session() as s:
         key = find_key(s, validate_lookup(name))
+        _refuse_mid_rotation(s, key)
         live = _live_versions(s, key)
         if only_version_ids is not None:
             live = [v for v in live if v.id in only_version_ids]
@@ -240,6 +256,7 @@ def mark_revoked(svc: Services, name: str, *, reason: str) -> RevokeResult:
     now = utc(svc.now())
     with svc.db.session() as s:
         key = find_key(s, validate_lookup(name))
+        _refuse_mid_rotation(s, key)
         live = _live_versions(s, key)
         if not live:
             raise BadInput(f"Key {key.name!r} has no live version.")

@@ -570,6 +570,7 @@ class Driver:
             old = s.get(KeyVersion, data["old_version_id"])
             assert new is not None
             assert old is not None
+            revoked_meanwhile = (new.last4, old.last4) if new.stage == Stage.REVOKED else None
             if new.stage == Stage.PENDING:
                 for v in s.exec(
                     select(KeyVersion).where(
@@ -588,6 +589,15 @@ class Driver:
                     fingerprint=new.fingerprint,
                     detail=f"previous …{old.last4}",
                 )
+        if revoked_meanwhile is not None:  # outside the transaction: stop() writes too
+            new_last4, old_last4 = revoked_meanwhile
+            raise self.stop(
+                "failed",
+                "promote",
+                f"The new key …{new_last4} was revoked while the rotation waited; nothing "
+                f"was promoted and …{old_last4} stays current. Rotate again (`pplx-tui keys "
+                f"rotate {self.key_name}`) after `--abandon`ing this one.",
+            )
         self.advance("revoke")
         self.emit("promote", "ok", f"…{self.new_last4} is current, …{self.old_last4} previous")
 

@@ -11,18 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from pplx_tui.core.clock import iso
 from pplx_tui.core.errors import BadInput
 from pplx_tui.core.limits import (
     DEFAULT_GRACE_SECONDS,
     MAX_GRACE_SECONDS,
-    OPEN_STATUSES,
     ROTATION_STEPS,
 )
 from pplx_tui.ops.generate import default_token_name
 from pplx_tui.ops.inventory import current_version, find_key, validate_lookup
+from pplx_tui.ops.journal import open_rotation
 from pplx_tui.ops.lease import holder_of, is_live
 from pplx_tui.ops.targets import TargetView, list_targets
 from pplx_tui.store.tables import Key, KeyVersion, Operation, SecretState, Stage
@@ -59,18 +59,6 @@ def validate_grace(grace: float) -> float:
     if not isinstance(grace, int | float) or not 0 <= grace <= MAX_GRACE_SECONDS:
         raise BadInput(f"The grace period must be between 0 and {int(MAX_GRACE_SECONDS)} seconds.")
     return float(grace)
-
-
-def open_rotation(s: Session, key_id: int) -> Operation | None:
-    """The unfinished rotation of the key, if any (there is at most one)."""
-    op: Operation | None = s.exec(
-        select(Operation).where(
-            Operation.kind == "rotate",
-            Operation.key_id == key_id,
-            col(Operation.status).in_(OPEN_STATUSES),
-        )
-    ).first()
-    return op
 
 
 def step_of(op: Operation) -> str:

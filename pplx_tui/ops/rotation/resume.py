@@ -19,11 +19,12 @@ from pplx_tui.core.limits import DEFAULT_GRACE_SECONDS
 from pplx_tui.ops import journal
 from pplx_tui.ops.bearer import bearer_of
 from pplx_tui.ops.inventory import find_key, validate_lookup
+from pplx_tui.ops.journal import open_rotation
 from pplx_tui.ops.lease import Lease, classify
 from pplx_tui.ops.revoke import revoke_version
 from pplx_tui.ops.rotation.events import OnEvent, RotationResult, Wait
 from pplx_tui.ops.rotation.machine import Driver, start_rotation
-from pplx_tui.ops.rotation.plan import open_rotation, step_of
+from pplx_tui.ops.rotation.plan import step_of
 from pplx_tui.store import audit
 from pplx_tui.store.tables import KeyVersion, Operation, Stage
 
