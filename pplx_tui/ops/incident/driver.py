@@ -139,9 +139,10 @@ class _Driver:
         with self.svc.db.session() as s:
             key = s.get(Key, inc.key_id) if inc.key_id else None
             old = s.get(KeyVersion, inc.old_version_id) if inc.old_version_id else None
-            if key is None or old is None:
-                raise self.fail(inc.step, "The key or its compromised version is gone.")
-            return key, old
+        # fail() writes: never inside the transaction above (it would wait on its own lock)
+        if key is None or old is None:
+            raise self.fail(inc.step, "The key or its compromised version is gone.")
+        return key, old
 
     def do_replace(self, inc: Incident) -> None:
         if inc.mode == "continuity":
@@ -213,14 +214,17 @@ class _Driver:
             mint_id = journal.data_of(rot).get("mint_op_id")
             mint = s.get(Operation, mint_id) if isinstance(mint_id, int) else None
             resolved_by_hand = mint is not None and mint.status == "abandoned"
-            if mint is None or (mint.status != "failed" and not resolved_by_hand):
-                raise self.fail(
-                    "replace",
-                    f"The replacement may have been created without an answer: {rot.message} "
-                    "Resolve that first (import the key, or `pplx-tui review resolve "
-                    f"{mint_id} --reason ...` once you checked the web console).",
-                )
-            return True
+            unknown = mint is None or (mint.status != "failed" and not resolved_by_hand)
+            message = rot.message
+        # fail() writes: never inside the transaction above (it deadlocked for 30 s there)
+        if unknown:
+            raise self.fail(
+                "replace",
+                f"The replacement may have been created without an answer: {message} "
+                "Resolve that first (import the key, or `pplx-tui review resolve "
+                f"{mint_id} --reason ...` once you checked the web console).",
+            )
+        return True
 
     def do_contain(self, inc: Incident) -> None:
         """Contain first: revoke the compromised version now, with another key of the group."""
@@ -340,13 +344,14 @@ class _Driver:
         lease = Lease(self.svc)
         with self.svc.db.session() as s:
             bearer = group_bearer(s, key.group_name, exclude_key_id=key.id)
-            if bearer is None:
-                raise self.fail(
-                    "replace",
-                    f"No usable current key is left in group {key.group_name!r} to create the "
-                    "replacement with. Create one in the web console and import it with "
-                    "`pplx-tui keys add`, then continue the incident.",
-                )
+        if bearer is None:  # fail() writes: outside the transaction
+            raise self.fail(
+                "replace",
+                f"No usable current key is left in group {key.group_name!r} to create the "
+                "replacement with. Create one in the web console and import it with "
+                "`pplx-tui keys add`, then continue the incident.",
+            )
+        with self.svc.db.session() as s:
             tname = default_token_name(key.name, now)
             gen_id = journal_mint_request(
                 s,
