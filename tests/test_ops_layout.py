@@ -95,3 +95,36 @@ def test_package_init_only_re_exports(package: str) -> None:
             )
     mod = importlib.import_module(f"pplx_tui.ops.{package}")
     assert sorted(mod.__all__) == sorted(imported)
+
+
+def test_no_workflow_writes_its_journal_from_inside_its_own_transaction() -> None:
+    """``self.fail/stop/update/persist/advance`` open a write transaction of their own; called
+    inside ``with ...session()`` they wait on the lock that transaction holds (30 s, then
+    "another pplx-tui is writing"). Found twice (rotation promote, incident rerun)."""
+    writers = {"fail", "stop", "update", "persist", "advance"}
+    found = []
+    sources = sorted((ROOT / "ops").rglob("*.py"))
+    assert len(sources) > 20, "the workflows were found"
+    for path in sources:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.With):
+                continue
+            opens_session = any(
+                isinstance(item.context_expr, ast.Call)
+                and isinstance(item.context_expr.func, ast.Attribute)
+                and item.context_expr.func.attr == "session"
+                for item in node.items
+            )
+            if not opens_session:
+                continue
+            found.extend(
+                f"{path.relative_to(ROOT.parent)}:{inner.lineno} self.{inner.func.attr}"
+                for inner in ast.walk(ast.Module(body=node.body, type_ignores=[]))
+                if isinstance(inner, ast.Call)
+                and isinstance(inner.func, ast.Attribute)
+                and inner.func.attr in writers
+                and isinstance(inner.func.value, ast.Name)
+                and inner.func.value.id == "self"
+            )
+    assert found == []
