@@ -102,7 +102,7 @@ def test_no_workflow_writes_its_journal_from_inside_its_own_transaction() -> Non
     inside ``with ...session()`` they wait on the lock that transaction holds (30 s, then
     "another pplx-tui is writing"). Found twice (rotation promote, incident rerun)."""
     writers = {"fail", "stop", "update", "persist", "advance"}
-    found = []
+    found: list[str] = []
     sources = sorted((ROOT / "ops").rglob("*.py"))
     assert len(sources) > 20, "the workflows were found"
     for path in sources:
