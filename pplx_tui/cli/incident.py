@@ -6,10 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from pplx_tui.cli.common import services, stamp
+from pplx_tui.cli.common import services, stamp, whole_number
 from pplx_tui.cli.interrupt import run_interruptible
 from pplx_tui.cli.output import cell, emit_json, err, out, table
 from pplx_tui.cli.prompts import confirm_by_typing, interactive
+from pplx_tui.core.errors import BadInput
+from pplx_tui.core.limits import MAX_ROW_ID
 
 
 def register(sub: Any) -> None:
@@ -29,13 +31,21 @@ def register(sub: Any) -> None:
     p.add_argument("--how", default="", help="how the leak was found")
     p.add_argument("--where", default="", help="where the key leaked")
     p.add_argument(
+        "--again",
+        action="store_true",
+        help="the key's replacement from a resolved incident leaked too: revoke it as well",
+    )
+    p.add_argument(
         "--yes",
         action="store_true",
         help="no confirmation, and record the review checklists as acknowledged",
     )
     p.set_defaults(func=cmd_incident)
 
-    p = sub.add_parser("incidents", help="list incidents")
+    p = sub.add_parser("incidents", help="list incidents; `incidents report N --to FILE`")
+    p.add_argument("action", nargs="?", choices=["report"], help="report: write one again")
+    p.add_argument("incident_id", nargs="?", type=whole_number(1, MAX_ROW_ID, "the incident id"))
+    p.add_argument("--to", type=Path, default=None, metavar="FILE", help="where to write it")
     p.add_argument("--json", action="store_true")
     p.add_argument("--open", action="store_true", help="only those not resolved")
     p.set_defaults(func=cmd_incidents)
@@ -57,6 +67,14 @@ def cmd_incident(args: argparse.Namespace) -> int:
         if current is None:
             from pplx_tui.ops.revoke import plan_revoke
 
+            earlier = inc_ops.replaced_by_incident(svc, args.name)
+            if earlier is not None and not args.again:
+                raise BadInput(
+                    f"The current key of {cell(earlier.key_name)} (…{earlier.new_last4}) is the "
+                    f"replacement incident #{earlier.id} made; a new incident would revoke it. "
+                    f"To write that incident's report again: `pplx-tui incidents report "
+                    f"{earlier.id} --to FILE`. If the replacement leaked too, add --again."
+                )
             plan = plan_revoke(svc, args.name)
             lines = [
                 f"Incident for {cell(plan.key_name)}: "
@@ -158,8 +176,17 @@ def _walk_checklist(
 
 
 def cmd_incidents(args: argparse.Namespace) -> int:
-    from pplx_tui.ops.incident import list_incidents
+    from pplx_tui.ops.incident import list_incidents, rewrite_report
 
+    if args.action == "report":
+        if args.incident_id is None or args.to is None:
+            raise BadInput("Usage: pplx-tui incidents report N --to FILE")
+        with services() as svc:
+            written = rewrite_report(svc, args.incident_id, args.to)
+        out(f"Report of incident #{args.incident_id} written to {cell(str(written))}.")
+        return 0
+    if args.incident_id is not None or args.to is not None:
+        raise BadInput("An incident id and --to go with `incidents report N --to FILE`.")
     with services() as svc:
         views = list_incidents(svc, unresolved_only=args.open)
     if args.json:

@@ -21,10 +21,16 @@ from pplx_tui.ops.incident.record import (
     get_incident,
     list_incidents,
     open_for_key,
+    replaced_by_incident,
     start_incident,
     unresolved,
 )
-from pplx_tui.ops.incident.report import check_report_file, close_incident, write_report
+from pplx_tui.ops.incident.report import (
+    check_report_file,
+    close_incident,
+    rewrite_report,
+    write_report,
+)
 
 __all__ = [
     "CONTAIN_STEPS",
@@ -40,6 +46,8 @@ __all__ = [
     "get_incident",
     "list_incidents",
     "open_for_key",
+    "replaced_by_incident",
+    "rewrite_report",
     "run_incident",
     "start_incident",
     "unresolved",

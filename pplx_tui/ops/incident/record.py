@@ -168,6 +168,28 @@ def get_incident(svc: Services, incident_id: int) -> IncidentView:
         return view_of(s, inc)
 
 
+def replaced_by_incident(svc: Services, name: str) -> IncidentView | None:
+    """The resolved incident whose replacement is the key's current version, if any: a new
+    incident on the key would revoke that healthy replacement."""
+    from pplx_tui.ops.inventory import current_version, find_key, validate_lookup
+
+    with svc.db.session() as s:
+        key = find_key(s, validate_lookup(name))
+        cur = current_version(s, key)
+        if cur is None:
+            return None
+        inc = s.exec(
+            select(Incident)
+            .where(
+                Incident.key_id == key.id,
+                Incident.status == "resolved",
+                Incident.new_version_id == cur.id,
+            )
+            .order_by(col(Incident.id).desc())
+        ).first()
+        return view_of(s, inc) if inc is not None else None
+
+
 def open_for_key(svc: Services, name: str) -> IncidentView | None:
     with svc.db.session() as s:
         inc = s.exec(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from pplx_tui.config import resolve_paths
 from pplx_tui.core.clock import iso, utc
-from pplx_tui.core.errors import BadInput, OperationFailed
+from pplx_tui.core.errors import BadInput, OperationFailed, PplxError
 from pplx_tui.core.policy import duration_label
 from pplx_tui.core.text import one_line
 from pplx_tui.ops.incident.checklists import MEASURES_CHECKLIST, REVIEW_CHECKLIST
@@ -56,11 +56,36 @@ def close_incident(
     path = write_report(
         reports / f"incident-{incident_id}.md", text, locks_dir=svc.settings.paths.locks_dir
     )
+    update(svc, incident_id, report_path=str(path))  # before the user's copy, which may fail
     if report_file is not None:
         check_report_file(report_file)
-        write_report(report_file, text, locks_dir=svc.settings.paths.locks_dir, make_folder=False)
-    update(svc, incident_id, report_path=str(path))
+        try:
+            write_report(
+                report_file, text, locks_dir=svc.settings.paths.locks_dir, make_folder=False
+            )
+        except PplxError as exc:
+            failure = OperationFailed(
+                f"Incident #{incident_id} is resolved (its report is in {path}), but the copy "
+                f"could not be written: {exc} Write it again with `pplx-tui incidents report "
+                f"{incident_id} --to FILE`; do not run the incident again."
+            )
+            failure.exit_code = exc.exit_code  # 3 for a link or device, as anywhere else
+            raise failure from None
     return get_incident(svc, incident_id)
+
+
+def rewrite_report(svc: Services, incident_id: int, to: Path) -> Path:
+    """``incidents report N --to FILE``: the report of a resolved incident, written again."""
+    inc = get_incident(svc, incident_id)
+    if inc.status != "resolved":
+        raise BadInput(
+            f"Incident #{incident_id} is not resolved yet (step {inc.step}); its report is "
+            f"written when it is: `pplx-tui incident {inc.key_name}` continues it."
+        )
+    check_report_file(to)
+    return write_report(
+        to, render_report(inc), locks_dir=svc.settings.paths.locks_dir, make_folder=False
+    )
 
 
 def check_report_file(path: Path) -> None:
