@@ -55,6 +55,11 @@ class Run:
     stdout: str
     stderr: str
 
+    @property
+    def said(self) -> list[str]:
+        """pplx-tui's own lines on stderr (``pplx-tui: ...``), without the progress lines."""
+        return [line for line in self.stderr.splitlines() if line.startswith("pplx-tui:")]
+
 
 class NeedsRealProcess(BaseException):
     """The command tried to end the process (``os._exit``): run it with ``process=True``.

@@ -63,7 +63,7 @@ def test_a_malformed_date_is_one_line_and_changes_nothing(
         assert "unexpected error" not in r.stderr, (argv, r.stderr)
         assert "Traceback" not in r.stderr, argv
         if r.code != 0 and not (argv[0] in ("check", "doctor") and r.code == 1):
-            said = [line for line in r.stderr.splitlines() if line.startswith("pplx-tui:")]
+            said = r.said
             assert len(said) == 1, (argv, r.stderr)
             if r.code == 3 and "cannot read" in said[0]:
                 crashes.append(argv)

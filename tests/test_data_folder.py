@@ -725,7 +725,7 @@ def test_an_incident_report_that_is_a_link_is_refused_and_its_target_untouched(
         expected = f"{report} is a symbolic link"
     r = cli("incident", "Leaky", "--yes", "--where", "a test", *extra)
     assert r.code == 3, (r.stdout, r.stderr)
-    said = [line for line in r.stderr.splitlines() if line.startswith("pplx-tui:")]
+    said = r.said
     assert len(said) == 1, r.stderr  # the progress lines before it are the incident's own
     assert expected in said[0]
     assert "Traceback" not in r.stderr

@@ -15,7 +15,7 @@ def test_rerun_after_a_lost_answer_names_the_way_out(cli: Cli, emulator: Emulato
     assert first.code == 1, (first.stdout, first.stderr)
     again = cli("incident", "Main", "--yes")
     assert again.code == 1, (again.stdout, again.stderr)
-    said = [line for line in again.stderr.splitlines() if line.startswith("pplx-tui:")]
+    said = again.said
     assert len(said) == 1, again.stderr
     assert "may have been created without an answer" in said[0]
     assert "review resolve" in said[0]

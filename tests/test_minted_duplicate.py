@@ -25,7 +25,7 @@ def test_generate_answered_with_a_held_key_is_one_line(
     emulator.inject("generate", "mint_existing")
     r = cli("keys", "generate", "Second", "--using", "Main", "--yes")
     assert r.code == 1, (r.stdout, r.stderr)
-    said = [line for line in r.stderr.splitlines() if line.startswith("pplx-tui:")]
+    said = r.said
     assert len(said) == 1, r.stderr
     assert "already holds" in said[0]
     assert "'Main'" in said[0]
