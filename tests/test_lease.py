@@ -352,7 +352,7 @@ def test_killed_mid_grace_then_resume_in_another_process_finishes(
         add_target(svc, "Main", "dotenv", path=str(env_file))
         real = {"PPLX_TUI_FIXED_NOW": "", LEASE_ENV: "2"}  # real time: the grace runs down
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pplx_tui", "keys", "rotate", "Main", "--grace", "15", "--yes"],
+            [sys.executable, "-m", "pplx_tui", "keys", "rotate", "Main", "--grace", "8", "--yes"],
             env={**cli.env, **real},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
