@@ -203,10 +203,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
         now = svc.now()
     if result.unstored_secret is not None:
         err(f"pplx-tui: {result.problem}")
-        err(
-            "The new key is printed below, once. Store it now (a password manager), then run "
-            f"`pplx-tui keys add {name}` and paste it to put it in the keyring."
-        )
+        if result.malformed:
+            err("The API's answer is printed below, escaped, once; it is not a usable key.")
+        else:
+            err(
+                "The new key is printed below, once. Store it now (a password manager), then "
+                f"run `pplx-tui keys add {name}` and paste it to put it in the keyring."
+            )
         out(result.unstored_secret.reveal())
         return 1
     if args.json:

@@ -113,7 +113,10 @@ def _show_unstored(results: list[Any]) -> None:
     for r in results:
         if r.unstored_secret is not None:
             err(f"pplx-tui: {r.key_name}: {r.message}")
-            err("The new key is printed below, once. Store it now, then `pplx-tui keys add`.")
+            if r.malformed:
+                err("The API's answer is printed below, escaped, once; it is not a usable key.")
+            else:
+                err("The new key is printed below, once. Store it now, then `pplx-tui keys add`.")
             out(r.unstored_secret.reveal())
 
 

@@ -70,3 +70,26 @@ def clean_secret(raw: str) -> CleanSecret:
             "digits); it is stored anyway."
         )
     return CleanSecret(value=value, warning=warning)
+
+
+def impossible_shape(token: str) -> str | None:
+    """Why a token the API minted cannot be a key (None when it can): whitespace, control or
+    non-ASCII characters, or a length no key has. Such an answer is malformed: never stored
+    as a key, made current or used as a bearer."""
+    if len(token) > MAX_SECRET_LEN:
+        return f"{len(token):,} characters"
+    if not token:
+        return "empty"
+    if any(ch.isspace() for ch in token):
+        return "it contains whitespace"
+    if not token.isascii() or not token.isprintable():
+        return "it contains control or non-ASCII characters"
+    return None
+
+
+def inert_repr(token: str, limit: int = 200) -> str:
+    """A malformed token shown escaped (``\\x1b``, ``\\n``...) and cut to ``limit``."""
+    text = token.encode("unicode_escape").decode("ascii").replace(" ", "\\x20")
+    if len(text) > limit:
+        return f"{text[:limit]}… ({len(token):,} characters)"
+    return text

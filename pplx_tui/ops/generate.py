@@ -23,7 +23,7 @@ from pplx_tui.core.clock import iso, utc
 from pplx_tui.core.errors import BadInput, OperationFailed, PplxError
 from pplx_tui.core.secret import Secret
 from pplx_tui.core.text import validate_name
-from pplx_tui.core.tokens import fingerprint
+from pplx_tui.core.tokens import fingerprint, impossible_shape, inert_repr
 from pplx_tui.ops import journal
 from pplx_tui.ops.bearer import Bearer, group_bearer, named_bearer, read_secret
 from pplx_tui.ops.lease import Lease
@@ -53,6 +53,9 @@ class MintResult:
     #: must show it to the user once, with ``problem``; it exists nowhere else.
     unstored_secret: Secret | None = None
     problem: str | None = None
+    #: The API's answer was no key at all (see :func:`impossible_shape`): ``unstored_secret``
+    #: holds it escaped, to find and revoke the key in the web console, not to store.
+    malformed: bool = False
 
     @property
     def stored(self) -> bool:
@@ -128,6 +131,27 @@ def mint_version(
         failure = OperationFailed(msg)
         failure.exit_code = exc.exit_code  # e.g. 3 when the API is unreachable
         raise failure from None
+    odd = impossible_shape(minted.auth_token)
+    if odd is not None:
+        msg = (
+            f"The API answered the generate request with a token of an impossible shape ({odd}): "
+            "it is not stored, not made current and never used as a bearer. It is shown once, "
+            "escaped, so that you can find the key in the web console (named "
+            f"{token_name!r}) and revoke it there."
+        )
+        _fail(svc, op_id, key_id, key_name, "failed", msg, drop_key_on_failure, bearer)
+        shown = Secret(inert_repr(minted.auth_token))
+        return MintResult(
+            key_name,
+            None,
+            fingerprint(minted.auth_token),
+            "????",
+            token_name,
+            op_id,
+            unstored_secret=shown,
+            problem=msg,
+            malformed=True,
+        )
     held_by = _holder_of(svc, fingerprint(minted.auth_token))
     if held_by is not None:
         msg = (

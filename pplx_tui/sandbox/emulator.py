@@ -45,8 +45,12 @@ FAULT_KINDS = (
     "drop",
     "drop_after_mint",
     "mint_existing",
+    "mint_garbled",
+    "mint_huge",
     "latency",
 )
+#: Faults applied to a generate after the key was minted ("drop": the answer is lost).
+_AFTER_MINT = ("drop_after_mint", "mint_existing", "mint_garbled", "mint_huge")
 _ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/generate_auth_token"): "generate",
     ("POST", "/revoke_auth_token"): "revoke",
@@ -97,7 +101,7 @@ class _Fault:
     delay: float = 0.0
 
     def matches(self, endpoint: str) -> bool:
-        if self.kind in ("drop_after_mint", "mint_existing") and endpoint != "generate":
+        if self.kind in _AFTER_MINT and endpoint != "generate":
             return False
         return self.endpoint in ("*", endpoint)
 
@@ -377,7 +381,7 @@ class Emulator:
             )
         if kind not in FAULT_KINDS:
             raise BadInput(f"Unknown fault {kind!r}: use one of {', '.join(FAULT_KINDS)}.")
-        if kind in ("drop_after_mint", "mint_existing") and endpoint not in ("generate", "*"):
+        if kind in _AFTER_MINT and endpoint not in ("generate", "*"):
             raise BadInput(f"The fault {kind!r} only applies to the 'generate' endpoint.")
         if isinstance(times, bool) or not isinstance(times, int) or times < 1:
             raise BadInput(f"The fault count must be a whole number of at least 1, not {times!r}.")
@@ -483,7 +487,7 @@ class Emulator:
                 raise _Drop
             if fault.kind == "latency":
                 self._sleep(fault.delay)
-            elif fault.kind not in ("drop_after_mint", "mint_existing"):
+            elif fault.kind not in _AFTER_MINT:
                 return self._fault_reply(fault, endpoint)
         bearer = _bearer(authorization)
         if bearer is None or not self.is_live(bearer):
@@ -492,12 +496,18 @@ class Emulator:
         reply = handler(bearer, body)
         if fault is not None and fault.kind == "drop_after_mint" and reply.status == 200:
             raise _Drop
-        if fault is not None and fault.kind == "mint_existing" and reply.status == 200:
-            # A faulty server answers with a key that already exists: the bearer's own.
+        if fault is not None and fault.kind in _AFTER_MINT[1:] and reply.status == 200:
+            # A faulty server: the key it minted (still live) is answered as something else.
             answer = json.loads(reply.body)
-            with self._lock:
-                self._tokens.pop(answer["auth_token"], None)
-            answer["auth_token"] = bearer
+            minted = answer["auth_token"]
+            if fault.kind == "mint_existing":  # a key that already exists: the bearer's own
+                with self._lock:
+                    self._tokens.pop(minted, None)
+                answer["auth_token"] = bearer
+            elif fault.kind == "mint_garbled":  # whitespace and an escape sequence in it
+                answer["auth_token"] = f"{minted[:20]} \x1b[31m{minted[20:]}\n"
+            else:  # mint_huge: 100 KB
+                answer["auth_token"] = minted + "x" * 100_000
             return _json_reply(200, answer)
         return reply
 

@@ -53,6 +53,9 @@ class RotationResult:
     new_last4: str | None = None
     #: Only when the keyring refused the new key: show it once, it exists nowhere else.
     unstored_secret: Secret | None = field(default=None, repr=False)
+    #: The API's answer to the mint was no key at all: ``unstored_secret`` holds it escaped,
+    #: to find and revoke that key in the web console, not to store.
+    malformed: bool = False
 
     @property
     def ok(self) -> bool:

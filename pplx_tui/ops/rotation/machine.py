@@ -364,6 +364,7 @@ class Driver:
                     "mint",
                     minted.problem or "the new key could not be stored",
                     unstored_secret=minted.unstored_secret,
+                    malformed=minted.malformed,
                 )
             version_id = minted.version_id
         elif gen_status == "running":
