@@ -18,6 +18,16 @@ def _versions(cli: Cli) -> list[object]:
     return versions
 
 
+def deployed_key(cli: Cli, emulator: Emulator, tmp_path: Path) -> tuple[str, Path]:
+    """``Main`` imported with the emulator's key and deployed to a dotenv file."""
+    old = emulator.bootstrap_key
+    env = tmp_path / "app.env"
+    env.write_text(f"PERPLEXITY_API_KEY={old}\n")
+    assert cli("keys", "add", "Main", input=old).code == 0
+    assert cli("targets", "add", "Main", "dotenv", str(env)).code == 0
+    return old, env
+
+
 def test_generate_answered_with_a_held_key_is_one_line(
     cli: Cli, emulator: Emulator, home: Path
 ) -> None:
@@ -42,11 +52,7 @@ def test_generate_answered_with_a_held_key_is_one_line(
 def test_rotate_answered_with_a_held_key_stops_before_deploying(
     cli: Cli, emulator: Emulator, tmp_path: Path
 ) -> None:
-    old = emulator.bootstrap_key
-    env = tmp_path / "app.env"
-    env.write_text(f"PERPLEXITY_API_KEY={old}\n")
-    assert cli("keys", "add", "Main", input=old).code == 0
-    assert cli("targets", "add", "Main", "dotenv", str(env)).code == 0
+    old, env = deployed_key(cli, emulator, tmp_path)
     before = _versions(cli)
     emulator.inject("generate", "mint_existing")
     r = cli("keys", "rotate", "Main", "--grace", "0", "--yes")

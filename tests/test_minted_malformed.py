@@ -10,6 +10,7 @@ import pytest
 
 from pplx_tui.sandbox.emulator import Emulator
 from tests.conftest import Cli
+from tests.test_minted_duplicate import deployed_key
 
 
 @pytest.mark.parametrize(
@@ -37,11 +38,7 @@ def test_generate_answered_with_an_impossible_token_stores_nothing(
 def test_a_rotation_answered_with_an_impossible_token_keeps_the_old_key(
     cli: Cli, emulator: Emulator, tmp_path: Path
 ) -> None:
-    old = emulator.bootstrap_key
-    env = tmp_path / "app.env"
-    env.write_text(f"PERPLEXITY_API_KEY={old}\n")
-    assert cli("keys", "add", "Main", input=old).code == 0
-    assert cli("targets", "add", "Main", "dotenv", str(env)).code == 0
+    old, env = deployed_key(cli, emulator, tmp_path)
     before = cli("keys", "history", "Main", "--json").stdout
     emulator.inject("generate", "mint_garbled")
     r = cli("keys", "rotate", "Main", "--grace", "0", "--yes")
