@@ -2,8 +2,9 @@
 
 Exit codes (design.md): 0 success; 1 the operation failed or something needs attention;
 2 bad input or usage; 3 the environment is not usable; 130 interrupted (Ctrl-C, SIGINT: see
-:mod:`pplx_tui.cli.interrupt`). Every non-zero exit prints one clear line on stderr. No traceback reaches the user: unexpected errors go, redacted and without
-local variables, to ``logs/crash.log`` in the data folder.
+:mod:`pplx_tui.cli.interrupt`). Every non-zero exit prints one clear line on stderr. No
+traceback reaches the user: unexpected errors go, redacted and without local variables, to
+``logs/crash.log`` in the data folder.
 """
 
 from __future__ import annotations
