@@ -95,7 +95,17 @@ V5 = [
     "ALTER TABLE operation ADD COLUMN lease_expires_at DATETIME",
 ]
 
-STEPS: list[list[str]] = [V1, V2, V3, V4, V5]
+V6 = [
+    # Deployment presets keep their settings as a JSON object; consumer checks of a key.
+    "ALTER TABLE target ADD COLUMN options VARCHAR",
+    """CREATE TABLE key_check (
+        id INTEGER NOT NULL, key_id INTEGER NOT NULL, kind VARCHAR NOT NULL,
+        spec VARCHAR NOT NULL, created_at DATETIME NOT NULL, PRIMARY KEY (id),
+        FOREIGN KEY(key_id) REFERENCES "key" (id))""",
+    "CREATE INDEX ix_key_check_key_id ON key_check (key_id)",
+]
+
+STEPS: list[list[str]] = [V1, V2, V3, V4, V5, V6]
 SCHEMA_VERSION = len(STEPS)
 
 

@@ -100,12 +100,29 @@ class Target(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     key_id: int = Field(foreign_key="key.id", index=True)
-    kind: str  # dotenv | command
+    kind: str  # dotenv | command | a deployment preset (github, kubernetes, ...)
     path: str | None = None
     var: str | None = None
     command: str | None = None
+    options: str | None = None  # JSON object of a preset's settings, never a secret (schema v6)
     version_id: int | None = None  # the version it last received
     deployed_at: datetime | None = None
+    created_at: datetime
+
+
+class KeyCheck(SQLModel, table=True):
+    """A consumer check of a key (schema v6): run after deployment, before the old key goes.
+
+    ``kind`` is ``command`` (a command line; exit 0 passes) or ``url`` (an HTTP URL; a 2xx
+    answer passes). ``spec`` is the command or URL, never a secret.
+    """
+
+    __tablename__ = "key_check"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_id: int = Field(foreign_key="key.id", index=True)
+    kind: str
+    spec: str
     created_at: datetime
 
 
