@@ -124,6 +124,8 @@ def cmd_incident(args: argparse.Namespace) -> int:
             view = inc_ops.get_incident(svc, view.id)
             if view.step != which:
                 continue
+            if which == "review":
+                _show_known_tokens(*inc_ops.known_tokens(svc, view.id))
             done = _walk_checklist(which, items, view.checklist, yes=args.yes)
             view = inc_ops.complete_checklist(svc, view.id, which, done)
             if view.step == which:
@@ -152,6 +154,18 @@ def _show_unstored(view: Any) -> None:
             f"`pplx-tui incident {view.key_name}` again."
         )
         out(view.unstored_secret.reveal())
+
+
+def _show_known_tokens(group: str, tokens: list[Any]) -> None:
+    """The names to compare with the console's key list (keys a leaked key made are not here)."""
+    out(
+        f"Keys this inventory knows in group {cell(group)}; any other key in the web console's "
+        "list for this group was made elsewhere (perhaps with the leaked key): revoke it there."
+    )
+    for t in tokens:
+        out(f"  - {cell(t.label())}")
+    if not tokens:
+        out("  (none)")
 
 
 def _walk_checklist(

@@ -288,9 +288,18 @@ async def test_scan_checklists_close_with_report(svc: Any, emulator: Any, tmp_pa
             pilot, lambda: _phase(app) == "phase-review", "_phase(app) == 'phase-review'"
         )
         assert "1 find(s)" in _text(app, "#events")
+        # Issue 11 §15: the names to compare with the console's key list, beside that item.
+        await wait_for(
+            pilot, lambda: "key api-main" in _text(app, "#review-known"), "known names shown"
+        )
+        known = _text(app, "#review-known")
+        assert "Keys this inventory knows in group prod" in known
+        assert "leaky · " in known  # the replacement, as the console names it
 
         # Some ticks only: saved, but the incident waits at the review.
         app.screen.query_one("#review-usage", Checkbox).value = True
+        app.screen.query_one("#review-save").scroll_visible(animate=False)
+        await pilot.pause()
         await pilot.click("#review-save")
         await wait_for(pilot, idle(app))
         view = inc.open_for_key(svc, "leaky")

@@ -28,8 +28,10 @@ REVIEW_CHECKLIST: tuple[tuple[str, str], ...] = (
     ),
     (
         "unknown_keys",
-        "Look for keys in the web console that nobody recognises (pplx-tui names its keys "
-        "'<name> · <time> · pplx-tui'): an attacker with a key can mint more.",
+        "Compare the web console's key list for this API group with the names below and "
+        "revoke there every key nobody recognises: any key can mint keys and the API cannot "
+        "list them, so a leaked key may have made keys this inventory never saw, whose secrets "
+        "were shown once, to whoever made them; only the console can revoke those.",
     ),
     (
         "where",

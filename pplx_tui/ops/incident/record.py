@@ -24,7 +24,7 @@ from pplx_tui.ops.bearer import group_bearer
 from pplx_tui.ops.inventory import current_version, find_key, validate_lookup
 from pplx_tui.store import audit
 from pplx_tui.store.audit import os_user
-from pplx_tui.store.tables import Incident, KeyVersion
+from pplx_tui.store.tables import Incident, Key, KeyVersion, Operation
 
 if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
@@ -332,3 +332,96 @@ def advance(svc: Services, incident_id: int, mode: str, step: str) -> None:
     """Move the incident from ``step`` to the next step of its order."""
     steps = steps_of(mode)
     update(svc, incident_id, step=steps[steps.index(step) + 1], message="")
+
+
+@dataclass(frozen=True)
+class KnownToken:
+    """A key the inventory knows in the compromised key's group, as the web console names it.
+
+    Any key can mint keys and the API cannot list them, so the console's key list is the only
+    place a key the attacker made shows up; these are the names a person compares it with.
+    ``state`` is a stage (current, pending, previous, revoked) or ``sent, no answer`` for a
+    creation whose answer never came (it may exist in the console under that name).
+    """
+
+    key_name: str
+    token_name: str | None
+    last4: str | None
+    state: str
+    created_at: datetime | None
+
+    def label(self) -> str:
+        tail = f" …{self.last4}" if self.last4 else ""
+        who = f"key {one_line(self.key_name, 80)}{tail}, {self.state}"
+        if not self.token_name:
+            return f"{who}: imported, its name in the console is not recorded"
+        name = one_line(self.token_name, 120)
+        if self.last4 is None:
+            return f"{who}: named “{name}” in the console if it was made"
+        return f"{who}: named “{name}” in the console"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key_name,
+            "token_name": self.token_name,
+            "last4": self.last4,
+            "state": self.state,
+            "created_at": iso(self.created_at),
+        }
+
+
+#: How many known names are listed at most (a group of thousands is read in the console).
+MAX_KNOWN_TOKENS = 200
+
+
+def known_tokens(svc: Services, incident_id: int) -> tuple[str, list[KnownToken]]:
+    """The group of the incident's key and every key the inventory knows in it (newest first):
+    each version ever stored, revoked ones included, and creations sent without an answer."""
+    with svc.db.session() as s:
+        inc = s.get(Incident, incident_id)
+        if inc is None:
+            raise NotFound(f"No incident #{incident_id}.")
+        key = s.get(Key, inc.key_id) if inc.key_id is not None else None
+        if key is None:
+            key = s.exec(select(Key).where(Key.name == inc.key_name)).first()
+        group = key.group_name if key is not None else "default"
+        keys = {k.id: k.name for k in s.exec(select(Key).where(Key.group_name == group)).all()}
+        tokens: list[KnownToken] = []
+        versions = s.exec(
+            select(KeyVersion)
+            .where(col(KeyVersion.key_id).in_(list(keys)))
+            .order_by(col(KeyVersion.created_at).desc(), col(KeyVersion.id).desc())
+            .limit(MAX_KNOWN_TOKENS)
+        ).all()
+        tokens.extend(
+            KnownToken(
+                key_name=keys.get(v.key_id, "?"),
+                token_name=v.token_name,
+                last4=v.last4,
+                state=v.stage,
+                created_at=utc(v.created_at),
+            )
+            for v in versions
+        )
+        lost = s.exec(
+            select(Operation)
+            .where(Operation.status == "unknown")
+            .order_by(col(Operation.id).desc())
+            .limit(10 * MAX_KNOWN_TOKENS)
+        ).all()
+        names = set(keys.values())
+        for op in lost:
+            try:
+                data = json.loads(op.data or "{}")
+            except json.JSONDecodeError:
+                continue
+            if not isinstance(data, dict):
+                continue
+            name = data.get("token_name")
+            # A creation for a key of the group, or a new key meant for it (`keys generate`).
+            ours = op.key_name in names or data.get("group") == group
+            if ours and isinstance(name, str) and name:
+                tokens.append(
+                    KnownToken(op.key_name, name, None, "sent, no answer", utc(op.created_at))
+                )
+    return group, tokens

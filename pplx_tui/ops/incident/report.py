@@ -8,6 +8,7 @@ privately through the project's one writer, ``pplx_tui.system.files.write_atomic
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,13 @@ from pplx_tui.core.errors import BadInput, OperationFailed, PplxError
 from pplx_tui.core.policy import duration_label
 from pplx_tui.core.text import one_line
 from pplx_tui.ops.incident.checklists import MEASURES_CHECKLIST, REVIEW_CHECKLIST
-from pplx_tui.ops.incident.record import IncidentView, get_incident, update
+from pplx_tui.ops.incident.record import (
+    IncidentView,
+    KnownToken,
+    get_incident,
+    known_tokens,
+    update,
+)
 from pplx_tui.system.files import (
     PRIVATE_DIR,
     PRIVATE_FILE,
@@ -51,7 +58,7 @@ def close_incident(
         step_label="close",
     )
     final = get_incident(svc, incident_id)
-    text = render_report(final)
+    text = render_report(final, known_tokens(svc, incident_id), at=now)
     reports = ensure_private_dir(svc.settings.paths.reports_dir)
     path = write_report(
         reports / f"incident-{incident_id}.md", text, locks_dir=svc.settings.paths.locks_dir
@@ -83,9 +90,8 @@ def rewrite_report(svc: Services, incident_id: int, to: Path) -> Path:
             f"written when it is: `pplx-tui incident {inc.key_name}` continues it."
         )
     check_report_file(to)
-    return write_report(
-        to, render_report(inc), locks_dir=svc.settings.paths.locks_dir, make_folder=False
-    )
+    text = render_report(inc, known_tokens(svc, incident_id), at=utc(svc.now()))
+    return write_report(to, text, locks_dir=svc.settings.paths.locks_dir, make_folder=False)
 
 
 def check_report_file(path: Path) -> None:
@@ -137,7 +143,20 @@ def _md(text: str) -> str:
     return t
 
 
-def render_report(inc: IncidentView) -> str:
+def _known_lines(group: str, tokens: list[KnownToken], *, at: datetime | None) -> list[str]:
+    when = f" on {iso(at)}" if at is not None else ""
+    head = f"  - Keys this inventory knew in group {_md(group)}{when}"
+    if not tokens:
+        return [head + ": none."]
+    return [head + ":"] + [f"    - {_md(t.label())}" for t in tokens]
+
+
+def render_report(
+    inc: IncidentView,
+    known: tuple[str, list[KnownToken]] | None = None,
+    *,
+    at: datetime | None = None,
+) -> str:
     lines = [
         f"# Incident #{inc.id}: key {_md(inc.key_name)} compromised",
         "",
@@ -184,6 +203,8 @@ def render_report(inc: IncidentView) -> str:
         for item_id, text in items:
             mark = "x" if inc.checklist.get(f"{which}.{item_id}") else " "
             lines.append(f"- [{mark}] {text}")
+            if item_id == "unknown_keys" and known is not None:
+                lines.extend(_known_lines(*known, at=at))
     lines += [
         "",
         "No secret appears in this report: keys are named by their last 4 characters.",

@@ -227,9 +227,23 @@ class IncidentScreen(AppAccess, Screen[None]):
         elif v.step in ("review", "measures"):
             self._switch(f"phase-{v.step}")
             self.query_one(f"#phase-{v.step}", ChecklistPhase).show(v.checklist)
+            if v.step == "review":
+                self._load_known_tokens(v.id)
         elif v.step == "close":
             self._switch("phase-close")
             self.query_one(ClosePhase).focus_close()
+
+    def _load_known_tokens(self, incident_id: int) -> None:
+        svc = self.svc
+
+        def work() -> tuple[str, list[str]]:
+            group, tokens = ops.known_tokens(svc, incident_id)
+            return group, [t.label() for t in tokens]
+
+        def loaded(found: tuple[str, list[str]]) -> None:
+            self.query_one("#phase-review", ChecklistPhase).show_known(*found)
+
+        self.run_op("incident.known", work, loaded)
 
     # -- what the phases asked for -----------------------------------------------------------
 
