@@ -18,32 +18,18 @@ import argparse
 import contextlib
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
+
+from realkeyring import secret_service
 
 SRC = Path(__file__).resolve().parents[1]
 TARGET = 16.0
 SECRET = "pplx-" + "benchmarkexecoverhead0123456789abcdefghijklmnopq"[:48]
-
-
-@contextlib.contextmanager
-def secret_service(base: Path) -> Iterator[dict[str, str]]:
-    """A gnome-keyring-daemon in a private D-Bus session; yields the environment to use."""
-    sys.path.insert(0, str(SRC))  # the tests' keyring helper, shared with tests/conftest.py
-    from tests.keyring_daemon import start_secret_service
-
-    env, _, pid = start_secret_service(base, b"benchmark-keyring-password")
-    try:
-        yield env
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(int(pid), signal.SIGTERM)
 
 
 def _time(argv: list[str], env: dict[str, str]) -> float:
