@@ -185,6 +185,8 @@ class Settings:
     stale_verify_days: int = 30
     group_policy_days: dict[str, int] = field(default_factory=dict)
     api_timeout: float = 15.0
+    #: The bound of one API call, every retry and wait included (``[api] operation_timeout``).
+    api_operation_timeout: float = 60.0
     bindings: dict[str, str] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -289,6 +291,17 @@ def load_settings(paths: Paths | None = None) -> Settings:
             f"{where}: [api] timeout must be a number of seconds above 0 and at most "
             f"{MAX_API_TIMEOUT:g}."
         )
+    operation_timeout = api.get("operation_timeout", max(60.0, float(timeout)))
+    if (
+        not isinstance(operation_timeout, (int, float))
+        or isinstance(operation_timeout, bool)
+        or not math.isfinite(operation_timeout)
+        or not timeout <= operation_timeout <= MAX_API_TIMEOUT
+    ):
+        raise BadInput(
+            f"{where}: [api] operation_timeout must be a number of seconds from timeout "
+            f"({float(timeout):g}) to {MAX_API_TIMEOUT:g}."
+        )
     bindings = _flat_bindings(raw.get("keys", {}), where)
     base_url = os.environ.get(BASE_URL_ENV) or api.get("base_url") or DEFAULT_BASE_URL
     if not isinstance(base_url, str) or len(base_url) > MAX_BASE_URL_LEN:
@@ -302,6 +315,7 @@ def load_settings(paths: Paths | None = None) -> Settings:
         stale_verify_days=_days(policy, "stale_verify_days", 30, where),
         group_policy_days=groups,
         api_timeout=float(timeout),
+        api_operation_timeout=float(operation_timeout),
         bindings=dict(bindings),
         raw=raw,
     )

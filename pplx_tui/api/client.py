@@ -9,23 +9,31 @@ Rules (docs/perplexity-api.md, design.md "Rules that make it trustworthy"):
   exponential backoff, honouring ``Retry-After`` / ``retry-after-ms``.
 * A bearer or token goes only into the one request's header or body: never into an
   exception, a repr or the ``calls`` record.
+* Bounded in time and memory: each request has a total deadline (``timeout``: wall clock
+  from sending to the last byte of the answer, however slowly a server trickles it), each
+  call one too (``operation_timeout``: every attempt and every wait between retries
+  included), and an answer larger than :data:`MAX_RESPONSE_BYTES` is refused unread.
+  httpx's own timeouts are per read; a network backend that bounds every read, write and
+  connect by what is left of the deadline makes them total.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import contextvars
 import email.utils
 import json
 import math
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, NoReturn
 
+import httpcore
 import httpx
 
 from pplx_tui import __version__
@@ -51,6 +59,10 @@ from pplx_tui.core.text import one_line
 DEFAULT_BASE_URL = "https://api.perplexity.ai"
 USER_AGENT = f"pplx-tui/{__version__}"
 CONNECT_TIMEOUT = 5.0
+#: The default bound of one call (``[api] operation_timeout``): all its attempts and waits.
+DEFAULT_OPERATION_TIMEOUT = 60.0
+#: The largest answer read; the key endpoints answer a few hundred bytes.
+MAX_RESPONSE_BYTES = 1024 * 1024
 VERIFY_METHODS = ("async", "models", "chat")
 #: What each verification method sends. ``chat`` is billed (token price + request fee).
 VERIFY_REQUESTS: dict[str, tuple[str, str, dict[str, Any] | None]] = {
@@ -66,6 +78,104 @@ VERIFY_REQUESTS: dict[str, tuple[str, str, dict[str, Any] | None]] = {
 _GATEWAY_UNKNOWN = frozenset({502, 504, 520, 524})
 _HEADER_SAFE_RE = re.compile(r"\A[\x21-\x7e]+\Z")
 _BASE_URL_ENV = "PERPLEXITY_BASE_URL"
+#: The monotonic time by which the request being sent on this thread must be over.
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "pplx_request_deadline", default=None
+)
+
+#: The monotonic time by which every call made on this thread must be over (``within``).
+_BUDGET: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "pplx_call_budget", default=None
+)
+
+
+def _left(timeout: float | None) -> float | None:
+    """``timeout`` bounded by what is left of this thread's deadline (raises once past)."""
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise httpcore.ReadTimeout("the request's total deadline has passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A network stream whose every read and write ends by the request's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _left(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _left(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: Any,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _left(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(host, port, _left(timeout), local_address, socket_options)
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(
+            self._inner.connect_unix_socket(path, _left(timeout), socket_options)
+        )
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _deadline_transport() -> httpx.HTTPTransport:
+    transport = httpx.HTTPTransport()
+    pool = transport._pool
+    if isinstance(pool, httpcore.ConnectionPool):  # no proxy: bound every socket operation
+        pool._network_backend = _DeadlineBackend()
+    return transport
+
+
+class _DeadlinePassed(httpx.ReadTimeout):
+    """The request (or the whole call) ran out of time while an answer was still coming."""
+
+    def __init__(self, limit: float, whole_call: bool, *, started: bool) -> None:
+        super().__init__(f"no complete answer within {limit:g} s")
+        self.limit = limit
+        self.whole_call = whole_call
+        self.started = started  # the status line and headers had come
+
+
+class _TooLarge(httpx.ReadError):
+    """The answer is larger than :data:`MAX_RESPONSE_BYTES`: refused unread."""
+
+    def __init__(self) -> None:
+        super().__init__(f"the answer is larger than {MAX_RESPONSE_BYTES // 1024} KiB")
 
 
 @dataclass(frozen=True, repr=False)
@@ -174,6 +284,7 @@ class PerplexityClient:
         base_url: str = DEFAULT_BASE_URL,
         *,
         timeout: float = 15.0,
+        operation_timeout: float = DEFAULT_OPERATION_TIMEOUT,
         retry: RetryPolicy = RetryPolicy(),
         verify_method: str = "async",
         sleep: Callable[[float], None] = time.sleep,
@@ -202,6 +313,8 @@ class PerplexityClient:
             raise BadInput("The retry policy needs at least one attempt.")
         self.base_url = base
         self.timeout = timeout
+        #: The bound of one call, retries and waits included (at least one request's).
+        self.operation_timeout = max(float(operation_timeout), float(timeout))
         self.retry = retry
         #: Told (one line, no secret) before each wait between retries, to show the user.
         self.on_wait = on_wait
@@ -214,7 +327,7 @@ class PerplexityClient:
             timeout=httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout)),
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             follow_redirects=False,
-            transport=transport,
+            transport=transport if transport is not None else _deadline_transport(),
         )
 
     def __repr__(self) -> str:
@@ -242,7 +355,7 @@ class PerplexityClient:
         payload = {"token_name": token_name} if token_name is not None else {}
         path = "/generate_auth_token"
         try:
-            resp = self._send("POST", path, bearer, payload)
+            resp = self._send("POST", path, bearer, payload, self._call_deadline())
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise self._transport_error(exc, "generate a key", [bearer]) from None
         except httpx.TransportError as exc:
@@ -322,29 +435,86 @@ class PerplexityClient:
 
     def ping(self) -> tuple[bool, str]:
         """Does the API answer at all? Any HTTP response counts (e.g. 401 without a key)."""
+        token = _DEADLINE.set(self._call_deadline())
         try:
             resp = self._http.get("/models")
         except httpx.TransportError as exc:
             err = self._transport_error(exc, "check that it answers", [])
             self.calls.append(CallRecord("GET", "/models", None, type(exc).__name__))
             return False, str(err)
+        finally:
+            _DEADLINE.reset(token)
         self.calls.append(CallRecord("GET", "/models", resp.status_code, "answered"))
         return True, f"The API at {self.base_url} answers (HTTP {resp.status_code} to GET /models)."
 
     # -- plumbing --------------------------------------------------------------------------
 
-    def _send(
-        self, method: str, path: str, bearer: str, payload: dict[str, Any] | None
-    ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {bearer}"}
+    def _call_deadline(self) -> float:
+        own = time.monotonic() + self.operation_timeout
+        budget = _BUDGET.get()
+        return own if budget is None else min(own, budget)
+
+    @contextlib.contextmanager
+    def within(self, seconds: float | None = None) -> Iterator[None]:
+        """Every call made in the block (on this thread) ends ``seconds`` from now at the
+        latest (default: ``operation_timeout``), however many there are: a workflow step
+        that calls several times in a loop is bounded as one call is."""
+        limit = time.monotonic() + (self.operation_timeout if seconds is None else seconds)
+        outer = _BUDGET.get()
+        token = _BUDGET.set(limit if outer is None else min(limit, outer))
         try:
-            if payload is None:
-                resp = self._http.request(method, path, headers=headers)
-            else:
-                resp = self._http.request(method, path, headers=headers, json=payload)
+            yield
+        finally:
+            _BUDGET.reset(token)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        bearer: str,
+        payload: dict[str, Any] | None,
+        call_deadline: float,
+    ) -> httpx.Response:
+        """One request, over by ``timeout`` seconds from now or ``call_deadline`` (monotonic),
+        whichever comes first, the whole answer read (at most :data:`MAX_RESPONSE_BYTES`)."""
+        headers = {"Authorization": f"Bearer {bearer}"}
+        deadline = min(time.monotonic() + self.timeout, call_deadline)
+        whole_call = deadline == call_deadline
+        limit = self.operation_timeout if whole_call else self.timeout
+        token = _DEADLINE.set(deadline)
+        started = False
+        try:
+            try:
+                with self._http.stream(method, path, headers=headers, json=payload) as streamed:
+                    started = True
+                    body = bytearray()
+                    for chunk in streamed.iter_bytes():
+                        body += chunk
+                        if len(body) > MAX_RESPONSE_BYTES:
+                            raise _TooLarge
+                        if time.monotonic() >= deadline:  # a transport without the backend
+                            raise _DeadlinePassed(limit, whole_call, started=True)
+                    kept = [
+                        (k, v)
+                        for k, v in streamed.headers.multi_items()
+                        if k.lower() not in ("content-encoding", "content-length")
+                    ]
+                    resp = httpx.Response(
+                        streamed.status_code,
+                        headers=kept,
+                        content=bytes(body),
+                        request=streamed.request,
+                    )
+            except httpx.TimeoutException as exc:
+                connect = isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
+                if not connect and not isinstance(exc, _DeadlinePassed):
+                    raise _DeadlinePassed(limit, whole_call, started=started) from None
+                raise
         except httpx.TransportError as exc:
             self.calls.append(CallRecord(method, path, None, type(exc).__name__))
             raise
+        finally:
+            _DEADLINE.reset(token)
         self.calls.append(CallRecord(method, path, resp.status_code, "answered"))
         return resp
 
@@ -366,10 +536,20 @@ class PerplexityClient:
         last: ApiError | None = None
         waited = 0.0
         asked = 0.0  # the longest wait the server asked for beyond the cap
+        call_deadline = self._call_deadline()
+        cut = False  # the call's deadline ended the retries
         for attempt in range(1, self.retry.attempts + 1):
             retry_after: float | None = None
+            if time.monotonic() >= call_deadline:
+                if last is None:
+                    raise ApiTimeout(
+                        f"No time was left to {what}: pplx-tui gives the calls of one step "
+                        f"{self.operation_timeout:g} s at most; try again later."
+                    )
+                cut = True
+                break
             try:
-                resp = self._send(method, path, bearer, payload)
+                resp = self._send(method, path, bearer, payload, call_deadline)
             except httpx.TransportError as exc:
                 last = self._transport_error(exc, what, secrets)
                 if not isinstance(
@@ -392,6 +572,9 @@ class PerplexityClient:
                 asked = max(asked, retry_after)
             if waited + delay > self.retry.max_total_wait:
                 break
+            if time.monotonic() + delay >= call_deadline:
+                cut = True
+                break
             if self.on_wait is not None:
                 busy = isinstance(last, RateLimited | ServerError)
                 reason = f"answered {last.status} (busy)" if busy else "did not answer"
@@ -403,6 +586,11 @@ class PerplexityClient:
             self._sleep(delay)
             waited += delay
         assert last is not None
+        if cut and not asked:
+            last.message = (
+                f"{last.message} pplx-tui gives one call {self.operation_timeout:g} s at most, "
+                "retries included."
+            )
         if asked:
             last.message = (
                 f"{last.message} The API asked to wait {asked:g} s before retrying; pplx-tui "
@@ -427,9 +615,21 @@ class PerplexityClient:
                     f"Could not connect to the Perplexity API at {self.base_url} within "
                     f"{limit:g} s to {what}; check the network connection or try again."
                 )
+            if isinstance(exc, _DeadlinePassed):
+                scope = "for the whole call, retries included" if exc.whole_call else ""
+                done = "finish answering" if exc.started else "answer"
+                return ApiTimeout(
+                    f"The Perplexity API at {self.base_url} did not {done} within "
+                    f"{exc.limit:g} s{' ' + scope if scope else ''} to {what}; try again later."
+                )
             return ApiTimeout(
                 f"The Perplexity API at {self.base_url} did not answer within "
                 f"{self.timeout:g} s to {what}; try again later."
+            )
+        if isinstance(exc, _TooLarge):
+            return ConnectionDropped(
+                f"The Perplexity API at {self.base_url} sent an answer larger than "
+                f"{MAX_RESPONSE_BYTES // 1024} KiB while trying to {what}; it was not read."
             )
         return ConnectionDropped(
             f"The connection to the Perplexity API at {self.base_url} broke before an answer "

@@ -41,7 +41,8 @@ def register(sub: Any) -> None:
         action="append",
         default=[],
         metavar="SPEC",
-        help="ENDPOINT:KIND[:TIMES[:RETRY_AFTER]], e.g. generate:drop_after_mint, revoke:429:2:1",
+        help="ENDPOINT:KIND[:TIMES[:RETRY_AFTER]], e.g. generate:drop_after_mint, revoke:429:2:1, "
+        "verify_async:trickle:3:2 (the answer one byte every 2 s)",
     )
     p.add_argument(
         "--seed",

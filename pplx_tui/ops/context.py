@@ -49,6 +49,7 @@ class Services:
                 self._api = PerplexityClient(
                     self.settings.base_url,
                     timeout=self.settings.api_timeout,
+                    operation_timeout=self.settings.api_operation_timeout,
                     verify_method=self.settings.verify_method,
                     on_wait=self._api_waits,
                 )

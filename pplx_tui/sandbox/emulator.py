@@ -5,7 +5,7 @@ and the three ways to check a key (``GET /async/chat/completions``, ``GET /model
 ``POST /chat/completions``) as the API documents them, knows which tokens are live and in
 which API group, and injects faults on request (latency, 429 with or without
 ``Retry-After``, 5xx, HTML error pages, malformed bodies, dropped connections, a connection
-dropped *after* a token was minted).
+dropped *after* a token was minted, an answer trickled one byte at a time).
 
 Used by the tests, by ``pplx-tui --sandbox`` and by ``pplx-tui sandbox-server``. Other
 processes steer it through a small control API under ``/_sandbox/``.
@@ -48,6 +48,7 @@ FAULT_KINDS = (
     "mint_garbled",
     "mint_huge",
     "latency",
+    "trickle",
 )
 #: Faults applied to a generate after the key was minted ("drop": the answer is lost).
 _AFTER_MINT = ("drop_after_mint", "mint_existing", "mint_garbled", "mint_huge")
@@ -122,6 +123,8 @@ class _Reply:
     body: bytes
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    #: Seconds between the bytes of the body (the ``trickle`` fault); 0: all at once.
+    trickle: float = 0.0
 
 
 def _json_reply(status: int, payload: Any, headers: dict[str, str] | None = None) -> _Reply:
@@ -212,6 +215,16 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in reply.headers.items():
                 self.send_header(name, value)
             self.end_headers()
+            if reply.trickle > 0:
+                self.wfile.flush()
+                stopping = self.server.emulator._stopping
+                for i in range(len(reply.body)):
+                    self.wfile.write(reply.body[i : i + 1])
+                    self.wfile.flush()
+                    if i + 1 < len(reply.body) and stopping.wait(reply.trickle):
+                        self.close_connection = True
+                        return
+                return
             self.wfile.write(reply.body)
             self.wfile.flush()
         except OSError:
@@ -482,6 +495,17 @@ class Emulator:
             self.calls[endpoint] += 1
         self._sleep(self._latency_for(endpoint))
         fault = self._take_fault(endpoint)
+        if fault is not None and fault.kind == "trickle":
+            # The work is done (a key minted, a key revoked), then the answer, whatever it
+            # is, crawls out: the headers at once, the body one byte every ``delay`` seconds.
+            reply = self._serve(endpoint, None, authorization, body)
+            reply.trickle = fault.delay or 1.0
+            return reply
+        return self._serve(endpoint, fault, authorization, body)
+
+    def _serve(
+        self, endpoint: str, fault: _Fault | None, authorization: str | None, body: bytes
+    ) -> _Reply:
         if fault is not None:
             if fault.kind == "drop":
                 raise _Drop
@@ -496,6 +520,7 @@ class Emulator:
         reply = handler(bearer, body)
         if fault is not None and fault.kind == "drop_after_mint" and reply.status == 200:
             raise _Drop
+
         if fault is not None and fault.kind in _AFTER_MINT[1:] and reply.status == 200:
             # A faulty server: the key it minted (still live) is answered as something else.
             answer = json.loads(reply.body)
@@ -693,8 +718,10 @@ def _json_object(body: bytes, *, required: bool) -> tuple[dict[str, Any], str | 
 def parse_fault_spec(spec: str) -> dict[str, Any]:
     """``ENDPOINT:KIND[:TIMES[:RETRY_AFTER]]`` -> keyword arguments for :meth:`Emulator.inject`.
 
-    For the ``latency`` kind the fourth field is the delay in seconds.
-    Examples: ``generate:drop_after_mint``, ``revoke:429:2:1.5``, ``*:500:3``.
+    For the ``latency`` kind the fourth field is the delay in seconds; for ``trickle`` the
+    seconds between two bytes of the answer (default 1).
+    Examples: ``generate:drop_after_mint``, ``revoke:429:2:1.5``, ``*:500:3``,
+    ``verify_async:trickle:5:2``.
     """
     usage = "expected ENDPOINT:KIND[:TIMES[:RETRY_AFTER]], e.g. revoke:429:2:1.5"
     parts = spec.strip().split(":")
@@ -732,7 +759,7 @@ def parse_fault_spec(spec: str) -> dict[str, Any]:
             raise BadInput(
                 f"Bad fault spec {spec[:60]!r}: the last field must be seconds (a number >= 0)."
             )
-        result["delay" if kind == "latency" else "retry_after"] = seconds
+        result["delay" if kind in ("latency", "trickle") else "retry_after"] = seconds
     return result
 
 
