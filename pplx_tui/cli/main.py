@@ -27,6 +27,7 @@ COMMANDS = [
     "pplx_tui.cli.incident",
     "pplx_tui.cli.scan",
     "pplx_tui.cli.exec_cmd",
+    "pplx_tui.cli.checks",
 ]
 
 

@@ -93,6 +93,10 @@ class _Printer:
         if ev.state == "started" and ev.step not in ("mint", "revoke"):
             return
         head = f"{cell(ev.key_name)}: " if self.prefix else ""
+        if ev.check_id is not None:
+            with self.lock:
+                out(f"{head}[grace] {cell(ev.message)}")
+            return
         mark = {"ok": "ok", "failed": "FAILED", "waiting": "wait"}.get(ev.state, "..")
         with self.lock:
             out(f"{head}[{ev.step}] {mark}: {cell(ev.message)}")
@@ -179,6 +183,8 @@ def cmd_rotate(args: argparse.Namespace) -> int:
             for plan in plans:
                 where = ", ".join(f"#{t.id} {t.label}" for t in plan.targets) or "no targets"
                 err(f"  {plan.key_name} (…{plan.current_last4}): {where}")
+                for c in plan.checks:
+                    err(f"    check #{c.id} {cell(c.label)}")
         confirm(
             f"Rotate {len(plans)} key(s) with a {grace:g} s grace period? The old secrets are "
             "revoked at the end.",

@@ -13,6 +13,7 @@ from pplx_tui.core.secret import Secret
 #: ``wait(deadline)`` returns True when the deadline was reached, False when cancelled.
 Wait = Callable[[datetime], bool]
 TargetState = Literal["updating", "updated", "restoring", "restored", "failed"]
+CheckState = Literal["pending", "passing", "failing"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,10 @@ class RotationEvent:
     Deploy-step events about one target carry ``target_id``, its ``target_label`` and
     ``target_state``: ``updating`` | ``updated`` | ``restoring`` (being put back to the old
     key after another target failed) | ``restored`` | ``failed``.
+
+    Grace-step events about one consumer check carry ``check_id``, its ``check_label``,
+    ``check_state`` (``pending`` | ``passing`` | ``failing``) and a short ``check_reason``;
+    one is sent each time a check's state or reason changes.
     """
 
     key_name: str
@@ -33,6 +38,10 @@ class RotationEvent:
     target_id: int | None = None
     target_label: str | None = None
     target_state: TargetState | None = None
+    check_id: int | None = None
+    check_label: str | None = None
+    check_state: CheckState | None = None
+    check_reason: str | None = None
 
 
 OnEvent = Callable[[RotationEvent], None]

@@ -15,7 +15,12 @@ a crash at any point:
              A target failure puts the targets already updated back to the old secret; the
              old key stays in service and the rotation stays open (resume retries).
 ``grace``    wait the grace period; the deadline is stored in ``Operation.deadline_at``, so
-             after a restart only the remaining time is waited.
+             after a restart only the remaining time is waited. A key with consumer checks
+             (:mod:`pplx_tui.ops.checks`) runs them instead, again and again, until every
+             one passes (then the rotation goes on at once) or the deadline passes with one
+             failing: then it stops here, before anything is revoked; each check's state is
+             in ``Operation.data["checks"]``. Resume runs them again for a new grace period
+             (after an interruption: only the time left).
 ``promote``  the new version becomes current, the old one previous.
 ``revoke``   revoke the old version with the NEW one as bearer. A failure leaves the new key
              in service and the rotation open (resume retries).
@@ -52,6 +57,7 @@ from pplx_tui.core.clock import Clock, utc
 from pplx_tui.core.errors import NotFound, OperationFailed, PplxError
 from pplx_tui.core.limits import DEFAULT_GRACE_SECONDS
 from pplx_tui.core.secret import Secret
+from pplx_tui.ops import checks as consumer_checks
 from pplx_tui.ops import journal
 from pplx_tui.ops.bearer import Bearer, bearer_of, read_secret
 from pplx_tui.ops.generate import (
@@ -553,7 +559,11 @@ class Driver:
                 put_back.append(t.id)
         return put_back, problems
 
-    def do_grace(self, op: Operation, _data: dict[str, Any]) -> None:
+    def do_grace(self, op: Operation, data: dict[str, Any]) -> None:
+        checks = consumer_checks.list_checks(self.svc, self.key_name)
+        if checks:
+            self._grace_with_checks(op, data, checks)
+            return
         deadline = utc(op.deadline_at) if op.deadline_at else utc(self.svc.now())
         remaining = max(0.0, (deadline - utc(self.svc.now())).total_seconds())
         self.emit("grace", "waiting", f"grace period: {remaining:.0f} s left", deadline=deadline)
@@ -564,6 +574,106 @@ class Driver:
             raise _Stop(self.result("running", "grace", msg))
         self.advance("promote")
         self.emit("grace", "ok", "grace period over")
+
+    def _grace_with_checks(
+        self, op: Operation, data: dict[str, Any], checks: list[consumer_checks.CheckView]
+    ) -> None:
+        """The grace step of a key with consumer checks (see the module docstring)."""
+        now = utc(self.svc.now())
+        deadline = utc(op.deadline_at) if op.deadline_at else now
+        known: dict[str, dict[str, str]] = dict(data.get("checks") or {})
+        if data.get("checks_failed"):  # resumed after the checks failed: a new grace period
+            deadline = now + timedelta(seconds=float(data.get("grace_seconds", 0)))
+            known = {}
+            self.persist(deadline_at=deadline, data={"checks_failed": False, "checks": {}})
+        old, new = self.bearers(data)
+        assert new is not None
+        with self.svc.db.session() as s:
+            v = s.get(KeyVersion, new.version_id)
+            fingerprint = v.fingerprint if v is not None else ""
+        redact = [read_secret(self.svc, new).reveal()]
+        old_value = self.svc.secrets.get(old.secret_ref)
+        if old_value:
+            redact.append(old_value)
+        states: dict[str, dict[str, str]] = {}
+        for c in checks:
+            prev = known.get(str(c.id))
+            states[str(c.id)] = (
+                dict(prev) if prev else {"label": c.label, "state": "pending", "reason": ""}
+            )
+        remaining = max(0.0, (deadline - now).total_seconds())
+        end = time.monotonic() + remaining
+        self.emit(
+            "grace",
+            "waiting",
+            f"grace period: {remaining:.0f} s left for {len(checks)} check(s) to pass",
+            deadline=deadline,
+        )
+
+        def show(c: consumer_checks.CheckView) -> None:
+            st = states[str(c.id)]
+            reason = f" ({st['reason']})" if st["reason"] else ""
+            self.emit(
+                "grace",
+                "progress",
+                f"check #{c.id} {c.label}: {st['state']}{reason}",
+                deadline=deadline,
+                check_id=c.id,
+                check_label=c.label,
+                check_state=st["state"],
+                check_reason=st["reason"],
+            )
+
+        for c in checks:
+            show(c)
+        self.persist(data={"checks": states})
+        while True:
+            for c in checks:
+                st = states[str(c.id)]
+                if st["state"] == "passing":
+                    continue
+                got = consumer_checks.run_check(
+                    c,
+                    key_name=self.key_name,
+                    last4=new.last4,
+                    fingerprint=fingerprint,
+                    timeout=consumer_checks.CHECK_TIMEOUT,
+                    redact=redact,
+                )
+                state = "passing" if got.passed else "failing"
+                if (state, got.reason) != (st["state"], st["reason"]):
+                    st["state"], st["reason"] = state, got.reason
+                    self.persist(data={"checks": states})
+                    show(c)
+            failing = [c for c in checks if states[str(c.id)]["state"] != "passing"]
+            if not failing:
+                break
+            left = end - time.monotonic()
+            if left <= 0:
+                c = failing[0]
+                why = states[str(c.id)]["reason"]
+                others = f" (and {len(failing) - 1} more)" if len(failing) > 1 else ""
+                self.persist(data={"checks_failed": True})
+                raise self.stop(
+                    "failed",
+                    "grace",
+                    f"Check #{c.id} ({c.label}) still fails at the end of the grace period"
+                    f"{others}: {why or 'no reason given'}. The old key …{old.last4} was not "
+                    f"revoked and stays in service beside …{new.last4}. Fix the consumer (or "
+                    f"`pplx-tui checks remove {self.key_name} {c.id}`), then `pplx-tui resume` "
+                    "runs the checks again.",
+                )
+            pause = min(consumer_checks.CHECK_INTERVAL, left)
+            if not self.wait(utc(self.svc.now()) + timedelta(seconds=pause)):
+                msg = (
+                    "The consumer checks were interrupted; `pplx-tui resume` runs them again "
+                    "for the time left."
+                )
+                self.persist(message=msg)
+                self.emit("grace", "failed", msg, deadline=deadline)
+                raise _Stop(self.result("running", "grace", msg))
+        self.advance("promote")
+        self.emit("grace", "ok", f"all {len(checks)} check(s) pass")
 
     def do_promote(self, _op: Operation, data: dict[str, Any]) -> None:
         now = utc(self.svc.now())

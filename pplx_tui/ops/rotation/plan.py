@@ -8,7 +8,7 @@ open, no pending version, a current version whose secret is in the keyring.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlmodel import Session, select
@@ -20,6 +20,7 @@ from pplx_tui.core.limits import (
     MAX_GRACE_SECONDS,
     ROTATION_STEPS,
 )
+from pplx_tui.ops.checks import CHECK_TIMEOUT, CheckView, list_checks
 from pplx_tui.ops.generate import default_token_name
 from pplx_tui.ops.inventory import current_version, find_key, validate_lookup
 from pplx_tui.ops.journal import open_rotation
@@ -53,6 +54,8 @@ class RotationPlan:
     token_name: str
     targets: list[TargetView]
     steps: list[PlanStep]
+    #: the consumer checks run in the grace step (:mod:`pplx_tui.ops.checks`)
+    checks: list[CheckView] = field(default_factory=list)
 
 
 def validate_grace(grace: float) -> float:
@@ -145,6 +148,18 @@ def plan_rotation(
     )
     if not targets:
         steps.append(PlanStep("deploy", "no targets recorded: nothing to deploy", "-"))
+    checks = list_checks(svc, key_name)
+    steps.extend(
+        PlanStep(
+            "grace",
+            f"check #{c.id} {c.label} must pass before the old key is revoked (again every "
+            f"few seconds, each run at most {CHECK_TIMEOUT:g} s; the rotation goes on once "
+            "every check passes)",
+            f"still failing when the grace period ends: {old} is not revoked; the rotation "
+            "stays open and `pplx-tui resume` runs the checks again",
+        )
+        for c in checks
+    )
     steps += [
         PlanStep(
             "grace",
@@ -168,4 +183,4 @@ def plan_rotation(
             "the rotation stays open; resume checks again",
         ),
     ]
-    return RotationPlan(key_name, group, last4, grace, tname, targets, steps)
+    return RotationPlan(key_name, group, last4, grace, tname, targets, steps, checks)
