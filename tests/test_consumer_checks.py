@@ -14,13 +14,15 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
+from sqlmodel import select
 
 from pplx_tui.core.errors import BadInput
 from pplx_tui.ops import checks as checks_mod
 from pplx_tui.ops.checks import add_check, list_checks, remove_check, run_check
+from pplx_tui.ops.context import Services
 from pplx_tui.ops.inventory import import_key
 from pplx_tui.ops.journal import data_of
 from pplx_tui.ops.rotation import RotationEvent, plan_rotation, resume_all, rotate_key
@@ -49,9 +51,7 @@ def _marker_check(marker: Path) -> str:
     return f'test -f "{marker}" || {{ echo "consumer still on the old key" >&2; exit 1; }}'
 
 
-def _rotation_op(svc: Any) -> Operation:
-    from sqlmodel import select
-
+def _rotation_op(svc: Services) -> Operation:
     with svc.db.session() as s:
         (op,) = s.exec(select(Operation).where(Operation.kind == "rotate")).all()
         return op
@@ -267,8 +267,8 @@ def test_interrupted_during_checks_resumes_into_them(
 
 
 class _Health(http.server.BaseHTTPRequestHandler):
-    answers: list[int] = []
-    served: list[int] = []
+    answers: ClassVar[list[int]] = []
+    served: ClassVar[list[int]] = []
 
     def do_GET(self) -> None:
         code = self.answers.pop(0) if self.answers else 200
@@ -284,8 +284,8 @@ class _Health(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def health() -> Iterator[tuple[str, type[_Health]]]:
     class Handler(_Health):
-        answers = [503, 503]
-        served: list[int] = []  # noqa: RUF012
+        answers: ClassVar[list[int]] = [503, 503]
+        served: ClassVar[list[int]] = []
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
