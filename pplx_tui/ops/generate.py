@@ -115,7 +115,15 @@ def mint_version(
     """Call the API once and record what came back. ``op_id`` is already journaled."""
     from pplx_tui.api.errors import GenerateOutcomeUnknown
 
-    secret = read_secret(svc, bearer)
+    try:
+        secret = read_secret(svc, bearer)
+    except PplxError as exc:
+        # Nothing was sent: a definite failure (the name is freed), never an unknown outcome.
+        msg = f"Nothing was sent to the API: {exc}"
+        _fail(svc, op_id, key_id, key_name, "failed", msg, drop_key_on_failure, bearer)
+        failure = OperationFailed(msg)
+        failure.exit_code = exc.exit_code  # 3: the keyring is locked or missing
+        raise failure from None
     try:
         minted = svc.api.generate(secret.reveal(), token_name)
     except GenerateOutcomeUnknown as exc:
@@ -203,7 +211,13 @@ def _fail(
             has_versions = s.exec(select(KeyVersion.id).where(KeyVersion.key_id == key_id)).first()
             if key is not None and has_versions is None:
                 s.delete(key)
-                journal.update(s, op_id, now=now, data={"key_id_released": key_id})
+                released: dict[str, object] = {"key_id_released": key_id}
+                if status == "failed":
+                    # A definite failure: nothing was made and the name is free again, so
+                    # there is nothing left to finish (an unknown outcome stays open).
+                    journal.update(s, op_id, now=now, status="abandoned", data=released)
+                else:
+                    journal.update(s, op_id, now=now, data=released)
         audit.append(
             s,
             at=now,
