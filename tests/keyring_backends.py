@@ -24,6 +24,26 @@ class FlakySecretService(SecretService.Keyring):
         write(service, username, password)
 
 
+class HeldSecretService(SecretService.Keyring):
+    """The real Secret Service whose reads wait while the file named by
+    ``PPLX_TEST_HOLD_READS`` exists (written first: a test kills the process meanwhile)."""
+
+    @override
+    def get_password(self, service: str, username: str) -> str | None:
+        import time
+
+        hold = os.environ.get("PPLX_TEST_HOLD_READS")
+        if hold:
+            from pathlib import Path
+
+            Path(hold + ".waiting").touch()
+            deadline = time.monotonic() + 60
+            while Path(hold).exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        read: Callable[[str, str], str | None] = super().get_password
+        return read(service, username)
+
+
 class LockedKeyring(KeyringBackend):
     priority = 1
 

@@ -8,9 +8,14 @@ may claim that a key may have been created.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
 
 from pplx_tui.sandbox.emulator import Emulator
 from tests.conftest import Cli
+from tests.waiting import wait_until
 
 LOCKED = {"PYTHON_KEYRING_BACKEND": "keyring_backends.LockedKeyring"}
 
@@ -31,3 +36,70 @@ def test_a_locked_keyring_before_sending_leaves_the_name_free(cli: Cli, emulator
     made = cli("keys", "generate", "New", "--group", "g", "--yes")
     assert made.code == 0, made.stderr
     assert emulator.calls["generate"] == 1
+
+
+def _killed_generate(cli: Cli, extra: dict[str, str], reached: Callable[[], bool]) -> None:
+    """Start `keys generate New` in a real process; SIGKILL it once ``reached()`` holds."""
+    env = {**cli.env, "PPLX_TUI_LEASE_SECONDS": "1", **extra}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pplx_tui", "keys", "generate", "New", "--group", "g", "--yes"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(reached, "the point to kill at", timeout=30)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
+def test_killed_before_sending_frees_the_name_at_resume(
+    cli: Cli, emulator: Emulator, tmp_path: Path
+) -> None:
+    assert cli("keys", "add", "Main", "--group", "g", input=emulator.bootstrap_key).code == 0
+    hold = tmp_path / "hold"
+    hold.write_text("")
+    _killed_generate(
+        cli,
+        {
+            "PYTHON_KEYRING_BACKEND": "keyring_backends.HeldSecretService",
+            "PPLX_TEST_HOLD_READS": str(hold),
+        },
+        lambda: (tmp_path / "hold.waiting").exists(),
+    )
+    assert emulator.calls["generate"] == 0
+    wait_until(lambda: "nothing was sent" in cli("check").stdout, "check names it", timeout=30)
+    r = cli("resume")
+    assert r.code == 0, r.stderr
+    assert "New: its creation stopped before anything was sent" in r.stdout
+    assert "unknown outcome" not in r.stderr
+    made = cli("keys", "generate", "New", "--group", "g", "--yes")
+    assert made.code == 0, made.stderr
+    events = json.loads(cli("audit", "--json").stdout)
+    assert any(e["action"] == "key.generate" and e["outcome"] == "not_sent" for e in events)
+
+
+def test_killed_while_sent_is_named_and_resolve_frees_the_name(
+    cli: Cli, emulator: Emulator
+) -> None:
+    assert cli("keys", "add", "Main", "--group", "g", input=emulator.bootstrap_key).code == 0
+    emulator.set_latency(30, "generate")
+    _killed_generate(cli, {}, lambda: emulator.calls["generate"] >= 1)
+    emulator.set_latency(0, "generate")
+
+    def advice() -> str:
+        return cli("check").stdout
+
+    wait_until(lambda: "may have reached the API" in advice(), "check names it", timeout=30)
+    text = advice()
+    assert "pplx-tui keys generate New" not in text, "the forbidden retry is never advised"
+    op_id = text.split("pplx-tui review resolve ", 1)[1].split()[0]
+    blocked = cli("keys", "generate", "New", "--group", "g", "--yes")
+    assert blocked.code == 2, blocked.stderr
+    r = cli("review", "resolve", op_id, "--reason", "revoked in the console")
+    assert r.code == 0, r.stderr
+    made = cli("keys", "generate", "New", "--group", "g", "--yes")
+    assert made.code == 0, made.stderr
+    assert "New" not in cli("check").stdout.split("Main", 1)[0]

@@ -271,11 +271,17 @@ def cmd_resume(args: argparse.Namespace) -> int:
                     {"key": k, "token_name": t, "message": m}
                     for k, t, m in report.unknown_generates
                 ],
+                "released": report.released,
             }
         )
     else:
-        if not report.rotations and not report.unknown_generates:
+        if not report.rotations and not report.unknown_generates and not report.released:
             out("Nothing to resume.")
+        for name in report.released:
+            out(
+                f"{cell(name)}: its creation stopped before anything was sent; nothing was "
+                "created and the name is free again."
+            )
         for r in report.rotations:
             if r.status != "busy":
                 out(
@@ -287,9 +293,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
         err(f"pplx-tui: {cell(r.key_name)}: {cell(r.message)}")
     for key, token_name, _ in report.unknown_generates:
         err(
-            f"pplx-tui: {key}: a key creation has an unknown outcome; look in the web console "
-            f"for a key named {token_name!r}, then import it (`pplx-tui keys add`) or revoke it "
-            "there. It is never retried automatically."
+            f"pplx-tui: {cell(key)}: a key creation has an unknown outcome; look in the web "
+            f"console for a key named {cell(token_name)!r} and revoke it there (its secret is "
+            "never shown again); `pplx-tui check` names the operation whose `review resolve` "
+            "then frees the name. It is never retried automatically."
         )
     failed = [r for r in report.rotations if r.status not in ("done", "abandoned", "busy")]
     if failed or report.unknown_generates:

@@ -28,12 +28,54 @@ from pplx_tui.ops import journal
 from pplx_tui.ops.bearer import Bearer, group_bearer, named_bearer, read_secret
 from pplx_tui.ops.lease import Lease
 from pplx_tui.store import audit
-from pplx_tui.store.tables import Key, KeyVersion, SecretState, Stage
+from pplx_tui.store.tables import Key, KeyVersion, Operation, SecretState, Stage
 
 if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
 
 MAX_TOKEN_NAME = 200
+
+
+#: Journal steps of a key creation: ``requested`` (written down, nothing sent yet) and
+#: ``sending`` (the request may have reached the API from here on).
+REQUESTED = "requested"
+SENDING = "sending"
+
+
+def release_unsent(svc: Services, op_id: int) -> str | None:
+    """A creation whose process stopped before it sent anything: close it, free the name
+    (a key without versions), audited. Returns the key's name, or None if it was not so."""
+    now = svc.now()
+    with svc.db.session() as s:
+        op = s.get(Operation, op_id)
+        if op is None or op.kind != "generate" or op.status != "running" or op.step != REQUESTED:
+            return None
+        data = journal.data_of(op)
+        if "rotation_op" in data:
+            return None  # a rotation's creation: its rotation decides
+        journal.update(
+            s,
+            op_id,
+            now=now,
+            status="abandoned",
+            message="stopped before the request was sent: nothing was created",
+        )
+        if op.key_id is not None:
+            key = s.get(Key, op.key_id)
+            has_versions = s.exec(
+                select(KeyVersion.id).where(KeyVersion.key_id == op.key_id)
+            ).first()
+            if key is not None and has_versions is None:
+                s.delete(key)
+        audit.append(
+            s,
+            at=now,
+            action="key.generate",
+            key_name=op.key_name,
+            outcome="not_sent",
+            detail=f"operation={op_id}; stopped before sending; the name is free",
+        )
+        return op.key_name
 
 
 def default_token_name(key_name: str, now: datetime) -> str:
@@ -93,7 +135,7 @@ def journal_mint_request(
         key_name=key_name,
         key_id=key_id,
         now=now,
-        step="requested",
+        step=REQUESTED,
         data={"token_name": token_name, "bearer": bearer.label, **link},
         lease=lease,
     )
@@ -124,12 +166,14 @@ def mint_version(
         failure = OperationFailed(msg)
         failure.exit_code = exc.exit_code  # 3: the keyring is locked or missing
         raise failure from None
+    with svc.db.session() as s:  # from here on the request may have reached the API
+        journal.update(s, op_id, now=svc.now(), step=SENDING)
     try:
         minted = svc.api.generate(secret.reveal(), token_name)
     except GenerateOutcomeUnknown as exc:
         msg = (
-            f"{exc.message} If you find it, import it with `pplx-tui keys add {key_name}`, "
-            "or revoke it there."
+            f"{exc.message} The console never shows its secret again: revoke it there, then "
+            f"`pplx-tui review resolve {op_id} --reason …` frees the name."
         )
         _fail(svc, op_id, key_id, key_name, "unknown", msg, drop_key_on_failure, bearer)
         raise OutcomeUnknown(msg, token_name) from None

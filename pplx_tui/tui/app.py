@@ -260,8 +260,13 @@ class PplxApp(OpsRunner, App[int]):
                 self.push_screen(RevealScreen(rot.key_name, rot.unstored_secret, rot.message))
         for name, token_name, _message in report.unknown_generates:
             lines.append(
-                f"{one_line(name)}: look for a key named {one_line(token_name)} in the web console."
+                f"{one_line(name)}: look for a key named {one_line(token_name)} in the web "
+                "console and revoke it there."
             )
+        lines.extend(
+            f"{one_line(name)}: nothing was sent; the name is free again."
+            for name in report.released
+        )
         self.notify("\n".join(lines[:8]), markup=False, timeout=15)
         self.inventory_changed.publish(None)
 

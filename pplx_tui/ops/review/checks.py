@@ -374,8 +374,8 @@ def _operation_findings(snap: _Snapshot, in_incident: set[str]) -> list[Finding]
                     "without reaching the inventory (the connection failed after the request "
                     "was sent). Look in the web console for a key named "
                     + (repr(shown) if shown else "like it")
-                    + f"; import it with `pplx-tui keys add {op.key_name}` or revoke it there, "
-                    f"then close this with `pplx-tui review resolve {op.id} --reason …`.",
+                    + " and revoke it there (the console never shows its secret again), then "
+                    f"free the name with `pplx-tui review resolve {op.id} --reason …`.",
                     utc(op.created_at),
                     {"operation_id": op.id, "token_name": shown, "group": data.get("group")},
                 )
@@ -399,6 +399,14 @@ def _operation_findings(snap: _Snapshot, in_incident: set[str]) -> list[Finding]
             op.status, op.status
         )
         step = _NEXT_STEP.get(op.kind, "see `pplx-tui keys show {name}`").format(name=op.key_name)
+        if op.kind == "generate":
+            step = (
+                "nothing was sent: `pplx-tui resume` frees the name"
+                if op.step == "requested"
+                else "the request may have reached the API: look in the web console for a key "
+                f"named {one_line(str(data.get('token_name', '?')), 120)!r} and revoke it there, "
+                f"then `pplx-tui review resolve {op.id} --reason …` frees the name"
+            )
         holder = st.holder
         gone = (
             f" (its process on {holder.label} stopped renewing its lease"

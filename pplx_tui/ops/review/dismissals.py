@@ -14,9 +14,10 @@ from pplx_tui.core.limits import DEFAULT_DISMISS_DAYS, MAX_DISMISS_DAYS, OPEN_ST
 from pplx_tui.core.text import one_line, validate_name
 from pplx_tui.ops import journal
 from pplx_tui.ops.inventory import find_key
+from pplx_tui.ops.lease import is_live
 from pplx_tui.ops.review.checks import Kind
 from pplx_tui.store import audit
-from pplx_tui.store.tables import Dismissal, Operation
+from pplx_tui.store.tables import Dismissal, Key, KeyVersion, Operation
 
 if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
@@ -119,14 +120,27 @@ def resolve_operation(svc: Services, op_id: int, *, reason: str) -> Operation:
             raise BadInput(f"Operation {op_id} does not exist.")
         if op.status not in OPEN_STATUSES:
             raise BadInput(f"Operation {op_id} is already closed ({op.status}).")
+        if is_live(op, utc(svc.lease_clock.now())):
+            raise BadInput(
+                f"Operation {op_id} is being run now (its lease is live); it cannot be resolved "
+                "by hand while it runs."
+            )
         journal.update(
             s, op_id, now=now, status="abandoned", message=f"resolved by hand: {text}"[:500]
         )
+        freed = ""
+        if op.kind == "generate" and op.key_id is not None:
+            # A creation that never reached the inventory holds its name: free it.
+            key = s.get(Key, op.key_id)
+            versions = s.exec(select(KeyVersion.id).where(KeyVersion.key_id == op.key_id))
+            if key is not None and versions.first() is None:
+                s.delete(key)
+                freed = "; the name is free again"
         audit.append(
             s,
             at=now,
             action="operation.resolve",
             key_name=op.key_name,
-            detail=f"operation={op_id}; kind={op.kind}; reason={text}"[:500],
+            detail=f"operation={op_id}; kind={op.kind}; reason={text}{freed}"[:500],
         )
         return op

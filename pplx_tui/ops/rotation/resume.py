@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pplx_tui.core.clock import utc
@@ -18,6 +18,7 @@ from pplx_tui.core.errors import BadInput, OperationFailed, PplxError
 from pplx_tui.core.limits import DEFAULT_GRACE_SECONDS
 from pplx_tui.ops import journal
 from pplx_tui.ops.bearer import bearer_of
+from pplx_tui.ops.generate import REQUESTED, release_unsent
 from pplx_tui.ops.inventory import find_key, validate_lookup
 from pplx_tui.ops.journal import open_rotation
 from pplx_tui.ops.lease import Lease, classify
@@ -37,6 +38,8 @@ class ResumeReport:
     rotations: list[RotationResult]
     #: generate operations whose outcome is unknown: (key name, token_name, message)
     unknown_generates: list[tuple[str, str, str]]
+    #: key creations whose process stopped before sending anything: closed, names freed
+    released: list[str] = field(default_factory=list)
 
 
 def resume_rotation(
@@ -74,6 +77,7 @@ def resume_all(
         except PplxError as exc:
             results.append(RotationResult(op.key_name, op.id, "failed", op.step, str(exc)))
     unknown = []
+    released: list[str] = []
     ops = journal.unfinished(svc)
     states = {st.id: st for st in classify(ops, utc(svc.lease_clock.now()))}
     for op in ops:
@@ -82,11 +86,16 @@ def resume_all(
         d = journal.data_of(op)
         assert op.id is not None
         gone = op.status == "running" and "rotation_op" not in d and not states[op.id].active
+        if gone and op.step == REQUESTED:
+            name = release_unsent(svc, op.id)
+            if name is not None:
+                released.append(name)
+                continue
         if op.status == "unknown" or gone:
             unknown.append(
                 (op.key_name, str(d.get("token_name", "?")), op.message or "no answer recorded")
             )
-    return ResumeReport(results, unknown)
+    return ResumeReport(results, unknown, released)
 
 
 def adopt_or_start_rotation(
