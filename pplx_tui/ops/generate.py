@@ -26,6 +26,7 @@ from pplx_tui.core.text import validate_name
 from pplx_tui.core.tokens import fingerprint, impossible_shape, inert_repr
 from pplx_tui.ops import journal
 from pplx_tui.ops.bearer import Bearer, group_bearer, named_bearer, read_secret
+from pplx_tui.ops.inventory import drop_if_versionless
 from pplx_tui.ops.lease import Lease
 from pplx_tui.store import audit
 from pplx_tui.store.tables import Key, KeyVersion, Operation, SecretState, Stage
@@ -61,12 +62,7 @@ def release_unsent(svc: Services, op_id: int) -> str | None:
             message="stopped before the request was sent: nothing was created",
         )
         if op.key_id is not None:
-            key = s.get(Key, op.key_id)
-            has_versions = s.exec(
-                select(KeyVersion.id).where(KeyVersion.key_id == op.key_id)
-            ).first()
-            if key is not None and has_versions is None:
-                s.delete(key)
+            drop_if_versionless(s, op.key_id)
         audit.append(
             s,
             at=now,
@@ -250,18 +246,12 @@ def _fail(
     now = svc.now()
     with svc.db.session() as s:
         journal.update(s, op_id, now=now, status=status, step="generate", message=message)
-        if drop_key:
-            key = s.get(Key, key_id)
-            has_versions = s.exec(select(KeyVersion.id).where(KeyVersion.key_id == key_id)).first()
-            if key is not None and has_versions is None:
-                s.delete(key)
-                released: dict[str, object] = {"key_id_released": key_id}
-                if status == "failed":
-                    # A definite failure: nothing was made and the name is free again, so
-                    # there is nothing left to finish (an unknown outcome stays open).
-                    journal.update(s, op_id, now=now, status="abandoned", data=released)
-                else:
-                    journal.update(s, op_id, now=now, data=released)
+        if drop_key and drop_if_versionless(s, key_id):
+            released: dict[str, object] = {"key_id_released": key_id}
+            # A definite failure: nothing was made and the name is free again, so there is
+            # nothing left to finish (an unknown outcome stays open for `check` to name).
+            closed = "abandoned" if status == "failed" else None
+            journal.update(s, op_id, now=now, status=closed, data=released)
         audit.append(
             s,
             at=now,

@@ -392,3 +392,14 @@ def edit_key(
                 s, at=svc.now(), action="key.edit", key_name=key.name, detail=", ".join(changes)
             )
     return get_key(svc, name)
+
+
+def drop_if_versionless(s: Session, key_id: int) -> bool:
+    """Delete the key row ``key_id`` if it has no version (a creation that never made one
+    holds its name): the name is free again. Returns whether it was dropped."""
+    key = s.get(Key, key_id)
+    has_versions = s.exec(select(KeyVersion.id).where(KeyVersion.key_id == key_id)).first()
+    if key is None or has_versions is not None:
+        return False
+    s.delete(key)
+    return True

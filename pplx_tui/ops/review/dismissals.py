@@ -13,11 +13,11 @@ from pplx_tui.core.errors import BadInput
 from pplx_tui.core.limits import DEFAULT_DISMISS_DAYS, MAX_DISMISS_DAYS, OPEN_STATUSES
 from pplx_tui.core.text import one_line, validate_name
 from pplx_tui.ops import journal
-from pplx_tui.ops.inventory import find_key
+from pplx_tui.ops.inventory import drop_if_versionless, find_key
 from pplx_tui.ops.lease import is_live
 from pplx_tui.ops.review.checks import Kind
 from pplx_tui.store import audit
-from pplx_tui.store.tables import Dismissal, Key, KeyVersion, Operation
+from pplx_tui.store.tables import Dismissal, Operation
 
 if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
@@ -129,13 +129,9 @@ def resolve_operation(svc: Services, op_id: int, *, reason: str) -> Operation:
             s, op_id, now=now, status="abandoned", message=f"resolved by hand: {text}"[:500]
         )
         freed = ""
-        if op.kind == "generate" and op.key_id is not None:
-            # A creation that never reached the inventory holds its name: free it.
-            key = s.get(Key, op.key_id)
-            versions = s.exec(select(KeyVersion.id).where(KeyVersion.key_id == op.key_id))
-            if key is not None and versions.first() is None:
-                s.delete(key)
-                freed = "; the name is free again"
+        # A creation that never reached the inventory holds its name: free it.
+        if op.kind == "generate" and op.key_id is not None and drop_if_versionless(s, op.key_id):
+            freed = "; the name is free again"
         audit.append(
             s,
             at=now,
