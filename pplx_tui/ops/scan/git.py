@@ -36,11 +36,25 @@ class GitUnreadable(Exception):
     """The repository's history could not be read (git missing, failed or too slow)."""
 
 
+#: Every key of a scanned repository's config that would make git run a program, overridden
+#: on the command line (which wins over every config file, included ones too).
 _GIT_SAFE = [
     "-c",
     "core.quotePath=false",
     "-c",
     "core.fsmonitor=false",
+    "-c",
+    "log.showSignature=false",
+    "-c",
+    f"gpg.program={os.devnull}",
+    "-c",
+    "core.pager=cat",
+    "-c",
+    f"core.hooksPath={os.devnull}",
+    "-c",
+    "diff.external=",
+    "-c",
+    "core.sshCommand=",
 ]
 _HUNK_RE = re.compile(rb"^@@+ (?:-\S+ )+\+(\d+)(?:,\d+)? @@+")
 _GIT_TIMEOUT = 600
@@ -48,7 +62,14 @@ _GIT_TIMEOUT = 600
 
 def _git(repo: str, *args: str, timeout: float = _GIT_TIMEOUT) -> bytes:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(LC_ALL="C", GIT_TERMINAL_PROMPT="0", GIT_OPTIONAL_LOCKS="0")
+    env.update(
+        LC_ALL="C",
+        GIT_TERMINAL_PROMPT="0",
+        GIT_OPTIONAL_LOCKS="0",
+        GIT_CONFIG_NOSYSTEM="1",  # neither the system's nor the user's config either
+        GIT_CONFIG_GLOBAL=os.devnull,
+        GIT_PAGER="cat",
+    )
     proc = subprocess.run(
         ["git", *_GIT_SAFE, "-C", repo, *args],
         capture_output=True,
