@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from pplx_tui.ops.scan import scan_tree_detailed
-from pplx_tui.ops.scan import git as scan_git
 
 KEY = "pplx-" + "Hk7" * 16
 ENV = {"user.name": "Test", "user.email": "test@example.invalid"}
