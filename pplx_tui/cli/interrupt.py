@@ -57,6 +57,12 @@ def interruptible(then: str) -> Iterator[None]:
         yield
     except KeyboardInterrupt:
         raise Interrupted(then) from None
+    except RuntimeError as exc:
+        # A Ctrl-C that lands inside a lock's release (a thread pool's submit) surfaces as
+        # "release unlocked lock" with the KeyboardInterrupt as its context: still Ctrl-C.
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            raise Interrupted(then) from None
+        raise
 
 
 def run_interruptible(
