@@ -515,7 +515,7 @@ class Driver:
                 t.id in deployed
                 or t.version_id == new_version_id
                 or holds(t, new_secret) is True
-                or (t.id == failed.id and t.kind == "command")
+                or (t.id == failed.id and not t.can_read_back)
             )
             if not needs:
                 continue
