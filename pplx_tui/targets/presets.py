@@ -42,6 +42,9 @@ MAX_VALUE_LEN = 253
 
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 _VAR = r"[A-Za-z_][A-Za-z0-9_]*"
+#: A path of segments, none of them "." or "..".
+_SEG = r"(?!\.\.?(?:/|$))[A-Za-z0-9_.-]+"
+_PATH = rf"{_SEG}(?:/{_SEG})*"
 
 
 @dataclass(frozen=True)
@@ -467,14 +470,14 @@ class Vault(Preset):
         Option(
             "path",
             "the secret's path under the mount, e.g. apps/web",
-            pattern=r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*",
+            pattern=_PATH,
             required=True,
         ),
         Option("field", "the field in the secret", pattern=_VAR, default=DEFAULT_KEY_VAR),
         Option(
             "mount",
             "the KV v2 mount",
-            pattern=r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*",
+            pattern=_PATH,
             default="secret",
         ),
         Option(
