@@ -80,7 +80,7 @@ def held(folder: Path, where: tuple[str, str]) -> str | None:
         item = store.get("items", {}).get(key)
         if not item:
             return None
-        return next(f["value"] for f in item["fields"] if f["label"] == "credential")
+        return str(next(f["value"] for f in item["fields"] if f["label"] == "credential"))
     value = store.get(key)
     return value if isinstance(value, str) else None
 

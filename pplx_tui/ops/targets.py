@@ -6,6 +6,7 @@ A target records which version it last received (``Target.version_id``, ``deploy
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -157,7 +158,7 @@ def add_target(
     path: str | None = None,
     var: str = DEFAULT_KEY_VAR,
     command: str | None = None,
-    options: dict[str, str | None] | None = None,
+    options: Mapping[str, str | None] | None = None,
 ) -> TargetView:
     """Record a new target (audited). ``options``: a preset's settings, checked here."""
     if kind not in KINDS:
