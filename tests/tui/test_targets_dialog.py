@@ -69,3 +69,50 @@ async def test_every_kind_is_offered_and_a_preset_is_deployed_at_once(
         assert fly == {"web-app/PERPLEXITY_API_KEY": secrets["alpha"]}
         for run in standin_tools.runs(tools):
             assert all(secrets["alpha"] not in a for a in run["argv"])
+
+
+async def test_rotation_lists_and_shows_each_preset_target_and_check(
+    svc: Any, emulator: Any, tools: Path, tmp_path: Path
+) -> None:
+    """The confirmation names what each target runs and whether it is read back, and each
+    check; the progress view shows the check failing, then passing, live."""
+    from textual.widgets import Static
+
+    from pplx_tui.ops.checks import add_check
+    from pplx_tui.ops.targets import add_target
+    from pplx_tui.tui.modals.rotate import RotateModal
+    from pplx_tui.tui.screens.rotation import RotationScreen
+
+    old = seed(svc, emulator, [("alpha", "prod")])["alpha"]
+    add_target(svc, "alpha", "doppler", options={"project": "web", "config": "prd"})
+    flag = tmp_path / "second-run"
+    add_check(svc, "alpha", "command", f"test -f '{flag}' || {{ touch '{flag}'; exit 1; }}")
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, idle(app))
+        await pilot.press("o")
+        await wait_for(pilot, lambda: isinstance(current_screen(app), RotateModal), "confirm")
+        plan = str(current_screen(app).query_one("#rotate-plan Static", Static).render())
+        assert "doppler: doppler secrets set PERPLEXITY_API_KEY --project=web" in plan
+        assert "(read back)" in plan
+        assert "check: command test -f" in plan
+        assert "revoked only once every check passes" in plan
+        current_screen(app).query_one("#grace", Input).value = "20"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(current_screen(app), RotationScreen), "progress")
+
+        def body() -> str:
+            return str(current_screen(app).query_one("#rotation-body", Static).render())
+
+        await wait_for(pilot, lambda: "✗ check #1: command" in body(), "the check failing")
+        job = app.rotations.jobs[0]
+        await wait_for(pilot, lambda: job.finished, "the rotation")
+        await wait_for(pilot, lambda: "✓ check #1: command" in body(), "the check passing")
+        assert "✓ target #1: doppler: doppler secrets set" in body()
+        assert job.keys["alpha"].status == "done", job.keys["alpha"].message
+    from pplx_tui.ops.reveal import reveal_secret
+
+    assert not emulator.is_live(old)
+    new = reveal_secret(svc, "alpha").reveal()
+    assert new != old
+    assert standin_tools.state(tools)["doppler"] == {"web/prd/PERPLEXITY_API_KEY": new}

@@ -68,9 +68,17 @@ class RotateModal(FormModal[RotateRequest | None]):
             if p.targets:
                 for t in p.targets:
                     body.append("    target: ", style="dim")
-                    body.append(one_line(self.label(t.label)) + "\n")
+                    body.append(one_line(self.label(t.label)))
+                    body.append(" (read back)\n" if t.can_read_back else "\n", style="dim")
             else:
                 body.append("    no targets recorded: nothing to deploy\n", style="dim")
+            for c in p.checks:
+                body.append("    check: ", style="dim")
+                body.append(one_line(self.label(c.label)) + "\n")
+            if p.checks:
+                body.append(
+                    "    the old key is revoked only once every check passes\n", style="dim"
+                )
         if single:
             body.append("\nSteps: ", style="bold")
             body.append(" → ".join(dict.fromkeys(s.step for s in self.plans[0].steps)))
