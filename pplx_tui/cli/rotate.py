@@ -51,7 +51,8 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--abandon",
         action="store_true",
-        help="give up a rotation stopped before the grace period: revoke its pending key",
+        help="give up a rotation stopped before the grace period, or stopped in it by a failing "
+        "check (its targets get the old key back): revoke its pending key",
     )
     p.set_defaults(func=cmd_rotate)
 
