@@ -67,6 +67,10 @@ ABOUT: dict[str, About] = {
     "main.review": About(
         "Review findings", "Keys the API refused, stale versions, unfinished work", "review"
     ),
+    # the key table (a widget: its cursor keys are navigation)
+    "table.sort": About("Sort by the next column", "Each press moves the sort on", "everyday"),
+    "table.sort_reverse": About("Reverse the sort", "", "everyday"),
+    "table.select": About("Open the selected row", "On the key list: its details", "everyday"),
     # the App
     "app.help": About("Help", "The keys of this screen, as remapped", "navigation"),
     "app.quit": About("Quit", "Leave pplx-tui", "navigation"),

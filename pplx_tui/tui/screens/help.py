@@ -24,20 +24,29 @@ from pplx_tui.tui.actions import ScreenAction, by_group, screen_actions
 HELP_KEYS = "question_mark,f1"
 
 
-def keys_table(actions: Sequence[ScreenAction]) -> Table:
-    table = Table.grid(padding=(0, 2))
-    table.add_column("keys", style="bold", no_wrap=True, min_width=10)
-    table.add_column("action", ratio=5)
-    table.add_column("help", ratio=4, style="dim")
+def keys_table(actions: Sequence[ScreenAction], widths: tuple[int, int]) -> Table:
+    """One group's rows; every group gets the same ``widths`` (keys, title), so they align."""
+    table = Table.grid(padding=(0, 2), expand=True)
+    keys, title = widths
+    table.add_column("keys", style="bold", no_wrap=True, min_width=keys, max_width=keys)
+    table.add_column("action", min_width=title, max_width=title)
+    table.add_column("help", ratio=1, style="dim", no_wrap=True, overflow="ellipsis")
     for a in actions:
-        table.add_row(Text(a.key_text), Text(a.title), Text(a.help))
+        help_text = Text(a.help, no_wrap=True, overflow="ellipsis")
+        table.add_row(Text(a.key_text), Text(a.title), help_text)
     return table
+
+
+def column_widths(actions: Sequence[ScreenAction]) -> tuple[int, int]:
+    keys = max((len(a.key_text) for a in actions), default=0)
+    titles = max((len(a.title) for a in actions), default=0)
+    return max(8, min(keys, 16)), min(titles, 34)
 
 
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen #help {
-        width: 84;
+        width: 100;
         max-width: 100%;
         height: auto;
         max-height: 100%;
@@ -70,9 +79,10 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):
             yield Label(Text("Keys on this screen", style="bold"), classes="dialog-title")
+            widths = column_widths(self.actions)
             for group, items in by_group(self.actions):
                 yield Static(Text(group.capitalize()), classes="help-group")
-                yield Static(keys_table(items), classes="help-keys")
+                yield Static(keys_table(items, widths), classes="help-keys")
             yield Static(id="help-hint")
 
     def on_mount(self) -> None:
