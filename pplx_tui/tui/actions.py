@@ -67,6 +67,21 @@ ABOUT: dict[str, About] = {
     "main.review": About(
         "Review findings", "Keys the API refused, stale versions, unfinished work", "review"
     ),
+    # the review screen
+    "review.toggle": About("Select the finding", "Actions apply to the selected findings"),
+    "review.select_all": About("Select all findings", "Again: select none"),
+    "review.revoke": About("Revoke the selected keys", "Shows what breaks; asks to confirm"),
+    "review.rotate": About("Rotate the selected keys", "New key, deploy, grace, revoke the old"),
+    "review.mark_revoked": About("Mark revoked", "Revoked elsewhere: record it here"),
+    "review.dismiss": About("Dismiss the findings", "With a reason, for some days"),
+    "review.reconcile": About("Verify all keys", "Ask the API about every live version"),
+    "review.reload": About("Reload", "Look for findings again"),
+    # the audit log, the incidents, the rotation progress
+    "audit.filter": About("Filter the events", "Type to narrow the log"),
+    "audit.reload": About("Reload", "Read the log again"),
+    "incidents.open": About("Open the incident", "Its timeline; an open one resumes"),
+    "incidents.reload": About("Reload", "Read the incidents again"),
+    "rotation.stop": About("Stop waiting", "Pause the grace wait; resumable later"),
     # the key table (a widget: its cursor keys are navigation)
     "table.sort": About("Sort by the next column", "Each press moves the sort on", "everyday"),
     "table.sort_reverse": About("Reverse the sort", "", "everyday"),
@@ -131,11 +146,17 @@ class ScreenAction:
 
 def screen_actions(screen: Screen[Any]) -> list[ScreenAction]:
     """The actions of ``screen`` as its bindings stand now, one per action and namespace,
-    in binding order (focused widget, screen, App), keys as displayed."""
+    keys as displayed: the screen's first, then the App's, then the focused widget's (a text
+    field's editing keys left out: they are the field's, not the screen's)."""
+    from textual.app import App
+    from textual.widgets import Input, TextArea
+
     app = screen.app
     found: dict[tuple[int, str], ScreenAction] = {}
     for active in screen.active_bindings.values():
         b = active.binding
+        if isinstance(active.node, Input | TextArea) and b.id is None:
+            continue
         where = (id(active.node), b.action)
         key = app.get_key_display(b)
         seen = found.get(where)
@@ -154,7 +175,11 @@ def screen_actions(screen: Screen[Any]) -> list[ScreenAction]:
             group=group_of(b.id, b.action),
             keys=(key,),
         )
-    return list(found.values())
+
+    def rank(a: ScreenAction) -> int:
+        return 0 if a.namespace is screen else 1 if isinstance(a.namespace, App) else 2
+
+    return sorted(found.values(), key=rank)  # stable: binding order within each
 
 
 def _with_key(seen: ScreenAction, key: str) -> ScreenAction:
