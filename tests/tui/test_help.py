@@ -232,6 +232,37 @@ async def test_help_at_80x24_shows_its_content_and_scrolls(svc: Any, emulator: A
         assert "close" in shown  # the hint with the closing keys, at the end
 
 
+def test_the_words_about_bindings_name_real_bindings_and_known_groups() -> None:
+    from pplx_tui.tui.actions import ABOUT, GROUPS, group_of
+
+    assert set(ABOUT) <= PplxApp.binding_ids(), set(ABOUT) - PplxApp.binding_ids()
+    for b in PplxApp.remappable_bindings():
+        assert group_of(b.id, b.action) in GROUPS, b.id
+    assert group_of(None, "scroll_left") == "navigation"  # Textual's own bindings
+    assert group_of("review.back", "close") == "navigation"
+    assert group_of("review.someday", "something") == "review"
+    assert group_of("other.thing", "something") == "everyday"
+
+
+async def test_help_on_the_review_screen_lists_its_keys(svc: Any, emulator: Any) -> None:
+    seed(svc, emulator, KEYS)
+    remap(svc, review__revoke="ctrl+d")
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, idle(app))
+        await pilot.press("w")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen), "the review screen")
+        await wait_for(pilot, idle(app))
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
+        lines = help_lines(app)
+        assert "^d" in line_of(lines, "Revoke the selected keys")
+        assert "esc" in line_of(lines, "Back")
+        assert not any("Import a key" in line for line in lines)  # the main screen's
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen), "help closed")
+
+
 # -- snapshots (seeded sandbox, fixed clock) ---------------------------------------------------
 
 
