@@ -245,21 +245,27 @@ class PplxApp(OpsRunner, App[int]):
     # -- unfinished operations -------------------------------------------------------------
 
     def check_unfinished(self, *, asked: bool = False) -> None:
-        """Offer the operations a previous run left unfinished (after the first paint, or
-        ``asked`` by the user: then "nothing to resume" is said too)."""
+        """Offer the operations left unfinished that nobody drives now (no live lease: not this
+        session's running rotations, nor another process's), after the first paint or when
+        ``asked`` by the user (then "nothing to resume" is said too)."""
         svc = self.svc
 
-        def work() -> list[Operation]:
+        def work() -> tuple[list[Operation], int]:
             from pplx_tui.ops.journal import unfinished  # SQLModel: kept off the first paint
+            from pplx_tui.ops.lease import classify
 
-            return unfinished(svc)
+            ops = unfinished(svc)
+            active = {st.id for st in classify(ops, svc.lease_clock.now()) if st.active}
+            return [op for op in ops if op.id not in active], len(active)
 
         self.run_op("unfinished", work, partial(self._offer_resume, asked=asked))
 
-    def _offer_resume(self, operations: list[Operation], *, asked: bool = False) -> None:
+    def _offer_resume(self, found: tuple[list[Operation], int], *, asked: bool = False) -> None:
+        operations, running = found
         if not operations:
             if asked:
-                self.notify("No unfinished operations: nothing to resume.")
+                busy = f"; {running} running now" if running else ""
+                self.notify(f"No unfinished operations: nothing to resume{busy}.", markup=False)
             return
 
         def answered(go: bool | None) -> None:

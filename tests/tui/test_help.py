@@ -207,6 +207,22 @@ async def test_resume_with_nothing_unfinished_says_so(svc: Any) -> None:
         assert any("nothing to resume" in n.message for n in app._notifications)
 
 
+async def test_resume_leaves_alone_what_another_driver_holds(svc: Any, emulator: Any) -> None:
+    from pplx_tui.ops.lease import Lease
+    from pplx_tui.ops.rotation import start_rotation
+
+    seed(svc, emulator, [("alpha", "p")])
+    start_rotation(svc, "alpha", grace=0, lease=Lease(svc))  # driven elsewhere: lease live
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, idle(app))
+        assert isinstance(app.screen, MainScreen)  # not offered at start
+        await pilot.press("R")
+        await wait_for(pilot, idle(app))
+        assert isinstance(app.screen, MainScreen)  # nor when asked
+        assert any("running now" in n.message for n in app._notifications)
+
+
 async def test_help_at_80x24_shows_its_content_and_scrolls(svc: Any, emulator: Any) -> None:
     seed(svc, emulator, KEYS)
     app = PplxApp(svc)
