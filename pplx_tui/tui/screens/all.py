@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pplx_tui.tui.screens.audit import AuditScreen
+from pplx_tui.tui.screens.help import HelpScreen
 from pplx_tui.tui.screens.incident import IncidentScreen
 from pplx_tui.tui.screens.incidents import IncidentsScreen
 from pplx_tui.tui.screens.main import MainScreen
@@ -18,4 +19,5 @@ ALL_SCREENS = (
     RotationScreen,
     IncidentScreen,
     IncidentsScreen,
+    HelpScreen,
 )
