@@ -65,9 +65,13 @@ async def test_grouped_findings_bulk_revoke_with_typed_confirmation(
         assert "Gamma" not in plan
         assert modal.phrase == "revoke 2"
         assert app.focused is not None
-        assert app.focused.id == "cancel"
-        await pilot.click("#confirm-phrase")
-        await pilot.press(*"revoke 2", "enter")
+        assert app.focused.id == "confirm-phrase"  # typing goes to the phrase at once
+        await pilot.press(*"revoke", "enter")  # not the phrase: stays open, says why
+        await pilot.pause()
+        assert current_screen(app) is modal
+        assert "exactly" in str(modal.query_one("#confirm-phrase-error", Static).render())
+        assert emulator.is_live(tokens["Alpha"])
+        await pilot.press(*" 2", "enter")
         await wait_for(pilot, idle(app))
         assert app.screen is screen
         assert not emulator.is_live(tokens["Alpha"])
@@ -111,7 +115,6 @@ async def test_failures_in_a_modal_and_stay_in_the_review(svc: Any, emulator: An
         screen = await open_review(app, pilot)
         await pilot.press("space", "space", "x")
         await wait_for(pilot, idle(app))
-        await pilot.click("#confirm-phrase")
         await pilot.press(*"revoke 2", "enter")
         await wait_for(pilot, idle(app))
         assert isinstance(app.screen, ErrorModal)

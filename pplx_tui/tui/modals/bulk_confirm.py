@@ -1,4 +1,5 @@
-"""One confirmation for many keys: the list, focus on Cancel, a typed phrase."""
+"""One confirmation for many keys: the list and a typed phrase (focus opens in its field; the
+button stays disabled until the phrase matches, then Enter confirms)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from pplx_tui.tui.modals.base import FormModal
 
 
 class BulkConfirmModal(FormModal[bool | None]):
-    """One confirmation for many keys: the list, focus on Cancel, a typed phrase."""
+    """One confirmation for many keys: the list and a typed phrase."""
 
-    AUTO_FOCUS = "#cancel"
+    AUTO_FOCUS = "#confirm-phrase"
 
     def __init__(self, title: str, body: Text, phrase: str, button: str) -> None:
         super().__init__()
@@ -36,13 +37,8 @@ class BulkConfirmModal(FormModal[bool | None]):
     def on_input_changed(self, event: Input.Changed) -> None:
         self.query_one("#ok", Button).disabled = event.value.strip() != self.phrase
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        if event.value.strip() == self.phrase:
-            self.submit()
-
     def submit(self) -> None:
         if self.value("#confirm-phrase").strip() != self.phrase:
-            self.fail(f"Type {self.phrase!r} exactly to confirm.")
+            self.fail(f"Type {self.phrase!r} exactly to confirm.", "confirm-phrase")
             return
         self.dismiss(True)

@@ -60,6 +60,13 @@ class TargetsModal(FormModal[TargetRequest | None]):
                 yield Button("Close", id="cancel")
                 yield Button("Add", id="ok", variant="primary")
 
+    def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
+        # A command gets the key on stdin: no variable, so Enter in the path adds it.
+        self.query_one("#var", Input).display = event.pressed.id != "kind-command"
+
+    def on_option_list_option_highlighted(self, _event: OptionList.OptionHighlighted) -> None:
+        self.clear_error("target-list")
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "remove":
             self.action_remove()
@@ -71,7 +78,7 @@ class TargetsModal(FormModal[TargetRequest | None]):
             return
         ol = self.query_one("#target-list", OptionList)
         if ol.highlighted is None:
-            self.fail("Select a target to remove first.")
+            self.fail("Select a target to remove first.", "target-list")
             return
         opt = ol.get_option_at_index(ol.highlighted)
         self.dismiss(TargetRequest("remove", target_id=int(opt.id or 0)))
@@ -80,7 +87,7 @@ class TargetsModal(FormModal[TargetRequest | None]):
         command = self.query_one("#kind-command", RadioButton).value
         where = self.value("#path").strip()
         if not where:
-            self.fail("Give the path of the .env file, or the command.")
+            self.fail("Give the path of the .env file, or the command.", "path")
             return
         if command:
             self.dismiss(TargetRequest("add", "command", command=where))
