@@ -14,13 +14,19 @@ from textual.widgets._footer import FooterKey
 
 from pplx_tui.ops import incident as inc
 from pplx_tui.ops.inventory import get_key, import_key, list_keys
+from pplx_tui.ops.targets import list_targets
 from pplx_tui.tui.app import PplxApp
+from pplx_tui.tui.modals.dismiss import DismissModal
 from pplx_tui.tui.modals.edit import EditModal
+from pplx_tui.tui.modals.generate import GenerateModal
 from pplx_tui.tui.modals.import_key import ImportModal
 from pplx_tui.tui.modals.revoke import RevokeModal
 from pplx_tui.tui.modals.rotate import RotateModal
+from pplx_tui.tui.modals.targets import TargetsModal
 from pplx_tui.tui.screens.incident import IncidentScreen
 from pplx_tui.tui.screens.main import MainScreen
+from pplx_tui.tui.screens.reveal import RevealScreen
+from pplx_tui.tui.screens.review import ReviewScreen
 from tests.tui.helpers import SIZE, current_screen, idle, main_screen, seed, wait_for
 
 
@@ -170,3 +176,56 @@ async def test_incident_close_writes_the_typed_path(
     (closed,) = inc.list_incidents(svc)
     assert closed.status == "resolved"
     assert extra.read_text() == Path(closed.report_path or "").read_text()
+
+
+async def test_generate_by_enter_through_the_fields(svc: Any, emulator: Any) -> None:
+    seed(svc, emulator, [("alpha", "prod")])
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, idle(app))
+        await pilot.press("n")
+        assert isinstance(app.screen, GenerateModal)
+        assert focused_id(app) == "name"
+        await pilot.press("enter")  # no name yet: said beside it, focus stays
+        await pilot.pause()
+        assert "name" in field_error(app, "name")
+        assert focused_id(app) == "name"
+        await pilot.press(*"minted", "enter", "enter", "enter")  # name → group → using → go
+        await wait_for(pilot, lambda: isinstance(app.screen, RevealScreen), "the reveal")
+        assert "minted" in [k.name for k in list_keys(svc)]
+
+
+async def test_targets_add_a_command_with_enter_in_the_path(svc: Any, emulator: Any) -> None:
+    seed(svc, emulator, [("alpha", "prod")])
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, idle(app))
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, TargetsModal), "the targets")
+        assert focused_id(app) == "path"
+        await pilot.press("shift+tab", "down", "enter")  # a command: no variable to ask for
+        assert not app.screen.query_one("#var", Input).display
+        await pilot.press("tab", *"true", "enter")  # Enter in the path adds it
+        await wait_for(pilot, idle(app))
+        assert [t.kind for t in list_targets(svc, "alpha")] == ["command"]
+
+
+async def test_dismiss_by_typing_reason_and_days(svc: Any, emulator: Any) -> None:
+    seed(svc, emulator, [("Solo", "default")])  # no targets: a finding
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, idle(app))
+        review = ReviewScreen()
+        await app.push_screen(review)
+        await wait_for(pilot, idle(app))
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, DismissModal), "the dismissal")
+        assert focused_id(app) == "dismiss-reason"
+        await pilot.press(*"by hand", "enter", "ctrl+u", "0", "enter")
+        await pilot.pause()
+        assert isinstance(current_screen(app), DismissModal)
+        assert "between 1 and" in field_error(app, "dismiss-days")
+        await pilot.press("ctrl+u", "7", "enter")
+        await wait_for(pilot, idle(app))
+        assert current_screen(app) is review
+        assert "1 dismissed" in str(review.query_one("#review-summary", Static).render())

@@ -52,7 +52,7 @@ class EditModal(FormModal[EditRequest | None]):
             yield Input(value=str(k.due_soon_days), id="soon", restrict=r"[0-9]*")
             yield Label("Group (the API group the key lives in)")
             yield Input(value=k.group, id="group")
-            yield Label("Notes")
+            yield Label("Notes (Enter is a new line here; Submit in the footer saves)")
             yield TextArea(k.notes, id="notes", soft_wrap=True)
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
