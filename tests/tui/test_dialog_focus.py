@@ -171,6 +171,7 @@ async def test_incident_close_writes_the_typed_path(
         await wait_for(pilot, idle(app))
         assert isinstance(app.screen, IncidentScreen)
         assert focused_id(app) == "report-file"
+        assert "Close the incident" in footer_keys(app)  # its submit, in the footer
         await pilot.press(*str(extra), "enter")
         await wait_for(pilot, idle(app))
     (closed,) = inc.list_incidents(svc)

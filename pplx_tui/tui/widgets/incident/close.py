@@ -7,10 +7,12 @@ Enter in it closes the incident. A path that cannot be written is said beside th
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, Static
 
@@ -18,6 +20,10 @@ from pplx_tui.tui.messages import IncidentClose, IncidentLater
 
 
 class ClosePhase(Vertical):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "close_incident", "Close the incident", id="incident.close"),
+    ]
+
     def compose(self) -> ComposeResult:
         yield Static(
             Text(
@@ -50,6 +56,9 @@ class ClosePhase(Vertical):
     @on(Input.Changed, "#report-file")
     def _changed(self, _event: Input.Changed) -> None:
         self.query_one("#report-file-error", Static).display = False
+
+    def action_close_incident(self) -> None:
+        self._close()
 
     def _close(self) -> None:
         raw = self.query_one("#report-file", Input).value.strip()
