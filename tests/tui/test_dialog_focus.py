@@ -230,3 +230,25 @@ async def test_dismiss_by_typing_reason_and_days(svc: Any, emulator: Any) -> Non
         await wait_for(pilot, idle(app))
         assert current_screen(app) is review
         assert "1 dismissed" in str(review.query_one("#review-summary", Static).render())
+
+
+async def test_incident_record_errors_beside_the_field(svc: Any, emulator: Any) -> None:
+    seed(svc, emulator, [("leaky", "prod")])
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, idle(app))
+        await pilot.press("exclamation_mark")
+        await wait_for(pilot, lambda: focused_id(app) == "how", "the record step")
+        await pilot.press("enter", "enter", "ctrl+u", *"yesterday", "enter")
+        await pilot.pause()
+        assert focused_id(app) == "detected"  # not moved on, nothing lost
+        assert "must look like" in field_error(app, "detected")
+        assert app.screen.query_one("#detected", Input).value == "yesterday"
+        await pilot.press("ctrl+u", "enter")  # empty: now
+        assert field_error(app, "detected") == ""
+        assert focused_id(app) == "confirm-name"
+        await pilot.press(*"leak", "enter")
+        await pilot.pause()
+        assert "name exactly" in field_error(app, "confirm-name")
+        assert focused_id(app) == "confirm-name"
+        assert inc.list_incidents(svc) == []
