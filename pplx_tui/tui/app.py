@@ -124,10 +124,10 @@ class PplxApp(OpsRunner, App[int]):
     def remappable_bindings() -> list[Binding]:
         """The bindings with an id, in the order the screens define them (README's table of
         binding ids is generated from this by ``scripts/bindings.py``)."""
-        from pplx_tui.tui.screens.all import ALL_SCREENS  # incident screens: SQLModel
+        from pplx_tui.tui.screens.all import ALL_SCREENS, SCREEN_WIDGETS  # incident: SQLModel
 
         found: dict[str, Binding] = {}
-        for cls in (PplxApp, *ALL_SCREENS, VirtualTable, *ALL_MODALS):
+        for cls in (PplxApp, *ALL_SCREENS, *SCREEN_WIDGETS, VirtualTable, *ALL_MODALS):
             for b in cls.BINDINGS:
                 if isinstance(b, Binding) and b.id and b.id not in found:
                     found[b.id] = b

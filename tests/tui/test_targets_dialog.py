@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import Input, Select
+from textual.widgets import Input, Select, Static
 
 from pplx_tui.ops.targets import list_targets
 from pplx_tui.targets.presets import PRESETS
@@ -49,11 +49,12 @@ async def test_every_kind_is_offered_and_a_preset_is_deployed_at_once(
         modal.query_one("#f-fly-app", Input).focus()
         await pilot.press(*"web app")
         await pilot.press("ctrl+s")
-        await wait_for(
-            pilot,
-            lambda: any("--app 'web app' is not valid" in n.message for n in app._notifications),
-            "the error",
-        )
+
+        def error() -> str:
+            found = modal.query("#f-fly-app-error")
+            return str(found.first(Static).render()) if found else ""
+
+        await wait_for(pilot, lambda: "--app 'web app' is not valid" in error(), "the error")
         assert current_screen(app) is modal
         assert modal.query_one("#f-fly-app", Input).value == "web app"
         assert list_targets(svc, "alpha") == []
@@ -104,9 +105,13 @@ async def test_rotation_lists_and_shows_each_preset_target_and_check(
         def body() -> str:
             return str(current_screen(app).query_one("#rotation-body", Static).render())
 
-        await wait_for(pilot, lambda: "✗ check #1: command" in body(), "the check failing")
+        # mint, test, deploy (two runs of the doppler stand-in), the first check: on a busy
+        # machine that is more than the default wait
+        await wait_for(
+            pilot, lambda: "✗ check #1: command" in body(), "the check failing", timeout=90
+        )
         job = app.rotations.jobs[0]
-        await wait_for(pilot, lambda: job.finished, "the rotation")
+        await wait_for(pilot, lambda: job.finished, "the rotation", timeout=90)
         await wait_for(pilot, lambda: "✓ check #1: command" in body(), "the check passing")
         assert "✓ target #1: doppler: doppler secrets set" in body()
         assert job.keys["alpha"].status == "done", job.keys["alpha"].message

@@ -1,4 +1,5 @@
-"""Confirm a rotation: the keys, their targets, the steps, the grace period; focus on Cancel."""
+"""Confirm a rotation: the keys, their targets, the steps, the grace period (focus opens in
+its field: what is typed there is the grace used; Enter rotates)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def parse_grace(raw: str) -> float:
 
 
 class RotateModal(FormModal[RotateRequest | None]):
-    AUTO_FOCUS = "#cancel"
+    AUTO_FOCUS = "#grace"
     DEFAULT_CSS = """
     RotateModal #rotate-plan { height: auto; max-height: 22; }
     RotateModal #grace { width: 16; }
@@ -113,6 +114,6 @@ class RotateModal(FormModal[RotateRequest | None]):
         try:
             grace = parse_grace(self.value("#grace"))
         except ValueError as exc:
-            self.fail(str(exc))
+            self.fail(str(exc), "grace")
             return
         self.dismiss(RotateRequest([p.key_name for p in self.plans], grace))

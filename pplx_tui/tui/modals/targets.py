@@ -99,12 +99,27 @@ class TargetsModal(FormModal[TargetRequest | None]):
         self._show("dotenv")
 
     def _show(self, kind: str) -> None:
+        self._shown = kind
         for box in self.query(".kind-fields"):
             box.display = box.id == f"fields-{kind}"
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "kind" and isinstance(event.value, str):
+        if event.select.id != "kind" or not isinstance(event.value, str):
+            return
+        if event.value != getattr(self, "_shown", None):
             self._show(event.value)
+            if self.focused is event.select:  # a kind chosen: on to its fields
+                first = self.fields()
+                if first:
+                    first[0].focus()
+
+    def on_option_list_option_highlighted(self, _event: OptionList.OptionHighlighted) -> None:
+        self.clear_error("target-list")
+
+    def fields(self) -> list[Input]:
+        """The chosen kind's fields only (the others are hidden with their box)."""
+        box = self.query_one(f"#fields-{self.kind}", Vertical)
+        return [i for i in box.query(Input) if not i.disabled and i.display]
 
     @property
     def kind(self) -> str:
@@ -122,7 +137,7 @@ class TargetsModal(FormModal[TargetRequest | None]):
             return
         ol = self.query_one("#target-list", OptionList)
         if ol.highlighted is None:
-            self.fail("Select a target to remove first.")
+            self.fail("Select a target to remove first.", "target-list")
             return
         opt = ol.get_option_at_index(ol.highlighted)
         self.dismiss(TargetRequest("remove", target_id=int(opt.id or 0)))
@@ -132,7 +147,7 @@ class TargetsModal(FormModal[TargetRequest | None]):
         if kind == "dotenv":
             where = self.value("#path").strip()
             if not where:
-                self.fail("Give the path of the .env file.")
+                self.fail("Give the path of the .env file.", "path")
                 return
             var = self.value("#var").strip() or DEFAULT_KEY_VAR
             self.dismiss(TargetRequest("add", "dotenv", path=where, var=var))
@@ -140,7 +155,7 @@ class TargetsModal(FormModal[TargetRequest | None]):
         if kind == "command":
             command = self.value("#command").strip()
             if not command:
-                self.fail("Give the command.")
+                self.fail("Give the command.", "command")
                 return
             self.dismiss(TargetRequest("add", "command", command=command))
             return
@@ -152,6 +167,8 @@ class TargetsModal(FormModal[TargetRequest | None]):
         try:
             settings = preset.settings(raw)
         except TargetError as exc:  # the form stays open with what was typed
-            self.fail(exc.message)
+            named = [o for o in preset.options if o.flag in exc.message]
+            culprit = (named or list(preset.options))[0]
+            self.fail(exc.message, _field_id(kind, culprit.name))
             return
         self.dismiss(TargetRequest("add", kind, options=settings))

@@ -1,4 +1,5 @@
-"""Every screen class, for the binding ids a user may remap in config.toml."""
+"""Every screen class (and the widgets of theirs with bindings of their own), for the binding
+ids a user may remap in config.toml."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pplx_tui.tui.screens.main import MainScreen
 from pplx_tui.tui.screens.reveal import RevealScreen
 from pplx_tui.tui.screens.review import ReviewScreen
 from pplx_tui.tui.screens.rotation import RotationScreen
+from pplx_tui.tui.widgets.incident.close import ClosePhase
 
 ALL_SCREENS = (
     MainScreen,
@@ -21,3 +23,6 @@ ALL_SCREENS = (
     IncidentsScreen,
     HelpScreen,
 )
+
+#: widgets of those screens with bindings of their own (shown while the focus is inside)
+SCREEN_WIDGETS = (ClosePhase,)
