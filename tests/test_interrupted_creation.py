@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pplx_tui.sandbox.emulator import Emulator
 from tests.conftest import Cli
@@ -103,3 +104,39 @@ def test_killed_while_sent_is_named_and_resolve_frees_the_name(
     made = cli("keys", "generate", "New", "--group", "g", "--yes")
     assert made.code == 0, made.stderr
     assert "New" not in cli("check").stdout.split("Main", 1)[0]
+
+
+def test_a_full_disk_when_recording_a_new_key_then_the_named_command_accepts_it(
+    cli: Cli, emulator: Emulator, monkeypatch: Any
+) -> None:
+    """The key is minted but the inventory cannot record it (the disk is full): the secret
+    is shown once, and the command the message names (`keys add NAME`) takes it."""
+    from pplx_tui.core.errors import EnvironmentUnusable
+    from pplx_tui.ops import generate
+
+    real = generate.journal.update
+
+    def full(s: Any, op_id: int, **kw: Any) -> Any:
+        if kw.get("step") == "recorded":
+            raise EnvironmentUnusable("The disk holding the inventory is full.")
+        return real(s, op_id, **kw)
+
+    assert cli("keys", "add", "Boot", input=emulator.bootstrap_key).code == 0
+    monkeypatch.setattr(generate.journal, "update", full)
+    r = cli("keys", "generate", "Fresh", "--yes")
+    monkeypatch.setattr(generate.journal, "update", real)
+    assert r.code == 1, (r.stdout, r.stderr)
+    assert "could not be recorded" in r.stderr
+    assert "`pplx-tui keys add Fresh`" in r.stderr
+    shown = r.stdout.strip().splitlines()[-1]
+    assert emulator.is_live(shown)
+    added = cli("keys", "add", "Fresh", input=shown)
+    assert added.code == 0, (added.stdout, added.stderr)
+    (row,) = [k for k in json.loads(cli("keys", "list", "--json").stdout) if k["name"] == "Fresh"]
+    assert row["last4"] == shown[-4:]
+    assert row["secret_stored"]
+    check = json.loads(cli("check", "--json").stdout)
+    kinds = {f["kind"] for f in check["findings"]}
+    # Nothing left behind: the creation is complete, its keyring entry is the version's.
+    assert not kinds & {"unknown_keyring_entry", "unfinished_operation", "unknown_generation"}
+    assert "completes generate #" in json.dumps(json.loads(cli("audit", "--json").stdout))

@@ -281,6 +281,7 @@ def import_key(
     cleaned = clean_secret(raw_secret)
     fp = fingerprint(cleaned.value)
     now = utc(svc.now())
+    adopting = False
     with svc.db.session() as s:
         existing = s.exec(select(KeyVersion).where(KeyVersion.fingerprint == fp)).first()
         if existing is not None:
@@ -296,11 +297,10 @@ def import_key(
                 )
         else:
             restore = None
-            if s.exec(select(Key).where(Key.name == name)).first() is not None:
-                raise BadInput(
-                    f"A key named {name!r} already exists.",
-                    hint="Choose another name, or rotate that key with `pplx-tui keys rotate`.",
-                )
+            held = s.exec(select(Key).where(Key.name == name)).first()
+            adopting = held is not None
+            if held is not None:
+                _adoptable(svc, s, held)  # refused unless a creation that failed holds it
     if restore is not None:
         svc.secrets.put(restore.secret_ref, cleaned.value)
         with svc.db.session() as s:
@@ -311,16 +311,41 @@ def import_key(
             audit.append(s, at=now, action="secret.restore", key_name=name, fingerprint=fp)
         return ImportResult(get_key(svc, name), cleaned.warning, restored=True)
 
-    ref = f"{uuid.uuid4().hex}"
-    svc.secrets.put(ref, cleaned.value)
+    # A creation that could not record its key left the secret in the keyring under a ref
+    # the inventory never learned: adopting the name reuses that entry instead of a copy.
+    reused = _orphan_holding(svc, cleaned.value) if adopting else None
+    ref = reused or f"{uuid.uuid4().hex}"
+    if reused is None:
+        svc.secrets.put(ref, cleaned.value)
     try:
         with svc.db.session() as s:
-            if s.exec(select(Key).where(Key.name == name)).first() is not None:
-                raise BadInput(f"A key named {name!r} was just created by another pplx-tui.")
-            key = Key(
-                name=name, group_name=group_name, policy_days=policy, notes=notes, created_at=now
-            )
-            s.add(key)
+            held = s.exec(select(Key).where(Key.name == name)).first()
+            completes = _adoptable(svc, s, held) if held is not None else []
+            if held is not None:
+                key = held  # its creation minted this key and could not record it
+                if policy is not None:
+                    key.policy_days = policy
+                if notes:
+                    key.notes = notes
+                if group is not None:
+                    key.group_name = group_name
+                group_name = key.group_name
+                s.add(key)
+                for op in completes:
+                    op.status = "done"
+                    op.step = "recorded"
+                    op.message = "recorded by `keys add` with the secret shown once"
+                    op.updated_at = now
+                    s.add(op)
+            else:
+                key = Key(
+                    name=name,
+                    group_name=group_name,
+                    policy_days=policy,
+                    notes=notes,
+                    created_at=now,
+                )
+                s.add(key)
             s.flush()
             assert key.id is not None
             s.add(
@@ -341,12 +366,63 @@ def import_key(
                 action="key.import",
                 key_name=name,
                 fingerprint=fp,
-                detail=f"group={group_name}",
+                detail=f"group={group_name}"
+                + "".join(f"; completes generate #{op.id}" for op in completes),
             )
     except BaseException:
-        svc.secrets.delete(ref)
+        if reused is None:
+            svc.secrets.delete(ref)
         raise
     return ImportResult(get_key(svc, name), cleaned.warning)
+
+
+def _orphan_holding(svc: Services, value: str) -> str | None:
+    """The ref of a keyring entry of this tool that no version names and that holds
+    ``value``, where the backend can list its entries; else None."""
+    from pplx_tui.core.errors import PplxError
+    from pplx_tui.secrets.enumerate import HOUSEKEEPING_REFS, list_refs
+
+    try:
+        listing = list_refs(svc.secrets)
+        if listing.refs is None:
+            return None
+        with svc.db.session() as s:
+            known = set(s.exec(select(KeyVersion.secret_ref)).all())
+        for ref in sorted(listing.refs - known - HOUSEKEEPING_REFS):
+            if svc.secrets.get(ref) == value:
+                return ref
+    except PplxError:
+        return None
+    return None
+
+
+def _adoptable(svc: Services, s: Session, key: Key) -> list[Operation]:
+    """A name already in the inventory may take an imported secret only when its key has
+    no version and what holds it is a creation whose process is gone: the key was minted,
+    shown once, and could not be recorded (a full disk...). Returns the creation's
+    operations (the import completes them); otherwise refuses, saying why."""
+    from pplx_tui.ops.lease import LeaseHeld, holder_of, is_live
+
+    has_versions = s.exec(select(KeyVersion.id).where(KeyVersion.key_id == key.id)).first()
+    if has_versions is not None:
+        raise BadInput(
+            f"A key named {key.name!r} already exists.",
+            hint="Choose another name, or rotate that key with `pplx-tui keys rotate`.",
+        )
+    ops = list(
+        s.exec(
+            select(Operation).where(
+                Operation.kind == "generate",
+                Operation.key_id == key.id,
+                Operation.status != "done",
+            )
+        ).all()
+    )
+    for op in ops:
+        holder = holder_of(op)
+        if holder is not None and is_live(op, svc.lease_clock.now()):
+            raise LeaseHeld(op, holder)
+    return ops
 
 
 def edit_key(
