@@ -112,9 +112,9 @@ def test_a_full_disk_when_recording_a_new_key_then_the_named_command_accepts_it(
     """The key is minted but the inventory cannot record it (the disk is full): the secret
     is shown once, and the command the message names (`keys add NAME`) takes it."""
     from pplx_tui.core.errors import EnvironmentUnusable
-    from pplx_tui.ops import generate
+    from pplx_tui.ops import journal
 
-    real = generate.journal.update
+    real = journal.update
 
     def full(s: Any, op_id: int, **kw: Any) -> Any:
         if kw.get("step") == "recorded":
@@ -122,9 +122,9 @@ def test_a_full_disk_when_recording_a_new_key_then_the_named_command_accepts_it(
         return real(s, op_id, **kw)
 
     assert cli("keys", "add", "Boot", input=emulator.bootstrap_key).code == 0
-    monkeypatch.setattr(generate.journal, "update", full)
+    monkeypatch.setattr(journal, "update", full)
     r = cli("keys", "generate", "Fresh", "--yes")
-    monkeypatch.setattr(generate.journal, "update", real)
+    monkeypatch.setattr(journal, "update", real)
     assert r.code == 1, (r.stdout, r.stderr)
     assert "could not be recorded" in r.stderr
     assert "`pplx-tui keys add Fresh`" in r.stderr
