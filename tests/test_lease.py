@@ -352,16 +352,8 @@ def test_killed_mid_grace_then_resume_in_another_process_finishes(
         import_key(svc, "Main", old)
         add_target(svc, "Main", "dotenv", path=str(env_file))
         real = {"PPLX_TUI_FIXED_NOW": "", LEASE_ENV: "2"}  # real time: the grace runs down
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pplx_tui", "keys", "rotate", "Main", "--grace", "8", "--yes"],
-            env={**cli.env, **real},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        proc = _rotation_in_its_grace(cli, svc, real)
         try:
-            wait_until(lambda: _rotation_in_grace(svc) or proc.poll() is not None, "the grace", 60)
-            assert proc.poll() is None, "the rotation ended before its grace period"
             new = read_value(env_file, "PERPLEXITY_API_KEY")
             assert new
             assert new != old
@@ -412,6 +404,25 @@ def test_killed_mid_grace_then_resume_in_another_process_finishes(
     assert emulator.is_live(new)
     assert not emulator.is_live(old)
     assert emulator.calls["generate"] == 1  # the killed process minted; nobody minted again
+
+
+def _rotation_in_its_grace(cli: Any, svc: Services, env: dict[str, str]) -> Any:
+    """``keys rotate Main --grace 8`` in a process of its own, returned once in its grace."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pplx_tui", "keys", "rotate", "Main", "--grace", "8", "--yes"],
+        env={**cli.env, **env},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: _rotation_in_grace(svc) or proc.poll() is not None, "the grace", 60)
+        assert proc.poll() is None, "the rotation ended before its grace period"
+    except BaseException:
+        proc.kill()
+        proc.wait(30)
+        raise
+    return proc
 
 
 def _wait_until_stalled(svc: Services) -> list[Any]:
@@ -473,16 +484,8 @@ def test_a_killed_drivers_lease_is_free_at_once_on_this_machine(cli: Any, emulat
     try:
         import_key(svc, "Main", old)
         real = {"PPLX_TUI_FIXED_NOW": "", LEASE_ENV: "30"}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pplx_tui", "keys", "rotate", "Main", "--grace", "8", "--yes"],
-            env={**cli.env, **real},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        proc = _rotation_in_its_grace(cli, svc, real)
         try:
-            wait_until(lambda: _rotation_in_grace(svc) or proc.poll() is not None, "the grace", 60)
-            assert proc.poll() is None
             assert [st.state for st in unfinished_operations(svc)] == ["active"]
         finally:
             proc.kill()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
+from pplx_tui.core.bearer import Bearer as Bearer
 from pplx_tui.core.errors import BadInput, OperationFailed
 from pplx_tui.core.secret import Secret
 from pplx_tui.ops.inventory import current_version, find_key, validate_lookup
@@ -14,19 +14,6 @@ from pplx_tui.store.tables import Key, KeyVersion, SecretState
 
 if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
-
-
-@dataclass(frozen=True)
-class Bearer:
-    key_name: str
-    version_id: int
-    fingerprint: str
-    last4: str
-    secret_ref: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.key_name} (…{self.last4})"
 
 
 def bearer_of(key: Key, v: KeyVersion) -> Bearer:

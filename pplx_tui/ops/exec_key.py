@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import TYPE_CHECKING
 
+from pplx_tui.core.bearer import Bearer
 from pplx_tui.core.errors import (
     BadInput,
     EnvironmentUnusable,
@@ -48,28 +49,13 @@ class CommandNotStarted(PplxError):
 
 
 @dataclass(frozen=True)
-class ExecKey:
-    """The version whose secret the command gets."""
-
-    key_name: str
-    version_id: int
-    fingerprint: str
-    last4: str
-    secret_ref: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.key_name} (…{self.last4})"
-
-
-@dataclass(frozen=True)
 class ExecPlan:
     """What to run, checked and with the secret read; nothing has run yet."""
 
     argv: tuple[str, ...]
     executable: str
     var: str
-    bearer: ExecKey
+    bearer: Bearer
     secret: Secret
     mask: bool
 
@@ -98,7 +84,7 @@ def _connect(svc: Services) -> sqlite3.Connection:
     return con
 
 
-def _usable_bearer(con: sqlite3.Connection, name: str) -> ExecKey:
+def _usable_bearer(con: sqlite3.Connection, name: str) -> Bearer:
     if not isinstance(name, str) or not name.strip():
         raise BadInput("The key name is empty.")
     if len(name) > 10 * MAX_NAME_LEN:
@@ -127,7 +113,7 @@ def _usable_bearer(con: sqlite3.Connection, name: str) -> ExecKey:
             hint="See `pplx-tui keys history`.",
         )
     vid, _stage, fp, last4, ref, state = current[0]
-    bearer = ExecKey(str(key_name), int(vid), str(fp), str(last4), str(ref))
+    bearer = Bearer(str(key_name), int(vid), str(fp), str(last4), str(ref))
     if state != _STORED:
         raise OperationFailed(
             f"The secret of {bearer.label} is not in the keyring; it cannot be used.",
@@ -136,7 +122,7 @@ def _usable_bearer(con: sqlite3.Connection, name: str) -> ExecKey:
     return bearer
 
 
-def _read_secret(svc: Services, con: sqlite3.Connection, bearer: ExecKey) -> Secret:
+def _read_secret(svc: Services, con: sqlite3.Connection, bearer: Bearer) -> Secret:
     value = svc.secrets.get(bearer.secret_ref)
     if value is None:
         con.execute("BEGIN IMMEDIATE")
@@ -156,7 +142,7 @@ def _read_secret(svc: Services, con: sqlite3.Connection, bearer: ExecKey) -> Sec
     return Secret(value)
 
 
-def _audit(svc: Services, con: sqlite3.Connection, bearer: ExecKey, detail: str) -> None:
+def _audit(svc: Services, con: sqlite3.Connection, bearer: Bearer, detail: str) -> None:
     from pplx_tui.store.chain import DamagedHead, append_raw, os_user
 
     con.execute("BEGIN IMMEDIATE")
