@@ -89,6 +89,44 @@ class PplxApp(OpsRunner, App[int]):
     def as_host(self) -> Host:
         return self
 
+    def running_work(self) -> list[str]:
+        """What quitting now would interrupt: rotations not finished, incident steps running."""
+        from pplx_tui.tui.screens.incident import IncidentScreen
+
+        found = []
+        for job in self.rotations.jobs:
+            if job.finished:
+                continue
+            for k in job.keys.values():
+                if k.status in ("queued", "running", "waiting"):
+                    what = "in its grace period" if k.status == "waiting" else k.status
+                    found.append(f"the rotation of {k.name} ({what})")
+        found.extend(
+            f"an incident step for {screen.key_name or 'a key'}"
+            for screen in self.screen_stack
+            if isinstance(screen, IncidentScreen) and screen.running
+        )
+        return found
+
+    async def action_quit(self) -> None:
+        from pplx_tui.tui.modals.quit import QuitModal
+
+        running = self.running_work()
+        if not running or isinstance(self.screen, QuitModal):
+            self._leave()
+            return
+
+        def answered(leave: bool | None) -> None:
+            if leave:
+                self._leave()
+
+        self.push_screen(QuitModal(running, sandbox=self.sandbox), answered)
+
+    def _leave(self) -> None:
+        for job in self.rotations.jobs:  # each stops at its next safe point, resumable
+            job.cancel.set()
+        self.exit()
+
     def get_default_screen(self) -> MainScreen:
         return MainScreen()
 

@@ -333,3 +333,51 @@ def test_rotation_progress_during_the_grace_wait(snap_compare: Any) -> None:
         for shot in shots:
             for s in secrets:
                 assert s[5:] not in shot
+
+
+async def test_quitting_during_the_grace_period_asks_and_says_it_is_resumable(
+    svc: Any, emulator: Any
+) -> None:
+    from pplx_tui.tui.modals.quit import QuitModal
+
+    old = seed(svc, emulator, [("alpha", "prod")])["alpha"]
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, idle(app))
+        await pilot.press("o")
+        await confirm(pilot, "600")
+        await wait_for(pilot, lambda: "s left" in body(app), "the countdown")
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, QuitModal), "the question")
+        said = str(app.screen.query_one("#quit-running", Static).render())
+        assert "the rotation of alpha (in its grace period)" in said
+        assert "stays resumable" in said
+        assert "pplx-tui resume" in said
+        await pilot.press("escape")  # stay: nothing stopped
+        assert isinstance(app.screen, RotationScreen)
+        job = app.rotations.jobs[0]
+        assert not job.finished
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, QuitModal), "the question again")
+        await pilot.press("q")  # quit anyway
+        await wait_for(pilot, lambda: job.finished or not app.is_running, "the app to end")
+    (op,) = journal.unfinished(svc, ("rotate",))
+    assert op.step == "grace"
+    assert emulator.is_live(old)
+
+
+async def test_quitting_with_nothing_running_asks_nothing(svc: Any, emulator: Any) -> None:
+    seed(svc, emulator, [("alpha", "prod")])
+    app = PplxApp(svc, sandbox=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, idle(app))
+        assert app.running_work() == []
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running, "the app to end")
+
+
+def test_in_the_sandbox_the_question_says_the_work_is_lost() -> None:
+    from pplx_tui.tui.modals.quit import consequence
+
+    assert "lost" in consequence(True)
+    assert "resumable" in consequence(False)

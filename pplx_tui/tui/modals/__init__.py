@@ -9,6 +9,7 @@ from pplx_tui.tui.modals.edit import EditModal
 from pplx_tui.tui.modals.error import ErrorModal
 from pplx_tui.tui.modals.generate import GenerateModal
 from pplx_tui.tui.modals.import_key import ImportModal
+from pplx_tui.tui.modals.quit import QuitModal
 from pplx_tui.tui.modals.resume import ResumeModal
 from pplx_tui.tui.modals.revoke import RevokeModal
 from pplx_tui.tui.modals.rotate import RotateModal
@@ -22,6 +23,7 @@ ALL_MODALS = (
     ErrorModal,
     GenerateModal,
     ImportModal,
+    QuitModal,
     ResumeModal,
     RevokeModal,
     RotateModal,
