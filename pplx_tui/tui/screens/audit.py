@@ -10,11 +10,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 
 from pplx_tui.core.text import one_line
 from pplx_tui.tui.rows import Column, Row
 from pplx_tui.tui.screens.base import AppAccess
+from pplx_tui.tui.widgets.footer import FittingFooter
 from pplx_tui.tui.widgets.virtual_table import VirtualTable
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ class AuditScreen(AppAccess, Screen[None]):
         yield Input(placeholder="Filter: action, key, outcome, detail, date", id="audit-filter")
         yield VirtualTable(EVENT_COLUMNS, id="events")
         yield Static(id="audit-status")
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "audit log"

@@ -25,7 +25,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, Header, Static
+from textual.widgets import ContentSwitcher, Header, Static
 
 from pplx_tui.core.errors import BadInput
 from pplx_tui.core.policy import duration_label
@@ -49,6 +49,7 @@ from pplx_tui.tui.messages import (
     IncidentStart,
 )
 from pplx_tui.tui.screens.base import AppAccess
+from pplx_tui.tui.widgets.footer import FittingFooter
 from pplx_tui.tui.widgets.incident.checklist import ChecklistPhase
 from pplx_tui.tui.widgets.incident.close import ClosePhase
 from pplx_tui.tui.widgets.incident.done import DonePhase
@@ -130,7 +131,7 @@ class IncidentScreen(AppAccess, Screen[None]):
                     yield ClosePhase(id="phase-close", classes="phase")
                     yield DonePhase(id="phase-done", classes="phase")
                 yield EventLog(id="events-scroll")
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "incident"

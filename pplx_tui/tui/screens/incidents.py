@@ -14,13 +14,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from pplx_tui.core.policy import duration_label
 from pplx_tui.core.text import one_line
 from pplx_tui.tui.rows import Column, Row
 from pplx_tui.tui.screens.base import AppAccess
 from pplx_tui.tui.screens.incident import IncidentScreen
+from pplx_tui.tui.widgets.footer import FittingFooter
 from pplx_tui.tui.widgets.incident.labels import STEP_LABELS, timeline_line
 from pplx_tui.tui.widgets.virtual_table import VirtualTable
 
@@ -122,7 +123,7 @@ class IncidentsScreen(AppAccess, Screen[None]):
         yield VirtualTable(INCIDENT_COLUMNS, id="incident-list")
         with VerticalScroll(id="timeline-scroll"):
             yield Static(Text(""), id="timeline")
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "incidents"

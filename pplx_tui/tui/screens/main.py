@@ -19,7 +19,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 
 from pplx_tui.core.errors import PplxError
 from pplx_tui.core.limits import DEFAULT_KEY_VAR
@@ -32,6 +32,7 @@ from pplx_tui.tui.screens.audit import AuditScreen
 from pplx_tui.tui.screens.base import AppAccess
 from pplx_tui.tui.screens.review import ReviewScreen
 from pplx_tui.tui.widgets.detail import DetailPane, render_detail
+from pplx_tui.tui.widgets.footer import FittingFooter
 from pplx_tui.tui.widgets.virtual_table import VirtualTable
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ class MainScreen(AppAccess, Screen[None]):
         yield Static(id="empty")
         yield DetailPane(id="detail")
         yield Static(id="status")
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     @property
     def table(self) -> VirtualTable:

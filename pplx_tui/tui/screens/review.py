@@ -17,7 +17,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from pplx_tui.core.limits import DEFAULT_GRACE_SECONDS
 from pplx_tui.core.text import one_line
@@ -25,6 +25,7 @@ from pplx_tui.tui.messages import StartRotation
 from pplx_tui.tui.modals.bulk_confirm import BulkConfirmModal
 from pplx_tui.tui.modals.dismiss import DismissModal, DismissRequest
 from pplx_tui.tui.screens.base import AppAccess
+from pplx_tui.tui.widgets.footer import FittingFooter
 
 if TYPE_CHECKING:
     from pplx_tui.ops.review import BulkResult, Finding, PlannedRevoke, Reconcile, Review
@@ -98,7 +99,7 @@ class ReviewScreen(AppAccess, Screen[None]):
         table: DataTable[Any] = DataTable(id="findings", cursor_type="row", zebra_stripes=False)
         yield table
         yield Static(Text(""), id="finding-detail")
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#findings", DataTable)

@@ -14,9 +14,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from pplx_tui.tui.screens.base import AppAccess
+from pplx_tui.tui.widgets.footer import FittingFooter
 from pplx_tui.tui.widgets.rotation_view import RotationView
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ class RotationScreen(AppAccess, Screen[None]):
         with VerticalScroll(id="rotation-scroll"):
             yield RotationView(id="rotation-body")
         yield Static(id="rotation-summary")
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.host.rotations_changed.subscribe(self, self._moved)
