@@ -16,10 +16,15 @@ from pplx_tui.ops.context import Services, open_services
 def services() -> Iterator[Services]:
     svc = open_services()
     svc.on_api_wait = _say_on_stderr
+    svc.on_notice = _warn_on_stderr
     try:
         yield svc
     finally:
         svc.close()
+
+
+def _warn_on_stderr(text: str) -> None:
+    print(f"pplx-tui: warning: {text}", file=sys.stderr, flush=True)
 
 
 def _say_on_stderr(text: str) -> None:
