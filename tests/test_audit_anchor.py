@@ -104,3 +104,172 @@ def test_anchor_reached_is_said(cli: Cli) -> None:
     assert "reaching its anchor in the keyring" in r.stdout
     data = json.loads(cli("audit", "--json", "--verify").stdout)
     assert data["chain"]["anchor"] == {"state": "reached", "events": 3}
+
+
+def _anchor_refs(bus_address: str) -> list[str]:
+    """The audit anchors in the real Secret Service (read through secretstorage)."""
+    import os
+
+    import secretstorage
+
+    from pplx_tui.secrets.store import AUDIT_ANCHOR_PREFIX
+
+    old = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
+    os.environ["DBUS_SESSION_BUS_ADDRESS"] = bus_address
+    try:
+        con = secretstorage.dbus_init()
+        try:
+            collection = secretstorage.get_default_collection(con)
+            names = [
+                i.get_attributes().get("username", "")
+                for i in collection.search_items({"service": "pplx-tui"})
+            ]
+        finally:
+            con.close()
+    finally:
+        if old is not None:
+            os.environ["DBUS_SESSION_BUS_ADDRESS"] = old
+    return sorted(n for n in names if n.startswith(AUDIT_ANCHOR_PREFIX))
+
+
+def _fail_anchor_writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The keyring refuses writes of the anchor (as a locked one would); key secrets pass."""
+    from pplx_tui.core.errors import EnvironmentUnusable
+    from pplx_tui.secrets.store import AUDIT_ANCHOR_PREFIX, SecretStore
+
+    refused: list[str] = []
+    real_put = SecretStore.put
+
+    def put(self: SecretStore, ref: str, secret: str) -> None:
+        if ref.startswith(AUDIT_ANCHOR_PREFIX):
+            refused.append(ref)
+            raise EnvironmentUnusable("The keyring is locked.")
+        real_put(self, ref, secret)
+
+    monkeypatch.setattr(SecretStore, "put", put)
+    return refused
+
+
+def test_anchor_write_failure_keeps_the_change(
+    audited: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused = _fail_anchor_writes(monkeypatch)
+    r = cli("keys", "verify", "--all")  # two events, the anchor write refused
+    assert r.code == 0, r.stderr
+    assert refused
+    warnings = [line for line in r.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1, r.stderr
+    assert "anchor in the keyring could not be updated (The keyring is locked.)" in warnings[0]
+    assert "the change itself was saved" in warnings[0]
+    assert len(_rows(audited)) == 5
+
+    monkeypatch.undo()
+    v = cli("audit", "--verify")
+    assert v.code == 0, v.stderr
+    assert "intact: 5 events; its anchor in the keyring records 3 of them" in v.stdout
+    assert json.loads(cli("audit", "--json", "--verify").stdout)["chain"]["anchor"] == {
+        "state": "behind",
+        "events": 3,
+    }
+    # The next audited change catches the anchor up.
+    assert cli("keys", "edit", "A", "--policy-days", "40").code == 0
+    v = cli("audit", "--verify")
+    assert "intact: 6 events, reaching its anchor in the keyring" in v.stdout
+
+
+def test_wiped_log_then_a_change_keeps_the_anchor(audited: Path, cli: Cli) -> None:
+    _sql(audited, "DELETE FROM event", "DELETE FROM meta WHERE name = 'audit_head'")
+    r = cli("keys", "edit", "A", "--policy-days", "40")
+    assert r.code == 0, r.stderr  # the user's change is made
+    assert "no longer reaches its anchor in the keyring, which records 3 events" in r.stderr
+    v = cli("audit", "--verify")
+    assert v.code == 1
+    assert "events 2 to 3 were removed: the log holds 1 events" in v.stderr
+    assert "anchor in the keyring records 3" in v.stderr
+
+
+def test_unreadable_anchor_is_said_exit_3(
+    audited: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pplx_tui.core.errors import EnvironmentUnusable
+    from pplx_tui.secrets.store import AUDIT_ANCHOR_PREFIX, SecretStore
+
+    real_get = SecretStore.get
+
+    def get(self: SecretStore, ref: str) -> str | None:
+        if ref.startswith(AUDIT_ANCHOR_PREFIX):
+            raise EnvironmentUnusable("The keyring is locked.")
+        return real_get(self, ref)
+
+    monkeypatch.setattr(SecretStore, "get", get)
+    _sql(audited, "DELETE FROM event", "DELETE FROM meta WHERE name = 'audit_head'")
+    r = cli("audit", "--verify")
+    assert r.code == 3
+    assert "not checked against its anchor in the keyring: The keyring is locked." in r.stderr
+    assert "reaching" not in r.stdout
+
+
+def test_new_inventory_replaces_the_anchor(audited: Path, cli: Cli) -> None:
+    aside = audited.with_name("old.db")
+    audited.rename(aside)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{audited}{suffix}").unlink(missing_ok=True)
+    assert cli("keys", "list").code == 0  # makes a new, empty inventory
+    events = json.loads(cli("audit", "--json").stdout)
+    assert [e["action"] for e in events] == ["audit.anchor_reset"]
+    assert (
+        "replaced the anchor of an earlier inventory at this path (3 events"
+        in (events[0]["detail"])
+    )
+    v = cli("audit", "--verify")
+    assert v.code == 0, v.stderr
+    assert "intact: 1 events, reaching its anchor" in v.stdout
+
+
+@pytest.mark.usefixtures("audited")
+def test_two_data_folders_keep_their_own_anchors(
+    cli: Cli, emulator: Emulator, tmp_path: Path
+) -> None:
+    other = {"PPLX_TUI_HOME": str(tmp_path / "other")}
+    assert cli("keys", "add", "C", input=emulator.add_token(), env=other).code == 0
+    bus = cli.env["DBUS_SESSION_BUS_ADDRESS"]
+    assert len(_anchor_refs(bus)) == 2
+    assert "intact: 3 events, reaching" in cli("audit", "--verify").stdout
+    assert "intact: 1 events, reaching" in cli("audit", "--verify", env=other).stdout
+    _sql(tmp_path / "other" / "inventory.db", "DELETE FROM event", "DELETE FROM meta")
+    assert cli("audit", "--verify", env=other).code == 1
+    assert cli("audit", "--verify").code == 0
+
+
+@pytest.mark.usefixtures("audited")
+def test_the_anchor_is_not_an_unknown_keyring_entry(cli: Cli) -> None:
+    assert len(_anchor_refs(cli.env["DBUS_SESSION_BUS_ADDRESS"])) == 1
+    r = cli("check", "--json")
+    assert "audit-anchor" not in r.stdout
+    assert "unknown_keyring_entry" not in r.stdout
+
+
+def test_reset_anchor_accepts_a_restored_backup(audited: Path, cli: Cli, tmp_path: Path) -> None:
+    backup = tmp_path / "backup.db"
+    src, dst = sqlite3.connect(audited), sqlite3.connect(backup)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    assert cli("keys", "edit", "A", "--policy-days", "40").code == 0  # event 4, anchored
+    for suffix in ("-wal", "-shm"):
+        Path(f"{audited}{suffix}").unlink(missing_ok=True)
+    audited.write_bytes(backup.read_bytes())
+    v = cli("audit", "--verify")
+    assert v.code == 1
+    assert "event 4 was removed" in v.stderr
+    assert "audit --reset-anchor" in v.stderr
+
+    r = cli("audit", "--reset-anchor")
+    assert r.code == 0, r.stderr
+    assert "it recorded 4 events; it now records 4" in r.stdout
+    v = cli("audit", "--verify")
+    assert v.code == 0, v.stderr
+    assert "intact: 4 events, reaching its anchor" in v.stdout
+    last = json.loads(cli("audit", "--json").stdout)[-1]
+    assert last["action"] == "audit.anchor_reset"
+    assert "anchor was: 4 events" in last["detail"]

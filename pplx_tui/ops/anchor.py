@@ -90,13 +90,11 @@ class AuditAnchor:
         try:
             with self._lock:
                 old = self.read()
-                if old is not None and old.events >= head.events:
-                    if old.events == head.events and old.hash != head.hash:
-                        self._refused(old)
-                    return  # up to date, or another process anchored a newer head
-                if old is not None and not self._reaches(old, start):
+                if old is not None and not self._reaches(old, start, head):
                     self._refused(old)
                     return
+                if old is not None and old.events >= head.events:
+                    return  # up to date, or another process anchored a newer head since
                 self.write(head)
             self.problem = None
         except PplxError as exc:
@@ -113,10 +111,14 @@ class AuditAnchor:
                 f"({type(exc).__name__}); the change itself was saved.",
             )
 
-    def _reaches(self, old: Head, start: Head) -> bool:
-        """Whether the chain this transaction extended holds ``old`` at its position."""
+    def _reaches(self, old: Head, start: Head, head: Head) -> bool:
+        """Whether the chain holds the anchored head ``old`` at its position. Mostly known
+        from the heads this transaction went between; else (the anchor lagged, or another
+        process committed and anchored since) read from the database."""
         if old.events == start.events:
             return old.hash == start.hash
+        if old.events == head.events:
+            return old.hash == head.hash
         if old.events == 0:
             return old.hash == GENESIS
         with self.db.session() as s:  # appends nothing: no hook call
