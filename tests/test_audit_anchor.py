@@ -11,11 +11,16 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pplx_tui.sandbox.emulator import Emulator
 from tests.conftest import Cli
+
+if TYPE_CHECKING:
+    from pplx_tui.ops.context import Services
+    from pplx_tui.secrets.memory import MemoryKeyring
 
 
 @pytest.fixture
@@ -273,3 +278,87 @@ def test_reset_anchor_accepts_a_restored_backup(audited: Path, cli: Cli, tmp_pat
     last = json.loads(cli("audit", "--json").stdout)[-1]
     assert last["action"] == "audit.anchor_reset"
     assert "anchor was: 4 events" in last["detail"]
+
+
+# -- the hook itself, in process (in-memory keyring) -----------------------------------------
+
+
+def _append(svc: Services, n: int = 1) -> None:
+    from pplx_tui.store import audit
+    from tests.conftest import FIXED_NOW
+
+    with svc.db.session() as s:
+        for _ in range(n):
+            audit.append(s, at=FIXED_NOW, action="test.event")
+
+
+def test_locked_keyring_warns_once_and_never_fails_a_commit(
+    svc: Services, memory_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keyring.errors import KeyringLocked
+
+    from pplx_tui.ops.audit_log import check_chain
+
+    told: list[str] = []
+    svc.on_notice = told.append
+    _append(svc)
+    assert check_chain(svc).anchor == "reached"
+
+    def locked(*_: object) -> None:
+        raise KeyringLocked("Failed to unlock the collection!")
+
+    monkeypatch.setattr(memory_keyring, "set_password", locked)
+    _append(svc)
+    _append(svc, 2)
+    assert len(told) == 1, told
+    assert "could not be updated (The keyring is locked." in told[0]
+    assert svc.anchor is not None
+    assert svc.anchor.problem == told[0]
+    status = check_chain(svc)
+    assert (status.ok, status.events, status.anchor, status.anchor_events) == (
+        True,
+        4,
+        "behind",
+        1,
+    )
+    monkeypatch.undo()
+    _append(svc)
+    status = check_chain(svc)
+    assert (status.anchor, status.anchor_events) == ("reached", 5)
+    assert svc.anchor.problem is None
+
+
+def test_a_crash_before_the_anchor_write_leaves_it_behind_not_broken(svc: Services) -> None:
+    from pplx_tui.ops.audit_log import check_chain
+
+    _append(svc, 2)
+    hook, svc.db.on_audit_commit = svc.db.on_audit_commit, None  # killed after the commit
+    _append(svc)
+    status = check_chain(svc)
+    assert (status.ok, status.anchor, status.anchor_events) == (True, "behind", 2)
+    svc.db.on_audit_commit = hook
+    _append(svc)  # the anchor catches up: the chain reaches event 2 (read from the database)
+    assert (check_chain(svc).anchor, check_chain(svc).anchor_events) == ("reached", 4)
+
+
+def test_the_anchor_never_moves_back(svc: Services) -> None:
+    """Another process committed and anchored a newer head before this one's anchor write."""
+    from pplx_tui.store.audit import Head
+
+    _append(svc, 3)
+    anchor = svc.anchor
+    assert anchor is not None
+    newest = anchor.read()
+    assert newest is not None
+    assert newest.events == 3
+    with svc.db.session() as s:
+        from pplx_tui.store import audit
+
+        first, second = audit.hash_at(s, 1), audit.hash_at(s, 2)
+    assert first is not None
+    assert second is not None
+    told: list[str] = []
+    svc.on_notice = told.append
+    anchor.after_commit(Head(1, first), Head(2, second))  # the late write of head 2
+    assert anchor.read() == newest
+    assert told == []
