@@ -50,9 +50,11 @@ def _keyring(kind: str, base: Path) -> Iterator[object]:
         return
     with secret_service(base) as env:
         os.environ["DBUS_SESSION_BUS_ADDRESS"] = env["DBUS_SESSION_BUS_ADDRESS"]
+        from keyring.backend import KeyringBackend
         from keyring.backends import SecretService
 
-        yield SecretService.Keyring()
+        make_backend: Callable[[], KeyringBackend] = SecretService.Keyring  # keyring is untyped
+        yield make_backend()
 
 
 def _ms(fn: Callable[[], object]) -> float:
