@@ -1,6 +1,6 @@
 """Cost of the audit anchor: the keyring read and write after each audited commit.
 
-    python benchmarks/audit_anchor.py [--runs 201] [--keyring real|memory|env]
+    python benchmarks/audit_anchor.py [--runs 201] [--keyring real|memory|env] [--threads N]
 
 One audited operation here is one transaction appending one event (``audit.append`` in
 ``Database.session``, as every workflow's commit does) on a throw-away inventory, measured
@@ -122,11 +122,81 @@ def measure(kind: str, runs: int) -> dict[str, list[float]]:
     return times
 
 
+def measure_threads(kind: str, threads: int, commits: int, repeat: int) -> dict[str, float]:
+    """Wall time of ``threads`` threads each making ``commits`` audited commits at once (as
+    a rotation of many keys does), with and without the anchor: median of ``repeat``."""
+    import threading
+
+    with tempfile.TemporaryDirectory(prefix="pplx-anchor-bench-") as tmp:
+        base = Path(tmp)
+        with _keyring(kind, base / "keyring") as backend:
+            from pplx_tui.config import load_settings
+            from pplx_tui.core.clock import FixedClock
+            from pplx_tui.ops.audit_log import check_chain
+            from pplx_tui.ops.context import Services, open_services
+            from pplx_tui.secrets.store import SecretStore
+            from pplx_tui.store import audit
+
+            def inventory(name: str) -> Services:
+                os.environ["PPLX_TUI_HOME"] = str(base / name)
+                return open_services(
+                    load_settings(), secrets=SecretStore(backend), clock=FixedClock(NOW)
+                )
+
+            anchored, bare = inventory("anchored"), inventory("bare")
+            bare.db.on_audit_commit = None
+
+            def burst(svc: Services) -> float:
+                def work() -> None:
+                    for _ in range(commits):
+                        with svc.db.session() as s:
+                            audit.append(s, at=NOW, action="bench.event", detail="x")
+
+                pool = [threading.Thread(target=work) for _ in range(threads)]
+                t0 = time.perf_counter()
+                for t in pool:
+                    t.start()
+                for t in pool:
+                    t.join()
+                if svc.anchor is not None and svc.db.on_audit_commit is not None:
+                    flush = getattr(svc.anchor, "flush", None)
+                    if flush is not None:
+                        flush()
+                return (time.perf_counter() - t0) * 1000
+
+            try:
+                runs: dict[str, list[float]] = {"with": [], "without": []}
+                for _ in range(repeat):
+                    runs["without"].append(burst(bare))
+                    runs["with"].append(burst(anchored))
+                status = check_chain(anchored)
+                if not status.ok or status.anchor != "reached":
+                    raise SystemExit(f"the anchor did not keep up: {status}")
+            finally:
+                anchored.close()
+                bare.close()
+    return {k: statistics.median(v) for k, v in runs.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=201)
     parser.add_argument("--keyring", choices=["real", "memory", "env"], default="real")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="instead: N threads committing at once (20 commits each), wall time",
+    )
     args = parser.parse_args()
+    if args.threads:
+        commits = 20
+        wall = measure_threads(args.keyring, args.threads, commits, repeat=3)
+        n = args.threads * commits
+        print(f"keyring: {args.keyring}, {args.threads} threads x {commits} audited commits")
+        for label, key in (("with the anchor", "with"), ("without the anchor", "without")):
+            print(f"{label:28}{wall[key]:>10.0f} ms  ({wall[key] / n:.1f} ms per commit)")
+        return 0
     times = measure(args.keyring, args.runs)
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"keyring: {args.keyring}, {args.runs} audited operations each way, interleaved")

@@ -362,3 +362,44 @@ def test_the_anchor_never_moves_back(svc: Services) -> None:
     anchor.after_commit(Head(1, first), Head(2, second))  # the late write of head 2
     assert anchor.read() == newest
     assert told == []
+
+
+def test_commits_at_once_never_wait_for_an_anchor_write(
+    svc: Services, memory_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one commit's anchor write is held up in the keyring, five more commit and
+    return; the writing thread then anchors the newest of them in one more write."""
+    import threading
+
+    from pplx_tui.ops.audit_log import check_chain
+    from pplx_tui.secrets.store import AUDIT_ANCHOR_PREFIX
+    from tests.waiting import wait_until
+
+    gate, writing = threading.Event(), threading.Event()
+    writes: list[str] = []
+    store = memory_keyring.set_password
+
+    def held_up(service: str, username: str, password: str) -> None:
+        if username.startswith(AUDIT_ANCHOR_PREFIX):
+            writes.append(password)
+            writing.set()
+            assert gate.wait(30)
+        store(service, username, password)
+
+    monkeypatch.setattr(memory_keyring, "set_password", held_up)
+    first = threading.Thread(target=_append, args=(svc,))
+    first.start()
+    wait_until(writing.is_set, "the first commit's anchor write")
+    others = [threading.Thread(target=_append, args=(svc,)) for _ in range(5)]
+    for t in others:
+        t.start()
+    for t in others:
+        t.join(30)
+    assert not [t for t in others if t.is_alive()], "a commit waited for another's anchor write"
+    assert len(writes) == 1
+    gate.set()
+    first.join(30)
+    assert not first.is_alive()
+    assert [w.split(":")[0] for w in writes] == ["1", "6"]
+    status = check_chain(svc)
+    assert (status.anchor, status.events, status.anchor_events) == ("reached", 6, 6)

@@ -16,7 +16,10 @@ database (``Database.on_audit_commit``) by :func:`pplx_tui.ops.context.open_serv
   (``warn``) and remembered (``problem``), and verify reports the anchor as behind;
 - it never moves the anchor to a chain that does not reach it: after a wipe, the next
   audited change leaves the anchor (the evidence) as it was and warns;
-- it never moves it backwards (another process may have anchored a newer head).
+- it never moves it backwards (another process may have anchored a newer head);
+- it never makes a commit wait for another thread's anchor write (a keyring call is a D-Bus
+  round trip of tens of milliseconds): the thread writing takes the newest pending head
+  next, so commits made at once share writes; ``Services.close`` flushes what is left.
 
 A new inventory file (made by this process) starts a new anchor at 0 events, recording the
 replacement of an earlier one in its first event. ``audit --reset-anchor`` accepts the log as
@@ -40,6 +43,9 @@ from pplx_tui.store.audit import GENESIS, Head
 from pplx_tui.store.db import Database
 
 RESET_ACTION = "audit.anchor_reset"
+#: Anchor writes one committing thread makes for others before it returns to its own work;
+#: what is still pending then is written by the next commit, or by ``flush`` at close.
+_MAX_ROUNDS = 3
 
 
 def anchor_ref(db_path: Path) -> str:
@@ -61,7 +67,12 @@ class AuditAnchor:
         #: The last problem met writing the anchor, for screens that ask.
         self.problem: str | None = None
         self._warned: set[str] = set()
-        self._lock = threading.Lock()  # read-compare-write, between this process's threads
+        #: Held by the thread writing the anchor (read-compare-write); a commit that finds
+        #: it taken leaves its head pending for that thread instead of waiting.
+        self._lock = threading.Lock()
+        self._state = threading.Lock()  # guards the two below, held only briefly
+        self._pending: Head | None = None  # the newest committed head not yet anchored
+        self._positions: dict[int, str] = {}  # heads the pending commits went between
         #: The anchor as this process last read or wrote it. A transaction that starts from
         #: it (the database's head is what was anchored) needs no read of the keyring, only
         #: the write: each keyring call costs a D-Bus round trip (benchmarks/audit_anchor.py).
@@ -94,27 +105,67 @@ class AuditAnchor:
 
     def after_commit(self, start: Head, head: Head) -> None:
         """A transaction moved the chain from ``start`` to ``head`` and committed: mirror
-        ``head`` if the anchor is behind it and the chain reaches the anchor. Never raises."""
+        the newest head if the anchor is behind it and the chain reaches the anchor. Never
+        raises, and never waits for another thread's keyring call: when one is writing the
+        anchor, it writes this head too (the newest pending head, once it is done)."""
+        with self._state:
+            self._positions[start.events] = start.hash
+            self._positions[head.events] = head.hash
+            if self._pending is None or head.events > self._pending.events:
+                self._pending = head
+        self._drain(wait=False)
+
+    def flush(self) -> None:
+        """Write the head a commit left pending (``Services.close``). Never raises."""
+        self._drain(wait=True)
+
+    def _drain(self, *, wait: bool) -> None:
+        rounds = 0
+        while True:
+            if not self._lock.acquire(blocking=wait):
+                return  # the thread writing now takes the pending head too
+            try:
+                while wait or rounds < _MAX_ROUNDS:
+                    with self._state:  # the commits since the last write: one batch
+                        target, self._pending = self._pending, None
+                        positions, self._positions = self._positions, {}
+                    if target is None:
+                        break
+                    rounds += 1
+                    self._write_one(target, positions)
+            finally:
+                self._lock.release()
+            with self._state:
+                # A head left while the lock was being released, or after the rounds this
+                # committing thread gives (then the next commit, or close, writes it).
+                if self._pending is None or (rounds >= _MAX_ROUNDS and not wait):
+                    return
+
+    def _write_one(self, head: Head, positions: dict[int, str]) -> None:
+        """Anchor ``head``, the newest head of a batch of commits; ``positions``: the heads
+        those commits started from and left, all in the chain as they committed. Under
+        ``_lock``. Never raises."""
         try:
-            with self._lock:
-                if self._known is not None and self._known == start:
+            known = self._known
+            if known is not None and positions.get(known.events) == known.hash:
+                if known.events < head.events:
                     self.write(head)  # the chain went on from the head anchored last
-                    self.problem = None
-                    return
-                old = self.read()
-                if old is not None and not self._reaches(old, start, head):
-                    self._refused(old)
-                    return
-                if old is not None and old.events >= head.events:
-                    return  # up to date, or another process anchored a newer head since
+                self.problem = None
+                return
+            old = self.read()
+            if old is not None and not self._reaches(old, positions):
+                self._refused(old)
+                return
+            if old is None or old.events < head.events:
                 self.write(head)
+            # else up to date, or another process anchored a newer head since
             self.problem = None
         except PplxError as exc:
             self._tell(
                 "failed",
-                f"the audit log's anchor in the keyring could not be updated ({one_line(str(exc), 160)}); "
-                "the change itself was saved, and `pplx-tui audit --verify` will say the "
-                "anchor is behind.",
+                "the audit log's anchor in the keyring could not be updated "
+                f"({one_line(str(exc), 160)}); the change itself was saved, and "
+                "`pplx-tui audit --verify` will say the anchor is behind.",
             )
         except Exception as exc:  # a backend's own error: the commit stands all the same
             self._tell(
@@ -123,14 +174,12 @@ class AuditAnchor:
                 f"({type(exc).__name__}); the change itself was saved.",
             )
 
-    def _reaches(self, old: Head, start: Head, head: Head) -> bool:
+    def _reaches(self, old: Head, positions: dict[int, str]) -> bool:
         """Whether the chain holds the anchored head ``old`` at its position. Mostly known
-        from the heads this transaction went between; else (the anchor lagged, or another
-        process committed and anchored since) read from the database."""
-        if old.events == start.events:
-            return old.hash == start.hash
-        if old.events == head.events:
-            return old.hash == head.hash
+        from the batch's heads; else (the anchor lagged, or another process committed and
+        anchored since) read from the database."""
+        if old.events in positions:
+            return positions[old.events] == old.hash
         if old.events == 0:
             return old.hash == GENESIS
         with self.db.session() as s:  # appends nothing: no hook call

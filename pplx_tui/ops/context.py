@@ -74,6 +74,8 @@ class Services:
     def close(self) -> None:
         if self._api is not None:
             self._api.close()
+        if self.anchor is not None:
+            self.anchor.flush()
         self.db.close()
 
 
