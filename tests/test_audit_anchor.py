@@ -403,3 +403,16 @@ def test_commits_at_once_never_wait_for_an_anchor_write(
     assert [w.split(":")[0] for w in writes] == ["1", "6"]
     status = check_chain(svc)
     assert (status.anchor, status.events, status.anchor_events) == ("reached", 6, 6)
+
+
+@pytest.mark.usefixtures("audited")
+def test_an_inventory_from_before_anchors_gets_one(cli: Cli) -> None:
+    from tests.conftest import clear_secret_service
+
+    clear_secret_service(cli.env["DBUS_SESSION_BUS_ADDRESS"])  # the anchor too: as before
+    v = cli("audit", "--verify")
+    assert v.code == 0, v.stderr
+    assert "intact: 3 events; no anchor in the keyring yet" in v.stdout
+    assert cli("keys", "edit", "A", "--policy-days", "40").code == 0
+    v = cli("audit", "--verify")
+    assert "intact: 4 events, reaching its anchor" in v.stdout
