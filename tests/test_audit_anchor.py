@@ -416,3 +416,30 @@ def test_an_inventory_from_before_anchors_gets_one(cli: Cli) -> None:
     assert cli("keys", "edit", "A", "--policy-days", "40").code == 0
     v = cli("audit", "--verify")
     assert "intact: 4 events, reaching its anchor" in v.stdout
+
+
+def test_an_anchor_pplx_tui_did_not_write(svc: Services, memory_keyring: MemoryKeyring) -> None:
+    """Garbage in the anchor's entry: verify cannot check against it (exit 3 in the CLI),
+    a commit warns, and a reset replaces it, saying so in its event."""
+    from pplx_tui.ops.audit_log import check_chain, list_events
+    from pplx_tui.secrets.store import SERVICE
+    from tests.conftest import FIXED_NOW
+
+    anchor = svc.anchor
+    assert anchor is not None
+    _append(svc, 2)
+    memory_keyring.set_password(SERVICE, anchor.ref, "2:not-a-hash")
+    status = check_chain(svc)
+    assert (status.ok, status.anchor) == (True, "unavailable")
+    assert "is not one pplx-tui wrote" in (status.anchor_note or "")
+    told: list[str] = []
+    svc.on_notice = told.append
+    anchor._known = None  # as a new process finds it (this one would write without reading)
+    _append(svc)
+    assert len(told) == 1
+    assert "is not one pplx-tui wrote" in told[0]
+    old, new = anchor.reset(FIXED_NOW)
+    assert old is None
+    assert new.events == 4
+    assert list_events(svc)[-1].detail == "anchor was: a value pplx-tui did not write"
+    assert check_chain(svc).anchor == "reached"

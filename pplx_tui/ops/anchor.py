@@ -48,6 +48,10 @@ RESET_ACTION = "audit.anchor_reset"
 _MAX_ROUNDS = 3
 
 
+class NotAnAnchor(OperationFailed):
+    """The anchor's entry holds something pplx-tui did not write."""
+
+
 def anchor_ref(db_path: Path) -> str:
     """The secret store entry of the inventory at ``db_path`` (links resolved)."""
     real = os.path.normcase(os.path.realpath(db_path))
@@ -89,7 +93,7 @@ class AuditAnchor:
             return None
         head = Head.parse(value)
         if head is None:
-            raise OperationFailed(
+            raise NotAnAnchor(
                 f"The audit log's anchor in the keyring ({self.ref}) is not one pplx-tui "
                 f"wrote ({one_line(repr(value), 40)})."
             )
@@ -236,8 +240,11 @@ class AuditAnchor:
         makes. Returns (the old anchor, the new one). Raises :class:`PplxError` when the
         secret store cannot be read or written (the event is recorded all the same)."""
         with self._lock:
-            old = self.read()
-            was = f"{old.events} events, head {old.hash[:12]}" if old else "none"
+            try:
+                old = self.read()
+                was = f"{old.events} events, head {old.hash[:12]}" if old else "none"
+            except NotAnAnchor:
+                old, was = None, "a value pplx-tui did not write"
             with self.db.session() as s:
                 ev = audit.append(s, at=now, action=RESET_ACTION, detail=f"anchor was: {was}")
                 s.info.pop(audit.SESSION_HEAD, None)  # anchored below, whatever the old one
