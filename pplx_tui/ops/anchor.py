@@ -34,13 +34,18 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pplx_tui.core.errors import OperationFailed, PplxError
 from pplx_tui.core.text import one_line
 from pplx_tui.secrets.store import AUDIT_ANCHOR_PREFIX, SecretStore
-from pplx_tui.store import audit
-from pplx_tui.store.audit import GENESIS, Head
-from pplx_tui.store.db import Database
+from pplx_tui.store.head import GENESIS, SESSION_HEAD, Head
+
+if TYPE_CHECKING:
+    from pplx_tui.store.db import Database
+
+# ``store.audit`` (SQLModel) is imported where a session is opened: installing the anchor
+# at start-up loads no ORM (the TUI's first screen does without it).
 
 RESET_ACTION = "audit.anchor_reset"
 #: Anchor writes one committing thread makes for others before it returns to its own work;
@@ -186,6 +191,8 @@ class AuditAnchor:
             return positions[old.events] == old.hash
         if old.events == 0:
             return old.hash == GENESIS
+        from pplx_tui.store import audit  # SQLModel: only when the anchor lagged
+
         with self.db.session() as s:  # appends nothing: no hook call
             return audit.hash_at(s, old.events) == old.hash
 
@@ -226,6 +233,8 @@ class AuditAnchor:
             )
             return
         if old is not None and old.events > 0:
+            from pplx_tui.store import audit  # SQLModel: only when replacing an anchor
+
             with self.db.session() as s:
                 audit.append(
                     s,
@@ -239,6 +248,8 @@ class AuditAnchor:
         """Accept the log as it is: record the reset as an event, then anchor the head it
         makes. Returns (the old anchor, the new one). Raises :class:`PplxError` when the
         secret store cannot be read or written (the event is recorded all the same)."""
+        from pplx_tui.store import audit  # SQLModel
+
         with self._lock:
             try:
                 old = self.read()
@@ -247,7 +258,7 @@ class AuditAnchor:
                 old, was = None, "a value pplx-tui did not write"
             with self.db.session() as s:
                 ev = audit.append(s, at=now, action=RESET_ACTION, detail=f"anchor was: {was}")
-                s.info.pop(audit.SESSION_HEAD, None)  # anchored below, whatever the old one
+                s.info.pop(SESSION_HEAD, None)  # anchored below, whatever the old one
                 assert ev.id is not None
                 head = Head(ev.id, ev.hash)
             self.write(head)

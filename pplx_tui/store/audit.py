@@ -26,31 +26,13 @@ from sqlmodel import Session, col, select
 from pplx_tui.core.clock import iso, utc
 from pplx_tui.core.errors import EnvironmentUnusable
 from pplx_tui.core.text import one_line
+from pplx_tui.store.head import GENESIS, SESSION_FROM, SESSION_HEAD, Head
 from pplx_tui.store.tables import Event, Meta
 
-GENESIS = "0" * 64
+__all__ = ["GENESIS", "SESSION_FROM", "SESSION_HEAD", "ChainStatus", "Head", "append"]
+
 _HEAD_RE = re.compile(r"([1-9][0-9]{0,17}):([0-9a-f]{64})")
-_POSITION_RE = re.compile(r"(0|[1-9][0-9]{0,17}):([0-9a-f]{64})")
 HEAD = "audit_head"
-#: ``session.info`` keys: the head this transaction wrote, and the head it started from.
-SESSION_HEAD = "pplx_tui.audit_head"
-SESSION_FROM = "pplx_tui.audit_from"
-
-
-@dataclass(frozen=True)
-class Head:
-    """A position in the chain: how many events, and the newest one's hash."""
-
-    events: int
-    hash: str
-
-    def text(self) -> str:
-        return f"{self.events}:{self.hash}"
-
-    @staticmethod
-    def parse(value: object) -> Head | None:
-        found = _POSITION_RE.fullmatch(value) if isinstance(value, str) else None
-        return Head(int(found.group(1)), found.group(2)) if found else None
 
 
 def os_user() -> str:

@@ -284,7 +284,7 @@ def make_engine(path: Path) -> Engine:
 
 
 #: Told, after a transaction that appended audit events has committed, the head it started
-#: from and the head it left (``store.audit.Head``). Wired in ``ops/anchor.py``, which
+#: from and the head it left (``store.head.Head``). Wired in ``ops/anchor.py``, which
 #: mirrors the head outside the database; it must not raise.
 AuditCommitHook = Callable[[Any, Any], None]
 
@@ -316,7 +316,7 @@ class Database:
         from sqlalchemy import exc as sa_exc
         from sqlmodel import Session
 
-        from pplx_tui.store.audit import SESSION_FROM, SESSION_HEAD
+        from pplx_tui.store.head import SESSION_FROM, SESSION_HEAD
 
         committed: tuple[Any, Any] | None = None
         try:
