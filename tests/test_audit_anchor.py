@@ -443,3 +443,23 @@ def test_an_anchor_pplx_tui_did_not_write(svc: Services, memory_keyring: MemoryK
     assert new.events == 4
     assert list_events(svc)[-1].detail == "anchor was: a value pplx-tui did not write"
     assert check_chain(svc).anchor == "reached"
+
+
+def test_exec_events_are_anchored_too(audited: Path, cli: Cli) -> None:
+    """``exec`` appends its event with plain sqlite3 (no ORM session): it anchors it all the
+    same, and a truncation of that event is caught."""
+    import sys
+
+    r = cli("exec", "A", "--", sys.executable, "-c", "pass")
+    assert r.code == 0, r.stderr
+    v = cli("audit", "--verify")
+    assert "intact: 4 events, reaching its anchor" in v.stdout, v.stdout
+    n, h = _rows(audited)[-2]
+    _sql(
+        audited,
+        "DELETE FROM event WHERE id = 4",
+        f"UPDATE meta SET value = '{n}:{h}' WHERE name = 'audit_head'",
+    )
+    v = cli("audit", "--verify")
+    assert v.code == 1
+    assert "event 4 was removed" in v.stderr

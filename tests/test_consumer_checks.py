@@ -323,3 +323,60 @@ def test_a_url_check_without_a_server_fails_with_a_reason(svc: Any, emulator: Em
     out = run_check(c, key_name="Main", last4="abcd", fingerprint="f" * 64, timeout=2)
     assert not out.passed
     assert out.reason
+
+
+@posix_only
+def test_a_rotation_stopped_by_a_failing_check_can_be_abandoned(
+    cli: Cli, emulator: Emulator, tmp_path: Path
+) -> None:
+    """The consumer never moves: `--abandon` puts every target back to the old key, then
+    revokes the pending one; the old key stays in service and nothing is left open."""
+    old = emulator.add_token()
+    env = tmp_path / "app.env"
+    assert cli("keys", "add", "Main", input=old).code == 0
+    assert cli("targets", "add", "Main", "dotenv", str(env)).code == 0
+    assert cli("checks", "add", "Main", "command", "exit 1").code == 0
+    r = cli("keys", "rotate", "Main", "--grace", "1", "--yes")
+    assert r.code == 1, r
+    assert "keys rotate Main --abandon" in r.said[0]
+    pending = [
+        t.token for t in emulator.live_tokens() if t.token not in (old, emulator.bootstrap_key)
+    ]
+    assert len(pending) == 1
+    assert env.read_text() == f"PERPLEXITY_API_KEY={pending[0]}\n"
+    r = cli("keys", "rotate", "Main", "--abandon", "--yes")
+    assert r.code == 0, (r.stdout, r.stderr)
+    assert env.read_text() == f"PERPLEXITY_API_KEY={old}\n"
+    assert emulator.is_live(old)
+    assert not emulator.is_live(pending[0])
+    (t,) = json.loads(cli("targets", "list", "Main", "--json").stdout)
+    assert t["holds_last4"] == old[-4:]
+    assert "unfinished" not in json.dumps(json.loads(cli("check", "--json").stdout)["findings"])
+    assert cli("resume").code == 0
+    assert emulator.is_live(old)
+
+
+@posix_only
+def test_abandon_after_failing_checks_revokes_nothing_if_a_target_cannot_go_back(
+    cli: Cli, emulator: Emulator, tmp_path: Path
+) -> None:
+    old = emulator.add_token()
+    flag = tmp_path / "broken"
+    assert cli("keys", "add", "Main", input=old).code == 0
+    target = f"test ! -f '{flag}' || {{ echo broken >&2; exit 3; }}"
+    assert cli("targets", "add", "Main", "command", target).code == 0
+    assert cli("checks", "add", "Main", "command", "exit 1").code == 0
+    assert cli("keys", "rotate", "Main", "--grace", "1", "--yes").code == 1
+    pending = [
+        t.token for t in emulator.live_tokens() if t.token not in (old, emulator.bootstrap_key)
+    ]
+    flag.touch()
+    r = cli("keys", "rotate", "Main", "--abandon", "--yes")
+    assert r.code == 1, (r.stdout, r.stderr)
+    assert "could not be given the old key back" in r.stderr
+    assert "Nothing was revoked" in r.stderr
+    assert emulator.is_live(old)
+    assert emulator.is_live(pending[0])
+    flag.unlink()
+    assert cli("keys", "rotate", "Main", "--abandon", "--yes").code == 0
+    assert not emulator.is_live(pending[0])

@@ -314,3 +314,28 @@ def test_without_mask_output_is_the_childs_own(cli: Cli, emulator: Emulator) -> 
     assert r.code == 0
     assert r.stdout == secret + "\n"  # asked for: the child printed it
     assert r.stderr == "e\n"
+
+
+def test_exec_audits_with_plain_sqlite_and_the_chain_holds(cli: Cli, emulator: Emulator) -> None:
+    """exec never loads SQLAlchemy (its cost is most of a short command's time): it reads and
+    appends its audit event with sqlite3, and the chain it extends verifies with the events
+    SQLAlchemy wrote before and after it."""
+    _add(cli, emulator)
+    code = (
+        "import sys, runpy; sys.argv = ['pplx-tui', 'exec', 'Main', '--', sys.executable, "
+        "'-c', 'pass']\n"
+        "try:\n    runpy.run_module('pplx_tui', run_name='__main__')\n"
+        "except SystemExit as e:\n    code = e.code\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'sqlmodel')]\n"
+        "print('LOADED', loaded, 'CODE', code)\n"
+    )
+    proc = subprocess.run(
+        [PY, "-c", code], env=cli.env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert "LOADED [] CODE 0" in proc.stdout, (proc.stdout, proc.stderr)
+    assert cli("keys", "edit", "Main", "--notes", "after exec").code == 0  # SQLAlchemy writes next
+    (event,) = _exec_events(cli)
+    assert event["key"] == "Main"
+    assert event["detail"] == f"command={Path(PY).name} var=PERPLEXITY_API_KEY"
+    verified = cli("audit", "--verify")
+    assert verified.code == 0, verified.stdout + verified.stderr

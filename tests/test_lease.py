@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -469,3 +470,67 @@ def test_a_key_the_keyring_refused_is_handed_back_even_when_the_lease_is_lost(
     new = result.unstored_secret.reveal()
     assert emulator.is_live(new)
     assert new != old
+
+
+def test_a_killed_drivers_lease_is_free_at_once_on_this_machine(cli: Any, emulator: Any) -> None:
+    """With the default 30 s lease, a rotation whose process was SIGKILLed is stalled (and
+    resumable) at once: its lease names its process, which is certainly gone."""
+    old = emulator.bootstrap_key
+    svc = open_services()
+    try:
+        import_key(svc, "Main", old)
+        real = {"PPLX_TUI_FIXED_NOW": "", LEASE_ENV: "30"}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pplx_tui", "keys", "rotate", "Main", "--grace", "8", "--yes"],
+            env={**cli.env, **real},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_until(lambda: _rotation_in_grace(svc) or proc.poll() is not None, "the grace", 60)
+            assert proc.poll() is None
+            assert [st.state for st in unfinished_operations(svc)] == ["active"]
+        finally:
+            proc.kill()
+            proc.wait(30)
+        started = time.monotonic()
+        assert [st.state for st in unfinished_operations(svc)] == ["stalled"]
+        abandoned = cli("keys", "rotate", "Main", "--abandon", "--yes", env=real)
+        assert abandoned.code == 2  # past deployment: resumable, not abandonable
+        assert "past deployment" in abandoned.stderr
+        resumed = cli("resume", env=real, timeout=120)
+        assert resumed.code == 0, (resumed.stdout, resumed.stderr)  # not "being run by"
+        assert "done" in resumed.stdout
+        assert time.monotonic() - started < 25  # the rest of the grace, not the lease's 30 s
+        assert not emulator.is_live(old)
+    finally:
+        svc.close()
+
+
+def test_liveness_is_sure_only_of_this_machines_gone_processes() -> None:
+    from pplx_tui.system.liveness import is_gone, owner_tag
+
+    me = owner_tag()
+    assert not is_gone(me)
+    assert not is_gone("not-a-pid")
+    assert not is_gone("")
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        if sys.platform.startswith("linux"):
+            from pplx_tui.system import liveness
+
+            start = liveness._start_time(child.pid)
+            boot, ns = me.split("/")[1:3]
+            tag = f"{child.pid}/{boot}/{ns}/{start}"
+            assert not is_gone(tag)
+            assert is_gone(f"{child.pid}/{boot}/{ns}/1")  # the pid reused by another process
+            assert is_gone(f"{child.pid}/another-boot/{ns}/{start}")
+            assert not is_gone(f"{child.pid}/{boot}/pid:[1]/{start}")  # another container
+        else:
+            tag = str(child.pid)
+            assert not is_gone(tag)
+    finally:
+        child.kill()
+        child.wait(30)
+    assert is_gone(tag) is (sys.platform != "win32")

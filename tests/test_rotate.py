@@ -327,7 +327,7 @@ def test_cli_dry_run_shows_plan_without_secrets_and_changes_nothing(
 ) -> None:
     old = emulator.add_token("default", "console")
     assert cli("keys", "add", "Main", input=old).code == 0
-    assert cli("targets", "add", "Main", "dotenv", str(tmp_path / ".env")).code == 0
+    assert cli("targets", "add", "Main", "dotenv", str(tmp_path / ".env"), "--no-push").code == 0
     r = cli("keys", "rotate", "Main", "--dry-run", "--grace", "12")
     assert r.code == 0, r.stderr
     assert "generate_auth_token" in r.stdout
@@ -348,7 +348,12 @@ def test_cli_rotate_bulk_summary_and_exit_code(cli: Any, emulator: Any, tmp_path
     for n, tok in tokens.items():
         assert cli("keys", "add", n, input=tok).code == 0
     assert cli("targets", "add", "A", "dotenv", str(tmp_path / ".env"), "--var", "PPLX_A").code == 0
-    assert cli("targets", "add", "B", "command", 'read -r K; echo "no $K" >&2; exit 2').code == 0
+    assert (
+        cli(
+            "targets", "add", "B", "command", 'read -r K; echo "no $K" >&2; exit 2', "--no-push"
+        ).code
+        == 0
+    )
     r = cli("keys", "rotate", "A", "B", "--grace", "0")
     assert r.code == 2
     assert "--yes" in r.stderr

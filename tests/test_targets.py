@@ -617,7 +617,7 @@ def test_add_list_remove_are_validated_and_audited(svc: Services, key: str, tmp_
         ({"kind": "ftp", "path": "x"}, "Unknown target kind"),
     ]:
         with pytest.raises(BadInput, match=msg):
-            add_target(svc, key, **kwargs)
+            add_target(svc, key, **kwargs)  # type: ignore[arg-type]
     if sys.platform != "win32":  # creating symlinks needs a privilege there
         (tmp_path / "link.env").symlink_to(tmp_path / "app.env")
         with pytest.raises(BadInput, match="symbolic link"):

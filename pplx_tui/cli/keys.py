@@ -80,10 +80,10 @@ def register(sub: Any) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from pplx_tui.ops.inventory import list_keys
+    from pplx_tui.ops.listing import listed_keys
 
     with services() as svc:
-        views = list_keys(svc, include_retired=args.all)
+        views = listed_keys(svc, include_retired=args.all)
         now = svc.now()
     if args.json:
         emit_json([v.to_json() for v in views])
@@ -93,19 +93,17 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     rows = []
     for v in views:
-        ver = v.version
-        assert ver is not None
-        due = v.due
+        r, due = v.row, v.due
         rows.append(
             [
-                v.name,
-                v.group,
-                ver.stage + (" !compromised" if ver.compromised else ""),
-                f"…{ver.last4}",
-                age_label(ver.created_at, now),
+                r.name,
+                r.group,
+                r.stage + (" !compromised" if r.compromised else ""),
+                f"…{r.last4}",
+                age_label(r.created_at, now),
                 f"{day(due.due_at)} ({due.label})" if due else "-",
-                _verified(ver.last_verify_state, ver.last_verified_at, now),
-                v.targets,
+                _verified(r.last_verify_state, r.last_verified_at, now),
+                r.targets,
             ]
         )
     out(

@@ -51,7 +51,8 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--abandon",
         action="store_true",
-        help="give up a rotation stopped before the grace period: revoke its pending key",
+        help="give up a rotation stopped before the grace period, or stopped in it by a failing "
+        "check (its targets get the old key back): revoke its pending key",
     )
     p.set_defaults(func=cmd_rotate)
 
@@ -61,11 +62,43 @@ def register(sub: Any) -> None:
 
     targets = sub.add_parser("targets", help="where each key is deployed")
     ts = targets.add_subparsers(dest="targets_command", metavar="ACTION", required=True)
-    p = ts.add_parser("add", help="NAME dotenv PATH [--var VAR]  |  NAME command 'CMD'")
+    from pplx_tui.targets.presets import PRESETS
+
+    kinds = ["dotenv", "command", *PRESETS]
+    p = ts.add_parser(
+        "add",
+        help="NAME dotenv PATH [--var VAR] | NAME command 'CMD' | NAME KIND --OPTION VALUE...",
+        description="Add where a key is deployed; the key's current secret is deployed to it "
+        "at once (--no-push to skip). Kinds and their options: "
+        + "; ".join(
+            f"{k}: " + " ".join(o.flag + ("" if o.required else "?") for o in pr.options)
+            for k, pr in PRESETS.items()
+        )
+        + " (? = optional). The secret goes only on the tool's stdin or through an API call.",
+    )
     p.add_argument("name")
-    p.add_argument("kind", choices=["dotenv", "command"])
-    p.add_argument("spec", metavar="PATH|CMD")
-    p.add_argument("--var", default=None, help="dotenv variable (default PERPLEXITY_API_KEY)")
+    p.add_argument("kind", choices=kinds, metavar="KIND", help=" | ".join(kinds))
+    p.add_argument(
+        "spec", metavar="PATH|CMD", nargs="?", help="dotenv: the file; command: the command"
+    )
+    p.add_argument(
+        "--var", default=None, help="dotenv/vercel variable (default PERPLEXITY_API_KEY)"
+    )
+    p.add_argument(
+        "--no-push",
+        action="store_true",
+        help="record the target only; it gets the key at the next rotation",
+    )
+    seen = {"var"}
+    for pr in PRESETS.values():
+        for o in pr.options:
+            if o.name in seen:
+                continue
+            seen.add(o.name)
+            users = [k for k, x in PRESETS.items() if any(y.name == o.name for y in x.options)]
+            p.add_argument(
+                o.flag, dest=f"opt_{o.name}", default=None, help=f"{', '.join(users)}: {o.help}"
+            )
     p.set_defaults(func=cmd_targets_add)
     p = ts.add_parser("list", help="the targets of one key and the version each holds")
     p.add_argument("name")
@@ -308,19 +341,56 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_targets_add(args: argparse.Namespace) -> int:
-    from pplx_tui.ops.targets import add_target
+    from pplx_tui.ops.targets import add_target, push_current
+    from pplx_tui.targets import TargetError
 
-    if args.kind == "command" and args.var is not None:
-        raise BadInput("--var applies to dotenv targets only.")
+    options = {k[4:]: v for k, v in vars(args).items() if k.startswith("opt_") and v is not None}
+    if args.kind in ("dotenv", "command"):
+        if options:
+            flags = ", ".join("--" + k.replace("_", "-") for k in options)
+            raise BadInput(f"A {args.kind} target takes no {flags}.")
+        if args.spec is None:
+            what = "the path of the file" if args.kind == "dotenv" else "the command"
+            raise BadInput(f"A {args.kind} target needs {what}.")
+        if args.kind == "command" and args.var is not None:
+            raise BadInput("--var applies to dotenv and vercel targets only.")
+    else:
+        if args.spec is not None:
+            raise BadInput(
+                f"A {args.kind} target takes options, not {args.spec!r}: "
+                f"see `pplx-tui targets add --help`."
+            )
+        if args.var is not None:
+            options["var"] = args.var
     with services() as svc:
         if args.kind == "dotenv":
             t = add_target(
                 svc, args.name, "dotenv", path=args.spec, var=args.var or DEFAULT_KEY_VAR
             )
-        else:
+        elif args.kind == "command":
             t = add_target(svc, args.name, "command", command=args.spec)
-    out(f"Added target #{t.id} to {cell(t.key_name)}: {cell(t.label)}.")
-    out("It receives the key at the next rotation (`pplx-tui keys rotate`).")
+        else:
+            t = add_target(svc, args.name, args.kind, options=dict(options))
+        out(f"Added target #{t.id} to {cell(t.key_name)}: {cell(t.label)}.")
+        if args.no_push:
+            out("It receives the key at the next rotation (`pplx-tui keys rotate`).")
+            return 0
+        try:
+            pushed = push_current(svc, t)
+        except TargetError as exc:
+            out(f"Deploying the current key to it failed: {cell(exc.message)}")
+            out(
+                "The target is recorded; fix it and deploy with `pplx-tui keys rotate`, or "
+                f"remove it: `pplx-tui targets remove {cell(t.key_name)} {t.id}`."
+            )
+            return 1
+    if pushed.last4 is None:
+        out(f"Nothing deployed yet: {pushed.skipped}.")
+    elif pushed.already:
+        out(f"It holds the current key …{pushed.last4} already; nothing was written.")
+    else:
+        checked = " and read back" if t.can_read_back else ""
+        out(f"Deployed the current key …{pushed.last4}{checked}.")
     return 0
 
 
@@ -339,14 +409,15 @@ def cmd_targets_list(args: argparse.Namespace) -> int:
         [
             f"#{v.id}",
             v.kind,
-            v.path if v.kind == "dotenv" else v.command,
+            v.path if v.kind == "dotenv" else v.command if v.kind == "command" else v.label,
             v.var or "-",
+            "yes" if v.can_read_back else "no",
             f"…{v.version_last4} ({v.version_stage})" if v.version_last4 else "never deployed",
             stamp(v.deployed_at) if v.deployed_at else "-",
         ]
         for v in views
     ]
-    out(table(["ID", "KIND", "WHERE", "VAR", "HOLDS", "DEPLOYED"], rows))
+    out(table(["ID", "KIND", "WHERE / RUNS", "VAR", "READ BACK", "HOLDS", "DEPLOYED"], rows))
     return 0
 
 

@@ -6,9 +6,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pplx_tui.core.clock import utc
+from pplx_tui.core.errors import BadInput
+from pplx_tui.core.limits import MAX_POLICY_DAYS
 
 DEFAULT_POLICY_DAYS = 90
 DEFAULT_DUE_SOON_DAYS = 14
+
+
+def check_policy_days(days: int | None, what: str = "The rotation policy") -> int | None:
+    """A rotation policy or due-soon window in days: None (the default) or 1 to
+    MAX_POLICY_DAYS; :class:`BadInput` otherwise. The one check of ops and the TUI's forms."""
+    if days is None:
+        return None
+    if not 1 <= days <= MAX_POLICY_DAYS:
+        raise BadInput(f"{what} must be between 1 and {MAX_POLICY_DAYS} days, not {days}.")
+    return days
 
 
 @dataclass(frozen=True)

@@ -8,19 +8,23 @@ cannot be used is refused before anything is read or recorded.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import sqlite3
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import TYPE_CHECKING
 
-from pplx_tui.core.errors import BadInput, OperationFailed, PplxError
+from pplx_tui.core.errors import (
+    BadInput,
+    EnvironmentUnusable,
+    NotFound,
+    OperationFailed,
+    PplxError,
+)
 from pplx_tui.core.secret import Secret
-from pplx_tui.core.text import one_line
-from pplx_tui.ops.bearer import Bearer, bearer_of, read_secret
-from pplx_tui.ops.inventory import current_version, find_key, validate_lookup, versions_of
-from pplx_tui.store import audit
-from pplx_tui.store.tables import SecretState, Stage
+from pplx_tui.core.text import MAX_NAME_LEN, one_line
 from pplx_tui.system.foreground import find_command, run_foreground
 
 if TYPE_CHECKING:
@@ -45,13 +49,28 @@ class CommandNotStarted(PplxError):
 
 
 @dataclass(frozen=True)
+class ExecKey:
+    """The version whose secret the command gets."""
+
+    key_name: str
+    version_id: int
+    fingerprint: str
+    last4: str
+    secret_ref: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.key_name} (…{self.last4})"
+
+
+@dataclass(frozen=True)
 class ExecPlan:
     """What to run, checked and with the secret read; nothing has run yet."""
 
     argv: tuple[str, ...]
     executable: str
     var: str
-    bearer: Bearer
+    bearer: ExecKey
     secret: Secret
     mask: bool
 
@@ -68,52 +87,133 @@ def validate_var(var: str) -> str:
     return var
 
 
-def _usable_bearer(svc: Services, name: str) -> Bearer:
-    with svc.db.session() as s:
-        key = find_key(s, validate_lookup(name))
-        v = current_version(s, key)
-        if v is None:
-            stages = {x.stage for x in versions_of(s, key)}
-            if Stage.PENDING in stages:
-                raise OperationFailed(
-                    f"Key {key.name!r} has only a pending version; it cannot be used yet.",
-                    hint="Finish its rotation or generation with `pplx-tui resume`.",
-                )
+# ``exec`` is a short-lived command a shell prompt or a script runs: it reads and audits with
+# plain sqlite3 on the database ``Services`` prepared (migrated, checked), so it never loads
+# SQLAlchemy (about 0.3 s). The rows it writes are those ``store.audit`` writes.
+_STORED, _NOT_STORED = "stored", "not_stored"
+
+
+def _connect(svc: Services) -> sqlite3.Connection:
+    con = sqlite3.connect(str(svc.db.path), timeout=30, isolation_level=None)
+    con.execute("PRAGMA busy_timeout = 30000")
+    return con
+
+
+def _usable_bearer(con: sqlite3.Connection, name: str) -> ExecKey:
+    if not isinstance(name, str) or not name.strip():
+        raise BadInput("The key name is empty.")
+    if len(name) > 10 * MAX_NAME_LEN:
+        raise BadInput(f"The key name is {len(name):,} characters long; no key has such a name.")
+    looked = name.strip()
+    row = con.execute('SELECT id, name FROM "key" WHERE name = ?', (looked,)).fetchone()
+    if row is None:
+        raise NotFound(
+            f"No key named {looked!r} in the inventory.", hint="See `pplx-tui keys list`."
+        )
+    key_id, key_name = row
+    versions = con.execute(
+        "SELECT id, stage, fingerprint, last4, secret_ref, secret_state FROM key_version "
+        "WHERE key_id = ?",
+        (key_id,),
+    ).fetchall()
+    current = [v for v in versions if v[1] == "current"]
+    if not current:
+        if any(v[1] == "pending" for v in versions):
             raise OperationFailed(
-                f"Key {key.name!r} is revoked; it cannot be used.",
-                hint="See `pplx-tui keys history`.",
+                f"Key {key_name!r} has only a pending version; it cannot be used yet.",
+                hint="Finish its rotation or generation with `pplx-tui resume`.",
             )
-        bearer = bearer_of(key, v)
-        if v.secret_state != SecretState.STORED:
-            raise OperationFailed(
-                f"The secret of {bearer.label} is not in the keyring; it cannot be used.",
-                hint="Import it again with `pplx-tui keys add` (the same name restores it).",
+        raise OperationFailed(
+            f"Key {key_name!r} is revoked; it cannot be used.",
+            hint="See `pplx-tui keys history`.",
+        )
+    vid, _stage, fp, last4, ref, state = current[0]
+    bearer = ExecKey(str(key_name), int(vid), str(fp), str(last4), str(ref))
+    if state != _STORED:
+        raise OperationFailed(
+            f"The secret of {bearer.label} is not in the keyring; it cannot be used.",
+            hint="Import it again with `pplx-tui keys add` (the same name restores it).",
+        )
+    return bearer
+
+
+def _read_secret(svc: Services, con: sqlite3.Connection, bearer: ExecKey) -> Secret:
+    value = svc.secrets.get(bearer.secret_ref)
+    if value is None:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            con.execute(
+                "UPDATE key_version SET secret_state = ? WHERE id = ? AND secret_state = ?",
+                (_NOT_STORED, bearer.version_id, _STORED),
             )
-        return bearer
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        raise OperationFailed(
+            f"The secret of {bearer.label} is missing from the keyring.",
+            hint="Import it again with `pplx-tui keys add` (the same name restores it).",
+        )
+    return Secret(value)
+
+
+def _audit(svc: Services, con: sqlite3.Connection, bearer: ExecKey, detail: str) -> None:
+    from pplx_tui.store.chain import DamagedHead, append_raw, os_user
+
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        appended = append_raw(
+            con,
+            at=svc.now(),
+            os_user=os_user(),
+            action="secret.exec",
+            key_name=bearer.key_name,
+            fingerprint=bearer.fingerprint,
+            detail=detail,
+        )
+        con.execute("COMMIT")
+    except DamagedHead as exc:
+        con.execute("ROLLBACK")
+        raise EnvironmentUnusable(
+            f"The audit log's head record is damaged ({exc}): it was changed by another "
+            "program, so nothing more is written to the log. `pplx-tui audit --verify` shows "
+            "what holds; restore the inventory from a backup."
+        ) from None
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    hook = svc.db.on_audit_commit  # the audit anchor, as after an ORM session's commit
+    if hook is not None:
+        from pplx_tui.store.head import Head
+
+        with contextlib.suppress(Exception):  # the commit stands whatever the hook meets
+            hook(Head(appended.prev_id, appended.prev_hash), Head(appended.id, appended.hash))
 
 
 def prepare_exec(
     svc: Services, name: str, argv: list[str], *, var: str = DEFAULT_VAR, mask: bool = False
 ) -> ExecPlan:
     """Check everything, read the secret and audit the access; run nothing yet."""
+    from pplx_tui.store.db import database_error, secure_files
+
     var = validate_var(var)
     if not argv or not argv[0]:
         raise BadInput("No command to run: put it after `--`.")
     executable = find_command(argv[0], os.environ.get("PATH"))
     if executable is None:
         raise CommandNotFound(f"Command not found: {one_line(argv[0][:200])!r}.")
-    bearer = _usable_bearer(svc, name)
-    secret = read_secret(svc, bearer)  # missing from the keyring: refused, nothing audited
-    command = one_line(PurePath(argv[0]).name)[:_MAX_NAME_IN_AUDIT]
-    with svc.db.session() as s:
-        audit.append(
-            s,
-            at=svc.now(),
-            action="secret.exec",
-            key_name=bearer.key_name,
-            fingerprint=bearer.fingerprint,
-            detail=f"command={command} var={var}{' masked' if mask else ''}",
-        )
+    try:
+        con = _connect(svc)
+        try:
+            bearer = _usable_bearer(con, name)
+            secret = _read_secret(svc, con, bearer)  # missing: refused, nothing audited
+            command = one_line(PurePath(argv[0]).name)[:_MAX_NAME_IN_AUDIT]
+            _audit(svc, con, bearer, f"command={command} var={var}{' masked' if mask else ''}")
+        finally:
+            con.close()
+            secure_files(svc.db.path)
+    except sqlite3.Error as exc:
+        raise database_error(svc.db.path, exc) from None
     return ExecPlan(tuple(argv), executable, var, bearer, secret, mask)
 
 

@@ -11,8 +11,7 @@ from sqlmodel import Session, col, select
 
 from pplx_tui.core.clock import iso, utc
 from pplx_tui.core.errors import BadInput, NotFound
-from pplx_tui.core.limits import MAX_POLICY_DAYS
-from pplx_tui.core.policy import Due, rotation_due
+from pplx_tui.core.policy import Due, check_policy_days, rotation_due
 from pplx_tui.core.text import MAX_NAME_LEN, validate_name, validate_note
 from pplx_tui.core.tokens import clean_secret, fingerprint
 from pplx_tui.store import audit
@@ -258,14 +257,6 @@ def _validate_group(group: str | None) -> str:
     return validate_name(group if group is not None else "default", "group name")
 
 
-def _validate_policy(days: int | None, what: str = "The rotation policy") -> int | None:
-    if days is None:
-        return None
-    if not 1 <= days <= MAX_POLICY_DAYS:
-        raise BadInput(f"{what} must be between 1 and {MAX_POLICY_DAYS} days, not {days}.")
-    return days
-
-
 @dataclass(frozen=True)
 class ImportResult:
     key: KeyView
@@ -285,7 +276,7 @@ def import_key(
     """Import a key made in the web console (``keys add``)."""
     name = validate_name(name, "key name")
     group_name = _validate_group(group)
-    policy = _validate_policy(policy_days)
+    policy = check_policy_days(policy_days)
     notes = validate_note(notes)
     cleaned = clean_secret(raw_secret)
     fp = fingerprint(cleaned.value)
@@ -367,8 +358,8 @@ def edit_key(
     notes: str | None = None,
     group: str | None = None,
 ) -> KeyView:
-    policy = _validate_policy(policy_days)
-    soon = _validate_policy(due_soon_days, "The due-soon warning (--due-soon-days)")
+    policy = check_policy_days(policy_days)
+    soon = check_policy_days(due_soon_days, "The due-soon warning (--due-soon-days)")
     new_notes = validate_note(notes) if notes is not None else None
     new_group = _validate_group(group) if group is not None else None
     with svc.db.session() as s:

@@ -13,10 +13,13 @@ operation row while it works:
 - it *releases* it when it ends, also on an exception (:meth:`Lease.held`).
 
 An operation whose lease has expired (its process was killed, its machine lost power) may
-be taken over by ``pplx-tui resume`` from any process. Nothing here asks whether a process
-is alive: a process id means nothing on another machine, ids are reused, and probing one on
-Windows sends it Ctrl-C. The owner is a random id per driver, with the OS user and host name
-for people to read.
+be taken over by ``pplx-tui resume`` from any process. So may one whose driver ran on this
+machine and is certainly gone (killed, crashed, or the machine rebooted since), at once
+rather than after the lease: the owner id is a random id per driver followed by its process's
+identity (pid, and on Linux the boot, pid namespace and start time, so a reused pid is not
+mistaken for it); :mod:`pplx_tui.system.liveness` says when that process is surely gone, and
+on another machine, on Windows, or when unsure nothing is assumed and the expiry decides. The
+OS user and host name are recorded for people to read.
 
 Lease times come from ``Services.lease_clock``, the real clock, never from ``Services.clock``
 (which ``PPLX_TUI_FIXED_NOW`` freezes for tests and screenshots: a lease measured on it
@@ -115,12 +118,25 @@ def holder_of(op: Operation) -> Holder | None:
     )
 
 
+def owner_gone(op: Operation) -> bool:
+    """Whether the process holding ``op``'s lease is certainly gone: it ran on this machine
+    and :func:`~pplx_tui.system.liveness.is_gone` is sure (killed, crashed, rebooted since)."""
+    from pplx_tui.system.liveness import is_gone
+
+    owner = op.owner_id or ""
+    if "|" not in owner or op.owner_host != host_name():
+        return False
+    return is_gone(owner.split("|", 1)[1])
+
+
 def is_live(op: Operation, now: datetime) -> bool:
-    """Whether ``op`` has a lease that has not expired at ``now`` (the lease clock's time)."""
+    """Whether ``op`` has a lease that has not expired at ``now`` (the lease clock's time)
+    and whose process is not certainly gone."""
     return (
         op.owner_id is not None
         and op.lease_expires_at is not None
         and utc(op.lease_expires_at) > utc(now)
+        and not owner_gone(op)
     )
 
 
@@ -150,7 +166,10 @@ class Lease:
         from pplx_tui.store.audit import os_user
 
         self.svc = svc
-        self.owner_id = secrets.token_hex(16)
+        from pplx_tui.system.liveness import owner_tag
+
+        # A random id per driver, then its process (pid, boot, start time: see liveness.py)
+        self.owner_id = f"{secrets.token_hex(16)}|{owner_tag()}"[:200]
         self.user = one_line(os_user(), 100) or "unknown"
         self.host = host_name()
         self.seconds = float(seconds if seconds is not None else svc.lease_seconds)

@@ -52,9 +52,9 @@ def _live_versions(s: object, key: Key) -> list[KeyVersion]:
 
 
 def target_label(t: Target) -> str:
-    if t.kind == "dotenv":
-        return f"dotenv {t.path} ({t.var})"
-    return f"command {t.command}"
+    from pplx_tui.ops.targets import label_of
+
+    return label_of(t)
 
 
 def plan_revoke(svc: Services, name: str, *, using: str | None = None) -> RevokePlan:

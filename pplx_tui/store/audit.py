@@ -14,18 +14,17 @@ anchor it is given.
 
 from __future__ import annotations
 
-import getpass
-import hashlib
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from pplx_tui.core.clock import iso, utc
+from pplx_tui.core.clock import utc
 from pplx_tui.core.errors import EnvironmentUnusable
 from pplx_tui.core.text import one_line
+from pplx_tui.store.chain import event_digest
+from pplx_tui.store.chain import os_user as os_user
 from pplx_tui.store.head import GENESIS, SESSION_FROM, SESSION_HEAD, Head
 from pplx_tui.store.tables import Event, Meta
 
@@ -35,30 +34,18 @@ _HEAD_RE = re.compile(r"([1-9][0-9]{0,17}):([0-9a-f]{64})")
 HEAD = "audit_head"
 
 
-def os_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "unknown"
-
-
 def _digest(ev: Event) -> str:
-    payload = json.dumps(
-        [
-            ev.id,
-            iso(ev.at),
-            ev.os_user,
-            ev.action,
-            ev.key_name,
-            ev.fp_prefix,
-            ev.outcome,
-            ev.detail,
-            ev.prev_hash,
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
+    return event_digest(
+        ev.id,
+        ev.at,
+        ev.os_user,
+        ev.action,
+        ev.key_name,
+        ev.fp_prefix,
+        ev.outcome,
+        ev.detail,
+        ev.prev_hash,
     )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 def append(

@@ -44,6 +44,7 @@ class KeyRow:
     last_verified_at: datetime | None
     last_verify_state: str | None
     targets: int
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def _query(db_path: Path) -> tuple[list[Any], list[Any], dict[Any, Any], int]:
         ).fetchall()
         versions = con.execute(
             "SELECT key_id, id, stage, last4, created_at, added_at, compromised, secret_state, "
-            "last_verified_at, last_verify_state FROM key_version"
+            "last_verified_at, last_verify_state, fingerprint FROM key_version"
         ).fetchall()
         targets = dict(
             con.execute("SELECT key_id, count(*) FROM target GROUP BY key_id").fetchall()
@@ -171,6 +172,7 @@ def _snapshot(
                 last_verified_at=_dt(v[8]),  # type: ignore[arg-type]
                 last_verify_state=v[9],  # type: ignore[arg-type]
                 targets=int(targets.get(kid, 0)),
+                fingerprint=str(v[10]),
             )
         )
     rows.sort(key=lambda r: r.name)

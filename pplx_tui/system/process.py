@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from pplx_tui.core.errors import EnvironmentUnusable
 
@@ -50,6 +51,10 @@ class Finished:
 
     returncode: int | None
     stderr_tail: bytes
+    #: The first bytes of stdout, when it was asked for (``run_program(stdout_bytes=...)``).
+    stdout: bytes = b""
+    #: stdout was longer than asked for; ``stdout`` holds only its beginning.
+    stdout_overflow: bool = False
 
     @property
     def timed_out(self) -> bool:
@@ -76,12 +81,15 @@ def shell_argv(command: str) -> list[str] | str:
     return [sh, "-c", command]
 
 
-def _spawn(argv: list[str] | str, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+def _spawn(
+    argv: list[str] | str, env: Mapping[str, str], *, stdout: bool = False
+) -> subprocess.Popen[bytes]:
+    out = subprocess.PIPE if stdout else subprocess.DEVNULL
     if sys.platform == "win32":
         return subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
+            stdout=out,
             stderr=subprocess.PIPE,
             env=dict(env),
             creationflags=subprocess.CREATE_NEW_PROCESS_GROUP,
@@ -89,7 +97,7 @@ def _spawn(argv: list[str] | str, env: Mapping[str, str]) -> subprocess.Popen[by
     return subprocess.Popen(
         argv,
         stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
+        stdout=out,
         stderr=subprocess.PIPE,
         env=dict(env),
         start_new_session=True,  # its own session and process group, killed as one
@@ -116,14 +124,42 @@ class _Tail:
             return bytes(self._buf)
 
 
+class _Head:
+    """The first ``cap`` bytes written to it; ``overflow`` once more came."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self._buf = bytearray()
+        self.overflow = False
+        self._lock = threading.Lock()
+
+    def add(self, data: bytes) -> None:
+        with self._lock:
+            room = self.cap - len(self._buf)
+            if len(data) > room:
+                self.overflow = True
+            if room > 0:
+                self._buf += data[:room]
+
+    def value(self) -> bytes:
+        with self._lock:
+            return bytes(self._buf)
+
+
 #: A pump moves ``input`` to the child's stdin and its stderr into the tail, until the child
 #: has exited and its stderr is closed (or the grace after its exit has passed), or until the
-#: deadline. It returns True when the child exited in time.
-Pump = Callable[[subprocess.Popen[bytes], bytes, float, _Tail, float], bool]
+#: deadline. It returns True when the child exited in time. With a ``_Head`` as last
+#: argument it also reads the child's stdout into it.
+Pump = Callable[[subprocess.Popen[bytes], bytes, float, _Tail, float, "_Head | None"], bool]
 
 
 def _pump_selector(
-    proc: subprocess.Popen[bytes], data: bytes, deadline: float, tail: _Tail, grace: float
+    proc: subprocess.Popen[bytes],
+    data: bytes,
+    deadline: float,
+    tail: _Tail,
+    grace: float,
+    head: _Head | None = None,
 ) -> bool:
     """POSIX: one thread, non-blocking pipes and a selector."""
     import selectors
@@ -144,12 +180,19 @@ def _pump_selector(
             proc.stdin.close()
         os.set_blocking(err_fd, False)
         sel.register(err_fd, selectors.EVENT_READ)
+        sinks: dict[int, _Tail | _Head] = {err_fd: tail}
+        if head is not None:
+            assert proc.stdout is not None
+            read_fd = proc.stdout.fileno()
+            os.set_blocking(read_fd, False)
+            sel.register(read_fd, selectors.EVENT_READ)
+            sinks[read_fd] = head
         drain_until: float | None = None
         while True:
             now = time.monotonic()
             if drain_until is None and proc.poll() is not None:
                 drain_until = min(deadline, now + grace)
-            reading = err_fd in sel.get_map()
+            reading = any(fd in sel.get_map() for fd in sinks)
             if drain_until is not None and (not reading or now >= drain_until):
                 return True
             if drain_until is None and now >= deadline:
@@ -169,24 +212,31 @@ def _pump_selector(
                             proc.stdin.close()
                 else:
                     try:
-                        chunk = os.read(err_fd, _CHUNK)
+                        chunk = os.read(key.fd, _CHUNK)
                     except BlockingIOError:
                         continue
                     except OSError:
                         chunk = b""
                     if chunk:
-                        tail.add(chunk)
+                        sinks[key.fd].add(chunk)
                     else:
-                        sel.unregister(err_fd)
+                        sel.unregister(key.fd)
     finally:
         sel.close()
-        for stream in (proc.stdin, proc.stderr):
+        for stream in (proc.stdin, proc.stderr, proc.stdout):
+            if stream is None:
+                continue
             with contextlib.suppress(OSError):
                 stream.close()
 
 
 def _pump_threads(
-    proc: subprocess.Popen[bytes], data: bytes, deadline: float, tail: _Tail, grace: float
+    proc: subprocess.Popen[bytes],
+    data: bytes,
+    deadline: float,
+    tail: _Tail,
+    grace: float,
+    head: _Head | None = None,
 ) -> bool:
     """Windows (selectors do not work on pipes there): a writer and a reader thread, both
     daemons, each closing its own pipe when done, so that a pipe a stray child keeps open is
@@ -203,25 +253,36 @@ def _pump_threads(
         with contextlib.suppress(OSError, ValueError):
             stdin.close()
 
-    def read() -> None:
-        try:
-            with contextlib.suppress(OSError, ValueError):
-                fd = stderr.fileno()
-                while chunk := os.read(fd, _CHUNK):
-                    tail.add(chunk)
-        finally:
-            with contextlib.suppress(OSError, ValueError):
-                stderr.close()  # by this thread only: closing under a blocked read can hang
+    def reading(stream: IO[bytes], sink: _Tail | _Head) -> Callable[[], None]:
+        def read() -> None:
+            try:
+                with contextlib.suppress(OSError, ValueError):
+                    fd = stream.fileno()
+                    while chunk := os.read(fd, _CHUNK):
+                        sink.add(chunk)
+            finally:
+                with contextlib.suppress(OSError, ValueError):
+                    stream.close()  # by this thread only: closing under a blocked read hangs
+
+        return read
 
     writer = threading.Thread(target=write, name="pplx-tui-stdin", daemon=True)
-    reader = threading.Thread(target=read, name="pplx-tui-stderr", daemon=True)
+    readers = [threading.Thread(target=reading(stderr, tail), name="pplx-tui-stderr", daemon=True)]
+    if head is not None:
+        assert proc.stdout is not None
+        readers.append(
+            threading.Thread(target=reading(proc.stdout, head), name="pplx-tui-stdout", daemon=True)
+        )
     writer.start()
-    reader.start()
+    for reader in readers:
+        reader.start()
     try:
         proc.wait(timeout=max(0.0, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
         return False
-    reader.join(timeout=max(0.0, min(grace, deadline - time.monotonic())))
+    until = min(time.monotonic() + grace, deadline)
+    for reader in readers:
+        reader.join(timeout=max(0.0, until - time.monotonic()))
     return True
 
 
@@ -348,18 +409,76 @@ def run_shell(
     """Run ``command`` through the platform's shell with ``input`` on stdin; everything,
     including the kill at the deadline and reading the pipes, ends within about
     ``timeout`` seconds. Raises ``OSError`` when the shell cannot be started."""
+    return _run(
+        shell_argv(command),
+        input=input,
+        env=env,
+        timeout=timeout,
+        tail_bytes=tail_bytes,
+        grace=grace,
+        pump=pump,
+    )
+
+
+def run_program(
+    argv: list[str],
+    *,
+    input: bytes,
+    env: Mapping[str, str],
+    timeout: float,
+    stdout_bytes: int = 0,
+    tail_bytes: int = DEFAULT_TAIL_BYTES,
+    grace: float = DRAIN_GRACE,
+    pump: Pump | None = None,
+) -> Finished:
+    """Run a program directly, no shell in between (``argv[0]`` a path or a name found on
+    PATH), with ``input`` on stdin and the same deadline for its whole tree as
+    :func:`run_shell`. With ``stdout_bytes`` the first that many bytes of its stdout are kept
+    (``Finished.stdout``); otherwise stdout is discarded. Raises ``OSError`` when it cannot
+    be started."""
+    if not argv or not argv[0]:
+        raise ValueError("no program to run")
+    return _run(
+        list(argv),
+        input=input,
+        env=env,
+        timeout=timeout,
+        tail_bytes=tail_bytes,
+        grace=grace,
+        pump=pump,
+        stdout_bytes=stdout_bytes,
+    )
+
+
+def _run(
+    argv: list[str] | str,
+    *,
+    input: bytes,
+    env: Mapping[str, str],
+    timeout: float,
+    tail_bytes: int,
+    grace: float,
+    pump: Pump | None,
+    stdout_bytes: int = 0,
+) -> Finished:
     if not (0 < timeout < float("inf")):
         raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
     mark = secrets.token_hex(16)
-    proc = _spawn(shell_argv(command), {**env, RUN_MARK_ENV: mark})
+    proc = _spawn(argv, {**env, RUN_MARK_ENV: mark}, stdout=stdout_bytes > 0)
     tail = _Tail(tail_bytes)
+    head = _Head(stdout_bytes) if stdout_bytes > 0 else None
     deadline = time.monotonic() + timeout
     exited = False
     try:
-        exited = (pump or _pump_for_platform())(proc, input, deadline, tail, grace)
+        exited = (pump or _pump_for_platform())(proc, input, deadline, tail, grace, head)
     finally:
         if not exited:  # the deadline, or an exception in the pump: nothing is left running
             kill_tree(proc, mark)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=_REAP_SECONDS)
-    return Finished(proc.returncode if exited else None, tail.value())
+    return Finished(
+        proc.returncode if exited else None,
+        tail.value(),
+        stdout=head.value() if head else b"",
+        stdout_overflow=head.overflow if head else False,
+    )

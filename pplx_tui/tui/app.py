@@ -11,22 +11,26 @@ searching the screen stack.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.signal import Signal
 
 from pplx_tui.core.text import one_line
 from pplx_tui.crashlog import redact, write_crash_log
+from pplx_tui.tui.actions import screen_actions
 from pplx_tui.tui.clipboard import CLEAR_AFTER, Report, SecretClipboard
+from pplx_tui.tui.commands import ScreenActions
 from pplx_tui.tui.flows import rotation as rotation_flows
 from pplx_tui.tui.host import Host
 from pplx_tui.tui.messages import RotationProgress, ShowRotations, StartRotation
 from pplx_tui.tui.modals import ALL_MODALS
 from pplx_tui.tui.modals.error import ErrorModal
 from pplx_tui.tui.modals.resume import ResumeModal
+from pplx_tui.tui.screens.help import HELP_KEYS, HelpScreen
 from pplx_tui.tui.screens.main import MainScreen
 from pplx_tui.tui.screens.reveal import RevealScreen
 from pplx_tui.tui.tracker import RotationTracker
@@ -34,6 +38,10 @@ from pplx_tui.tui.widgets.virtual_table import VirtualTable
 from pplx_tui.tui.work import OpsRunner
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from textual.command import Provider
+    from textual.screen import Screen
     from textual.timer import Timer
 
     from pplx_tui.core.errors import PplxError
@@ -44,11 +52,16 @@ if TYPE_CHECKING:
 
 class PplxApp(OpsRunner, App[int]):
     CSS_PATH = "app.tcss"
+    #: the current screen's actions with their keys (the help screen's list) beside Textual's
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {
+        *App.COMMANDS,
+        ScreenActions,
+    }
     TITLE = "pplx-tui"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="app.quit_ctrl_c"),
-        Binding("question_mark,f1", "help", "Help", show=False, id="app.help"),
+        Binding(HELP_KEYS, "help", "Help", show=False, id="app.help"),
     ]
 
     def __init__(
@@ -119,10 +132,10 @@ class PplxApp(OpsRunner, App[int]):
     def remappable_bindings() -> list[Binding]:
         """The bindings with an id, in the order the screens define them (README's table of
         binding ids is generated from this by ``scripts/bindings.py``)."""
-        from pplx_tui.tui.screens.all import ALL_SCREENS  # incident screens: SQLModel
+        from pplx_tui.tui.screens.all import ALL_SCREENS, SCREEN_WIDGETS  # incident: SQLModel
 
         found: dict[str, Binding] = {}
-        for cls in (PplxApp, *ALL_SCREENS, VirtualTable, *ALL_MODALS):
+        for cls in (PplxApp, *ALL_SCREENS, *SCREEN_WIDGETS, VirtualTable, *ALL_MODALS):
             for b in cls.BINDINGS:
                 if isinstance(b, Binding) and b.id and b.id not in found:
                     found[b.id] = b
@@ -239,19 +252,28 @@ class PplxApp(OpsRunner, App[int]):
 
     # -- unfinished operations -------------------------------------------------------------
 
-    def check_unfinished(self) -> None:
-        """Offer the operations a previous run left unfinished (after the first paint)."""
+    def check_unfinished(self, *, asked: bool = False) -> None:
+        """Offer the operations left unfinished that nobody drives now (no live lease: not this
+        session's running rotations, nor another process's), after the first paint or when
+        ``asked`` by the user (then "nothing to resume" is said too)."""
         svc = self.svc
 
-        def work() -> list[Operation]:
+        def work() -> tuple[list[Operation], int]:
             from pplx_tui.ops.journal import unfinished  # SQLModel: kept off the first paint
+            from pplx_tui.ops.lease import classify
 
-            return unfinished(svc)
+            ops = unfinished(svc)
+            active = {st.id for st in classify(ops, svc.lease_clock.now()) if st.active}
+            return [op for op in ops if op.id not in active], len(active)
 
-        self.run_op("unfinished", work, self._offer_resume)
+        self.run_op("unfinished", work, partial(self._offer_resume, asked=asked))
 
-    def _offer_resume(self, operations: list[Operation]) -> None:
+    def _offer_resume(self, found: tuple[list[Operation], int], *, asked: bool = False) -> None:
+        operations, running = found
         if not operations:
+            if asked:
+                busy = f"; {running} running now" if running else ""
+                self.notify(f"No unfinished operations: nothing to resume{busy}.", markup=False)
             return
 
         def answered(go: bool | None) -> None:
@@ -278,5 +300,19 @@ class PplxApp(OpsRunner, App[int]):
         self.notify("\n".join(lines[:8]), markup=False, timeout=15)
         self.inventory_changed.publish(None)
 
+    # -- help ------------------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Textual's, less "Keys" (its key panel, replaced by the help screen) and "Quit"
+        (listed with its keys among the screen's actions)."""
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Keys", "Quit"):
+                yield command
+
     def action_help(self) -> None:
-        self.action_show_help_panel()
+        """Open the help screen on the current screen's keys (the help screen closes itself on
+        the same keys: an App binding does not reach past a modal)."""
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+            return
+        self.push_screen(HelpScreen(screen_actions(self.screen)))

@@ -45,6 +45,7 @@ class KeyProgress:
     steps: dict[str, str] = field(default_factory=lambda: dict.fromkeys(STEPS, "pending"))
     notes: dict[str, str] = field(default_factory=dict)  # step -> last message
     targets: dict[int, TargetProgress] = field(default_factory=dict)
+    checks: dict[int, TargetProgress] = field(default_factory=dict)  # consumer checks
     wait_end: float | None = None  # monotonic time the grace period ends
     result: RotationResult | None = None
 
@@ -83,6 +84,13 @@ class RotationJob:
 def apply_event(job: RotationJob, event: RotationEvent, clock: Clock, now_mono: float) -> None:
     """Fold one report of the rotation into the job."""
     k = job.key(event.key_name)
+    if event.check_id is not None:  # a consumer check's state: the grace step goes on
+        c = k.checks.setdefault(event.check_id, TargetProgress(f"check #{event.check_id}"))
+        if event.check_label:
+            c.label = f"check #{event.check_id}: {event.check_label}"
+        c.state = {"passing": "ok", "failing": "failed"}.get(event.check_state or "", "running")
+        c.note = one_line(event.check_reason or "", 120)
+        return
     if event.step == "done":
         for s in STEPS:
             k.steps[s] = "ok" if k.steps[s] != "failed" else "failed"

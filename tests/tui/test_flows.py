@@ -15,6 +15,7 @@ from pplx_tui.tui.modals.import_key import ImportModal
 from pplx_tui.tui.modals.resume import ResumeModal
 from pplx_tui.tui.modals.revoke import RevokeModal
 from pplx_tui.tui.screens.audit import AuditScreen
+from pplx_tui.tui.screens.main import MainScreen
 from pplx_tui.tui.screens.reveal import RevealScreen
 from tests.tui.helpers import (
     SIZE,
@@ -171,14 +172,17 @@ async def test_revoke_flow(svc: Any, emulator: Any) -> None:
         modal = app.screen
         assert isinstance(modal, RevokeModal)
         assert app.focused is not None
-        assert app.focused.id == "cancel"
-        assert modal.query_one("#ok", Button).disabled
-        await pilot.press("enter")  # Enter on the focused Cancel: nothing happens
+        assert app.focused.id == "confirm-name"  # typing goes to the name at once
+        assert modal.query_one("#ok", Button).disabled  # so Enter alone revokes nothing
+        await pilot.press("enter")
         await wait_for(pilot, idle(app))
+        assert isinstance(current_screen(app), RevokeModal)
         assert emulator.is_live(secrets["alpha"])
+        await pilot.press("escape")  # Escape cancels
+        await wait_for(pilot, idle(app))
+        assert isinstance(current_screen(app), MainScreen)
         await pilot.press("x")
         await wait_for(pilot, idle(app))
-        app.screen.query_one("#confirm-name", Input).focus()
         await pilot.press(*"alph")
         assert app.screen.query_one("#ok", Button).disabled
         await pilot.press("a")

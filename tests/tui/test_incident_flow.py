@@ -322,9 +322,14 @@ async def test_scan_checklists_close_with_report(svc: Any, emulator: Any, tmp_pa
         await _tick_all(pilot, app, "measures", len(inc.MEASURES_CHECKLIST))
         await wait_for(pilot, lambda: _phase(app) == "phase-close", "_phase(app) == 'phase-close'")
         extra = tmp_path / "incident-report.md"
-        app.screen.query_one("#report-file", Input).value = str(extra)
         assert app.focused is not None
-        assert app.focused.id == "close-run"
+        assert app.focused.id == "report-file"  # what is typed is the path used
+        await pilot.press(*str(tmp_path / "missing" / "r.md"), "enter")
+        await wait_for(pilot, idle(app))
+        assert _phase(app) == "phase-close"  # refused before anything is done, said beside
+        assert "does not exist" in _text(app, "#report-file-error")
+        assert inc.unresolved(svc)
+        app.screen.query_one("#report-file", Input).value = str(extra)  # typing is slow
         await pilot.press("enter")
         await wait_for(pilot, lambda: _phase(app) == "phase-done", "_phase(app) == 'phase-done'")
         done = _text(app, "#done-text")

@@ -65,9 +65,13 @@ async def test_grouped_findings_bulk_revoke_with_typed_confirmation(
         assert "Gamma" not in plan
         assert modal.phrase == "revoke 2"
         assert app.focused is not None
-        assert app.focused.id == "cancel"
-        await pilot.click("#confirm-phrase")
-        await pilot.press(*"revoke 2", "enter")
+        assert app.focused.id == "confirm-phrase"  # typing goes to the phrase at once
+        await pilot.press(*"revoke", "enter")  # not the phrase: stays open, says why
+        await pilot.pause()
+        assert current_screen(app) is modal
+        assert "exactly" in str(modal.query_one("#confirm-phrase-error", Static).render())
+        assert emulator.is_live(tokens["Alpha"])
+        await pilot.press(*" 2", "enter")
         await wait_for(pilot, idle(app))
         assert app.screen is screen
         assert not emulator.is_live(tokens["Alpha"])
@@ -111,7 +115,6 @@ async def test_failures_in_a_modal_and_stay_in_the_review(svc: Any, emulator: An
         screen = await open_review(app, pilot)
         await pilot.press("space", "space", "x")
         await wait_for(pilot, idle(app))
-        await pilot.click("#confirm-phrase")
         await pilot.press(*"revoke 2", "enter")
         await wait_for(pilot, idle(app))
         assert isinstance(app.screen, ErrorModal)
@@ -158,3 +161,27 @@ async def test_w_on_the_main_screen_opens_the_review(svc: Any, emulator: Any) ->
         await pilot.press("escape")
         await wait_for(pilot, idle(app))
         assert not isinstance(app.screen, ReviewScreen)
+
+
+async def test_bulk_rotate_uses_the_typed_grace(svc: Any, emulator: Any) -> None:
+    seed(svc, emulator, [("Alpha", "default"), ("Beta", "default")])
+    age(svc, 100)
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_review(app, pilot)
+        await pilot.press("space", "o")
+        await wait_for(pilot, lambda: isinstance(app.screen, BulkConfirmModal), "the confirm")
+        assert app.focused is not None
+        assert app.focused.id == "confirm-phrase"
+        await pilot.press("enter")  # the phrase first: Enter does not move on without it
+        await pilot.pause()
+        assert app.focused.id == "confirm-phrase"
+        await pilot.press(*"rotate 1", "enter")
+        assert app.focused.id == "grace"
+        await pilot.press("ctrl+u", "0", "enter")
+        await wait_for(pilot, lambda: bool(app.rotations.jobs), "the rotation")
+        job = app.rotations.jobs[0]
+        assert job.grace == 0
+        await wait_for(pilot, lambda: job.finished, "the rotation to end")
+        assert list(job.keys) == ["Alpha"]
+        assert job.keys["Alpha"].status == "done", job.keys["Alpha"].message

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, Static
+from textual.widgets import Static
 
 from pplx_tui.ops import journal
 from pplx_tui.ops.inventory import list_keys
@@ -49,12 +49,12 @@ def last4(svc: Any, name: str) -> str:
 
 
 async def confirm(pilot: Pilot[Any], grace: str) -> None:
+    """Type the grace period as a user would (focus opens in its field), then Enter."""
     app = pilot.app
     await wait_for(pilot, lambda: isinstance(app.screen, RotateModal), "the confirmation")
     assert app.focused is not None
-    assert app.focused.id == "cancel"
-    app.screen.query_one("#grace", Input).value = grace
-    await pilot.click("#ok")
+    assert app.focused.id == "grace"
+    await pilot.press("ctrl+u", *grace, "enter")
 
 
 @pytest.mark.keeps_tokens_in_home  # its dotenv target (a user's own file) lives there
@@ -71,7 +71,7 @@ async def test_rotate_one_key_with_a_dotenv_target(svc: Any, emulator: Any, home
         plan_text = str(app.screen.query_one("#rotate-plan Static", Static).render())
         assert "alpha" in plan_text
         assert str(env_file) in plan_text
-        await pilot.press("enter")  # Enter on the focused Cancel: nothing happens
+        await pilot.press("escape")  # Escape cancels: nothing happens
         await wait_for(pilot, idle(app))
         assert isinstance(app.screen, MainScreen)
         assert not app.rotations.jobs

@@ -81,6 +81,20 @@ def test_revoke_confirmation(snap_compare: Any) -> None:
         )
 
 
+def test_edit_dialog_keeps_an_error_beside_the_field(snap_compare: Any) -> None:
+    async def before(pilot: Pilot[Any]) -> None:
+        await _idle(pilot)
+        await pilot.press("slash", *"prod-webhooks", "enter", "e")
+        await _idle(pilot)
+        await pilot.press("ctrl+u", "0", "enter")  # policy 0: the form stays, says why
+        await pilot.pause()
+
+    with sandbox() as env:
+        assert snap_compare(
+            PplxApp(env.services, sandbox=True), terminal_size=SIZE, run_before=before
+        )
+
+
 def test_audit_screen(snap_compare: Any) -> None:
     async def before(pilot: Pilot[Any]) -> None:
         await _idle(pilot)

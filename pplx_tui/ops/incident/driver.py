@@ -436,9 +436,9 @@ class _Driver:
 
 
 def _target_label(t: Target) -> str:
-    if t.kind == "dotenv":
-        return f"dotenv {t.path} ({t.var})"
-    return f"command {t.command}"
+    from pplx_tui.ops.targets import label_of
+
+    return label_of(t)
 
 
 def _find_json(f: Any) -> dict[str, Any]:

@@ -515,7 +515,7 @@ class Driver:
                 t.id in deployed
                 or t.version_id == new_version_id
                 or holds(t, new_secret) is True
-                or (t.id == failed.id and t.kind == "command")
+                or (t.id == failed.id and not t.can_read_back)
             )
             if not needs:
                 continue
@@ -661,7 +661,8 @@ class Driver:
                     f"{others}: {why or 'no reason given'}. The old key …{old.last4} was not "
                     f"revoked and stays in service beside …{new.last4}. Fix the consumer (or "
                     f"`pplx-tui checks remove {self.key_name} {c.id}`), then `pplx-tui resume` "
-                    "runs the checks again.",
+                    "runs the checks again; or go back to the old key everywhere with "
+                    f"`pplx-tui keys rotate {self.key_name} --abandon`.",
                 )
             pause = min(consumer_checks.CHECK_INTERVAL, left)
             if not self.wait(utc(self.svc.now()) + timedelta(seconds=pause)):

@@ -17,7 +17,7 @@ from pplx_tui.core.clock import utc
 from pplx_tui.core.errors import BadInput, OperationFailed, PplxError
 from pplx_tui.core.limits import DEFAULT_GRACE_SECONDS
 from pplx_tui.ops import journal
-from pplx_tui.ops.bearer import bearer_of
+from pplx_tui.ops.bearer import Bearer, bearer_of, read_secret
 from pplx_tui.ops.generate import REQUESTED, release_unsent
 from pplx_tui.ops.inventory import find_key, validate_lookup
 from pplx_tui.ops.journal import open_rotation
@@ -138,9 +138,37 @@ def adopt_or_start_rotation(
     ).run()
 
 
+def _put_back_old_key(
+    svc: Services, key_name: str, old: Bearer, new: Bearer | None, lease: Lease, op_id: int
+) -> None:
+    from pplx_tui.ops.targets import deploy, list_targets, record_deployed
+
+    old_secret = read_secret(svc, old)
+    redact = (read_secret(svc, new).reveal(),) if new is not None else ()
+    for t in list_targets(svc, key_name):
+        try:
+            deploy(
+                t, old_secret, key_name, also_redact=redact, locks_dir=svc.settings.paths.locks_dir
+            )
+        except PplxError as exc:
+            with svc.db.session() as s:
+                lease.check(s)
+                journal.update(
+                    s, op_id, now=svc.now(), message=f"abandon: target #{t.id}: {exc}"[:1000]
+                )
+            raise OperationFailed(
+                f"Target #{t.id} ({t.label}) could not be given the old key back: {exc}. "
+                "Nothing was revoked; the rotation stays open.",
+                hint="Fix the target and abandon again, or continue with `pplx-tui resume`.",
+            ) from None
+        record_deployed(svc, t.id, old.version_id, key_name)
+
+
 def abandon_rotation(svc: Services, name: str) -> RotationResult:
-    """Give up an open rotation that has not reached the grace period: revoke the pending key
-    (with the current key as bearer) and close the operation. Targets keep the old key.
+    """Give up an open rotation that has not reached the grace period, or that stopped in it
+    because a consumer check kept failing: revoke the pending key (with the current key as
+    bearer) and close the operation. Targets keep the old key; after failed checks they are
+    given the old key back first.
 
     Refused (exit 2, naming who) while another driver holds the rotation's lease."""
     lease = Lease(svc)
@@ -153,7 +181,10 @@ def abandon_rotation(svc: Services, name: str) -> RotationResult:
         lease.claim(s, op)  # rolled back with the transaction if a check below refuses
         step = step_of(op)
         data = journal.data_of(op)
-        if step not in ("mint", "test", "deploy") or (step == "deploy" and op.status != "failed"):
+        at_checks = step == "grace" and op.status == "failed"  # stopped: a check kept failing
+        if not at_checks and (
+            step not in ("mint", "test", "deploy") or (step == "deploy" and op.status != "failed")
+        ):
             raise BadInput(
                 f"The rotation of {key.name!r} is past deployment (step {step}); it cannot "
                 "be abandoned.",
@@ -167,6 +198,10 @@ def abandon_rotation(svc: Services, name: str) -> RotationResult:
         old_b = bearer_of(key, old)
     with lease.held():
         message = "abandoned; the old key stays in service"
+        if at_checks:
+            # Every target gets the old key back before the pending key is revoked; if one
+            # cannot, nothing is revoked (a consumer may hold the new key) and it says which.
+            _put_back_old_key(svc, key_name, old_b, new_b, lease, op_id)
         if new_b is not None and new is not None and new.stage == Stage.PENDING:
             try:
                 revoke_version(svc, op_id, key_name, old_b, new_b, "rotation abandoned")

@@ -51,14 +51,14 @@ class DismissModal(FormModal[DismissRequest | None]):
     def submit(self) -> None:
         reason = " ".join(self.value("#dismiss-reason").split())
         if not reason:
-            self.fail("Give a reason.")
+            self.fail("Give a reason.", "dismiss-reason")
             return
         try:
             days = int(self.value("#dismiss-days").strip())
         except ValueError:
-            self.fail("The number of days must be a whole number.")
+            self.fail("The number of days must be a whole number.", "dismiss-days")
             return
         if not 1 <= days <= MAX_DISMISS_DAYS:
-            self.fail(f"A dismissal lasts between 1 and {MAX_DISMISS_DAYS} days.")
+            self.fail(f"A dismissal lasts between 1 and {MAX_DISMISS_DAYS} days.", "dismiss-days")
             return
         self.dismiss(DismissRequest(reason, days))

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, Static
+from textual.widgets import Button, Footer, Label, Static
 
 from pplx_tui.core.text import inert
 
@@ -29,6 +29,7 @@ class ErrorModal(ModalScreen[None]):
             yield Label(Text(self.title_text), classes="dialog-title")
             yield Static(Text(inert(self.message)), id="error-message")
             yield Button("Close", id="close", variant="primary")
+        yield Footer(compact=True)  # its own keys, not the screen's below
 
     def on_button_pressed(self, _event: Button.Pressed) -> None:
         self.dismiss(None)

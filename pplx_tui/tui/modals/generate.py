@@ -9,6 +9,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, Static
 
+from pplx_tui.core.errors import BadInput
+from pplx_tui.core.text import validate_name
 from pplx_tui.tui.modals.base import FormModal
 
 
@@ -44,11 +46,25 @@ class GenerateModal(FormModal[GenerateRequest | None]):
                 yield Button("Cancel", id="cancel")
                 yield Button("Generate", id="ok", variant="primary")
 
+    def check_field(self, field: str) -> str | None:
+        try:
+            if field == "name":
+                if not self.value("#name").strip():
+                    return "Give the new key a name."
+                validate_name(self.value("#name"), "key name")
+            elif field == "group" and self.value("#group").strip():
+                validate_name(self.value("#group"), "group name")
+        except BadInput as exc:
+            return str(exc)
+        return None
+
     def submit(self) -> None:
+        for field in ("name", "group"):
+            problem = self.check_field(field)
+            if problem:
+                self.fail(problem, field)
+                return
         name = self.value("#name").strip()
-        if not name:
-            self.fail("Give the new key a name.")
-            return
         group = self.value("#group").strip() or None
         using = self.value("#using").strip() or None
         self.dismiss(GenerateRequest(name, group, using))

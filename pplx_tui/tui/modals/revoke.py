@@ -1,4 +1,5 @@
-"""Confirm a revocation: what will break, focus on Cancel, the key's name typed in full."""
+"""Confirm a revocation: what will break, and the key's name typed in full (focus opens in
+that field; Revoke stays disabled until the name matches, then Enter revokes)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
 
 class RevokeModal(FormModal[bool | None]):
-    AUTO_FOCUS = "#cancel"
+    AUTO_FOCUS = "#confirm-name"
 
     def __init__(self, plan: RevokePlan, targets: list[str] | None = None) -> None:
         super().__init__()
@@ -51,13 +52,8 @@ class RevokeModal(FormModal[bool | None]):
     def on_input_changed(self, event: Input.Changed) -> None:
         self.query_one("#ok", Button).disabled = event.value.strip() != self.plan.key_name
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        if event.value.strip() == self.plan.key_name:
-            self.submit()
-
     def submit(self) -> None:
         if self.value("#confirm-name").strip() != self.plan.key_name:
-            self.fail("Type the key's name exactly to confirm.")
+            self.fail("Type the key's name exactly to confirm.", "confirm-name")
             return
         self.dismiss(True)

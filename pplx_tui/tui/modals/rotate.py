@@ -1,4 +1,5 @@
-"""Confirm a rotation: the keys, their targets, the steps, the grace period; focus on Cancel."""
+"""Confirm a rotation: the keys, their targets, the steps, the grace period (focus opens in
+its field: what is typed there is the grace used; Enter rotates)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def parse_grace(raw: str) -> float:
 
 
 class RotateModal(FormModal[RotateRequest | None]):
-    AUTO_FOCUS = "#cancel"
+    AUTO_FOCUS = "#grace"
     DEFAULT_CSS = """
     RotateModal #rotate-plan { height: auto; max-height: 22; }
     RotateModal #grace { width: 16; }
@@ -68,9 +69,17 @@ class RotateModal(FormModal[RotateRequest | None]):
             if p.targets:
                 for t in p.targets:
                     body.append("    target: ", style="dim")
-                    body.append(one_line(self.label(t.label)) + "\n")
+                    body.append(one_line(self.label(t.label)))
+                    body.append(" (read back)\n" if t.can_read_back else "\n", style="dim")
             else:
                 body.append("    no targets recorded: nothing to deploy\n", style="dim")
+            for c in p.checks:
+                body.append("    check: ", style="dim")
+                body.append(one_line(self.label(c.label)) + "\n")
+            if p.checks:
+                body.append(
+                    "    the old key is revoked only once every check passes\n", style="dim"
+                )
         if single:
             body.append("\nSteps: ", style="bold")
             body.append(" → ".join(dict.fromkeys(s.step for s in self.plans[0].steps)))
@@ -105,6 +114,6 @@ class RotateModal(FormModal[RotateRequest | None]):
         try:
             grace = parse_grace(self.value("#grace"))
         except ValueError as exc:
-            self.fail(str(exc))
+            self.fail(str(exc), "grace")
             return
         self.dismiss(RotateRequest([p.key_name for p in self.plans], grace))

@@ -27,6 +27,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Header, Static
 
+from pplx_tui.core.errors import BadInput
 from pplx_tui.core.policy import duration_label
 from pplx_tui.core.text import one_line
 from pplx_tui.ops import incident as ops
@@ -323,11 +324,19 @@ class IncidentScreen(AppAccess, Screen[None]):
             return
         svc, iid, report = self.svc, v.id, message.report
 
-        def work() -> IncidentView:
+        def work() -> IncidentView | str:
+            if report is not None:
+                try:  # before anything is done, as the command line does
+                    ops.check_report_file(report)
+                except BadInput as exc:
+                    return str(exc)
             return ops.close_incident(svc, iid, report_file=report)
 
-        def closed(view: IncidentView) -> None:
+        def closed(view: IncidentView | str) -> None:
             self.running = False
+            if isinstance(view, str):  # the path was refused: the form stays, says why
+                self.query_one(ClosePhase).show_problem(view)
+                return
             self.view = view
             self.events_log.add(Text("Incident resolved; report written.", style="green"))
             self._show_view()

@@ -260,22 +260,44 @@ def targets(screen: KeyScreen, key: str) -> None:
             if req is None:
                 return
 
-            def work() -> TargetView:
+            def work() -> tuple[TargetView, str]:
                 from pplx_tui.ops import targets as ops_targets
+                from pplx_tui.targets import TargetError
 
                 if req.action == "remove":
                     assert req.target_id is not None
-                    return ops_targets.remove_target(svc, key, req.target_id)
+                    return ops_targets.remove_target(svc, key, req.target_id), ""
                 if req.kind == "dotenv":
-                    return ops_targets.add_target(
+                    view = ops_targets.add_target(
                         svc, key, "dotenv", path=req.path, var=req.var or DEFAULT_KEY_VAR
                     )
-                return ops_targets.add_target(svc, key, "command", command=req.command)
+                elif req.kind == "command":
+                    view = ops_targets.add_target(svc, key, "command", command=req.command)
+                else:
+                    view = ops_targets.add_target(svc, key, req.kind, options=dict(req.options))
+                if not req.push:
+                    return view, " It gets the key at the next rotation."
+                try:
+                    pushed = ops_targets.push_current(svc, view)
+                except TargetError as exc:
+                    return view, f" Deploying the current key failed: {exc.message}"
+                if pushed.last4 is None:
+                    return view, f" Nothing deployed yet: {pushed.skipped}."
+                if pushed.already:
+                    return view, f" It holds …{pushed.last4} already."
+                checked = " and read back" if view.can_read_back else ""
+                return view, f" Deployed …{pushed.last4}{checked}."
 
-            def changed(view: TargetView) -> None:
+            def changed(result: tuple[TargetView, str]) -> None:
+                view, said = result
                 verb = "Removed" if req.action == "remove" else "Added"
                 label = screen.host.display_label(view.label)
-                screen.notify(f"{verb} target {one_line(label)}.", markup=False)
+                failed = "failed" in said
+                screen.notify(
+                    f"{verb} target {one_line(label)}.{one_line(said)}",
+                    markup=False,
+                    severity="warning" if failed else "information",
+                )
                 screen.reload(keep=key)
                 targets(screen, key)
 

@@ -78,6 +78,9 @@ class MainScreen(AppAccess, Screen[None]):
         Binding("e", "edit", "Edit", show=False, id="main.edit"),
         Binding("t", "targets", "Targets", show=False, id="main.targets"),
         Binding("o", "rotate", "Rotate", id="main.rotate"),
+        Binding("O", "rotate_overdue", "Rotate overdue", show=False, id="main.rotate_overdue"),
+        Binding("U", "clear_marks", "Clear marks", show=False, id="main.clear_marks"),
+        Binding("R", "resume", "Resume", show=False, id="main.resume"),
         Binding("x,delete", "revoke", "Revoke", id="main.revoke"),
         Binding("exclamation_mark", "incident", "Compromised…", id="main.incident"),
         Binding("I", "incidents", "Incidents", show=False, id="main.incidents"),
@@ -354,6 +357,10 @@ class MainScreen(AppAccess, Screen[None]):
 
     def action_rotate_overdue(self) -> None:
         key_flows.rotate_overdue(self)
+
+    def action_resume(self) -> None:
+        """Offer the unfinished operations again (the start-up offer, asked for)."""
+        self.host.check_unfinished(asked=True)
 
     def action_rotation_progress(self) -> None:
         self.post_message(ShowRotations())

@@ -323,14 +323,17 @@ class ReviewScreen(AppAccess, Screen[None]):
         for name in names:
             body.append(f"  • {one_line(name)}\n")
 
-        def answered(ok: bool | None) -> None:
-            if ok:
-                # The same progress view as rotations from the main screen (live steps and
-                # grace countdown); the findings are reloaded when this screen is back.
-                self.post_message(StartRotation(names, DEFAULT_GRACE_SECONDS))
-
         phrase = f"rotate {len(names)}"
-        self.app.push_screen(BulkConfirmModal("Rotate keys", body, phrase, "Rotate"), answered)
+        modal = BulkConfirmModal("Rotate keys", body, phrase, "Rotate", grace=DEFAULT_GRACE_SECONDS)
+
+        def answered(ok: bool | None) -> None:
+            if ok and modal.grace is not None:
+                # The same progress view as rotations from the main screen (live steps and
+                # grace countdown), with the grace typed; the findings are reloaded when
+                # this screen is back.
+                self.post_message(StartRotation(names, modal.grace))
+
+        self.app.push_screen(modal, answered)
 
     def action_mark_revoked(self) -> None:
         from pplx_tui.ops.review import bulk_mark_revoked  # loaded by reload

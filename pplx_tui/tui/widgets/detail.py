@@ -66,9 +66,13 @@ def render_detail(d: KeyDetail, now: datetime, label: Callable[[str], str] = str
     parts.append(versions)
     parts.append(Text("Targets", style="bold"))
     if not d.targets:
-        parts.append(Text("  none: press t to add a dotenv file or a command", style="dim"))
+        parts.append(
+            Text("  none: press t to add one (a file, a command, a platform)", style="dim")
+        )
+    if d.targets:
+        from pplx_tui.ops.targets import label_of
     for t in d.targets:
-        where = f"dotenv {t.path} ({t.var})" if t.kind == "dotenv" else f"command {t.command}"
+        where = label_of(t)
         got = f" · received {_date(t.deployed_at)}" if t.deployed_at else " · not deployed yet"
         parts.append(Text("  ") + _t(label(f"#{t.id} {where}{got}")))
     if d.operations:

@@ -71,6 +71,13 @@ def _one_key(k: KeyProgress, now: float, label: Callable[[str], str]) -> Text:
         elif s in k.notes:
             out.append(one_line(label(k.notes[s])))
         out.append("\n")
+        if s == "grace":
+            for c in k.checks.values():
+                out.append(f"      {GLYPH[c.state]} ", style=STYLE[c.state])
+                out.append(one_line(label(c.label)))
+                if c.note:
+                    out.append(f" ({one_line(c.note)})", style="dim")
+                out.append("\n")
         if s == "deploy":
             for t in k.targets.values():
                 out.append(f"      {GLYPH[t.state]} ", style=STYLE[t.state])

@@ -1,7 +1,8 @@
 """The record phase: how and where it was found, when, the order, and the typed confirmation.
 
 Enter moves through the fields to the confirmation; Enter there (once the name is typed)
-starts. The screen learns the choice from :class:`~pplx_tui.tui.messages.IncidentStart`.
+starts. A detection time that does not parse, or a name that does not match, is said beside
+its field (which keeps the focus and what was typed), not in a toast. The screen learns the choice from :class:`~pplx_tui.tui.messages.IncidentStart`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class RecordPhase(Vertical):
             with Horizontal(classes="field"):
                 yield Label(Text(label))
                 yield Input(id=fid, placeholder=placeholder, compact=True)
+            if fid == "detected":
+                yield Static(Text(""), id="detected-error", classes="problem")
         with RadioSet(id="order", compact=True):
             yield RadioButton(
                 "Continuity first: replace, deploy, then revoke (no downtime)",
@@ -53,9 +56,25 @@ class RecordPhase(Vertical):
         with Horizontal(classes="field"):
             yield Label(Text("Type the key's name"), id="confirm-label")
             yield Input(id="confirm-name", compact=True)
+        yield Static(Text(""), id="confirm-name-error", classes="problem")
         with Horizontal(classes="buttons"):
             yield Button("Cancel", id="record-cancel", compact=True)
             yield Button("Start", id="start", variant="error", disabled=True, compact=True)
+
+    def on_mount(self) -> None:
+        for box in self.query(".problem"):
+            box.display = False
+
+    def problem(self, field: str, message: str) -> None:
+        """Say what is wrong beside the field, and focus it."""
+        box = self.query_one(f"#{field}-error", Static)
+        box.update(Text(message))
+        box.display = True
+        self.query_one(f"#{field}", Input).focus()
+
+    @on(Input.Changed, "#detected, #confirm-name")
+    def _clear_problem(self, event: Input.Changed) -> None:
+        self.query_one(f"#{event.input.id}-error", Static).display = False
 
     def set_detected(self, text: str) -> None:
         self.query_one("#detected", Input).value = text
@@ -89,6 +108,12 @@ class RecordPhase(Vertical):
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
         fid = event.input.id or ""
+        if fid == "detected":
+            try:
+                parse_detected(event.value)
+            except ValueError as exc:
+                self.problem("detected", str(exc))
+                return
         if fid in NEXT:
             self.query_one(NEXT[fid], Input).focus()
         elif fid == "confirm-name":
@@ -112,13 +137,12 @@ class RecordPhase(Vertical):
 
     def start(self) -> None:
         if self.query_one("#confirm-name", Input).value.strip() != self.key_name:
-            self.notify("Type the key's name exactly to start.", severity="warning")
+            self.problem("confirm-name", "Type the key's name exactly to start.")
             return
         try:
             detected = parse_detected(self.query_one("#detected", Input).value)
         except ValueError as exc:
-            self.notify(str(exc), severity="error", markup=False)
-            self.query_one("#detected", Input).focus()
+            self.problem("detected", str(exc))
             return
         mode = "contain" if self.mode == "contain" and self.can_contain else "continuity"
         self.enable_start(False)
