@@ -77,5 +77,9 @@ def test_reordered_events_detected(audited: Path, cli: Cli) -> None:
 @pytest.mark.usefixtures("audited")
 def test_audit_json_with_verify(cli: Cli) -> None:
     data = json.loads(cli("audit", "--json", "--verify").stdout)
-    assert data["chain"] == {"ok": True, "problem": None}
+    assert data["chain"] == {
+        "ok": True,
+        "problem": None,
+        "anchor": {"state": "reached", "events": 5},
+    }
     assert len(data["events"]) == 5

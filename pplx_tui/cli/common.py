@@ -16,10 +16,28 @@ from pplx_tui.ops.context import Services, open_services
 def services() -> Iterator[Services]:
     svc = open_services()
     svc.on_api_wait = _say_on_stderr
+    svc.on_notice = _notices.append
+    if svc.anchor is not None and svc.anchor.problem:  # met while opening a new inventory
+        _notices.append(svc.anchor.problem)
     try:
         yield svc
     finally:
         svc.close()
+
+
+#: What went wrong beside a command's operation (the audit anchor could not be updated).
+#: Printed once the command has succeeded; a command that fails says its own one line, and
+#: ``audit --verify`` reports the anchor as behind.
+_notices: list[str] = []
+
+
+def flush_notices(*, say: bool) -> None:
+    seen: set[str] = set()
+    for text in _notices if say else ():
+        if text not in seen:
+            seen.add(text)
+            print(f"pplx-tui: warning: {text}", file=sys.stderr, flush=True)
+    _notices.clear()
 
 
 def _say_on_stderr(text: str) -> None:

@@ -77,7 +77,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return exc.code if isinstance(exc.code, int) else 0
         if args.command is None:
             return run_tui(sandbox=args.sandbox)
-        return int(args.func(args))
+        from pplx_tui.cli.common import flush_notices  # imported by the commands already
+
+        try:
+            code = int(args.func(args))
+            flush_notices(say=code == 0)  # a failed command says its own one line
+        finally:
+            flush_notices(say=False)
+        return code
     except PplxError as exc:
         err(f"pplx-tui: {exc}")
         return exc.exit_code

@@ -8,13 +8,24 @@ from typing import Any
 from pplx_tui.cli.common import services, stamp, whole_number
 from pplx_tui.cli.output import emit_json, err, out, table
 from pplx_tui.core.clock import iso
+from pplx_tui.core.errors import PplxError
 from pplx_tui.core.limits import MAX_AUDIT_LIMIT, MAX_ROW_ID
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("audit", help="the audit log")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--verify", action="store_true", help="check the hash chain")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="check the hash chain, and that it reaches its anchor in the keyring",
+    )
+    p.add_argument(
+        "--reset-anchor",
+        action="store_true",
+        help="accept the log as it is now (after restoring the inventory from a backup): "
+        "record that, and anchor its head in the keyring",
+    )
     p.add_argument("--key", default=None, help="only events of this key")
     p.add_argument(
         "--limit",
@@ -56,6 +67,8 @@ def register(sub: Any) -> None:
 def cmd_audit(args: argparse.Namespace) -> int:
     from pplx_tui.ops.audit_log import check_chain, list_events
 
+    if args.reset_anchor:
+        return _reset_anchor()
     with services() as svc:
         events = list_events(svc, key_name=args.key, limit=args.limit)
         status = check_chain(svc) if args.verify else None
@@ -74,7 +87,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
             for e in events
         ]
         if status is not None:
-            data = {"events": data, "chain": {"ok": status.ok, "problem": status.problem}}
+            chain = {
+                "ok": status.ok,
+                "problem": status.problem,
+                "anchor": {"state": status.anchor, "events": status.anchor_events},
+            }
+            data = {"events": data, "chain": chain}
         emit_json(data)
     else:
         rows = [
@@ -87,10 +105,43 @@ def cmd_audit(args: argparse.Namespace) -> int:
             else "No events yet."
         )
         if status is not None and status.ok:
-            out(f"Audit chain intact: {status.events} events.")
+            if status.anchor == "reached":
+                out(
+                    f"Audit chain intact: {status.events} events, reaching its anchor in the keyring."
+                )
+            elif status.anchor_note:
+                out(f"Audit chain intact: {status.events} events; {status.anchor_note}.")
+            else:
+                out(f"Audit chain intact: {status.events} events.")
     if status is not None and not status.ok:
         err(f"pplx-tui: the audit log was tampered with: {status.problem}.")
+        if status.anchor == "broken":
+            err(
+                "If the inventory was replaced on purpose (restored from a backup), "
+                "`pplx-tui audit --reset-anchor` records that and anchors the log as it is."
+            )
         return 1
+    if status is not None and status.anchor == "unavailable":
+        err(
+            "pplx-tui: the audit chain was not checked against its anchor in the keyring: "
+            f"{(status.anchor_note or '').removeprefix('its anchor in the keyring could not be read: ')}"
+        )
+        return 3
+    return 0
+
+
+def _reset_anchor() -> int:
+    with services() as svc:
+        assert svc.anchor is not None
+        try:
+            old, new = svc.anchor.reset(svc.now())
+        except PplxError as exc:
+            err(f"pplx-tui: the audit anchor was not reset: {exc}")
+            return 3
+    was = f"{old.events} events" if old is not None else "no anchor"
+    out(
+        f"Audit anchor reset: it recorded {was}; it now records {new.events} (event {new.events} says so)."
+    )
     return 0
 
 

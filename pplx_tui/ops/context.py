@@ -19,9 +19,8 @@ from pplx_tui.system.clock import default_clock
 
 if TYPE_CHECKING:
     from pplx_tui.api.client import PerplexityClient
+    from pplx_tui.ops.anchor import AuditAnchor
     from pplx_tui.store.db import Database
-
-#: The folder of the data folder that holds the lock files between processes.
 
 
 @dataclass
@@ -36,6 +35,11 @@ class Services:
     #: Told (one line, no secret) when the API client waits before a retry: the CLI prints
     #: it on stderr, the TUI shows it as a notification.
     on_api_wait: Callable[[str], None] | None = None
+    #: Told (one line) when something went wrong beside an operation that itself succeeded:
+    #: the audit anchor could not be updated. The CLI prints it on stderr, the TUI notifies.
+    on_notice: Callable[[str], None] | None = None
+    #: The audit chain's anchor in the secret store, updated after each audited commit.
+    anchor: AuditAnchor | None = None
     _api: PerplexityClient | None = field(default=None, repr=False)
 
     @property
@@ -60,12 +64,18 @@ class Services:
         if self.on_api_wait is not None:
             self.on_api_wait(text)
 
+    def notice(self, text: str) -> None:
+        if self.on_notice is not None:
+            self.on_notice(text)
+
     def now(self) -> Any:
         return self.clock.now()
 
     def close(self) -> None:
         if self._api is not None:
             self._api.close()
+        if self.anchor is not None:
+            self.anchor.flush()
         self.db.close()
 
 
@@ -82,7 +92,7 @@ def open_services(
     settings = settings or load_settings()
     lease_seconds = lease_seconds_from_env()  # a bad value stops here, before any write
     db = Database(settings.paths.db_path)
-    return Services(
+    svc = Services(
         settings=settings,
         db=db,
         secrets=secrets or SecretStore(),
@@ -90,3 +100,18 @@ def open_services(
         api_factory=api_factory,
         lease_seconds=lease_seconds,
     )
+    install_anchor(svc)
+    return svc
+
+
+def install_anchor(svc: Services) -> None:
+    """Mirror the audit chain's head in the secret store after each audited commit (see
+    ``ops/anchor.py``); a new inventory starts a new anchor."""
+    from pplx_tui.ops.anchor import AuditAnchor
+
+    anchor = AuditAnchor(svc.db, svc.secrets)
+    anchor.warn = svc.notice
+    svc.anchor = anchor
+    svc.db.on_audit_commit = anchor.after_commit
+    if svc.db.created:
+        anchor.start_new_inventory(svc.now())

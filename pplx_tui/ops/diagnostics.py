@@ -21,17 +21,22 @@ class Check:
     fatal: bool = True  # a failed fatal check means exit 3
 
 
-def _database_check(path: Path) -> Check:
+def _database_check(path: Path, secrets: SecretStore) -> Check:
     """Open (create, upgrade) the inventory and run SQLite's quick check on it. Damage found
-    by the check, or an error it raises, is a failed check with one line, never a crash."""
+    by the check, or an error it raises, is a failed check with one line, never a crash.
+    A new inventory starts its audit anchor, as ``open_services`` does."""
     import sqlite3
 
+    from pplx_tui.ops.anchor import AuditAnchor
     from pplx_tui.store.db import Database, database_error
+    from pplx_tui.system.clock import default_clock
 
     try:
         db = Database(path)
     except PplxError as exc:
         return Check("database", False, str(exc))
+    if db.created:
+        AuditAnchor(db, secrets).start_new_inventory(default_clock().now())
     try:
         con = sqlite3.connect(path.absolute().as_uri() + "?mode=ro", uri=True, timeout=30)
         try:
@@ -64,7 +69,7 @@ def run_doctor(settings: Settings, secrets: SecretStore, api_factory: object = N
         checks.append(Check("keyring round trip", rt.ok, rt.message))
     except PplxError as exc:
         checks.append(Check("keyring round trip", False, str(exc)))
-    checks.append(_database_check(settings.paths.db_path))
+    checks.append(_database_check(settings.paths.db_path, secrets))
     from pplx_tui.api.client import PerplexityClient
 
     client = (

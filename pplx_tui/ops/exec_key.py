@@ -8,6 +8,7 @@ cannot be used is refused before anything is read or recorded.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sqlite3
@@ -147,7 +148,7 @@ def _audit(svc: Services, con: sqlite3.Connection, bearer: Bearer, detail: str) 
 
     con.execute("BEGIN IMMEDIATE")
     try:
-        append_raw(
+        appended = append_raw(
             con,
             at=svc.now(),
             os_user=os_user(),
@@ -167,6 +168,12 @@ def _audit(svc: Services, con: sqlite3.Connection, bearer: Bearer, detail: str) 
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    hook = svc.db.on_audit_commit  # the audit anchor, as after an ORM session's commit
+    if hook is not None:
+        from pplx_tui.store.head import Head
+
+        with contextlib.suppress(Exception):  # the commit stands whatever the hook meets
+            hook(Head(appended.prev_id, appended.prev_hash), Head(appended.id, appended.hash))
 
 
 def prepare_exec(

@@ -17,10 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from pplx_tui.core.errors import EnvironmentUnusable
-from pplx_tui.secrets.store import SERVICE, SecretStore
+from pplx_tui.secrets.store import AUDIT_ANCHOR_PREFIX, SERVICE, SecretStore
 
-#: Entries this tool writes that are not key versions.
+#: Entries this tool writes that are not key versions: these names, and any name starting
+#: with one of the prefixes (the audit anchors, one per inventory file).
 HOUSEKEEPING_REFS = frozenset({"pplx-tui-doctor-probe"})
+HOUSEKEEPING_PREFIXES = (AUDIT_ANCHOR_PREFIX,)
+
+
+def is_housekeeping(ref: str) -> bool:
+    return ref in HOUSEKEEPING_REFS or ref.startswith(HOUSEKEEPING_PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -82,4 +88,4 @@ def list_refs(store: SecretStore) -> Listing:
             f"the keyring entries could not be listed ({type(exc).__name__}); "
             "unknown entries are not checked",
         )
-    return Listing(frozenset(found - HOUSEKEEPING_REFS), name)
+    return Listing(frozenset(r for r in found if not is_housekeeping(r)), name)

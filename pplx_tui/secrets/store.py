@@ -25,6 +25,9 @@ from pplx_tui.core.errors import EnvironmentUnusable, OperationFailed
 
 SERVICE = "pplx-tui"
 _PROBE_USER = "pplx-tui-doctor-probe"
+#: Entries holding the audit chain's anchor of one inventory each (``ops/anchor.py``): the
+#: prefix, then a hash of the inventory file's real path. Not key versions.
+AUDIT_ANCHOR_PREFIX = "pplx-tui-audit-anchor-"
 
 _REFUSED_MODULES = {
     "keyring.backends.fail": "no usable OS keyring was found",

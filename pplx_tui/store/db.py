@@ -20,7 +20,7 @@ import contextlib
 import os
 import sqlite3
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -283,12 +283,23 @@ def make_engine(path: Path) -> Engine:
     return engine
 
 
+#: Told, after a transaction that appended audit events has committed, the head it started
+#: from and the head it left (``store.head.Head``). Wired in ``ops/anchor.py``, which
+#: mirrors the head outside the database; it must not raise.
+AuditCommitHook = Callable[[Any, Any], None]
+
+
 class Database:
-    """The opened inventory: an engine plus the path it came from."""
+    """The opened inventory: an engine plus the path it came from.
+
+    ``created`` says this process made the file (a new inventory). ``on_audit_commit`` is
+    called after each committed transaction that appended audit events."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.found_version, self.version = prepare_database(path)
+        self.created = self.found_version == 0
+        self.on_audit_commit: AuditCommitHook | None = None
         self._engine: Engine | None = None
 
     @property
@@ -305,11 +316,16 @@ class Database:
         from sqlalchemy import exc as sa_exc
         from sqlmodel import Session
 
+        from pplx_tui.store.head import SESSION_FROM, SESSION_HEAD
+
+        committed: tuple[Any, Any] | None = None
         try:
             with Session(self.engine, expire_on_commit=False) as session:
                 try:
                     yield session
                     session.commit()
+                    if SESSION_HEAD in session.info:
+                        committed = (session.info[SESSION_FROM], session.info[SESSION_HEAD])
                 except BaseException:
                     session.rollback()
                     raise
@@ -319,6 +335,10 @@ class Database:
             raise database_error(self.path, exc.orig or exc) from None
         finally:
             secure_files(self.path)
+        hook = self.on_audit_commit
+        if committed is not None and hook is not None:
+            with contextlib.suppress(Exception):  # the commit stands whatever the hook meets
+                hook(*committed)
 
     def close(self) -> None:
         if self._engine is not None:

@@ -133,6 +133,14 @@ class PplxApp(OpsRunner, App[int]):
     def on_mount(self) -> None:
         self._apply_keymap()
         self.svc.on_api_wait = self._api_waits
+        self.svc.on_notice = self._notice
+        problem = self.svc.anchor.problem if self.svc.anchor is not None else None
+        if problem:  # met while opening the inventory, before this screen could say it
+            self._notice(problem)
+
+    def _notice(self, text: str) -> None:
+        """Something went wrong beside an operation that succeeded (the audit anchor)."""
+        self.notify(text, severity="warning", markup=False, timeout=10)
 
     def _api_waits(self, text: str) -> None:
         """The API client waits before a retry (from a worker thread: notify is thread-safe)."""

@@ -44,6 +44,30 @@ def test_first_screen_path_does_not_import_sqlmodel() -> None:
     assert out.stdout.split() == ["False", "False"]
 
 
+def test_opening_the_services_does_not_import_sqlmodel(tmp_path: Path) -> None:
+    """``open_services`` (and the audit anchor it installs) for a new inventory and again
+    for the existing one: SQLModel waits for the first session."""
+    import os
+
+    code = (
+        "import sys\n"
+        "from pplx_tui.ops.context import open_services\n"
+        "open_services().close()\n"
+        "print('sqlmodel' in sys.modules, 'sqlalchemy' in sys.modules)\n"
+    )
+    env = {
+        **os.environ,
+        "PPLX_TUI_HOME": str(tmp_path / "home"),
+        "PYTHON_KEYRING_BACKEND": "pplx_tui.secrets.memory.MemoryKeyring",
+    }
+    for _ in ("new", "existing"):
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+        )
+        assert out.stdout.split() == ["False", "False"], out.stderr
+    assert (tmp_path / "home" / "inventory.db").exists()
+
+
 def test_the_tui_models_do_not_import_textual() -> None:
     """The rotation tracker, the row formatting and the clipboard are plain Python."""
     code = (

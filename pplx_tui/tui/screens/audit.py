@@ -98,6 +98,10 @@ class AuditScreen(AppAccess, Screen[None]):
         table.set_rows(rows)
         if chain.ok:
             text = Text(f"✓ Hash chain intact: {chain.events:,} events", style="bold green")
+            if chain.anchor == "reached":
+                text.append(" · reaching its anchor in the keyring", style="green")
+            elif chain.anchor_note:
+                text.append(f" · {one_line(chain.anchor_note)}", style="yellow")
         else:
             text = Text(f"✗ Hash chain broken: {one_line(chain.problem or '')}", style="bold red")
             text.append(" · the log was edited outside pplx-tui", style="red")
