@@ -29,6 +29,7 @@ from pplx_tui.tui.host import Host
 from pplx_tui.tui.messages import RotationProgress, ShowRotations, StartRotation
 from pplx_tui.tui.modals import ALL_MODALS
 from pplx_tui.tui.modals.error import ErrorModal
+from pplx_tui.tui.modals.quit import QuitModal
 from pplx_tui.tui.modals.resume import ResumeModal
 from pplx_tui.tui.screens.help import HELP_KEYS, HelpScreen
 from pplx_tui.tui.screens.main import MainScreen
@@ -91,7 +92,7 @@ class PplxApp(OpsRunner, App[int]):
 
     def running_work(self) -> list[str]:
         """What quitting now would interrupt: rotations not finished, incident steps running."""
-        from pplx_tui.tui.screens.incident import IncidentScreen
+        from pplx_tui.tui.screens.incident import IncidentScreen  # SQLModel: off the first paint
 
         found = []
         for job in self.rotations.jobs:
@@ -109,7 +110,6 @@ class PplxApp(OpsRunner, App[int]):
         return found
 
     async def action_quit(self) -> None:
-        from pplx_tui.tui.modals.quit import QuitModal
 
         running = self.running_work()
         if not running or isinstance(self.screen, QuitModal):
