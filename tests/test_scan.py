@@ -308,6 +308,85 @@ def test_git_history_reports_each_key_once_at_the_commit_that_added_it(tmp_path:
     assert scan.problems == []
 
 
+def test_git_history_renames_re_adds_moves_stash_remotes_tags_and_octopus(
+    tmp_path: Path,
+) -> None:
+    """Each rule of the history reader on one repository: a rename is a delete and an add, a
+    key added again is reported again, a line moved past others is added where it lands, a
+    line moved by inserting above it is not; the stash, a remote-tracking ref and an
+    annotated tag's commit are read; an octopus merge counts only lines new to all parents."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "a.env").write_text(f"K={A}\nx\ny\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "a")
+    add = git(repo, "rev-parse", "HEAD")
+    git(repo, "mv", "a.env", "b.env")
+    git(repo, "commit", "-qm", "rename")
+    rename = git(repo, "rev-parse", "HEAD")
+    (repo / "b.env").write_text("top\nmore\nx\ny\nK={A}\n".replace("{A}", A))
+    git(repo, "commit", "-qam", "moved past x and y")
+    moved = git(repo, "rev-parse", "HEAD")
+    (repo / "b.env").write_text("inserted\ntop\nmore\nx\ny\nK={A}\n".replace("{A}", A))
+    git(repo, "commit", "-qam", "a line above: the key line is unchanged")
+    (repo / "b.env").write_text("gone\n")
+    git(repo, "commit", "-qam", "deleted")
+    (repo / "b.env").write_text(f"K={A}\n")
+    git(repo, "commit", "-qam", "added again")
+    again = git(repo, "rev-parse", "HEAD")
+    # an octopus merge of three side branches, adding C on top of what they bring
+    base = again
+    sides = []
+    for n in range(3):
+        git(repo, "checkout", "-q", "-b", f"s{n}", base)
+        (repo / f"s{n}.txt").write_text(f"side {n}\n")
+        git(repo, "add", ".")
+        git(repo, "commit", "-qm", f"side {n}")
+        sides.append(f"s{n}")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "merge", "-q", "--no-commit", "--no-ff", *sides)
+    (repo / "s0.txt").write_text(f"side 0\nS={C}\n")
+    (repo / "s1.txt").write_text(f"S={B}\nside 1\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "octopus")
+    octopus = git(repo, "rev-parse", "HEAD")
+    assert len(git(repo, "rev-parse", "HEAD^@").split()) == 4
+    # an annotated tag on a commit no branch holds
+    git(repo, "checkout", "-q", "--detach")
+    (repo / "t.env").write_text(f"T={B}\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "tagged only")
+    tagged = git(repo, "rev-parse", "HEAD")
+    git(repo, "tag", "-a", "-m", "release", "r1")
+    git(repo, "update-ref", "refs/remotes/origin/old", add)
+    git(repo, "update-ref", "refs/remotes/origin/x", tagged)
+    git(repo, "checkout", "-q", "main")
+    git(repo, "update-ref", "-d", "refs/remotes/origin/x")
+    # a stash holding C in a tracked file
+    (repo / "b.env").write_text(f"K={A}\nstash={C}\n")
+    git(repo, "stash", "-q")
+    stash = git(repo, "rev-parse", "refs/stash")
+
+    scan = scan_tree_detailed([repo], git=True)
+
+    history = sorted((f.commit, f.path, f.line, f.last4) for f in scan.finds if f.commit)
+    assert history == sorted(
+        [
+            (add, "a.env", 1, "aaA1"),
+            (rename, "b.env", 1, "aaA1"),
+            (moved, "b.env", 5, "aaA1"),
+            (again, "b.env", 1, "aaA1"),
+            (octopus, "s0.txt", 2, "ccC3"),
+            (octopus, "s1.txt", 1, "bbB2"),
+            (tagged, "t.env", 1, "bbB2"),
+            (stash, "b.env", 2, "ccC3"),
+        ]
+    )
+    assert scan.commits_scanned == int(git(repo, "rev-list", "--all", "--count"))
+    assert scan.problems == []
+
+
 def test_git_scan_of_a_subfolder_and_of_a_folder_holding_repositories(tmp_path: Path) -> None:
     repo, _ = make_repo(tmp_path)
     # A path inside the repository: the whole repository's history is scanned.
