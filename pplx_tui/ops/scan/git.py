@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import tempfile
 import threading
@@ -48,6 +49,8 @@ from pplx_tui.ops.scan.finds import KEY_PREFIX, KEY_RE, RawFind, display_path, f
 COMMIT_MESSAGE = "<commit message>"
 #: Blobs larger than this are not read (their size is bounded memory, not their number).
 MAX_BLOB = 16 * 1024 * 1024
+#: The bound for a tree or commit object (a directory of 100,000 files is about 4 MiB).
+_MAX_OBJECT = 64 * 1024 * 1024
 #: git's binary test: a NUL byte within the first this many bytes.
 _BINARY_PROBE = 8000
 
@@ -91,6 +94,8 @@ _GIT_TIMEOUT: float = 600
 _TREE = b"40000"
 _GITLINK = b"160000"
 _CACHE = 4096
+#: Commits read together (a batch's trees of one level, then its blobs, in one round trip).
+_BATCH = 256
 
 
 def _env() -> dict[str, str]:
@@ -203,23 +208,31 @@ class _Processes:
                     proc.kill()
 
     def close(self) -> None:
+        """Stop every process (a finished read leaves only ``cat-file`` waiting for more),
+        so a writer thread blocked on a pipe is released too."""
         self._timer.cancel()
+        self._expire()
         for proc, err in self._procs:
             for pipe in (proc.stdin, proc.stdout):
                 if pipe is not None:
                     with contextlib.suppress(OSError):
                         pipe.close()
-            if proc.poll() is None:
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            proc.wait()
             err.close()
 
 
+#: One tree entry: mode, name, object id (a SHA-1 or SHA-256 repository).
+_ENTRY = {
+    40: re.compile(rb"([0-7]+) ([^\0]*)\0(.{20})", re.DOTALL),
+    64: re.compile(rb"([0-7]+) ([^\0]*)\0(.{32})", re.DOTALL),
+}
+Tree = dict[bytes, tuple[bytes, str]]
+
+
 class _Objects:
-    """Raw objects from one ``git cat-file --batch``, parsed trees cached."""
+    """Raw objects from one long-lived ``git cat-file --batch``, asked for in batches (a
+    thread writes the ids while this one reads the answers, so a batch costs one round trip
+    however many objects it holds)."""
 
     def __init__(self, procs: _Processes) -> None:
         self.procs = procs
@@ -228,31 +241,19 @@ class _Objects:
         assert self.proc.stdout is not None
         self.inp = self.proc.stdin
         self.out = self.proc.stdout
-        self.trees: OrderedDict[str, dict[bytes, tuple[bytes, str]]] = OrderedDict()
+        self.trees: OrderedDict[str, Tree] = OrderedDict()
         self.commit_trees: OrderedDict[str, str] = OrderedDict()
         self.hex_len = 40
-        self.oversized: list[tuple[str, int]] = []
+        self.oversized: dict[str, tuple[str, int]] = {}
         self.missing = 0
 
     def _fail(self) -> _GitError:
         return _GitError(self.procs.stderr_of(self.proc) or "git cat-file stopped")
 
-    def _header(self, sha: str) -> tuple[bytes, int] | None:
-        try:
-            self.inp.write(sha.encode("ascii") + b"\n")
+    def _write(self, request: bytes) -> None:
+        with contextlib.suppress(OSError, ValueError):  # git gone: the reader says why
+            self.inp.write(request)
             self.inp.flush()
-        except OSError:
-            raise self._fail() from None
-        line = self.out.readline()
-        if not line.endswith(b"\n"):
-            raise self._fail()
-        fields = line.split()
-        if len(fields) == 2 and fields[1] == b"missing":
-            self.missing += 1
-            return None
-        if len(fields) != 3:
-            raise _GitError(f"unexpected answer from git cat-file: {line[:80]!r}")
-        return fields[1], int(fields[2])
 
     def _read(self, size: int) -> bytes:
         data = self.out.read(size)
@@ -267,94 +268,109 @@ class _Objects:
                 raise self._fail()
             size -= len(chunk)
 
-    def _end(self) -> None:
-        if self.out.read(1) != b"\n":
-            raise self._fail()
+    def fetch(
+        self, ids: list[str], names: dict[str, str] | None = None
+    ) -> Iterator[tuple[str, bytes, bytes | None]]:
+        """(id, type, content) for each of ``ids``, in order. The content is None for a
+        missing object, a binary blob or an object over :data:`MAX_BLOB` (noted, with its
+        path from ``names``). Every answer must be read before the next batch."""
+        if not ids:
+            return
+        writer = threading.Thread(
+            target=self._write, args=("\n".join(ids).encode("ascii") + b"\n",), daemon=True
+        )
+        writer.start()
+        for sha in ids:
+            line = self.out.readline()
+            if not line.endswith(b"\n"):
+                raise self._fail()
+            fields = line.split()
+            if len(fields) == 2 and fields[1] == b"missing":
+                self.missing += 1
+                yield sha, b"missing", None
+                continue
+            if len(fields) != 3 or not fields[2].isdigit():
+                raise _GitError(f"unexpected answer from git cat-file: {line[:80]!r}")
+            kind, size = fields[1], int(fields[2])
+            probe = self._read(min(size, _BINARY_PROBE))
+            data: bytes | None = probe
+            if kind == b"blob" and b"\0" in probe:
+                self._skip(size - len(probe))
+                data = None
+            elif size > (MAX_BLOB if kind == b"blob" else _MAX_OBJECT):
+                self._skip(size - len(probe))
+                self.oversized[sha] = ((names or {}).get(sha, sha), size)
+                data = None
+            elif size > len(probe):
+                data = probe + self._read(size - len(probe))
+            if self.out.read(1) != b"\n":
+                raise self._fail()
+            yield sha, kind, data
+        writer.join()
 
-    def whole(self, sha: str, kind: bytes) -> bytes | None:
-        """A commit or tree object's content (None if missing or of another type)."""
-        head = self._header(sha)
-        if head is None:
-            return None
-        data = self._read(head[1])
-        self._end()
-        return data if head[0] == kind else None
-
-    def blob(self, sha: str, path: str) -> bytes | None:
-        """A text blob's content; None for a binary, missing or oversized one."""
-        head = self._header(sha)
-        if head is None:
-            return None
-        kind, size = head
-        probe = self._read(min(size, _BINARY_PROBE))
-        if kind != b"blob" or b"\0" in probe:
-            self._skip(size - len(probe))
-            self._end()
-            return None
-        if size > MAX_BLOB:
-            self._skip(size - len(probe))
-            self._end()
-            self.oversized.append((path, size))
-            return None
-        data = probe + self._read(size - len(probe))
-        self._end()
-        return data
-
-    def tree(self, sha: str) -> dict[bytes, tuple[bytes, str]]:
-        """name -> (mode, object id) of a tree (empty if missing)."""
-        cached = self.trees.get(sha)
-        if cached is not None:
-            self.trees.move_to_end(sha)
-            return cached
-        data = self.whole(sha, b"tree") or b""
-        width = self.hex_len // 2
-        entries: dict[bytes, tuple[bytes, str]] = {}
-        i = 0
-        while i < len(data):
-            sp = data.index(b" ", i)
-            nul = data.index(b"\0", sp)
-            entries[data[sp + 1 : nul]] = (data[i:sp], data[nul + 1 : nul + 1 + width].hex())
-            i = nul + 1 + width
+    def parse_tree(self, sha: str, data: bytes | None) -> Tree:
+        entries = {m[2]: (m[1], m[3].hex()) for m in _ENTRY[self.hex_len].finditer(data or b"")}
         self.trees[sha] = entries
         if len(self.trees) > _CACHE:
             self.trees.popitem(last=False)
         return entries
 
-    def commit(self, sha: str) -> tuple[str, bytes]:
-        """(tree, message) of a commit (an empty tree and message if missing)."""
-        data = self.whole(sha, b"commit") or b""
-        head, _, message = data.partition(b"\n\n")
-        tree = ""
-        if head.startswith(b"tree "):
-            tree = head[5:].split(b"\n", 1)[0].decode("ascii", "replace")
-        self.commit_trees[sha] = tree
-        if len(self.commit_trees) > _CACHE:
-            self.commit_trees.popitem(last=False)
-        return tree, message
-
-    def tree_of(self, commit: str) -> str:
-        tree = self.commit_trees.get(commit)
-        return tree if tree is not None else self.commit(commit)[0]
+    def commits(self, ids: list[str]) -> Iterator[tuple[str, str, bytes]]:
+        """(id, tree, message) of each commit (an empty tree and message if unreadable)."""
+        for sha, kind, data in self.fetch(ids):
+            tree = ""
+            message = b""
+            if kind == b"commit" and data is not None:
+                head, _, message = data.partition(b"\n\n")
+                if head.startswith(b"tree "):
+                    tree = head[5:].split(b"\n", 1)[0].decode("ascii", "replace")
+            self.commit_trees[sha] = tree
+            if len(self.commit_trees) > _CACHE:
+                self.commit_trees.popitem(last=False)
+            yield sha, tree, message
 
 
-def _changed(
-    objs: _Objects, new: str, old: str | None, prefix: bytes = b""
-) -> Iterator[tuple[bytes, str, str | None]]:
-    """(path, new blob, old blob or None) for each file of tree ``new`` whose content differs
-    from tree ``old`` at the same path (a rename is a delete and an add; submodules skipped)."""
-    if new == old:
-        return
-    old_entries = objs.tree(old) if old else {}
-    for name, (mode, sha) in list(objs.tree(new).items()):
-        before = old_entries.get(name)
-        if before is not None and before[1] == sha:
-            continue
-        if mode == _TREE:
-            below = before[1] if before is not None and before[0] == _TREE else None
-            yield from _changed(objs, sha, below, prefix + name + b"/")
-        elif mode != _GITLINK:
-            was = before[1] if before is not None and before[0] not in (_TREE, _GITLINK) else None
-            yield prefix + name, sha, was
+#: (commit's index in the batch, parent's index, path prefix, new tree, old tree or None)
+_Pair = tuple[int, int, bytes, str, str | None]
+#: path -> (new blob, old blob or None), the files a commit changed relative to one parent
+_Changes = dict[bytes, tuple[str, str | None]]
+
+
+def _diff_trees(objs: _Objects, pairs: list[_Pair], changes: list[list[_Changes]]) -> None:
+    """Fill ``changes[commit][parent]`` with the files whose content differs between the
+    trees of each pair, one level of every pair's trees per batch (a rename is a delete and
+    an add; submodules are skipped)."""
+    while pairs:
+        known: dict[str, Tree] = {}
+        wanted: list[str] = []
+        for _c, _p, _prefix, new, old in pairs:
+            for sha in (new, old):
+                if sha and sha not in known:
+                    cached = objs.trees.get(sha)
+                    if cached is None:
+                        wanted.append(sha)
+                        known[sha] = {}
+                    else:
+                        known[sha] = cached
+        for sha, kind, data in objs.fetch(wanted):
+            known[sha] = objs.parse_tree(sha, data if kind == b"tree" else None)
+        below: list[_Pair] = []
+        for c, p, prefix, new, old in pairs:
+            if new == old:
+                continue
+            old_entries = known[old] if old else {}
+            out = changes[c][p]
+            for name, (mode, sha) in known[new].items():
+                before = old_entries.get(name)
+                if before is not None and before[1] == sha:
+                    continue
+                if mode == _TREE:
+                    sub = before[1] if before is not None and before[0] == _TREE else None
+                    below.append((c, p, prefix + name + b"/", sha, sub))
+                elif mode != _GITLINK:
+                    was = before[1] if before and before[0] not in (_TREE, _GITLINK) else None
+                    out[prefix + name] = (sha, was)
+        pairs = below
 
 
 def _added(old: list[bytes], new: list[bytes], wanted: set[int]) -> set[int]:
@@ -382,73 +398,115 @@ def _added(old: list[bytes], new: list[bytes], wanted: set[int]) -> set[int]:
     return wanted
 
 
-def _commit_finds(
-    objs: _Objects, tree: str, parents: list[str]
-) -> Iterator[tuple[str, int, str, str]]:
-    """(path, line, fingerprint, last4) for keys on lines the commit adds."""
-    parent_trees: list[str | None] = [objs.tree_of(p) for p in parents] or [None]
-    changes = [{p: (n, o) for p, n, o in _changed(objs, tree, pt)} for pt in parent_trees]
-    for path, (new_sha, _old) in changes[0].items():
-        olds = [c[path][1] for c in changes if path in c]
-        if len(olds) != len(changes):
-            continue  # the same as some parent's: nothing new relative to every parent
-        shown = display_path(path)
-        data = objs.blob(new_sha, shown)
-        if data is None or KEY_PREFIX not in data:
-            continue
-        lines = data.split(b"\n")
-        new_lines = {
-            i for i, line in enumerate(lines) if KEY_PREFIX in line and KEY_RE.search(line)
+def _key_lines(data: bytes) -> tuple[list[bytes], set[int]]:
+    lines = data.split(b"\n")
+    return lines, {i for i, line in enumerate(lines) if KEY_PREFIX in line and KEY_RE.search(line)}
+
+
+class _Reader:
+    """The finds of one repository's commits, read a batch of commits at a time."""
+
+    def __init__(self, top: str, procs: _Processes) -> None:
+        self.procs = procs
+        self.objs = _Objects(procs)
+        self.repo = display_path(top)
+        self.finds: list[RawFind] = []
+        self.seen: set[tuple[str, str, int, str]] = set()
+
+    def batch(self, batch: list[tuple[str, list[str]]]) -> None:
+        self.procs.check_time()
+        objs = self.objs
+        ours = {c for c, _ in batch}
+        ask = list(dict.fromkeys([c for c, _ in batch] + [p for _, ps in batch for p in ps]))
+        trees: dict[str, str] = {}
+        for sha in ask:
+            if sha not in ours and sha in objs.commit_trees:
+                trees[sha] = objs.commit_trees[sha]
+        for sha, tree, message in objs.commits([s for s in ask if s not in trees]):
+            trees[sha] = tree
+            if sha in ours and KEY_PREFIX in message:
+                for line, fp, l4 in find_keys(message):
+                    self.finds.append(
+                        RawFind(COMMIT_MESSAGE, line, fp, l4, commit=sha, repo=self.repo)
+                    )
+        pairs: list[_Pair] = []
+        changes: list[list[_Changes]] = []
+        for c, (commit, parents) in enumerate(batch):
+            changes.append([{} for _ in parents or [""]])
+            if not trees[commit]:
+                continue
+            for p, parent in enumerate(parents or [""]):
+                pairs.append((c, p, b"", trees[commit], trees.get(parent) or None))
+        _diff_trees(objs, pairs, changes)
+        self.procs.check_time()
+        # Only the files changed relative to every parent can hold a new line.
+        candidates: list[tuple[str, bytes, str, list[str | None]]] = []
+        for (commit, _parents), per_parent in zip(batch, changes, strict=True):
+            first, *others = per_parent
+            for path, (new, old) in first.items():
+                if all(path in o for o in others):
+                    candidates.append((commit, path, new, [old, *(o[path][1] for o in others)]))
+        names = {new: display_path(path) for _c, path, new, _o in candidates}
+        texts: dict[str, tuple[list[bytes], set[int]]] = {}
+        for sha, _kind, data in objs.fetch(list(names), names):
+            if data is not None and KEY_PREFIX in data and KEY_RE.search(data):
+                texts[sha] = _key_lines(data)
+        olds: dict[str, list[bytes] | None] = {}
+        ask_old = {
+            o: names[new] for _c, _p, new, os_ in candidates if new in texts for o in os_ if o
         }
-        for old_sha in olds:
-            if not new_lines:
-                break
-            old = objs.blob(old_sha, shown) if old_sha else None
-            if old is not None:
-                new_lines = _added(old.split(b"\n"), lines, new_lines)
-        for i in sorted(new_lines):
-            for m in KEY_RE.finditer(lines[i]):
-                token = m.group().decode("ascii")
-                yield shown, i + 1, fingerprint(token), token[-4:]
+        for sha, _kind, data in objs.fetch(list(ask_old), ask_old):
+            olds[sha] = data.split(b"\n") if data is not None else None
+        for commit, path, new, old_ids in candidates:
+            if new not in texts:
+                continue
+            lines, keyed = texts[new]
+            for old_id in old_ids:
+                old_lines = olds.get(old_id) if old_id else None
+                if old_lines is not None and keyed:
+                    keyed = _added(old_lines, lines, keyed)
+            shown = display_path(path)
+            for i in sorted(keyed):
+                for m in KEY_RE.finditer(lines[i]):
+                    token = m.group().decode("ascii")
+                    fp = fingerprint(token)
+                    if (commit, shown, i + 1, fp) not in self.seen:
+                        self.seen.add((commit, shown, i + 1, fp))
+                        self.finds.append(
+                            RawFind(shown, i + 1, fp, token[-4:], commit=commit, repo=self.repo)
+                        )
 
 
 def _read(top: str, procs: _Processes, problems: list[str]) -> tuple[int, list[RawFind]]:
-    shown_repo = display_path(top)
     revs = procs.start("rev-list", "--all", "--parents")
     assert revs.stdout is not None
-    objs = _Objects(procs)
+    reader = _Reader(top, procs)
     commits = 0
-    finds: list[RawFind] = []
-    seen: set[tuple[str, str, int, str]] = set()
+    batch: list[tuple[str, list[str]]] = []
     for raw in revs.stdout:
-        procs.check_time()
         ids = raw.decode("ascii", "replace").split()
         if not ids:
             continue
-        commit, parents = ids[0], ids[1:]
-        objs.hex_len = len(commit)
+        reader.objs.hex_len = 64 if len(ids[0]) == 64 else 40
         commits += 1
-        tree, message = objs.commit(commit)
-        if KEY_PREFIX in message:
-            for line, fp, l4 in find_keys(message):
-                finds.append(RawFind(COMMIT_MESSAGE, line, fp, l4, commit=commit, repo=shown_repo))
-        if not tree:
-            continue
-        for path, line, fp, l4 in _commit_finds(objs, tree, parents):
-            if (commit, path, line, fp) not in seen:
-                seen.add((commit, path, line, fp))
-                finds.append(RawFind(path, line, fp, l4, commit=commit, repo=shown_repo))
+        batch.append((ids[0], ids[1:]))
+        if len(batch) >= _BATCH:
+            reader.batch(batch)
+            batch = []
+    if batch:
+        reader.batch(batch)
     if revs.wait() != 0:
         raise _GitError(procs.stderr_of(revs) or "git rev-list failed")
+    objs = reader.objs
     if objs.oversized:
-        path, size = max(objs.oversized, key=lambda o: o[1])
+        path, size = max(objs.oversized.values(), key=lambda o: o[1])
         problems.append(
             f"{len(objs.oversized)} blob(s) over {MAX_BLOB // (1024 * 1024)} MiB not scanned "
             f"(the largest {size / (1024 * 1024):.0f} MiB at {path})"
         )
     if objs.missing:
         problems.append(f"{objs.missing} object(s) missing (a shallow or partial clone?)")
-    return commits, finds
+    return commits, reader.finds
 
 
 def read_history(top: str, problems: list[str] | None = None) -> tuple[int, list[RawFind]]:
