@@ -185,13 +185,10 @@ def bare_porcelain(repo: Path) -> None:
     )
 
 
-def median_of(fn: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+def timed(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
 
 
 def main() -> int:
@@ -213,24 +210,30 @@ def main() -> int:
         )
         commits, finds = new_reader.read_history(str(repo))
         history = sorted((f.commit or "", f.path, f.line, f.fingerprint) for f in finds)
-        new = median_of(lambda: new_reader.read_history(str(repo)), args.runs)
+        old = old_reader(args.old)
+        timings: dict[str, list[float]] = {"new": [], "old": [], "bare": []}
+        for _ in range(args.runs):  # interleaved, so a busy machine weighs on all alike
+            timings["new"].append(timed(lambda: new_reader.read_history(str(repo))))
+            if old is not None:
+                timings["old"].append(timed(lambda: old.read_history(str(repo))))
+            timings["bare"].append(timed(lambda: bare_porcelain(repo)))
+        new = statistics.median(timings["new"])
         print(
             f"plumbing reader (rev-list + cat-file --batch): median of {args.runs} = {new:.2f} s "
             f"({commits} commits, {len(finds)} finds)"
         )
-        old = old_reader(args.old)
         if old is None:
             print(f"former reader: not available ({args.old} not in this checkout)")
         else:
             _c, old_finds = old.read_history(str(repo))
             old_history = sorted((f.commit or "", f.path, f.line, f.fingerprint) for f in old_finds)
-            median = median_of(lambda: old.read_history(str(repo)), args.runs)
+            median = statistics.median(timings["old"])
             same = "the same finds" if old_history == history else "DIFFERENT finds"
             print(
                 f"former reader (git log --all -p -G, at {args.old}): median of {args.runs} = "
                 f"{median:.2f} s ({len(old_finds)} finds: {same}); new/old = {new / median:.2f}x"
             )
-        floor = median_of(lambda: bare_porcelain(repo), args.runs)
+        floor = statistics.median(timings["bare"])
         print(f"bare git log -p -G + messages pass, no parsing: median = {floor:.2f} s")
     finally:
         if args.keep:

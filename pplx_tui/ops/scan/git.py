@@ -37,7 +37,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterator
 from difflib import SequenceMatcher
 from typing import IO
@@ -94,6 +94,10 @@ _GIT_TIMEOUT: float = 600
 _TREE = b"40000"
 _GITLINK = b"160000"
 _CACHE = 4096
+#: Bytes of tree objects kept parsed between batches.
+_TREE_CACHE = 32 * 1024 * 1024
+#: Tree pairs compared per round trip (so at most twice this many trees held at once).
+_ROUND = 512
 #: Commits read together (a batch's trees of one level, then its blobs, in one round trip).
 _BATCH = 256
 
@@ -241,7 +245,8 @@ class _Objects:
         assert self.proc.stdout is not None
         self.inp = self.proc.stdin
         self.out = self.proc.stdout
-        self.trees: OrderedDict[str, Tree] = OrderedDict()
+        self.trees: OrderedDict[str, tuple[Tree, int]] = OrderedDict()
+        self.tree_bytes = 0
         self.commit_trees: OrderedDict[str, str] = OrderedDict()
         self.hex_len = 40
         self.oversized: dict[str, tuple[str, int]] = {}
@@ -309,10 +314,13 @@ class _Objects:
         writer.join()
 
     def parse_tree(self, sha: str, data: bytes | None) -> Tree:
+        """A tree's entries, kept in a cache of at most :data:`_TREE_CACHE` bytes of trees."""
         entries = {m[2]: (m[1], m[3].hex()) for m in _ENTRY[self.hex_len].finditer(data or b"")}
-        self.trees[sha] = entries
-        if len(self.trees) > _CACHE:
-            self.trees.popitem(last=False)
+        size = len(data or b"") + 64
+        self.trees[sha] = (entries, size)
+        self.tree_bytes += size
+        while self.tree_bytes > _TREE_CACHE and len(self.trees) > 1:
+            self.tree_bytes -= self.trees.popitem(last=False)[1][1]
         return entries
 
     def commits(self, ids: list[str]) -> Iterator[tuple[str, str, bytes]]:
@@ -338,9 +346,11 @@ _Changes = dict[bytes, tuple[str, str | None]]
 
 def _diff_trees(objs: _Objects, pairs: list[_Pair], changes: list[list[_Changes]]) -> None:
     """Fill ``changes[commit][parent]`` with the files whose content differs between the
-    trees of each pair, one level of every pair's trees per batch (a rename is a delete and
-    an add; submodules are skipped)."""
-    while pairs:
+    trees of each pair, breadth first, up to :data:`_ROUND` pairs per round trip (a rename is
+    a delete and an add; submodules are skipped)."""
+    queue = deque(pairs)
+    while queue:
+        pairs = [queue.popleft() for _ in range(min(len(queue), _ROUND))]
         known: dict[str, Tree] = {}
         wanted: list[str] = []
         for _c, _p, _prefix, new, old in pairs:
@@ -351,7 +361,8 @@ def _diff_trees(objs: _Objects, pairs: list[_Pair], changes: list[list[_Changes]
                         wanted.append(sha)
                         known[sha] = {}
                     else:
-                        known[sha] = cached
+                        objs.trees.move_to_end(sha)
+                        known[sha] = cached[0]
         for sha, kind, data in objs.fetch(wanted):
             known[sha] = objs.parse_tree(sha, data if kind == b"tree" else None)
         below: list[_Pair] = []
@@ -370,7 +381,7 @@ def _diff_trees(objs: _Objects, pairs: list[_Pair], changes: list[list[_Changes]
                 elif mode != _GITLINK:
                     was = before[1] if before and before[0] not in (_TREE, _GITLINK) else None
                     out[prefix + name] = (sha, was)
-        pairs = below
+        queue.extend(below)
 
 
 def _added(old: list[bytes], new: list[bytes], wanted: set[int]) -> set[int]:
@@ -447,34 +458,43 @@ class _Reader:
                 if all(path in o for o in others):
                     candidates.append((commit, path, new, [old, *(o[path][1] for o in others)]))
         names = {new: display_path(path) for _c, path, new, _o in candidates}
-        texts: dict[str, tuple[list[bytes], set[int]]] = {}
-        for sha, _kind, data in objs.fetch(list(names), names):
-            if data is not None and KEY_PREFIX in data and KEY_RE.search(data):
-                texts[sha] = _key_lines(data)
-        olds: dict[str, list[bytes] | None] = {}
-        ask_old = {
-            o: names[new] for _c, _p, new, os_ in candidates if new in texts for o in os_ if o
+        keyed = {
+            sha
+            for sha, _kind, data in objs.fetch(list(names), names)
+            if data is not None and KEY_PREFIX in data and KEY_RE.search(data)
         }
-        for sha, _kind, data in objs.fetch(list(ask_old), ask_old):
-            olds[sha] = data.split(b"\n") if data is not None else None
-        for commit, path, new, old_ids in candidates:
-            if new not in texts:
-                continue
-            lines, keyed = texts[new]
-            for old_id in old_ids:
-                old_lines = olds.get(old_id) if old_id else None
-                if old_lines is not None and keyed:
-                    keyed = _added(old_lines, lines, keyed)
-            shown = display_path(path)
-            for i in sorted(keyed):
-                for m in KEY_RE.finditer(lines[i]):
-                    token = m.group().decode("ascii")
-                    fp = fingerprint(token)
-                    if (commit, shown, i + 1, fp) not in self.seen:
-                        self.seen.add((commit, shown, i + 1, fp))
-                        self.finds.append(
-                            RawFind(shown, i + 1, fp, token[-4:], commit=commit, repo=self.repo)
-                        )
+        # Each file holding a key is read again, followed by its parents' versions, and done
+        # with before the next: at most one file and its parents' versions held at a time.
+        groups = [(c, path, new, olds) for c, path, new, olds in candidates if new in keyed]
+        for _c, _path, new, olds in groups:
+            names.update((o, names[new]) for o in olds if o and o not in names)
+        answers = objs.fetch(
+            [i for _c, _p, new, olds in groups for i in (new, *filter(None, olds))], names
+        )
+        for commit, path, _new, old_ids in groups:
+            data = next(answers)[2]
+            old_data = [next(answers)[2] if o else None for o in old_ids]
+            if data is not None:
+                self._add(commit, display_path(path), data, old_data)
+        for _rest in answers:
+            pass  # (none left: every answer was read)
+
+    def _add(self, commit: str, path: str, data: bytes, olds: list[bytes | None]) -> None:
+        """The finds on the lines of ``data`` new relative to each of ``olds`` (None: a file
+        the parent does not have, or one that is binary or too big, so every line is new)."""
+        lines, keyed = _key_lines(data)
+        for old in olds:
+            if old is not None and keyed:
+                keyed = _added(old.split(b"\n"), lines, keyed)
+        for i in sorted(keyed):
+            for m in KEY_RE.finditer(lines[i]):
+                token = m.group().decode("ascii")
+                fp = fingerprint(token)
+                if (commit, path, i + 1, fp) not in self.seen:
+                    self.seen.add((commit, path, i + 1, fp))
+                    self.finds.append(
+                        RawFind(path, i + 1, fp, token[-4:], commit=commit, repo=self.repo)
+                    )
 
 
 def _read(top: str, procs: _Processes, problems: list[str]) -> tuple[int, list[RawFind]]:
