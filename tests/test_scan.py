@@ -387,6 +387,28 @@ def test_git_history_renames_re_adds_moves_stash_remotes_tags_and_octopus(
     assert scan.problems == []
 
 
+def test_git_history_of_a_sha256_repository(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    try:
+        git(repo, "init", "-q", "--object-format=sha256", "-b", "main")
+    except subprocess.CalledProcessError:
+        pytest.skip("this git has no SHA-256 repositories")
+    (repo / "d").mkdir()
+    (repo / "d" / "a.env").write_text(f"x\nK={A}\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "a")
+    added = git(repo, "rev-parse", "HEAD")
+    (repo / "d" / "a.env").write_text(f"x\nK={A}\ny\n")
+    git(repo, "commit", "-qam", "more")
+
+    scan = scan_tree_detailed([repo], git=True)
+
+    assert len(added) == 64
+    assert [(f.commit, f.path, f.line) for f in scan.finds if f.commit] == [(added, "d/a.env", 2)]
+    assert scan.commits_scanned == 2
+
+
 def test_git_scan_of_a_subfolder_and_of_a_folder_holding_repositories(tmp_path: Path) -> None:
     repo, _ = make_repo(tmp_path)
     # A path inside the repository: the whole repository's history is scanned.

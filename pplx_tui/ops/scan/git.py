@@ -1,7 +1,8 @@
 """Reading git history for keys. Needs no inventory.
 
-For each repository, every commit reachable from any ref (branches, tags, remotes, stash,
-``git rev-list --all``) is read. A find is reported **once per commit that adds the line**
+For each repository, every commit reachable from any ref (branches, tags, remotes, the
+stash's newest entry: ``git rev-list --all``; older stash entries, kept only in the stash's
+reflog, are not read) is read. A find is reported **once per commit that adds the line**
 (the new side of its diff, with the line number in that commit's version of the file): a
 key committed once and deleted later is reported once, at the commit that introduced it; a
 key that is committed again (or cherry-picked to another branch) is reported again at each
@@ -21,8 +22,15 @@ wins over every config file, included ones too), the system's and the user's con
 read, ``GIT_*`` variables are dropped and replace refs are ignored (the replacing commits
 are still read, as any ref's).
 
-Bounds: a blob over :data:`MAX_BLOB` bytes is not read (said in the problems); the whole
-read ends at :data:`_GIT_TIMEOUT` seconds, a timer killing the git processes.
+Added lines are found by a line diff (:mod:`difflib`, after trimming the common head and
+tail) between the new version of a file and each parent's, run only for files that hold a
+key; every other changed file is read once and dropped at once. A parent's version that is
+binary or too big counts as empty (every line of the new version is new).
+
+Bounds: a blob over :data:`MAX_BLOB` bytes is not read (said in the problems, as are
+missing objects of a shallow or partial clone, which are never fetched); objects are asked
+for in batches of :data:`_BATCH` commits, one round trip per tree level; the whole read ends
+at :data:`_GIT_TIMEOUT` seconds, a timer killing the git processes.
 
 The rest of the scanner sees only :func:`repo_identity` and :func:`read_history`; how the
 history is read stays behind them.
@@ -315,7 +323,9 @@ class _Objects:
 
     def parse_tree(self, sha: str, data: bytes | None) -> Tree:
         """A tree's entries, kept in a cache of at most :data:`_TREE_CACHE` bytes of trees."""
-        entries = {m[2]: (m[1], m[3].hex()) for m in _ENTRY[self.hex_len].finditer(data or b"")}
+        entries = {
+            name: (mode, raw.hex()) for mode, name, raw in _ENTRY[self.hex_len].findall(data or b"")
+        }
         size = len(data or b"") + 64
         self.trees[sha] = (entries, size)
         self.tree_bytes += size
