@@ -387,6 +387,35 @@ def test_git_history_renames_re_adds_moves_stash_remotes_tags_and_octopus(
     assert scan.problems == []
 
 
+@pytest.mark.parametrize("diffed", [True, False], ids=["diffed", "counted"])
+def test_git_history_lines_added_to_a_file_too_big_to_diff_are_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, diffed: bool
+) -> None:
+    """Beyond a size, a file's added lines are found by counting instead of by a diff: the
+    same answer for a key repeated and a key added."""
+    from pplx_tui.ops.scan import git as gitscan
+
+    if not diffed:
+        monkeypatch.setattr(gitscan, "_DIFF_CELLS", 0)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    body = [f"line {i}" for i in range(50)]
+    (repo / "a.env").write_text("\n".join(["x", f"K={A}", *body, ""]))
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "a")
+    first = git(repo, "rev-parse", "HEAD")
+    (repo / "a.env").write_text("\n".join(["y", f"K={A}", *body[::-1], f"K={A}", f"L={B}", ""]))
+    git(repo, "commit", "-qam", "again, and B")
+    second = git(repo, "rev-parse", "HEAD")
+
+    scan = scan_tree_detailed([repo], git=True)
+
+    assert sorted((f.commit, f.line, f.last4) for f in scan.finds if f.commit) == sorted(
+        [(first, 2, "aaA1"), (second, 53, "aaA1"), (second, 54, "bbB2")]
+    )
+
+
 def test_git_history_of_a_sha256_repository(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()

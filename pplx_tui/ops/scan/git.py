@@ -45,7 +45,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Iterator
 from difflib import SequenceMatcher
 from typing import IO
@@ -104,6 +104,9 @@ _GITLINK = b"160000"
 _CACHE = 4096
 #: Bytes of tree objects kept parsed between batches.
 _TREE_CACHE = 32 * 1024 * 1024
+#: Beyond old lines x new lines (after the common head and tail), a file is not diffed but
+#: its lines counted (see :func:`_added`): a diff's worst case grows with the product.
+_DIFF_CELLS = 4_000_000
 #: Tree pairs compared per round trip (so at most twice this many trees held at once).
 _ROUND = 512
 #: Commits read together (a batch's trees of one level, then its blobs, in one round trip).
@@ -412,6 +415,17 @@ def _added(old: list[bytes], new: list[bytes], wanted: set[int]) -> set[int]:
     present = set(middle_old)
     if not any(new[i] in present for i in wanted):
         return wanted  # none of them can be matched
+    if len(middle_old) * (end_new - start) > _DIFF_CELLS:
+        # Too big to diff in bounded time: a line the old version lacks is new; of a line it
+        # has, only the copies beyond its count there (the last ones) are.
+        before = Counter(middle_old)
+        by_line: dict[bytes, list[int]] = {}
+        for i in sorted(wanted):
+            if new[i] in present:
+                by_line.setdefault(new[i], []).append(i)
+        for line, indexes in by_line.items():
+            wanted.difference_update(indexes[: before[line]])
+        return wanted
     matcher = SequenceMatcher(None, middle_old, new[start:end_new], autojunk=False)
     for block in matcher.get_matching_blocks():
         for j in range(block.b, block.b + block.size):
