@@ -160,6 +160,7 @@ def old_reader(rev: str) -> ModuleType | None:
 
 def bare_porcelain(repo: Path) -> None:
     base = ["git", "-C", str(repo)]
+    env = {**os.environ, "LC_ALL": "C"}  # as the readers run it (a UTF-8 locale's -G is slower)
     subprocess.run(
         [
             *base,
@@ -179,9 +180,13 @@ def bare_porcelain(repo: Path) -> None:
         ],
         capture_output=True,
         check=True,
+        env=env,
     )
     subprocess.run(
-        [*base, "log", "--all", "--format=%H%x00%B%x00%x00"], capture_output=True, check=True
+        [*base, "log", "--all", "--format=%H%x00%B%x00%x00"],
+        capture_output=True,
+        check=True,
+        env=env,
     )
 
 
