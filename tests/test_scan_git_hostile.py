@@ -8,6 +8,7 @@ made to run the program, the case also proves it does (so the set-up is really h
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -304,3 +305,34 @@ def test_an_oversized_blob_is_named_not_read(
     assert [p.problem for p in scan.problems] == [
         "git history: 1 blob(s) over 0 MiB not scanned (the largest 0 MiB at big.txt)"
     ]
+
+
+def test_only_plumbing_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the repository, the scan runs ``git rev-parse`` (to find it), ``git rev-list``
+    and ``git cat-file --batch``: no porcelain, nothing that diffs, filters or pages."""
+    from pplx_tui.ops.scan import git as gitscan
+
+    h = Hostile(tmp_path)
+    textconv(h)
+    log = tmp_path / "argv.log"
+    wrapper = tmp_path / "logging_git.py"
+    wrapper.write_text(
+        "import json, subprocess, sys\n"
+        f"with open({str(log)!r}, 'a') as f:\n"
+        "    f.write(json.dumps(sys.argv[1:]) + '\\n')\n"
+        "sys.exit(subprocess.call(['git', *sys.argv[1:]]))\n"
+    )
+    monkeypatch.setattr(gitscan, "_GIT_COMMAND", [sys.executable, str(wrapper)])
+
+    h.scan_finds_the_key_and_runs_nothing()
+
+    runs = [json.loads(line) for line in log.read_text().splitlines()]
+    commands = []
+    for argv in runs:
+        while argv[0] == "-c":
+            argv = argv[2:]
+        assert argv[:2] == ["-C", str(h.repo)]
+        commands.append(argv[2:])
+    assert {c[0] for c in commands} == {"cat-file", "rev-list", "rev-parse"}
+    assert ["cat-file", "--batch"] in commands
+    assert ["rev-list", "--all", "--parents"] in commands
