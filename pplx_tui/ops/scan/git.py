@@ -53,6 +53,7 @@ from typing import IO
 from pplx_tui.core.text import one_line
 from pplx_tui.core.tokens import fingerprint
 from pplx_tui.ops.scan.finds import KEY_PREFIX, KEY_RE, RawFind, display_path, find_keys
+from pplx_tui.system.process import kill_tree
 
 COMMIT_MESSAGE = "<commit message>"
 #: Blobs larger than this are not read (their size is bounded memory, not their number).
@@ -200,7 +201,7 @@ class _Processes:
         with self._lock:
             self._procs.append((proc, err))
             if self.expired:
-                proc.kill()
+                kill_tree(proc)
         return proc
 
     def stderr_of(self, proc: subprocess.Popen[bytes]) -> str:
@@ -220,19 +221,25 @@ class _Processes:
             self.expired = True
             for proc, _err in self._procs:
                 if proc.poll() is None:
-                    proc.kill()
+                    kill_tree(proc)  # git and anything it may have started
 
-    def close(self) -> None:
-        """Stop every process (a finished read leaves only ``cat-file`` waiting for more),
-        so a writer thread blocked on a pipe is released too."""
+    def close(self, finished: bool) -> None:
+        """End every process. After a ``finished`` read only ``cat-file`` still runs, waiting
+        for more: closing its input ends it. Otherwise (or if it lingers) the processes are
+        killed first, which also releases a writer thread blocked on a pipe."""
         self._timer.cancel()
-        self._expire()
+        if not finished:
+            self._expire()
         for proc, err in self._procs:
             for pipe in (proc.stdin, proc.stdout):
                 if pipe is not None:
                     with contextlib.suppress(OSError):
                         pipe.close()
-            proc.wait()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                kill_tree(proc)
+                proc.wait()
             err.close()
 
 
@@ -559,13 +566,16 @@ def read_history(top: str, problems: list[str] | None = None) -> tuple[int, list
     not be read although the history could (oversized blobs, missing objects) is appended
     to ``problems``."""
     procs: _Processes | None = None
+    finished = False
     try:
         procs = _Processes(top, _GIT_TIMEOUT)
-        return _read(top, procs, problems if problems is not None else [])
+        result = _read(top, procs, problems if problems is not None else [])
+        finished = True
+        return result
     except (_GitError, OSError, ValueError) as exc:
         if procs is not None and procs.expired:
             raise GitUnreadable(f"git did not finish within {_GIT_TIMEOUT:g} s") from None
         raise GitUnreadable(str(exc) or type(exc).__name__) from None
     finally:
         if procs is not None:
-            procs.close()
+            procs.close(finished)
