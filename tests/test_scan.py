@@ -308,6 +308,136 @@ def test_git_history_reports_each_key_once_at_the_commit_that_added_it(tmp_path:
     assert scan.problems == []
 
 
+def test_git_history_renames_re_adds_moves_stash_remotes_tags_and_octopus(
+    tmp_path: Path,
+) -> None:
+    """Each rule of the history reader on one repository: a rename is a delete and an add, a
+    key added again is reported again, a line moved past others is added where it lands, a
+    line moved by inserting above it is not; the stash, a remote-tracking ref and an
+    annotated tag's commit are read; an octopus merge counts only lines new to all parents."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "a.env").write_text(f"K={A}\nx\ny\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "a")
+    add = git(repo, "rev-parse", "HEAD")
+    git(repo, "mv", "a.env", "b.env")
+    git(repo, "commit", "-qm", "rename")
+    rename = git(repo, "rev-parse", "HEAD")
+    (repo / "b.env").write_text("top\nmore\nx\ny\nK={A}\n".replace("{A}", A))
+    git(repo, "commit", "-qam", "moved past x and y")
+    moved = git(repo, "rev-parse", "HEAD")
+    (repo / "b.env").write_text("inserted\ntop\nmore\nx\ny\nK={A}\n".replace("{A}", A))
+    git(repo, "commit", "-qam", "a line above: the key line is unchanged")
+    (repo / "b.env").write_text("gone\n")
+    git(repo, "commit", "-qam", "deleted")
+    (repo / "b.env").write_text(f"K={A}\n")
+    git(repo, "commit", "-qam", "added again")
+    again = git(repo, "rev-parse", "HEAD")
+    # an octopus merge of three side branches, adding C on top of what they bring
+    base = again
+    sides = []
+    for n in range(3):
+        git(repo, "checkout", "-q", "-b", f"s{n}", base)
+        (repo / f"s{n}.txt").write_text(f"side {n}\n")
+        git(repo, "add", ".")
+        git(repo, "commit", "-qm", f"side {n}")
+        sides.append(f"s{n}")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "merge", "-q", "--no-commit", "--no-ff", *sides)
+    (repo / "s0.txt").write_text(f"side 0\nS={C}\n")
+    (repo / "s1.txt").write_text(f"S={B}\nside 1\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "octopus")
+    octopus = git(repo, "rev-parse", "HEAD")
+    assert len(git(repo, "rev-parse", "HEAD^@").split()) == 4
+    # an annotated tag on a commit no branch holds
+    git(repo, "checkout", "-q", "--detach")
+    (repo / "t.env").write_text(f"T={B}\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "tagged only")
+    tagged = git(repo, "rev-parse", "HEAD")
+    git(repo, "tag", "-a", "-m", "release", "r1")
+    git(repo, "update-ref", "refs/remotes/origin/old", add)
+    git(repo, "update-ref", "refs/remotes/origin/x", tagged)
+    git(repo, "checkout", "-q", "main")
+    git(repo, "update-ref", "-d", "refs/remotes/origin/x")
+    # a stash holding C in a tracked file
+    (repo / "b.env").write_text(f"K={A}\nstash={C}\n")
+    git(repo, "stash", "-q")
+    stash = git(repo, "rev-parse", "refs/stash")
+
+    scan = scan_tree_detailed([repo], git=True)
+
+    history = sorted((f.commit, f.path, f.line, f.last4) for f in scan.finds if f.commit)
+    assert history == sorted(
+        [
+            (add, "a.env", 1, "aaA1"),
+            (rename, "b.env", 1, "aaA1"),
+            (moved, "b.env", 5, "aaA1"),
+            (again, "b.env", 1, "aaA1"),
+            (octopus, "s0.txt", 2, "ccC3"),
+            (octopus, "s1.txt", 1, "bbB2"),
+            (tagged, "t.env", 1, "bbB2"),
+            (stash, "b.env", 2, "ccC3"),
+        ]
+    )
+    assert scan.commits_scanned == int(git(repo, "rev-list", "--all", "--count"))
+    assert scan.problems == []
+
+
+@pytest.mark.parametrize("diffed", [True, False], ids=["diffed", "counted"])
+def test_git_history_lines_added_to_a_file_too_big_to_diff_are_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, diffed: bool
+) -> None:
+    """Beyond a size, a file's added lines are found by counting instead of by a diff: the
+    same answer for a key repeated and a key added."""
+    from pplx_tui.ops.scan import git as gitscan
+
+    if not diffed:
+        monkeypatch.setattr(gitscan, "_DIFF_CELLS", 0)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    body = [f"line {i}" for i in range(50)]
+    (repo / "a.env").write_text("\n".join(["x", f"K={A}", *body, ""]))
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "a")
+    first = git(repo, "rev-parse", "HEAD")
+    (repo / "a.env").write_text("\n".join(["y", f"K={A}", *body[::-1], f"K={A}", f"L={B}", ""]))
+    git(repo, "commit", "-qam", "again, and B")
+    second = git(repo, "rev-parse", "HEAD")
+
+    scan = scan_tree_detailed([repo], git=True)
+
+    assert sorted((f.commit, f.line, f.last4) for f in scan.finds if f.commit) == sorted(
+        [(first, 2, "aaA1"), (second, 53, "aaA1"), (second, 54, "bbB2")]
+    )
+
+
+def test_git_history_of_a_sha256_repository(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    try:
+        git(repo, "init", "-q", "--object-format=sha256", "-b", "main")
+    except subprocess.CalledProcessError:
+        pytest.skip("this git has no SHA-256 repositories")
+    (repo / "d").mkdir()
+    (repo / "d" / "a.env").write_text(f"x\nK={A}\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "a")
+    added = git(repo, "rev-parse", "HEAD")
+    (repo / "d" / "a.env").write_text(f"x\nK={A}\ny\n")
+    git(repo, "commit", "-qam", "more")
+
+    scan = scan_tree_detailed([repo], git=True)
+
+    assert len(added) == 64
+    assert [(f.commit, f.path, f.line) for f in scan.finds if f.commit] == [(added, "d/a.env", 2)]
+    assert scan.commits_scanned == 2
+
+
 def test_git_scan_of_a_subfolder_and_of_a_folder_holding_repositories(tmp_path: Path) -> None:
     repo, _ = make_repo(tmp_path)
     # A path inside the repository: the whole repository's history is scanned.

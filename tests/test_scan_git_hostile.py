@@ -8,8 +8,10 @@ made to run the program, the case also proves it does (so the set-up is really h
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import pytest
 from pplx_tui.ops.scan import scan_tree_detailed
 
 KEY = "pplx-" + "Hk7" * 16
+KEY2 = "pplx-" + "Zq9" * 16
 ENV = {"user.name": "Test", "user.email": "test@example.invalid"}
 
 
@@ -202,3 +205,134 @@ def test_the_scan_also_ignores_global_and_system_config(
     monkeypatch.setenv("GIT_CONFIG_KEY_0", "diff.external")
     monkeypatch.setenv("GIT_CONFIG_VALUE_0", h.cmd("env-external"))
     h.scan_finds_the_key_and_runs_nothing()
+
+
+def test_a_partial_clone_fetches_nothing_for_its_missing_objects(tmp_path: Path) -> None:
+    """A missing object of a partial clone makes plain git fetch it from the promisor remote,
+    running that remote's ``uploadpack`` program. The scan names the missing object instead."""
+    h = Hostile(tmp_path)
+    (h.repo / "other.txt").write_text("other\n")
+    git(h.repo, "add", ".")
+    git(h.repo, "commit", "-qm", "other")
+    missing = git(h.repo, "rev-parse", "HEAD:other.txt")
+    (h.repo / ".git" / "objects" / missing[:2] / missing[2:]).unlink()
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    git(origin, "init", "-q")
+    h.config("core.repositoryFormatVersion", "1")
+    h.config("extensions.partialClone", "origin")
+    h.config("remote.origin.url", origin.as_posix())
+    h.config("remote.origin.promisor", "true")
+    uploadpack = tmp_path / "bin" / "uploadpack"  # leaves the marker and fails at once
+    uploadpack.write_text(
+        f"#!{Path(sys.executable).as_posix()}\nimport pathlib, sys\n"
+        f"pathlib.Path({str(h.markers)!r}, 'uploadpack').write_text('ran')\nsys.exit(1)\n"
+    )
+    uploadpack.chmod(0o755)
+    h.config("remote.origin.uploadpack", uploadpack.as_posix())
+
+    scan = scan_tree_detailed([h.repo], git=True)
+
+    assert h.ran() == []
+    assert [(f.commit, f.path, f.line) for f in scan.finds if f.commit] == [
+        (h.commit, "app.env", 1)
+    ]
+    assert [p.problem for p in scan.problems] == [
+        "git history: 1 object(s) missing (a shallow or partial clone?)"
+    ]
+    # plain git, same repository, does run it
+    subprocess.run(["git", "log", "-p"], cwd=h.repo, capture_output=True, timeout=60, check=False)
+    assert h.ran() == ["uploadpack"]
+
+
+@pytest.mark.parametrize("attribute", ["binary", "-diff", "diff=marker"])
+def test_attributes_cannot_hide_a_key(tmp_path: Path, attribute: str) -> None:
+    """``.gitattributes`` is not read: a text file marked binary (which plain ``git log -p``
+    shows as "Binary files differ") is still read line by line."""
+    h = Hostile(tmp_path)
+    (h.repo / ".gitattributes").write_text(f"*.env {attribute}\n")
+    (h.repo / "app.env").write_text(f"# rotated\nPERPLEXITY_API_KEY={KEY2}\n")
+    git(h.repo, "commit", "-qam", "hide it")
+    hidden = git(h.repo, "rev-parse", "HEAD")
+    if attribute != "diff=marker":
+        assert KEY2 not in git(h.repo, "log", "-p", "-1")
+    scan = scan_tree_detailed([h.repo], git=True)
+    history = [(f.commit, f.path, f.line) for f in scan.finds if f.commit]
+    assert history == sorted([(h.commit, "app.env", 1), (hidden, "app.env", 2)])
+
+
+def test_a_hanging_git_ends_at_the_deadline_with_one_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pplx_tui.ops.scan import git as gitscan
+    from pplx_tui.ops.scan.finds import TreeScan
+    from pplx_tui.ops.scan.tree import scan_git_repo
+
+    stand_in = tmp_path / "hanging_git.py"
+    stand_in.write_text(
+        "import sys, time\nsys.stdout.write('x')\nsys.stdout.flush()\ntime.sleep(120)\n"
+    )
+    monkeypatch.setattr(gitscan, "_GIT_COMMAND", [sys.executable, str(stand_in)])
+    monkeypatch.setattr(gitscan, "_GIT_TIMEOUT", 1.5)
+    out = TreeScan()
+    started = time.monotonic()
+
+    scan_git_repo(str(tmp_path), out)
+
+    assert time.monotonic() - started < 10
+    assert [(p.path, p.problem) for p in out.problems] == [
+        (str(tmp_path), "git history cannot be read: git did not finish within 1.5 s")
+    ]
+    assert out.finds == []
+    assert out.repos_scanned == []
+
+
+def test_an_oversized_blob_is_named_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pplx_tui.ops.scan import git as gitscan
+
+    h = Hostile(tmp_path)
+    (h.repo / "big.txt").write_text("x" * 500 + f"\n{KEY}\n")
+    (h.repo / "big.bin").write_bytes(b"\0" * 600 + KEY.encode())  # binary: skipped silently
+    git(h.repo, "add", ".")
+    git(h.repo, "commit", "-qm", "big")
+    monkeypatch.setattr(gitscan, "MAX_BLOB", 200)
+
+    scan = scan_tree_detailed([h.repo], git=True)
+
+    assert [(f.commit, f.path) for f in scan.finds if f.commit] == [(h.commit, "app.env")]
+    assert [p.problem for p in scan.problems] == [
+        "git history: 1 blob(s) over 0 MiB not scanned (the largest 0 MiB at big.txt)"
+    ]
+
+
+def test_only_plumbing_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the repository, the scan runs ``git rev-parse`` (to find it), ``git rev-list``
+    and ``git cat-file --batch``: no porcelain, nothing that diffs, filters or pages."""
+    from pplx_tui.ops.scan import git as gitscan
+
+    h = Hostile(tmp_path)
+    textconv(h)
+    log = tmp_path / "argv.log"
+    wrapper = tmp_path / "logging_git.py"
+    wrapper.write_text(
+        "import json, subprocess, sys\n"
+        f"with open({str(log)!r}, 'a') as f:\n"
+        "    f.write(json.dumps(sys.argv[1:]) + '\\n')\n"
+        "sys.exit(subprocess.call(['git', *sys.argv[1:]]))\n"
+    )
+    monkeypatch.setattr(gitscan, "_GIT_COMMAND", [sys.executable, str(wrapper)])
+
+    h.scan_finds_the_key_and_runs_nothing()
+
+    runs = [json.loads(line) for line in log.read_text().splitlines()]
+    commands = []
+    for argv in runs:
+        while argv[0] == "-c":
+            argv = argv[2:]
+        assert argv[:2] == ["-C", str(h.repo)]
+        commands.append(argv[2:])
+    assert {c[0] for c in commands} == {"cat-file", "rev-list", "rev-parse"}
+    assert ["cat-file", "--batch"] in commands
+    assert ["rev-list", "--all", "--parents"] in commands

@@ -29,11 +29,13 @@ def scan_git_repo(top: str, out: TreeScan, on_progress: ProgressFn | None = None
                 "git", out.files_scanned, out.bytes_scanned, out.commits_scanned, shown_repo
             )
         )
+    partial: list[str] = []
     try:
-        commits, finds = read_history(top)
+        commits, finds = read_history(top, partial)
     except GitUnreadable as exc:
         out.problems.append(Problem(shown_repo, f"git history cannot be read: {exc}"))
         return
+    out.problems.extend(Problem(shown_repo, f"git history: {p}") for p in partial)
     out.repos_scanned.append(shown_repo)
     out.finds.extend(finds)
     out.commits_scanned += commits
