@@ -311,7 +311,9 @@ def import_key(
                     hint="Choose another name, or rotate that key with `pplx-tui keys rotate`.",
                 )
     if restore is not None:
-        svc.secrets.put(restore.secret_ref, cleaned.value)
+        svc.secrets.put(
+            restore.secret_ref, cleaned.value, labels={"key": name, "stage": restore.stage}
+        )
         with svc.db.session() as s:
             v = s.get(KeyVersion, restore.id)
             assert v is not None
@@ -321,7 +323,7 @@ def import_key(
         return ImportResult(get_key(svc, name), cleaned.warning, restored=True)
 
     ref = f"{uuid.uuid4().hex}"
-    svc.secrets.put(ref, cleaned.value)
+    svc.secrets.put(ref, cleaned.value, labels={"key": name, "stage": Stage.CURRENT})
     try:
         with svc.db.session() as s:
             if s.exec(select(Key).where(Key.name == name)).first() is not None:

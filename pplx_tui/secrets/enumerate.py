@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pplx_tui.core.errors import EnvironmentUnusable
-from pplx_tui.secrets.store import SERVICE, SecretStore
+from pplx_tui.secrets.store import SERVICE, Secrets, SecretStore
 
 #: Entries this tool writes that are not key versions.
 HOUSEKEEPING_REFS = frozenset({"pplx-tui-doctor-probe"})
@@ -51,8 +51,15 @@ def _one(backend: Any) -> set[str] | None:
     return None
 
 
-def list_refs(store: SecretStore) -> Listing:
-    """The keyring usernames under service ``pplx-tui``, when the backend can list them."""
+def list_refs(store: Secrets) -> Listing:
+    """The keyring usernames under service ``pplx-tui``, when the backend can list them;
+    with Vault, the secrets under the prefix (one LIST)."""
+    if not isinstance(store, SecretStore):
+        from pplx_tui.secrets.vault import VaultSecretStore
+
+        if isinstance(store, VaultSecretStore):
+            return Listing(store.list_refs(), store.backend_name)
+        return Listing(None, f"{store.backend_name} cannot list its entries")
     backend = store.backend  # runs the store's own safety checks first
     name = store.backend_name
     try:
