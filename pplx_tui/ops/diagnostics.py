@@ -62,11 +62,15 @@ def _vault_checks(secrets: VaultSecretStore) -> list[Check]:
     checks = [Check("secret store", True, secrets.backend_name)]
     try:
         secrets.backend  # noqa: B018 - address, token and hvac checked here
-        checks.append(Check("Vault identity", True, secrets.identity()))
         sealed = secrets.sealed()
         checks.append(Check("Vault seal", not sealed, "sealed" if sealed else "unsealed"))
         if sealed:
             return checks
+        checks.append(Check("Vault identity", True, secrets.identity()))
+        try:
+            checks.append(Check("Vault mount", True, secrets.mount_config(), fatal=False))
+        except PplxError as exc:
+            checks.append(Check("Vault mount", False, str(exc), fatal=False))
         rt = secrets.round_trip()
         checks.append(Check("Vault round trip", rt.ok, rt.message))
     except PplxError as exc:

@@ -137,7 +137,8 @@ class VaultSecretStore:
                     hint="Log in again (`bao login`, `vault login`) or set VAULT_TOKEN.",
                 )
             return EnvironmentUnusable(
-                f"Vault denied {what} at {self._where(ref)}: the token's policy does not allow it.",
+                f"Vault does not let this token {what} at {self._where(ref)} (403: its "
+                "policy does not allow it).",
                 hint=f"Ask for a policy on {self.mount}/data/{self.prefix}/* and "
                 f"{self.mount}/metadata/{self.prefix}/*.",
             )
@@ -310,6 +311,19 @@ class VaultSecretStore:
         entity = str(data.get("entity_id") or "")
         shown = scrub(name, self.connection.token, limit=80) or "(no display name)"
         return f"{shown} (entity {entity})" if entity else shown
+
+    def mount_config(self) -> str:
+        """The KV version 2 mount's settings, as one line (its ``config`` endpoint)."""
+        data = self._call(
+            "read the mount's configuration",
+            lambda c: c.secrets.kv.v2.read_configuration(mount_point=self.mount)["data"],
+        )
+        cas = "required" if data.get("cas_required") else "not required"
+        most = data.get("max_versions") or "unlimited"
+        return (
+            f"{self.mount}/ is KV version 2 (max versions {most}, check-and-set {cas} by the "
+            "mount; pplx-tui always uses it)"
+        )
 
     def sealed(self) -> bool:
         status = self._call("read the seal status", lambda c: c.sys.read_seal_status())
