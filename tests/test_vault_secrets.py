@@ -306,3 +306,82 @@ def test_without_hvac_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
     assert str(caught.value) == (
         "Secrets in Vault (PPLX_TUI_SECRETS=vault) need hvac: `pip install 'pplx-tui[team]'`."
     )
+
+
+def test_a_rotation_whose_new_key_vault_refuses_shows_it_once_and_keeps_the_old(
+    cli: Cli, emulator: Emulator, bao: BaoServer
+) -> None:
+    _use_vault(cli, bao, bao.create_token("alice").token)
+    old = emulator.bootstrap_key
+    assert cli("keys", "add", "Main", input=old).code == 0
+    (old_ref,) = _refs(bao)
+    _use_vault(cli, bao, bao.create_token("bob", [READER_POLICY]).token)
+    r = cli("keys", "rotate", "Main", "--grace", "0", "--yes")
+    assert r.code != 0, (r.stdout, r.stderr)
+    (minted,) = [t.token for t in emulator.live_tokens() if t.token != old]
+    assert r.stdout.count(minted) == 1, r.stdout  # shown once
+    assert minted not in r.stderr
+    assert "Vault does not let this token store a secret" in r.stderr
+    assert emulator.is_live(old)  # nothing revoked, the old key stays in service
+    assert _refs(bao) == [old_ref]
+    assert _data(bao, old_ref) == {"token": old}
+    history = json.loads(cli("keys", "history", "Main", "--json").stdout)
+    states = {v["last4"]: v["secret_stored"] for v in history["versions"]}
+    assert states[minted[-4:]] is False
+    assert states[old[-4:]] is True
+
+
+def test_with_vault_unreachable_listing_works_and_a_secret_read_is_one_line(
+    cli: Cli, emulator: Emulator, bao: BaoServer
+) -> None:
+    from tests.realservers import free_port
+
+    _use_vault(cli, bao, bao.create_token("alice").token)
+    assert cli("keys", "add", "Main", input=emulator.bootstrap_key).code == 0
+    cli.env["VAULT_ADDR"] = f"http://127.0.0.1:{free_port()}"
+    r = cli("keys", "list", "--json")
+    assert r.code == 0, r.stderr
+    assert [k["name"] for k in json.loads(r.stdout)] == ["Main"]
+    r = cli("keys", "show", "Main", "--reveal")
+    assert r.code == 3, (r.stdout, r.stderr)
+    assert r.said == [
+        f"pplx-tui: Vault at {cli.env['VAULT_ADDR']} is unreachable (ConnectionError). "
+        "Check VAULT_ADDR and that the server runs."
+    ], r.stderr
+    assert emulator.bootstrap_key not in r.stdout
+
+
+def test_vault_namespace_puts_the_secret_in_that_namespace(
+    cli: Cli, emulator: Emulator, bao: BaoServer
+) -> None:
+    bao.create_namespace("team-a")
+    bao.enable_kv("secret", namespace="team-a")
+    _use_vault(cli, bao, bao.root_token)
+    cli.env["VAULT_NAMESPACE"] = "team-a"
+    assert cli("keys", "add", "Main", input=emulator.bootstrap_key).code == 0
+    assert _refs(bao) == []  # not in the root namespace
+    listed = bao.request("LIST", "secret/metadata/pplx-tui", namespace="team-a").json()
+    (ref,) = listed["data"]["keys"]
+    r = bao.request("GET", f"secret/data/pplx-tui/{ref}", namespace="team-a")
+    assert r.json()["data"]["data"] == {"token": emulator.bootstrap_key}
+
+
+def test_tls_is_verified_against_vault_cacert(
+    cli: Cli, emulator: Emulator, bao_tls_server: BaoServer
+) -> None:
+    server = bao_tls_server
+    token = server.create_token("alice").token
+    cli.env.update(PPLX_TUI_SECRETS="vault", VAULT_ADDR=server.addr, VAULT_TOKEN=token)
+    r = cli("keys", "add", "Main", input=emulator.bootstrap_key)
+    assert r.code == 3, (r.stdout, r.stderr)
+    assert r.said == [
+        f"pplx-tui: The TLS certificate of Vault at {server.addr} could not be verified. "
+        "Set VAULT_CACERT to the CA certificate that signed it."
+    ], r.stderr
+    assert json.loads(cli("keys", "list", "--json").stdout) == []
+    assert server.ca_cert is not None
+    cli.env["VAULT_CACERT"] = str(server.ca_cert)
+    r = cli("keys", "add", "Main", input=emulator.bootstrap_key)
+    assert r.code == 0, r.stderr
+    for ref in _refs(server):  # the TLS server is shared by the session: leave it empty
+        server.request("DELETE", f"secret/metadata/pplx-tui/{ref}")
