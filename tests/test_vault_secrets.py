@@ -274,6 +274,8 @@ def test_an_unknown_secret_under_the_prefix_is_found_by_check(
     items = found["findings"] if isinstance(found, dict) else found
     unknown = [f for f in items if f["kind"] == "unknown_keyring_entry"]
     assert [stray in json.dumps(f) for f in unknown] == [True], r.stdout
+    assert f"Vault holds a pplx-tui entry '{stray}'" in json.dumps(unknown[0])
+    assert "delete the entry in Vault." in json.dumps(unknown[0])
 
 
 def test_an_existing_secret_is_never_overwritten(bao: BaoServer) -> None:
