@@ -387,3 +387,42 @@ def test_tls_is_verified_against_vault_cacert(
     assert r.code == 0, r.stderr
     for ref in _refs(server):  # the TLS server is shared by the session: leave it empty
         server.request("DELETE", f"secret/metadata/pplx-tui/{ref}")
+
+
+def test_revoke_destroys_every_kv_version_of_the_secret(
+    cli: Cli, emulator: Emulator, bao: BaoServer
+) -> None:
+    _use_vault(cli, bao, bao.create_token("alice").token)
+    key = emulator.bootstrap_key
+    assert cli("keys", "add", "Main", input=key).code == 0
+    (ref,) = _refs(bao)
+    # A second KV version of the same secret (as `bao kv put` would make): both must go.
+    kv = _root(bao).secrets.kv.v2
+    kv.create_or_update_secret(f"pplx-tui/{ref}", secret={"token": key}, cas=1)
+    assert sorted(_metadata(bao, ref)["versions"]) == ["1", "2"]
+    r = cli("keys", "revoke", "Main", "--yes")
+    assert r.code == 0, (r.stdout, r.stderr)
+    assert not emulator.is_live(key)
+    assert _metadata(bao, ref) is None
+    for version in (1, 2):
+        r2 = bao.request("GET", f"secret/data/pplx-tui/{ref}?version={version}", check=False)
+        assert r2.status_code == 404
+
+
+def test_a_kv_version_1_mount_is_refused_and_left_clean(
+    cli: Cli, emulator: Emulator, bao: BaoServer
+) -> None:
+    bao.enable_kv("kv1", version=1)
+    _use_vault(cli, bao, bao.root_token)
+    r = cli("keys", "add", "Main", input=emulator.bootstrap_key, env={"PPLX_TUI_SECRETS": "vault"})
+    assert r.code == 0  # the default mount is KV version 2
+    (Path(cli.home) / "config.toml").write_text('[secrets]\nmount = "kv1"\n', encoding="utf-8")
+    other = emulator.add_token("default", "second")
+    r = cli("keys", "add", "Other", input=other)
+    assert r.code == 3, (r.stdout, r.stderr)
+    assert r.said == [
+        f"pplx-tui: The mount kv1/ on {bao.addr} is not KV version 2. Use a KV version 2 "
+        "mount ([secrets] mount in config.toml)."
+    ]
+    assert bao.request("LIST", "kv1/data/pplx-tui", check=False).status_code == 404
+    assert bao.request("LIST", "kv1/metadata/pplx-tui", check=False).status_code == 404

@@ -172,6 +172,8 @@ class VaultSecretStore:
         client = self.backend
         try:
             return fn(client)
+        except PplxError:
+            raise
         except (hvac.exceptions.VaultError, requests.RequestException) as exc:
             raise self._mapped(what, exc, ref, secret) from None
         except (ValueError, TypeError, KeyError) as exc:  # an answer of an unexpected shape
@@ -190,13 +192,23 @@ class VaultSecretStore:
 
         def write(c: Any) -> bool:
             try:
-                c.secrets.kv.v2.create_or_update_secret(
+                answer = c.secrets.kv.v2.create_or_update_secret(
                     path=path, secret={FIELD: secret}, cas=0, mount_point=self.mount
                 )
             except hvac.exceptions.InvalidRequest as exc:
                 if "check-and-set" in str(exc):
                     return False  # a secret is there already
                 raise
+            data = answer.get("data") if isinstance(answer, dict) else None
+            if not isinstance(data, dict) or "version" not in data:
+                # KV version 1 answers a write with no version: it took "data/<path>" as a
+                # plain path. Take that back; this mount cannot keep versions nor labels.
+                with contextlib.suppress(Exception):
+                    c.secrets.kv.v1.delete_secret(path=f"data/{path}", mount_point=self.mount)
+                raise EnvironmentUnusable(
+                    f"The mount {self.mount}/ on {self.connection.addr} is not KV version 2.",
+                    hint="Use a KV version 2 mount ([secrets] mount in config.toml).",
+                )
             return True
 
         if not self._call("store a secret", write, ref, secret) and self.get(ref) != secret:
