@@ -754,7 +754,7 @@ class Driver:
         value = self.svc.secrets.get(old.secret_ref)
         note = ""
         if value is None:
-            note = " (not checked: its secret had already left the keyring)"
+            note = f" (not checked: its secret had already left {self.svc.secrets.where})"
         else:
             state, message = "unknown", ""
             with self.svc.api.within():  # all the tries together: one call's time at most
