@@ -426,3 +426,26 @@ def test_a_kv_version_1_mount_is_refused_and_left_clean(
     ]
     assert bao.request("LIST", "kv1/data/pplx-tui", check=False).status_code == 404
     assert bao.request("LIST", "kv1/metadata/pplx-tui", check=False).status_code == 404
+
+
+def test_a_secret_whose_labels_cannot_be_written_is_taken_back_and_shown_once(
+    cli: Cli, emulator: Emulator, bao: BaoServer
+) -> None:
+    _use_vault(cli, bao, bao.create_token("alice").token)
+    assert cli("keys", "add", "Main", input=emulator.bootstrap_key).code == 0
+    (main_ref,) = _refs(bao)
+    # May write data and delete metadata, may not write metadata (custom_metadata).
+    bao.write_policy(
+        "no-labels",
+        'path "secret/data/pplx-tui/*" { capabilities = ["create", "read", "update"] }\n'
+        'path "secret/metadata/pplx-tui/*" { capabilities = ["read", "list", "delete"] }\n',
+    )
+    _use_vault(cli, bao, bao.create_token("carol", ["no-labels"]).token)
+    r = cli("keys", "generate", "New", "--using", "Main", "--yes")
+    assert r.code == 1, (r.stdout, r.stderr)
+    (minted,) = [t.token for t in emulator.live_tokens() if t.token != emulator.bootstrap_key]
+    assert r.stdout.strip() == minted
+    assert "does not let this token label a secret" in r.said[0]
+    assert _refs(bao) == [main_ref]  # the unlabelled secret was taken back
+    history = json.loads(cli("keys", "history", "New", "--json").stdout)
+    assert [v["secret_stored"] for v in history["versions"]] == [False]

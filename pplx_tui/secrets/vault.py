@@ -186,7 +186,8 @@ class VaultSecretStore:
     def put(self, ref: str, secret: str, *, labels: Mapping[str, str] | None = None) -> None:
         """Write a new secret (check-and-set 0), then its labels. A secret with another
         value already at that path is refused; if the labels cannot be written the secret
-        is removed again and the error raised, so "stored" always means stored and labelled."""
+        is removed again (if this call wrote it) and the error raised, so "stored" always
+        means stored and labelled."""
         hvac = import_hvac(_NEEDED_FOR)
         path = self.path(ref)
 
@@ -211,7 +212,8 @@ class VaultSecretStore:
                 )
             return True
 
-        if not self._call("store a secret", write, ref, secret) and self.get(ref) != secret:
+        wrote = self._call("store a secret", write, ref, secret)
+        if not wrote and self.get(ref) != secret:
             raise OperationFailed(
                 f"Vault already holds a different secret at {self._where(ref)}; it was not "
                 "overwritten."
@@ -221,6 +223,8 @@ class VaultSecretStore:
         try:
             self._write_labels(ref, meta)
         except PplxError:
+            if not wrote:  # it was there before: not ours to remove
+                raise
             with contextlib.suppress(PplxError):
                 self._call(
                     "remove the unlabelled secret",
