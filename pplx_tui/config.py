@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,14 @@ HOME_ENV = "PPLX_TUI_HOME"
 BASE_URL_ENV = "PERPLEXITY_BASE_URL"
 DEFAULT_BASE_URL = "https://api.perplexity.ai"
 VERIFY_METHOD_ENV = "PPLX_TUI_VERIFY_METHOD"
+#: ``keyring`` (the default) or ``vault``; overrides ``[secrets] backend``.
+SECRETS_ENV = "PPLX_TUI_SECRETS"
+SECRETS_BACKENDS = ("keyring", "vault")
+DEFAULT_VAULT_MOUNT = "secret"
+DEFAULT_VAULT_PREFIX = "pplx-tui"
+#: A KV mount or path prefix: path segments of these characters, no ``.``/``..`` segment.
+_VAULT_PATH_RE = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)*\Z")
+MAX_VAULT_PATH_LEN = 200
 #: The API timeout accepted in config, in seconds.
 MAX_API_TIMEOUT = 600.0
 #: A config file larger than this is refused rather than read.
@@ -188,6 +197,11 @@ class Settings:
     #: The bound of one API call, every retry and wait included (``[api] operation_timeout``).
     api_operation_timeout: float = 60.0
     bindings: dict[str, str] = field(default_factory=dict)
+    #: Where secrets live: ``keyring`` or ``vault`` (``PPLX_TUI_SECRETS``, ``[secrets] backend``).
+    secrets_backend: str = "keyring"
+    #: The KV version 2 mount and the path prefix under it (``[secrets] mount``, ``prefix``).
+    vault_mount: str = DEFAULT_VAULT_MOUNT
+    vault_prefix: str = DEFAULT_VAULT_PREFIX
     raw: dict[str, Any] = field(default_factory=dict)
 
     def policy_for_group(self, group: str) -> int:
@@ -261,6 +275,39 @@ def _read_config(cfg: Path) -> dict[str, Any]:
         raise BadInput(f"The config file {cfg} is nested too deeply.") from None
 
 
+def _vault_path(table: dict[str, Any], name: str, default: str, where: str) -> str:
+    value = table.get(name, default)
+    if isinstance(value, str):
+        value = value.strip().strip("/")
+    if (
+        not isinstance(value, str)
+        or len(value) > MAX_VAULT_PATH_LEN
+        or not _VAULT_PATH_RE.match(value)
+        or any(part in (".", "..") for part in value.split("/"))
+    ):
+        raise BadInput(
+            f"{where}: [secrets] {name} must be a Vault path such as {default!r} (letters, "
+            "digits, - _ . and / between parts)."
+        )
+    return value
+
+
+def _secrets_settings(raw: dict[str, Any], where: str) -> tuple[str, str, str]:
+    table = raw.get("secrets", {})
+    if not isinstance(table, dict):
+        raise BadInput(f"{where}: [secrets] must be a table.")
+    env_backend = os.environ.get(SECRETS_ENV, "").strip()
+    backend = env_backend or table.get("backend", "keyring")
+    if not isinstance(backend, str) or backend.strip().lower() not in SECRETS_BACKENDS:
+        source = SECRETS_ENV if env_backend else f"{where}: [secrets] backend"
+        raise BadInput(
+            f"{source} is {one_line(str(backend), 40)!r}: use keyring (the default) or vault."
+        )
+    mount = _vault_path(table, "mount", DEFAULT_VAULT_MOUNT, where)
+    prefix = _vault_path(table, "prefix", DEFAULT_VAULT_PREFIX, where)
+    return backend.strip().lower(), mount, prefix
+
+
 def load_settings(paths: Paths | None = None) -> Settings:
     """Read ``config.toml`` (if any) and the environment. A bad file is one clear error."""
     paths = paths or resolve_paths()
@@ -306,6 +353,7 @@ def load_settings(paths: Paths | None = None) -> Settings:
     base_url = os.environ.get(BASE_URL_ENV) or api.get("base_url") or DEFAULT_BASE_URL
     if not isinstance(base_url, str) or len(base_url) > MAX_BASE_URL_LEN:
         raise BadInput(f"{where}: [api] base_url must be a URL (text).")
+    secrets_backend, vault_mount, vault_prefix = _secrets_settings(raw, where)
     return Settings(
         paths=paths,
         base_url=base_url.rstrip("/"),
@@ -317,5 +365,8 @@ def load_settings(paths: Paths | None = None) -> Settings:
         api_timeout=float(timeout),
         api_operation_timeout=float(operation_timeout),
         bindings=dict(bindings),
+        secrets_backend=secrets_backend,
+        vault_mount=vault_mount,
+        vault_prefix=vault_prefix,
         raw=raw,
     )

@@ -47,7 +47,12 @@ def _isolated_home(
     home = tmp_path_factory.mktemp("pplx-home")
     monkeypatch.setenv("PPLX_TUI_HOME", str(home))
     monkeypatch.setenv("PPLX_TUI_FIXED_NOW", FIXED_NOW_ISO)
-    for var in ("PERPLEXITY_API_KEY", "PERPLEXITY_BASE_URL", "PPLX_TUI_VERIFY_METHOD"):
+    for var in (
+        "PERPLEXITY_API_KEY",
+        "PERPLEXITY_BASE_URL",
+        "PPLX_TUI_VERIFY_METHOD",
+        "PPLX_TUI_SECRETS",  # a developer's team setting never sends a test to their Vault
+    ):
         monkeypatch.delenv(var, raising=False)
     return home
 

@@ -304,11 +304,12 @@ def test_secret_missing_without_listing_reads_each_secret_bounded(emulator: Emul
     from pplx_tui.secrets import enumerate as enum_mod
     from pplx_tui.secrets.store import SecretStore
 
-    services = open_services(load_settings(), secrets=SecretStore(), clock=FixedClock(FIXED_NOW))
+    store = SecretStore()
+    services = open_services(load_settings(), secrets=store, clock=FixedClock(FIXED_NOW))
     refs: list[str] = []
     mp = pytest.MonkeyPatch()
     try:
-        backend = services.secrets.backend
+        backend = store.backend
         assert "SecretService" in services.secrets.backend_name
         tag = uuid.uuid4().hex[:6]
         tokens = [add_key(services, emulator, f"P{tag}-{i:02d}") for i in range(30)]

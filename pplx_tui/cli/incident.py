@@ -149,7 +149,7 @@ def _show_unstored(view: Any) -> None:
     """A replacement the keyring refused exists nowhere else: show it once."""
     if view.unstored_secret is not None:
         err(
-            "The replacement key is printed below, once: the keyring did not take it. "
+            "The replacement key is printed below, once: the secret store did not take it. "
             f"Store it now, then `pplx-tui keys add {view.key_name}` and run "
             f"`pplx-tui incident {view.key_name}` again."
         )

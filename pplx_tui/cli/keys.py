@@ -176,12 +176,13 @@ def cmd_add(args: argparse.Namespace) -> int:
         result = import_key(
             svc, name, raw, group=args.group, policy_days=args.policy_days, notes=args.notes
         )
+        where = svc.secrets.where
     if result.warning:
         err(f"warning: {result.warning}")
     v = result.key
     assert v.version is not None
     if result.restored:
-        out(f"Restored the secret of {cell(v.name)} (…{v.version.last4}) to the keyring.")
+        out(f"Restored the secret of {cell(v.name)} (…{v.version.last4}) to {where}.")
     else:
         out(f"Imported {cell(v.name)} (…{v.version.last4}) in group {cell(v.group)}.")
     return 0
@@ -199,6 +200,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             svc, name, group=args.group, using=args.using, token_name=args.token_name
         )
         now = svc.now()
+        where = svc.secrets.where
     if result.unstored_secret is not None:
         err(f"pplx-tui: {result.problem}")
         if result.malformed:
@@ -206,7 +208,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         else:
             err(
                 "The new key is printed below, once. Store it now (a password manager), then "
-                f"run `pplx-tui keys add {name}` and paste it to put it in the keyring."
+                f"run `pplx-tui keys add {name}` and paste it to put it in {where}."
             )
         out(result.unstored_secret.reveal())
         return 1
@@ -223,7 +225,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         )
     else:
         out(
-            f"Created {cell(name)} (…{result.last4}); the secret is in the keyring. "
+            f"Created {cell(name)} (…{result.last4}); the secret is in {where}. "
             f"Reveal it with `pplx-tui keys show {name} --reveal`."
         )
     return 0

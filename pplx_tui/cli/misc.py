@@ -148,10 +148,10 @@ def _reset_anchor() -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from pplx_tui.config import load_settings
     from pplx_tui.ops.diagnostics import run_doctor
-    from pplx_tui.secrets.store import SecretStore
+    from pplx_tui.secrets.choose import open_secret_store
 
     settings = load_settings()
-    checks = run_doctor(settings, SecretStore())
+    checks = run_doctor(settings, open_secret_store(settings))
     if args.json:
         emit_json([{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks])
     else:

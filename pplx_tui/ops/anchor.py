@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from pplx_tui.core.errors import OperationFailed, PplxError
 from pplx_tui.core.text import one_line
-from pplx_tui.secrets.store import AUDIT_ANCHOR_PREFIX, SecretStore
+from pplx_tui.secrets.store import AUDIT_ANCHOR_PREFIX, Secrets
 from pplx_tui.store.head import GENESIS, SESSION_HEAD, Head
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def anchor_ref(db_path: Path) -> str:
 
 
 class AuditAnchor:
-    def __init__(self, db: Database, secrets: SecretStore) -> None:
+    def __init__(self, db: Database, secrets: Secrets) -> None:
         self.db = db
         self.secrets = secrets
         self.ref = anchor_ref(db.path)

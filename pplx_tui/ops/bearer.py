@@ -67,7 +67,7 @@ def read_secret(svc: Services, bearer: Bearer) -> Secret:
                 v.secret_state = SecretState.NOT_STORED
                 s.add(v)
         raise OperationFailed(
-            f"The secret of {bearer.label} is missing from the keyring.",
+            f"The secret of {bearer.label} is missing from {svc.secrets.where}.",
             hint="Import it again with `pplx-tui keys add` (the same name restores it).",
         )
     return Secret(value)

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from pplx_tui.config import Settings, load_settings
 from pplx_tui.core.clock import Clock, SystemClock
-from pplx_tui.secrets.store import SecretStore
+from pplx_tui.secrets.choose import open_secret_store
+from pplx_tui.secrets.store import Secrets
 from pplx_tui.system.clock import default_clock
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 class Services:
     settings: Settings
     db: Database
-    secrets: SecretStore
+    secrets: Secrets
     clock: Clock
     api_factory: Any = None  # () -> PerplexityClient; the default builds one from settings
     lease_clock: Clock = field(default_factory=SystemClock)
@@ -82,7 +83,7 @@ class Services:
 def open_services(
     settings: Settings | None = None,
     *,
-    secrets: SecretStore | None = None,
+    secrets: Secrets | None = None,
     clock: Clock | None = None,
     api_factory: Any = None,
 ) -> Services:
@@ -95,7 +96,7 @@ def open_services(
     svc = Services(
         settings=settings,
         db=db,
-        secrets=secrets or SecretStore(),
+        secrets=secrets or open_secret_store(settings),
         clock=clock or default_clock(),
         api_factory=api_factory,
         lease_seconds=lease_seconds,

@@ -10,7 +10,8 @@ from pplx_tui.core.errors import PplxError
 
 if TYPE_CHECKING:
     from pplx_tui.config import Settings
-    from pplx_tui.secrets.store import SecretStore
+    from pplx_tui.secrets.store import Secrets
+    from pplx_tui.secrets.vault import VaultSecretStore
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class Check:
     fatal: bool = True  # a failed fatal check means exit 3
 
 
-def _database_check(path: Path, secrets: SecretStore) -> Check:
+def _database_check(path: Path, secrets: Secrets) -> Check:
     """Open (create, upgrade) the inventory and run SQLite's quick check on it. Damage found
     by the check, or an error it raises, is a failed check with one line, never a crash.
     A new inventory starts its audit anchor, as ``open_services`` does."""
@@ -60,15 +61,44 @@ def _database_check(path: Path, secrets: SecretStore) -> Check:
     )
 
 
-def run_doctor(settings: Settings, secrets: SecretStore, api_factory: object = None) -> list[Check]:
-    checks: list[Check] = []
+def _vault_checks(secrets: VaultSecretStore) -> list[Check]:
+    """Where (address, mount, prefix), who (the token's display name, never the token),
+    sealed or not, and a write/read/destroy round trip. The first failure ends the list."""
+    checks = [Check("secret store", True, secrets.backend_name)]
     try:
-        checks.append(Check("keyring backend", True, secrets.backend_name))
-        secrets.backend  # noqa: B018 - runs the backend checks
+        secrets.backend  # noqa: B018 - address, token and hvac checked here
+        sealed = secrets.sealed()
+        checks.append(Check("Vault seal", not sealed, "sealed" if sealed else "unsealed"))
+        if sealed:
+            return checks
+        checks.append(Check("Vault identity", True, secrets.identity()))
+        try:
+            checks.append(Check("Vault mount", True, secrets.mount_config(), fatal=False))
+        except PplxError as exc:
+            checks.append(Check("Vault mount", False, str(exc), fatal=False))
         rt = secrets.round_trip()
-        checks.append(Check("keyring round trip", rt.ok, rt.message))
+        checks.append(Check("Vault round trip", rt.ok, rt.message))
     except PplxError as exc:
-        checks.append(Check("keyring round trip", False, str(exc)))
+        checks.append(Check("Vault", False, str(exc)))
+    return checks
+
+
+def run_doctor(settings: Settings, secrets: Secrets, api_factory: object = None) -> list[Check]:
+    from pplx_tui.secrets.store import SecretStore
+    from pplx_tui.secrets.vault import VaultSecretStore
+
+    checks: list[Check] = []
+    if isinstance(secrets, VaultSecretStore):
+        checks += _vault_checks(secrets)
+    else:
+        try:
+            checks.append(Check("keyring backend", True, secrets.backend_name))
+            if isinstance(secrets, SecretStore):
+                secrets.backend  # noqa: B018 - runs the backend checks
+            rt = secrets.round_trip()
+            checks.append(Check("keyring round trip", rt.ok, rt.message))
+        except PplxError as exc:
+            checks.append(Check("keyring round trip", False, str(exc)))
     checks.append(_database_check(settings.paths.db_path, secrets))
     from pplx_tui.api.client import PerplexityClient
 

@@ -280,10 +280,10 @@ def record_minted(
     problem = None
     stored = True
     try:
-        svc.secrets.put(ref, value)
+        svc.secrets.put(ref, value, labels={"key": key_name, "stage": stage})
     except PplxError as exc:
         stored = False
-        problem = f"The keyring did not take the new key: {exc}"
+        problem = f"{svc.secrets.where.capitalize()} did not take the new key: {exc}"
     now = svc.now()
     try:
         with svc.db.session() as s:
@@ -307,7 +307,7 @@ def record_minted(
                 now=now,
                 status="done",
                 step="recorded",
-                message="" if stored else "secret not stored in the keyring",
+                message="" if stored else f"secret not stored in {svc.secrets.where}",
                 data={"version_id": version.id, "fingerprint_prefix": fp[:12]},
             )
             audit.append(

@@ -302,7 +302,9 @@ def import_key(
             if held is not None:
                 _adoptable(svc, s, held)  # refused unless a creation that failed holds it
     if restore is not None:
-        svc.secrets.put(restore.secret_ref, cleaned.value)
+        svc.secrets.put(
+            restore.secret_ref, cleaned.value, labels={"key": name, "stage": restore.stage}
+        )
         with svc.db.session() as s:
             v = s.get(KeyVersion, restore.id)
             assert v is not None
@@ -316,7 +318,7 @@ def import_key(
     reused = _orphan_holding(svc, cleaned.value) if adopting else None
     ref = reused or f"{uuid.uuid4().hex}"
     if reused is None:
-        svc.secrets.put(ref, cleaned.value)
+        svc.secrets.put(ref, cleaned.value, labels={"key": name, "stage": Stage.CURRENT})
     try:
         with svc.db.session() as s:
             held = s.exec(select(Key).where(Key.name == name)).first()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pplx_tui.core.errors import EnvironmentUnusable
-from pplx_tui.secrets.store import AUDIT_ANCHOR_PREFIX, SERVICE, SecretStore
+from pplx_tui.secrets.store import AUDIT_ANCHOR_PREFIX, SERVICE, Secrets, SecretStore
 
 #: Entries this tool writes that are not key versions: these names, and any name starting
 #: with one of the prefixes (the audit anchors, one per inventory file).
@@ -57,8 +57,17 @@ def _one(backend: Any) -> set[str] | None:
     return None
 
 
-def list_refs(store: SecretStore) -> Listing:
-    """The keyring usernames under service ``pplx-tui``, when the backend can list them."""
+def list_refs(store: Secrets) -> Listing:
+    """The keyring usernames under service ``pplx-tui``, when the backend can list them;
+    with Vault, the secrets under the prefix (one LIST)."""
+    if not isinstance(store, SecretStore):
+        from pplx_tui.secrets.vault import VaultSecretStore
+
+        if isinstance(store, VaultSecretStore):
+            listed = store.list_refs()
+            kept = frozenset(r for r in listed if not is_housekeeping(r))
+            return Listing(kept, store.backend_name)
+        return Listing(None, f"{store.backend_name} cannot list its entries")
     backend = store.backend  # runs the store's own safety checks first
     name = store.backend_name
     try:

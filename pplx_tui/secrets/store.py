@@ -16,10 +16,10 @@ import contextlib
 import getpass
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pplx_tui.core.errors import EnvironmentUnusable, OperationFailed
 
@@ -86,8 +86,33 @@ class RoundTrip:
     message: str
 
 
+class Secrets(Protocol):
+    """What every secret store offers (the keyring's :class:`SecretStore`, Vault's
+    :class:`~pplx_tui.secrets.vault.VaultSecretStore`). Errors are :class:`PplxError`
+    subclasses whose messages hold no secret."""
+
+    kind: str  # "keyring" or "vault"
+    where: str  # how messages name it: "the keyring", "Vault"
+
+    @property
+    def backend_name(self) -> str: ...
+
+    def put(self, ref: str, secret: str, *, labels: Mapping[str, str] | None = None) -> None: ...
+
+    def get(self, ref: str) -> str | None: ...
+
+    def delete(self, ref: str) -> bool: ...
+
+    def relabel(self, ref: str, labels: Mapping[str, str]) -> None: ...
+
+    def round_trip(self) -> RoundTrip: ...
+
+
 class SecretStore:
     """Put, get and delete secrets by reference. Errors are :class:`PplxError` subclasses."""
+
+    kind = "keyring"
+    where = "the keyring"
 
     def __init__(self, backend: Any | None = None) -> None:
         self._backend = backend
@@ -168,7 +193,10 @@ class SecretStore:
                 hint=_HOW_TO_FIX,
             ) from None
 
-    def put(self, ref: str, secret: str) -> None:
+    def put(self, ref: str, secret: str, *, labels: Mapping[str, str] | None = None) -> None:
+        """Store ``secret`` under ``ref``. ``labels`` (key name, stage) are for stores that
+        keep them beside the secret; the keyring has nowhere to put them."""
+        del labels
         self._call(
             "store a secret",
             lambda b, r, s: b.set_password(SERVICE, r, s),
@@ -192,6 +220,10 @@ class SecretStore:
         except kerr.PasswordDeleteError:
             return False
         return True
+
+    def relabel(self, ref: str, labels: Mapping[str, str]) -> None:
+        """Nothing to do: the keyring keeps no labels."""
+        del ref, labels
 
     def round_trip(self) -> RoundTrip:
         """Write, read back and delete a probe entry (for ``doctor``)."""

@@ -11,64 +11,29 @@ yet is created with check-and-set 0 (never overwriting one made meanwhile).
 
 from __future__ import annotations
 
-import ipaddress
-import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from pplx_tui.core.text import one_line
+from pplx_tui.system.vault import VaultConnection, VaultSetupError, vault_client, vault_connection
 from pplx_tui.targets import TargetError
 
 
-def _addr(o: Mapping[str, str]) -> str:
-    addr = (o.get("addr") or os.environ.get("VAULT_ADDR") or "").strip()
-    if not addr:
-        raise TargetError("No Vault address: set VAULT_ADDR (or give the target --addr).")
-    parts = urlsplit(addr)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise TargetError(f"VAULT_ADDR {one_line(addr[:80])!r} is not an http(s) address.")
-    if parts.scheme == "http":
-        host = parts.hostname
-        try:
-            loopback = ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = host == "localhost"
-        if not loopback:
-            raise TargetError(
-                f"Refused: {host} over plain http would carry the key unencrypted; use https "
-                "(plain http is for a server on this machine only)."
-            )
-    return addr.rstrip("/")
-
-
-def _token() -> str:
-    token = os.environ.get("VAULT_TOKEN", "").strip()
-    if not token:
-        path = Path.home() / ".vault-token"
-        try:
-            token = path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError):
-            token = ""
-    if not token:
-        raise TargetError("No Vault token: set VAULT_TOKEN or log in (`bao login`, `vault login`).")
-    return token
+def _connection(o: Mapping[str, str]) -> VaultConnection:
+    try:
+        return vault_connection(
+            o.get("addr"), how_to_set="set VAULT_ADDR (or give the target --addr)"
+        )
+    except VaultSetupError as exc:
+        raise TargetError(exc.message) from None
 
 
 def _client(o: Mapping[str, str], timeout: float) -> Any:
+    conn = _connection(o)
     try:
-        import hvac
-    except ImportError:
-        raise TargetError("Vault targets need hvac: `pip install 'pplx-tui[team]'`.") from None
-    verify: bool | str = os.environ.get("VAULT_CACERT") or True
-    return hvac.Client(
-        url=_addr(o),
-        token=_token(),
-        namespace=os.environ.get("VAULT_NAMESPACE") or None,
-        verify=verify,
-        timeout=max(1, round(timeout)),
-    )
+        return vault_client(conn, timeout=timeout, needed_for="Vault targets")
+    except VaultSetupError as exc:
+        raise TargetError(exc.message) from None
 
 
 def _failed(what: str, exc: BaseException, secret: str | None = None) -> TargetError:

@@ -179,7 +179,9 @@ class _Driver:
         if result.unstored_secret is not None:
             self.unstored = result.unstored_secret
             raise self.fail(
-                "replace", f"The keyring did not take the replacement: {result.message}"
+                "replace",
+                f"{self.svc.secrets.where.capitalize()} did not take the replacement: "
+                f"{result.message}",
             )
         if result.status == "running" and self.cancel is not None and self.cancel.is_set():
             raise _Stop(result.message)  # stopped at a safe point, not failed: resumable

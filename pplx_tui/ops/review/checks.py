@@ -493,7 +493,7 @@ def _keyring_findings(
             Finding(
                 Kind.SECRET_MISSING,
                 name,
-                f"The secret of {name} (…{v.last4}, {v.stage}) is not in the keyring, so "
+                f"The secret of {name} (…{v.last4}, {v.stage}) is not in {svc.secrets.where}, so "
                 "pplx-tui cannot verify, rotate or revoke it: import it again with "
                 f"`pplx-tui keys add {name}` (the same key restores it), or revoke it in the "
                 "web console and mark it revoked.",
@@ -513,11 +513,12 @@ def _keyring_findings(
                 Finding(
                     Kind.UNKNOWN_KEYRING_ENTRY,
                     ref,
-                    f"The keyring holds a pplx-tui entry {ref!r}"
+                    f"{svc.secrets.where.capitalize()} holds a pplx-tui entry {ref!r}"
                     + (f" (a key ending …{last4})" if last4 else "")
                     + " that no key in the inventory uses, perhaps left by an older inventory "
                     "or an interrupted import. If it is a live key, import it with "
-                    "`pplx-tui keys add NAME`; otherwise delete the entry in your keyring tool.",
+                    "`pplx-tui keys add NAME`; otherwise delete the entry in "
+                    + ("your keyring tool." if svc.secrets.kind == "keyring" else "Vault."),
                     None,
                     {"ref": ref, "last4": last4},
                 )

@@ -43,6 +43,7 @@ and does nothing unless set.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -684,6 +685,7 @@ class Driver:
             assert new is not None
             assert old is not None
             revoked_meanwhile = (new.last4, old.last4) if new.stage == Stage.REVOKED else None
+            relabel: list[tuple[str, str]] = []
             if new.stage == Stage.PENDING:
                 for v in s.exec(
                     select(KeyVersion).where(
@@ -692,8 +694,10 @@ class Driver:
                 ).all():
                     v.stage = Stage.PREVIOUS
                     s.add(v)
+                    relabel.append((v.secret_ref, Stage.PREVIOUS))
                 new.stage = Stage.CURRENT
                 s.add(new)
+                relabel.append((new.secret_ref, Stage.CURRENT))
                 audit.append(
                     s,
                     at=now,
@@ -702,6 +706,9 @@ class Driver:
                     fingerprint=new.fingerprint,
                     detail=f"previous …{old.last4}",
                 )
+        for ref, stage in relabel:  # the stage beside the secret (Vault): a label, best effort
+            with contextlib.suppress(PplxError):
+                self.svc.secrets.relabel(ref, {"stage": stage})
         if revoked_meanwhile is not None:  # outside the transaction: stop() writes too
             new_last4, old_last4 = revoked_meanwhile
             raise self.stop(
@@ -747,7 +754,7 @@ class Driver:
         value = self.svc.secrets.get(old.secret_ref)
         note = ""
         if value is None:
-            note = " (not checked: its secret had already left the keyring)"
+            note = f" (not checked: its secret had already left {self.svc.secrets.where})"
         else:
             state, message = "unknown", ""
             with self.svc.api.within():  # all the tries together: one call's time at most

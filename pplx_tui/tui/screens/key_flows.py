@@ -109,7 +109,7 @@ def import_key(screen: KeyScreen) -> None:
         def imported(result: ImportResult) -> None:
             msg = f"Imported {one_line(result.key.name)} (…{result.key.version.last4 if result.key.version else '?'})."
             if result.restored:
-                msg = f"The secret of {one_line(result.key.name)} is back in the keyring."
+                msg = f"The secret of {one_line(result.key.name)} is back in {svc.secrets.where}."
             screen.notify(msg, markup=False)
             if result.warning:
                 screen.notify(result.warning, severity="warning", markup=False, timeout=10)

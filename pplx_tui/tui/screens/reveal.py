@@ -60,9 +60,14 @@ class RevealScreen(AppAccess, ModalScreen[None]):
                     id="problem",
                 )
             else:
+                where = (
+                    "your OS keyring"
+                    if self.svc.secrets.kind == "keyring"
+                    else self.svc.secrets.where
+                )
                 yield Static(
                     Text(
-                        "The key is stored in your OS keyring. This is the only time pplx-tui "
+                        f"The key is stored in {where}. This is the only time pplx-tui "
                         "shows it without an audited reveal."
                     ),
                     classes="hint",
