@@ -151,6 +151,9 @@ def _snapshot(
         v = chosen.get(kid)
         if v is None:
             continue
+        for text in (name, group, notes, v[2], v[3], v[7], v[9], v[10]):
+            if isinstance(text, bytes):  # binary data where text belongs: one line, no crash
+                raise malformed_value(text)
         stage = str(v[2])
         if stage == _STAGE_REVOKED and not include_retired:
             continue
