@@ -10,12 +10,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Header, Input, Static
+from textual.widgets import Input, Static
 
 from pplx_tui.core.text import one_line
 from pplx_tui.tui.rows import Column, Row
 from pplx_tui.tui.screens.base import AppAccess
 from pplx_tui.tui.widgets.footer import FittingFooter
+from pplx_tui.tui.widgets.header import app_header
 from pplx_tui.tui.widgets.virtual_table import VirtualTable
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ class AuditScreen(AppAccess, Screen[None]):
     ]
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=False)
+        yield app_header()
         yield Static(Text("Checking the hash chain…"), id="chain")
         yield Input(placeholder="Filter: action, key, outcome, detail, date", id="audit-filter")
         yield VirtualTable(EVENT_COLUMNS, id="events")

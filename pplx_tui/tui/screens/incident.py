@@ -25,7 +25,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Header, Static
+from textual.widgets import ContentSwitcher, Static
 
 from pplx_tui.core.errors import BadInput
 from pplx_tui.core.policy import duration_label
@@ -50,6 +50,7 @@ from pplx_tui.tui.messages import (
 )
 from pplx_tui.tui.screens.base import AppAccess
 from pplx_tui.tui.widgets.footer import FittingFooter
+from pplx_tui.tui.widgets.header import app_header
 from pplx_tui.tui.widgets.incident.checklist import ChecklistPhase
 from pplx_tui.tui.widgets.incident.close import ClosePhase
 from pplx_tui.tui.widgets.incident.done import DonePhase
@@ -111,7 +112,7 @@ class IncidentScreen(AppAccess, Screen[None]):
     # -- layout ----------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=False)
+        yield app_header()
         yield Static(Text("Key compromised"), id="incident-title")
         with Horizontal(id="incident-body"):
             yield Static(Text(""), id="steps")

@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Header, Static
+from textual.widgets import Static
 
 from pplx_tui.core.policy import duration_label
 from pplx_tui.core.text import one_line
@@ -22,6 +22,7 @@ from pplx_tui.tui.rows import Column, Row
 from pplx_tui.tui.screens.base import AppAccess
 from pplx_tui.tui.screens.incident import IncidentScreen
 from pplx_tui.tui.widgets.footer import FittingFooter
+from pplx_tui.tui.widgets.header import app_header
 from pplx_tui.tui.widgets.incident.labels import STEP_LABELS, timeline_line
 from pplx_tui.tui.widgets.virtual_table import VirtualTable
 
@@ -118,7 +119,7 @@ class IncidentsScreen(AppAccess, Screen[None]):
         self.views: dict[str, IncidentView] = {}
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=False)
+        yield app_header()
         yield Static(Text("Loading incidents…"), id="incidents-summary")
         yield VirtualTable(INCIDENT_COLUMNS, id="incident-list")
         with VerticalScroll(id="timeline-scroll"):

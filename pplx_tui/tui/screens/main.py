@@ -19,7 +19,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Header, Input, Static
+from textual.widgets import Input, Static
 
 from pplx_tui.core.errors import PplxError
 from pplx_tui.core.limits import DEFAULT_KEY_VAR
@@ -33,6 +33,7 @@ from pplx_tui.tui.screens.base import AppAccess
 from pplx_tui.tui.screens.review import ReviewScreen
 from pplx_tui.tui.widgets.detail import DetailPane, render_detail
 from pplx_tui.tui.widgets.footer import FittingFooter
+from pplx_tui.tui.widgets.header import app_header
 from pplx_tui.tui.widgets.virtual_table import VirtualTable
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ class MainScreen(AppAccess, Screen[None]):
         self.inventory = Inventory([], Totals(0, 0, 0), 0, [])
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=False)
+        yield app_header()
         yield Input(placeholder="Filter: name, group, stage, last 4, notes", id="filter")
         yield VirtualTable(KEY_COLUMNS, id="keys")
         yield Static(id="empty")

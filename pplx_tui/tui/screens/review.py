@@ -17,7 +17,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Header, Static
+from textual.widgets import DataTable, Static
 
 from pplx_tui.core.limits import DEFAULT_GRACE_SECONDS
 from pplx_tui.core.text import one_line
@@ -26,6 +26,7 @@ from pplx_tui.tui.modals.bulk_confirm import BulkConfirmModal
 from pplx_tui.tui.modals.dismiss import DismissModal, DismissRequest
 from pplx_tui.tui.screens.base import AppAccess
 from pplx_tui.tui.widgets.footer import FittingFooter
+from pplx_tui.tui.widgets.header import app_header
 
 if TYPE_CHECKING:
     from pplx_tui.ops.review import BulkResult, Finding, PlannedRevoke, Reconcile, Review
@@ -94,7 +95,7 @@ class ReviewScreen(AppAccess, Screen[None]):
         self.selected: set[str] = set()
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=False)
+        yield app_header()
         yield Static(Text("Reviewing the inventory…"), id="review-summary")
         table: DataTable[Any] = DataTable(id="findings", cursor_type="row", zebra_stripes=False)
         yield table

@@ -14,10 +14,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Header, Static
+from textual.widgets import Static
 
 from pplx_tui.tui.screens.base import AppAccess
 from pplx_tui.tui.widgets.footer import FittingFooter
+from pplx_tui.tui.widgets.header import app_header
 from pplx_tui.tui.widgets.rotation_view import RotationView
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class RotationScreen(AppAccess, Screen[None]):
         self.job = job
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=False)
+        yield app_header()
         yield Static(id="rotation-title")
         with VerticalScroll(id="rotation-scroll"):
             yield RotationView(id="rotation-body")
