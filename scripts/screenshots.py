@@ -11,6 +11,10 @@ code gives the same pictures (the sandbox's throw-away folder shows as ``<sandbo
     generate  a new key generated, ending on the one-time reveal screen, masked
     revoke    the revoke confirmation of a key with a dotenv target (what will break)
     audit     the audit log with the hash chain's status
+    targets   the targets dialog with a deployment preset's fields (Kubernetes)
+    rotation  a rotation's progress, in its grace period (the countdown)
+    review    the stale-key review
+    help      the help screen (? or F1) of the main screen
 
 The PNGs need Debian's fonts-firacode (or any installed "Fira Code"): the SVG's web font
 reference is replaced by the locally installed family before conversion.
@@ -31,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (120, 40)
 FIXED_NOW = "2026-11-26T12:00:00Z"
-SHOTS = ("main", "detail", "generate", "revoke", "audit")
+SHOTS = ("main", "detail", "generate", "revoke", "audit", "targets", "rotation", "review", "help")
 FONT = "Fira Code"
 
 
@@ -157,12 +161,79 @@ async def shoot(out: Path, only: set[str]) -> None:
                 await pilot.press("escape")
                 await settle(pilot)
 
+            async def targets() -> None:
+                from textual.widgets import Select
+
+                screen.jump_to("prod-search")
+                await settle(pilot)
+                await pilot.press("t")
+                await wait_for(
+                    pilot, lambda: type(app.screen).__name__ == "TargetsModal", "the targets"
+                )
+                await settle(pilot)
+                app.screen.query_one("#kind", Select).value = "kubernetes"
+                await settle(pilot)
+                app.screen.query_one("#f-kubernetes-secret", Input).value = "search-api"
+                app.screen.query_one("#f-kubernetes-namespace", Input).value = "prod"
+                app.screen.query_one("#f-kubernetes-secret", Input).focus()
+                await settle(pilot)
+                await take(app, out, "targets")
+                await pilot.press("escape")
+                await settle(pilot)
+
+            async def rotation() -> None:
+                screen.jump_to("prod-webhooks")  # it has a dotenv target
+                await settle(pilot)
+                await pilot.press("o")
+                await wait_for(
+                    pilot, lambda: type(app.screen).__name__ == "RotateModal", "the confirmation"
+                )
+                grace = app.screen.query_one("#grace", Input)
+                grace.value = "300"
+                await pilot.press("ctrl+s")
+                await wait_for(
+                    pilot,
+                    lambda: (
+                        type(app.screen).__name__ == "RotationScreen"
+                        and "s left" in str(app.screen.query_one("#rotation-body").render())
+                    ),
+                    "the countdown",
+                )
+                await pilot.pause(0.2)
+                await take(app, out, "rotation")
+                await pilot.press("c")  # stop waiting: resumable, and the sandbox goes anyway
+                await settle(pilot)
+                await pilot.press("escape")
+                await settle(pilot)
+
+            async def review() -> None:
+                await pilot.press("w")
+                await wait_for(
+                    pilot, lambda: type(app.screen).__name__ == "ReviewScreen", "the review"
+                )
+                await settle(pilot)
+                await take(app, out, "review")
+                await pilot.press("escape")
+                await settle(pilot)
+
+            async def help_screen() -> None:
+                await pilot.press("question_mark")
+                await wait_for(pilot, lambda: type(app.screen).__name__ == "HelpScreen", "the help")
+                await settle(pilot)
+                await take(app, out, "help")
+                await pilot.press("escape")
+                await settle(pilot)
+
             steps = [
                 ("main", main),
                 ("detail", detail),
                 ("generate", generate),
                 ("revoke", revoke),
                 ("audit", audit),
+                ("targets", targets),
+                ("rotation", rotation),
+                ("review", review),
+                ("help", help_screen),
             ]
             for name, step in steps:
                 if name in only:

@@ -36,7 +36,9 @@ ABOUT: dict[str, About] = {
     "main.verify_all": About("Verify all keys", "Check every live version"),
     "main.revoke": About("Revoke the selected key", "Shows what breaks; asks for the name"),
     "main.edit": About("Edit policy and notes", "Rotation days, due-soon window, group, notes"),
-    "main.targets": About("Targets of the selected key", "Dotenv files and commands to update"),
+    "main.targets": About(
+        "Targets of the selected key", "Dotenv files, commands, GitHub, Kubernetes, Vault..."
+    ),
     "main.filter": About("Filter the keys", "Type to narrow the table"),
     "main.clear_filter": About("Clear the filter", "Show every key again", "navigation"),
     "main.details": About("Show or hide details", "Versions, targets, events, policy"),
