@@ -378,3 +378,21 @@ def test_run_program_keeps_stdout_only_when_asked(
         [sys.executable, "-c", "print('hidden')"], input=b"", env=dict(os.environ), timeout=30
     )
     assert quiet.stdout == b""
+
+
+def test_keys_show_names_what_each_target_runs(cli: Cli, emulator: Emulator, tools: Path) -> None:
+    key = emulator.bootstrap_key
+    assert cli("keys", "add", "Main", input=key).code == 0
+    assert cli("targets", "add", "Main", "fly", "--app", "web-app").code == 0
+    shown = cli("keys", "show", "Main")
+    assert "#1 fly: fly secrets import --app=web-app" in shown.stdout
+    assert "None" not in shown.stdout
+    data = json.loads(cli("keys", "show", "Main", "--json").stdout)
+    (t,) = data["targets_detail"]
+    assert (t["kind"], t["options"], t["runs"]) == (
+        "fly",
+        {"app": "web-app", "secret": "PERPLEXITY_API_KEY"},
+        "fly: fly secrets import --app=web-app",
+    )
+    assert key not in shown.stdout
+    assert held(tools, ("fly", "web-app/PERPLEXITY_API_KEY")) == key

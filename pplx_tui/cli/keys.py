@@ -317,8 +317,19 @@ def cmd_show(args: argparse.Namespace) -> int:
         data = k.to_json()
         data["notes"] = k.notes
         data["versions"] = [v.to_json() for v in k.versions]
+        from pplx_tui.ops.targets import label_of
+        from pplx_tui.targets.presets import options_of
+
         data["targets_detail"] = [
-            {"id": t.id, "kind": t.kind, "path": t.path, "var": t.var, "command": t.command}
+            {
+                "id": t.id,
+                "kind": t.kind,
+                "path": t.path,
+                "var": t.var,
+                "command": t.command,
+                "options": options_of(t.options) or None,
+                "runs": label_of(t),
+            }
             for t in detail.targets
         ]
         emit_json(data)
@@ -339,10 +350,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     if k.due:
         out(f"Due:        {day(k.due.due_at)} ({k.due.label})")
     out(f"Targets:    {len(detail.targets)}")
-    for t in detail.targets:
-        out(
-            f"  #{t.id} {cell(t.kind)} {cell(t.path or t.command)}{' ' + cell(t.var) if t.var else ''}"
-        )
+    if detail.targets:
+        from pplx_tui.ops.targets import label_of
+
+        for t in detail.targets:
+            out(f"  #{t.id} {cell(label_of(t))}")
     if k.notes:
         out(f"Notes:      {cell(k.notes)}")
     return 0
