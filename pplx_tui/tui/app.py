@@ -15,6 +15,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.signal import Signal
@@ -34,6 +35,7 @@ from pplx_tui.tui.modals.resume import ResumeModal
 from pplx_tui.tui.screens.help import HELP_KEYS, HelpScreen
 from pplx_tui.tui.screens.main import MainScreen
 from pplx_tui.tui.screens.reveal import RevealScreen
+from pplx_tui.tui.screens.too_small import TooSmallScreen, too_small
 from pplx_tui.tui.tracker import RotationTracker
 from pplx_tui.tui.widgets.virtual_table import VirtualTable
 from pplx_tui.tui.work import OpsRunner
@@ -133,6 +135,22 @@ class PplxApp(OpsRunner, App[int]):
     def on_mount(self) -> None:
         self._apply_keymap()
         self.svc.on_api_wait = self._api_waits
+        self._check_size(self.size.width, self.size.height)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._check_size(event.size.width, event.size.height)
+
+    def _check_size(self, width: int, height: int) -> None:
+        """Below 80x24 a notice covers the app; it goes once the terminal is big enough."""
+        top = self.screen
+        showing = isinstance(top, TooSmallScreen)
+        if too_small(width, height):
+            if isinstance(top, TooSmallScreen):
+                top.show(width, height)
+            else:
+                self.push_screen(TooSmallScreen())
+        elif showing:
+            self.pop_screen()
         self.svc.on_notice = self._notice
         problem = self.svc.anchor.problem if self.svc.anchor is not None else None
         if problem:  # met while opening the inventory, before this screen could say it

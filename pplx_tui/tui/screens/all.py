@@ -11,6 +11,7 @@ from pplx_tui.tui.screens.main import MainScreen
 from pplx_tui.tui.screens.reveal import RevealScreen
 from pplx_tui.tui.screens.review import ReviewScreen
 from pplx_tui.tui.screens.rotation import RotationScreen
+from pplx_tui.tui.screens.too_small import TooSmallScreen
 from pplx_tui.tui.widgets.incident.close import ClosePhase
 
 ALL_SCREENS = (
@@ -22,6 +23,7 @@ ALL_SCREENS = (
     IncidentScreen,
     IncidentsScreen,
     HelpScreen,
+    TooSmallScreen,
 )
 
 #: widgets of those screens with bindings of their own (shown while the focus is inside)

@@ -1,0 +1,40 @@
+"""Below 80x24 a clear notice covers the app (issue 12, point 2); at 80x24 the app itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.widgets import Static
+
+from pplx_tui.tui.app import PplxApp
+from pplx_tui.tui.screens.main import MainScreen
+from pplx_tui.tui.screens.too_small import TooSmallScreen
+from tests.tui.helpers import current_screen, idle, seed, wait_for
+
+
+def notice(app: PplxApp) -> str:
+    return str(current_screen(app).query_one("#too-small", Static).render())
+
+
+async def test_a_small_terminal_gets_one_notice_that_goes_when_it_grows(
+    svc: Any, emulator: Any
+) -> None:
+    seed(svc, emulator, [("alpha", "prod")])
+    app = PplxApp(svc)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await wait_for(pilot, lambda: isinstance(current_screen(app), TooSmallScreen), "notice")
+        assert "needs 80x24, this one is 60x20" in notice(app)
+        await pilot.resize_terminal(79, 30)
+        await wait_for(pilot, lambda: "this one is 79x30" in notice(app), "the new size")
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: isinstance(current_screen(app), MainScreen), "the app")
+        await wait_for(pilot, idle(app))
+        assert [r.key for r in current_screen(app).table.rows] == ["alpha"]  # type: ignore[attr-defined]
+
+
+async def test_80x24_is_the_app_itself(svc: Any, emulator: Any) -> None:
+    seed(svc, emulator, [("alpha", "prod")])
+    app = PplxApp(svc)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, idle(app))
+        assert isinstance(current_screen(app), MainScreen)
