@@ -24,6 +24,8 @@ class Column:
     width: int  # the minimum width; the flexible column takes what is left
     flex: bool = False
     right: bool = False
+    #: which columns stay when the table is too narrow for all: lower first (ties: as listed)
+    priority: int = 99
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +40,14 @@ class Row:
 
 
 KEY_COLUMNS: tuple[Column, ...] = (
-    Column("name", "Name", 18, flex=True),
-    Column("group", "Group", 12),
-    Column("stage", "Stage", 11),
-    Column("last4", "Last 4", 7),
-    Column("age", "Age", 5, right=True),
-    Column("due", "Rotation due", 24),
-    Column("verified", "Last verified", 14),
-    Column("targets", "Targets", 7, right=True),
+    Column("name", "Name", 18, flex=True, priority=0),
+    Column("group", "Group", 12, priority=5),
+    Column("stage", "Stage", 11, priority=1),
+    Column("last4", "Last 4", 7, priority=2),
+    Column("age", "Age", 5, right=True, priority=4),
+    Column("due", "Rotation due", 24, priority=3),
+    Column("verified", "Last verified", 14, priority=6),
+    Column("targets", "Targets", 7, right=True, priority=7),
 )
 
 _STAGE_RANK = {"current": 0, "pending": 1, "previous": 2, "revoked": 3}

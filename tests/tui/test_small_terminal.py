@@ -38,3 +38,21 @@ async def test_80x24_is_the_app_itself(svc: Any, emulator: Any) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, idle(app))
         assert isinstance(current_screen(app), MainScreen)
+
+
+async def test_narrow_tables_keep_the_columns_that_matter(svc: Any, emulator: Any) -> None:
+    """At 80 columns the key table keeps name, stage, last 4, age and due date whole, instead
+    of cutting the due date and hiding the rest off the edge."""
+    seed(svc, emulator, [("alpha", "prod")])
+    app = PplxApp(svc)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, idle(app))
+        table = current_screen(app).table  # type: ignore[attr-defined]
+
+        def shown() -> list[str]:
+            widths = table._widths(table.scrollable_content_region.width)
+            return [c.key for c, w in zip(table.columns, widths, strict=True) if w]
+
+        assert shown() == ["name", "stage", "last4", "age", "due"]
+        await pilot.resize_terminal(120, 40)
+        await wait_for(pilot, lambda: len(shown()) == 8, "every column")

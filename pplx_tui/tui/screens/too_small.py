@@ -23,7 +23,7 @@ def too_small(width: int, height: int) -> bool:
 class TooSmallScreen(Screen[None]):
     DEFAULT_CSS = """
     TooSmallScreen { align: center middle; }
-    TooSmallScreen #too-small { width: auto; height: auto; }
+    TooSmallScreen #too-small { width: 100%; height: auto; padding: 0 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q,ctrl+c", "app.quit", "Quit", id="too_small.quit"),

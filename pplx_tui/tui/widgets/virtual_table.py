@@ -269,13 +269,32 @@ class VirtualTable(ScrollView, can_focus=True):
 
     # -- painting ----------------------------------------------------------------------
 
+    def _shown(self, width: int) -> list[bool]:
+        """Which columns fit in ``width``: taken by priority while they fit (a narrow
+        terminal keeps the name, stage, last 4 and due date, and drops the rest)."""
+        order = sorted(range(len(self.columns)), key=lambda i: (self.columns[i].priority, i))
+        room = width - 1
+        shown = [False] * len(self.columns)
+        used = 0
+        for i in order:
+            need = self.columns[i].width + (GAP if used else 0)
+            if used + need <= room or not used:
+                shown[i] = True
+                used += need
+        return shown
+
     def _widths(self, width: int) -> list[int]:
-        fixed = sum(c.width for c in self.columns if not c.flex) + GAP * (len(self.columns) - 1)
-        flex = [c for c in self.columns if c.flex]
+        """Each column's width; 0 for a column left out because the table is too narrow."""
+        shown = self._shown(width)
+        cols = [c for c, s in zip(self.columns, shown, strict=True) if s]
+        fixed = sum(c.width for c in cols if not c.flex) + GAP * (len(cols) - 1)
+        flex = [c for c in cols if c.flex]
         spare = max(0, width - 1 - fixed)
         out = []
-        for c in self.columns:
-            if c.flex:
+        for c, s in zip(self.columns, shown, strict=True):
+            if not s:
+                out.append(0)
+            elif c.flex:
                 out.append(max(c.width, spare // max(1, len(flex))))
             else:
                 out.append(c.width)
@@ -284,6 +303,8 @@ class VirtualTable(ScrollView, can_focus=True):
     def _column_at(self, x: int) -> int | None:
         pos = 1
         for i, w in enumerate(self._widths(self.scrollable_content_region.width)):
+            if w == 0:
+                continue
             if pos <= x < pos + w + GAP:
                 return i
             pos += w + GAP
@@ -329,12 +350,14 @@ class VirtualTable(ScrollView, can_focus=True):
         gutter: Segment | None = None,
     ) -> Strip:
         segments = [gutter or Segment(" ", line)]
-        for i, (text, w) in enumerate(zip(cells, widths, strict=False)):
+        visible = [i for i, w in enumerate(widths) if w > 0 and i < len(cells)]
+        for n, i in enumerate(visible):
+            text, w = cells[i], widths[i]
             style = line
             name = styles[i] if styles else ""
             if name:
                 style = line + self.get_component_rich_style(f"vtable--{name}", partial=True)
             segments.append(Segment(fit(text, w, self.columns[i].right), style))
-            if i < len(widths) - 1:
+            if n < len(visible) - 1:
                 segments.append(Segment(" " * GAP, line))
         return Strip(segments).adjust_cell_length(width, line)
