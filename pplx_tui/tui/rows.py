@@ -26,6 +26,8 @@ class Column:
     right: bool = False
     #: which columns stay when the table is too narrow for all: lower first (ties: as listed)
     priority: int = 99
+    #: the widest a flexible column grows (a wide terminal gives the rest to the others)
+    max_width: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +42,7 @@ class Row:
 
 
 KEY_COLUMNS: tuple[Column, ...] = (
-    Column("name", "Name", 18, flex=True, priority=0),
+    Column("name", "Name", 18, flex=True, priority=0, max_width=48),
     Column("group", "Group", 12, priority=5),
     Column("stage", "Stage", 11, priority=1),
     Column("last4", "Last 4", 7, priority=2),

@@ -98,7 +98,7 @@ class DetailPane(VerticalScroll):
     """Shows one key; filled by the screen from a worker's result."""
 
     DEFAULT_CSS = """
-    DetailPane { height: 14; border-top: solid $primary; padding: 0 1; }
+    DetailPane { height: 40%; min-height: 8; border-top: solid $primary; padding: 0 1; }
     DetailPane > Static { width: 1fr; }
     """
 

@@ -295,7 +295,8 @@ class VirtualTable(ScrollView, can_focus=True):
             if not s:
                 out.append(0)
             elif c.flex:
-                out.append(max(c.width, spare // max(1, len(flex))))
+                grown = max(c.width, spare // max(1, len(flex)))
+                out.append(min(grown, c.max_width) if c.max_width else grown)
             else:
                 out.append(c.width)
         return out
