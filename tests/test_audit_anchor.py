@@ -17,6 +17,7 @@ import pytest
 
 from pplx_tui.sandbox.emulator import Emulator
 from tests.conftest import Cli
+from tests.test_audit_chain import _sql
 
 if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
@@ -32,14 +33,6 @@ def audited(cli: Cli, emulator: Emulator, home: Path) -> Path:
     assert r.code == 0, r.stderr
     assert "intact: 3 events" in r.stdout
     return home / "inventory.db"
-
-
-def _sql(db: Path, *statements: str) -> None:
-    con = sqlite3.connect(db)
-    for s in statements:
-        con.execute(s)
-    con.commit()
-    con.close()
 
 
 def _rows(db: Path) -> list[tuple[int, str]]:
