@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import threading
 from typing import TYPE_CHECKING, Any
 
 from pplx_tui.cli.common import services
-from pplx_tui.cli.interrupt import SCAN_THEN, interruptible
+from pplx_tui.cli.interrupt import SCAN_THEN, run_interruptible
 from pplx_tui.cli.output import cell, emit_json, err, out, table
 from pplx_tui.core.errors import BadInput
 
@@ -57,14 +58,34 @@ def _plural(n: int, word: str) -> str:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     from pplx_tui.ops.scan import report_json, scan_paths
+    from pplx_tui.ops.scan.finds import ScanProgress
 
     paths: list[str] = list(args.paths)
     if not any(os.path.lexists(p) for p in paths):
         shown = ", ".join(paths[:3]) + (" …" if len(paths) > 3 else "")
         raise BadInput(f"Nothing to scan: no such file or folder ({shown}).")
 
-    with interruptible(SCAN_THEN), services() as svc:  # a scan changes nothing
-        report = scan_paths(svc, paths, git=args.git)
+    # The scan runs in a worker thread and Ctrl-C only sets ``cancel``, which the scan meets
+    # at its next progress report (every 500 files, between repositories): a
+    # KeyboardInterrupt raised inside the scan's thread pool could leave a lock of the pool
+    # taken and the process waiting on it for ever (seen once in CI).
+    class _Stopped(Exception):
+        pass
+
+    def work(cancel: threading.Event) -> ScanReport | None:
+        def progress(_p: ScanProgress) -> None:
+            if cancel.is_set():
+                raise _Stopped
+
+        with services() as svc:  # a scan changes nothing
+            try:
+                return scan_paths(svc, paths, git=args.git, on_progress=progress)
+            except _Stopped:
+                return None
+
+    found = run_interruptible(work, then=SCAN_THEN, name="pplx-scan")
+    assert found is not None  # None only when interrupted, which raised above
+    report = found
 
     if args.json:
         emit_json(report_json(report))
