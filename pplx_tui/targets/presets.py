@@ -31,9 +31,7 @@ from typing import Any
 
 from pplx_tui.core.limits import DEFAULT_KEY_VAR
 from pplx_tui.core.text import has_control, one_line
-from pplx_tui.system.process import run_program
 from pplx_tui.targets import TargetError
-from pplx_tui.targets.command import STDERR_KEPT, shown_output
 
 DEFAULT_TIMEOUT = 60.0
 #: Bytes of a read-back kept in memory (a secret, a Kubernetes Secret, a 1Password item).
@@ -128,6 +126,10 @@ class Runner:
         return found
 
     def __call__(self, call: Call) -> bytes:
+        # Here, not at the top: the command line imports this module to build its parser.
+        from pplx_tui.system.process import run_program
+        from pplx_tui.targets.command import STDERR_KEPT, shown_output
+
         env = self.env(call.env)
         argv = [self.program(env), *call.args]
         for arg in argv[1:]:  # a last guard: the rules above make this impossible
