@@ -38,7 +38,6 @@ class TargetRequest:
     command: str | None = None
     target_id: int | None = None
     options: dict[str, str] = field(default_factory=dict)
-    push: bool = True
 
 
 def _field_id(kind: str, name: str) -> str:

@@ -260,13 +260,14 @@ def targets(screen: KeyScreen, key: str) -> None:
             if req is None:
                 return
 
-            def work() -> tuple[TargetView, str]:
+            def work() -> tuple[TargetView, str, bool]:
+                """The target, what happened to the current key, and whether that failed."""
                 from pplx_tui.ops import targets as ops_targets
                 from pplx_tui.targets import TargetError
 
                 if req.action == "remove":
                     assert req.target_id is not None
-                    return ops_targets.remove_target(svc, key, req.target_id), ""
+                    return ops_targets.remove_target(svc, key, req.target_id), "", False
                 if req.kind == "dotenv":
                     view = ops_targets.add_target(
                         svc, key, "dotenv", path=req.path, var=req.var or DEFAULT_KEY_VAR
@@ -275,26 +276,23 @@ def targets(screen: KeyScreen, key: str) -> None:
                     view = ops_targets.add_target(svc, key, "command", command=req.command)
                 else:
                     view = ops_targets.add_target(svc, key, req.kind, options=dict(req.options))
-                if not req.push:
-                    return view, " It gets the key at the next rotation."
                 try:
                     pushed = ops_targets.push_current(svc, view)
                 except TargetError as exc:
-                    return view, f" Deploying the current key failed: {exc.message}"
+                    return view, f" Deploying the current key failed: {exc.message}", True
                 if pushed.last4 is None:
-                    return view, f" Nothing deployed yet: {pushed.skipped}."
+                    return view, f" Nothing deployed yet: {pushed.skipped}.", False
                 if pushed.already:
-                    return view, f" It holds …{pushed.last4} already."
+                    return view, f" It holds …{pushed.last4} already.", False
                 checked = " and read back" if view.can_read_back else ""
-                return view, f" Deployed …{pushed.last4}{checked}."
+                return view, f" Deployed …{pushed.last4}{checked}.", False
 
-            def changed(result: tuple[TargetView, str]) -> None:
-                view, said = result
+            def changed(result: tuple[TargetView, str, bool]) -> None:
+                view, said, failed = result
                 verb = "Removed" if req.action == "remove" else "Added"
                 label = screen.host.display_label(view.label)
-                failed = "failed" in said
                 screen.notify(
-                    f"{verb} target {one_line(label)}.{one_line(said)}",
+                    one_line(f"{verb} target {label}.{screen.host.display_label(said)}"),
                     markup=False,
                     severity="warning" if failed else "information",
                 )
