@@ -25,7 +25,7 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,7 +165,8 @@ class Runner:
         return done.stdout
 
 
-Run = Callable[[Call], bytes]
+#: what a preset runs its tool through (and whose ``timeout`` bounds an API call too)
+Run = Runner
 
 
 class Preset:
@@ -496,12 +497,12 @@ class Vault(Preset):
     def push(self, run: Run, o: Mapping[str, str], secret: str) -> None:
         from pplx_tui.targets import vault
 
-        vault.write_field(o, secret, timeout=getattr(run, "timeout", DEFAULT_TIMEOUT))
+        vault.write_field(o, secret, timeout=run.timeout)
 
     def read_back(self, run: Run, o: Mapping[str, str]) -> str | None:
         from pplx_tui.targets import vault
 
-        return vault.read_field(o, timeout=getattr(run, "timeout", DEFAULT_TIMEOUT))
+        return vault.read_field(o, timeout=run.timeout)
 
 
 def _strip_line(out: bytes) -> str:
