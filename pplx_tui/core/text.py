@@ -86,3 +86,14 @@ def one_line(text: str, limit: int | None = None) -> str:
     if limit is not None and len(flat) > limit:
         flat = flat[: limit - 1] + "…"
     return flat
+
+
+def validate_lookup(name: str) -> str:
+    """A name given to look a key up: trimmed and bounded, but not held to today's naming
+    rule, so that keys named under an older rule (or imported from elsewhere) stay reachable.
+    A name that cannot exist is simply not found."""
+    if not isinstance(name, str) or not name.strip():
+        raise BadInput("The key name is empty.")
+    if len(name) > 10 * MAX_NAME_LEN:
+        raise BadInput(f"The key name is {len(name):,} characters long; no key has such a name.")
+    return name.strip()

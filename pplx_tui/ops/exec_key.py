@@ -25,7 +25,7 @@ from pplx_tui.core.errors import (
     PplxError,
 )
 from pplx_tui.core.secret import Secret
-from pplx_tui.core.text import MAX_NAME_LEN, one_line
+from pplx_tui.core.text import one_line, validate_lookup
 from pplx_tui.system.foreground import find_command, run_foreground
 
 if TYPE_CHECKING:
@@ -86,11 +86,7 @@ def _connect(svc: Services) -> sqlite3.Connection:
 
 
 def _usable_bearer(con: sqlite3.Connection, name: str) -> Bearer:
-    if not isinstance(name, str) or not name.strip():
-        raise BadInput("The key name is empty.")
-    if len(name) > 10 * MAX_NAME_LEN:
-        raise BadInput(f"The key name is {len(name):,} characters long; no key has such a name.")
-    looked = name.strip()
+    looked = validate_lookup(name)
     row = con.execute('SELECT id, name FROM "key" WHERE name = ?', (looked,)).fetchone()
     if row is None:
         raise NotFound(

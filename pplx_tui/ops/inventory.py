@@ -12,7 +12,8 @@ from sqlmodel import Session, col, select
 from pplx_tui.core.clock import iso, utc
 from pplx_tui.core.errors import BadInput, NotFound
 from pplx_tui.core.policy import Due, check_policy_days, rotation_due
-from pplx_tui.core.text import MAX_NAME_LEN, validate_name, validate_note
+from pplx_tui.core.text import validate_lookup as validate_lookup
+from pplx_tui.core.text import validate_name, validate_note
 from pplx_tui.core.tokens import clean_secret, fingerprint
 from pplx_tui.store import audit
 from pplx_tui.store.tables import Event, Key, KeyVersion, Operation, SecretState, Stage, Target
@@ -208,17 +209,6 @@ def get_key(svc: Services, name: str) -> KeyView:
         versions = versions_of(s, key)
         targets = len(s.exec(select(Target.id).where(Target.key_id == key.id)).all())
     return key_view(svc, key, versions, targets)
-
-
-def validate_lookup(name: str) -> str:
-    """A name given to look a key up: trimmed and bounded, but not held to today's naming
-    rule, so that keys named under an older rule (or imported from elsewhere) stay reachable.
-    A name that cannot exist is simply not found."""
-    if not isinstance(name, str) or not name.strip():
-        raise BadInput("The key name is empty.")
-    if len(name) > 10 * MAX_NAME_LEN:
-        raise BadInput(f"The key name is {len(name):,} characters long; no key has such a name.")
-    return name.strip()
 
 
 @dataclass(frozen=True)
