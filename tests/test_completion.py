@@ -108,3 +108,16 @@ def test_install_puts_each_script_where_its_shell_looks(cli: Cli, tmp_path: Path
     r = cli("completion", "install", env={**env, "SHELL": ""})
     assert r.code == 2
     assert "Which shell?" in r.stderr
+
+
+def test_a_name_with_an_escape_sequence_is_never_offered(
+    cli: Cli, emulator: Emulator, home: Path
+) -> None:
+    import sqlite3
+
+    assert cli("keys", "add", "plain", input=emulator.bootstrap_key).code == 0
+    con = sqlite3.connect(home / "inventory.db")
+    con.execute("UPDATE key SET name = ? WHERE name = 'plain'", ("evil\x1b[31m",))
+    con.commit()
+    con.close()
+    assert said(cli, "keys", "show", "") == []

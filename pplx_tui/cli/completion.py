@@ -235,8 +235,11 @@ def key_names() -> list[str]:
         names = [r.name for r in read_snapshot(db).rows]
     except Exception:
         return []
-    # A name the shell could not take as one word (a space, a newline) is left out.
-    return [n for n in names if n and not any(ch.isspace() for ch in n)]
+    # A name the shell could not take as one word (a space, a newline), or that holds a
+    # control character (an escape sequence would reach the terminal), is left out.
+    from pplx_tui.core.text import has_control
+
+    return [n for n in names if n and not has_control(n) and not any(c.isspace() for c in n)]
 
 
 __all__ = ["SCRIPTS", "candidates", "install_path", "key_names", "register"]
