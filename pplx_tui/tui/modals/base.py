@@ -12,12 +12,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import ClassVar, TypeVar
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen
-from textual.widget import Widget
+from textual.widget import MountError, Widget
 from textual.widgets import Button, Footer, Input, Static
 
 T = TypeVar("T")
@@ -32,7 +33,9 @@ class FormModal(ModalScreen[T]):
     ]
 
     def on_mount(self) -> None:
-        self.mount(Footer(compact=True))
+        # Keys typed after `q` (a burst, e.g. pasted) can open a dialog while the app closes.
+        with contextlib.suppress(MountError):
+            self.mount(Footer(compact=True))
 
     def action_cancel(self) -> None:
         self.dismiss(None)
