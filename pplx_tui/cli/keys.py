@@ -125,6 +125,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
     with services() as svc:
         view = get_key(svc, args.name)
+        svc_kind = svc.secrets.kind
     if args.json:
         emit_json(
             {
@@ -158,7 +159,7 @@ def cmd_history(args: argparse.Namespace) -> int:
                 "REVOKED",
                 "TOKEN NAME",
                 "SOURCE",
-                "IN KEYRING",
+                "IN KEYRING" if svc_kind == "keyring" else "IN VAULT",
             ],
             rows,
         )
@@ -308,6 +309,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     with services() as svc:
         detail = key_detail(svc, args.name)
         now = svc.now()
+        svc_kind = svc.secrets.kind
         if args.reveal:
             secret = reveal_secret(svc, detail.key.name)
             out(secret.reveal())
@@ -344,7 +346,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         out(f"Created:    {stamp(v.created_at)} ({age_label(v.created_at, now)} old)")
         out(f"Verified:   {_verified(v.last_verify_state, v.last_verified_at, now)}")
         out(
-            f"In keyring: {'yes' if v.secret_state == 'stored' else v.secret_state.replace('_', ' ')}"
+            f"{'In keyring:' if svc_kind == 'keyring' else 'In Vault:  '} "
+            f"{'yes' if v.secret_state == 'stored' else v.secret_state.replace('_', ' ')}"
         )
     out(f"Policy:     rotate every {k.policy_days} days; due soon {k.due_soon_days} days ahead")
     if k.due:

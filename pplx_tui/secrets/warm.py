@@ -9,6 +9,7 @@ from the keyring here; a failure is left for the real call to meet and report.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 
 _WAIT = 30.0
@@ -26,10 +27,15 @@ class BackendWarmUp:
 
     def __init__(self) -> None:
         self._thread = threading.Thread(target=_choose, name="pplx-tui-keyring", daemon=True)
+        # Secrets in Vault (``PPLX_TUI_SECRETS=vault``): the keyring is never used, so it is
+        # not loaded (nor waited for when its D-Bus is slow).
+        self._wanted = os.environ.get("PPLX_TUI_SECRETS", "").strip().lower() != "vault"
 
     def __enter__(self) -> BackendWarmUp:
-        self._thread.start()
+        if self._wanted:
+            self._thread.start()
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        self._thread.join(_WAIT)  # a deadline: past it the real call chooses on its own
+        if self._wanted:
+            self._thread.join(_WAIT)  # a deadline: past it the real call chooses on its own

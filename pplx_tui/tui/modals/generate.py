@@ -24,8 +24,11 @@ class GenerateRequest:
 class GenerateModal(FormModal[GenerateRequest | None]):
     AUTO_FOCUS = "#name"
 
-    def __init__(self, groups: list[str], group: str | None = None) -> None:
+    def __init__(
+        self, groups: list[str], group: str | None = None, *, where: str = "your keyring"
+    ) -> None:
         super().__init__()
+        self.where = where
         self.groups = groups
         self.group = group or (groups[0] if groups else "")
 
@@ -39,7 +42,9 @@ class GenerateModal(FormModal[GenerateRequest | None]):
             yield Label("Create it with key (empty: a current key of the group)")
             yield Input(id="using")
             yield Static(
-                Text("The new secret is shown once, on the next screen, and kept in your keyring."),
+                Text(
+                    f"The new secret is shown once, on the next screen, and kept in {self.where}."
+                ),
                 classes="hint",
             )
             with Horizontal(classes="buttons"):

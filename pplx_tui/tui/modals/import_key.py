@@ -44,9 +44,10 @@ class ImportModal(FormModal[ImportRequest | None]):
 
     AUTO_FOCUS = "#name"
 
-    def __init__(self, groups: list[str] | None = None) -> None:
+    def __init__(self, groups: list[str] | None = None, *, where: str = "your OS keyring") -> None:
         super().__init__()
         self.groups = groups or []
+        self.where = where
         self.env_secret = os.environ.get(DEFAULT_KEY_VAR, "").strip()
 
     def compose(self) -> ComposeResult:
@@ -66,7 +67,7 @@ class ImportModal(FormModal[ImportRequest | None]):
                     id="use-env",
                 )
             yield Static(
-                Text("The secret goes to your OS keyring; the inventory keeps its fingerprint."),
+                Text(f"The secret goes to {self.where}; the inventory keeps its fingerprint."),
                 classes="hint",
             )
             with Horizontal(classes="buttons"):

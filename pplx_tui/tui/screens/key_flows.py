@@ -92,6 +92,11 @@ class KeyScreen(Protocol):
     ) -> Worker[None]: ...
 
 
+def _place(svc: Any) -> str:
+    """How a dialog names where secrets go: "your OS keyring", or "Vault"."""
+    return "your OS keyring" if svc.secrets.kind == "keyring" else str(svc.secrets.where)
+
+
 def import_key(screen: KeyScreen) -> None:
     svc = screen.svc
 
@@ -117,7 +122,7 @@ def import_key(screen: KeyScreen) -> None:
 
         screen.run_op("import", work, imported)
 
-    screen.app.push_screen(ImportModal(screen.groups()), done)
+    screen.app.push_screen(ImportModal(screen.groups(), where=_place(screen.svc)), done)
 
 
 def generate(screen: KeyScreen) -> None:
@@ -151,7 +156,7 @@ def generate(screen: KeyScreen) -> None:
 
         screen.run_op("generate", work, minted, on_error=lambda: screen.reload())
 
-    screen.app.push_screen(GenerateModal(screen.groups(), group), done)
+    screen.app.push_screen(GenerateModal(screen.groups(), group, where=_place(screen.svc)), done)
 
 
 def verify(screen: KeyScreen, names: list[str] | None) -> None:

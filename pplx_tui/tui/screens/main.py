@@ -206,8 +206,13 @@ class MainScreen(AppAccess, Screen[None]):
         t = Text()
         t.append("No keys in this inventory yet.\n\n", style="bold")
         t.append(f"  • Press {imp} to import a key you made in the Perplexity web console\n")
-        t.append("    (perplexity.ai → Settings → API → API keys). The secret goes to your OS\n")
-        t.append("    keyring; only its fingerprint and last 4 characters are kept here.\n")
+        t.append("    (perplexity.ai → Settings → API → API keys). The secret goes to ")
+        if self.svc.secrets.kind == "keyring":
+            t.append(
+                "your OS\n    keyring; only its fingerprint and last 4 characters are kept here.\n"
+            )
+        else:
+            t.append("Vault;\n    only its fingerprint and last 4 characters are kept here.\n")
         secret = os.environ.get(DEFAULT_KEY_VAR, "").strip()
         if secret:
             t.append(

@@ -50,7 +50,7 @@ def render_detail(d: KeyDetail, now: datetime, label: Callable[[str], str] = str
     for v in k.versions:
         stage = v.stage + (" (compromised)" if v.compromised else "")
         if v.secret_state != "stored" and v.stage != "revoked":
-            stage += " (secret not in keyring)"
+            stage += " (secret not stored)"
         verified = "never"
         if v.last_verified_at:
             verified = f"{v.last_verify_state or '?'} {ago_label(v.last_verified_at, now)}"
