@@ -7,9 +7,10 @@ paints these strings as plain segments, never as markup.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import overload
 
 from pplx_tui.core.policy import age_label, ago_label, rotation_due
 from pplx_tui.core.text import one_line
@@ -157,6 +158,65 @@ def format_key_rows(
         elif state == "soon":
             soon += 1
     return out, Totals(len(out), overdue, soon)
+
+
+def key_totals(rows: Sequence[KeyRow], now: datetime, policy: Policy) -> Totals:
+    """The totals :func:`format_key_rows` gives, without formatting the rows."""
+    overdue = soon = 0
+    for r in rows:
+        if r.stage != "current":
+            continue
+        days = r.policy_days or policy.for_group(r.group)
+        window = r.due_soon_days or policy.due_soon_days
+        due = rotation_due(r.created_at, now, days, window)
+        if due.overdue:
+            overdue += 1
+        elif due.due_soon:
+            soon += 1
+    return Totals(len(rows), overdue, soon)
+
+
+class LazyRows(Sequence[Row]):
+    """The rows of :func:`format_key_rows`, each formatted when first looked at.
+
+    The first paint of 10,000 keys shows some 35 of them: the table gets these rows, so it
+    formats what it paints (issue 12, point 7); :meth:`materialize` formats the rest, right
+    after that paint, before a filter or a sort would need them all.
+    """
+
+    __slots__ = ("_done", "_now", "_policy", "_src")
+
+    def __init__(self, src: Sequence[KeyRow], now: datetime, policy: Policy) -> None:
+        self._src = src
+        self._now = now
+        self._policy = policy
+        self._done: list[Row | None] = [None] * len(src)
+
+    def __len__(self) -> int:
+        return len(self._src)
+
+    @overload
+    def __getitem__(self, index: int) -> Row: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Row]: ...
+    def __getitem__(self, index: int | slice) -> Row | list[Row]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self._src)))]
+        row = self._done[index]
+        if row is None:
+            row = format_key_row(self._src[index], self._now, self._policy)[0]
+            self._done[index] = row
+        return row
+
+    def __iter__(self) -> Iterator[Row]:
+        for i in range(len(self._src)):
+            yield self[i]
+
+    def materialize(self) -> None:
+        """Format every row not formatted yet."""
+        for i, row in enumerate(self._done):
+            if row is None:
+                self[i]
 
 
 def filter_rows(rows: Sequence[Row], query: str) -> list[Row]:
