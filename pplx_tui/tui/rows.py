@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import overload
 
+from pplx_tui.core.clock import utc
 from pplx_tui.core.policy import age_label, ago_label, rotation_due
 from pplx_tui.core.text import one_line
 from pplx_tui.core.tokens import mask
@@ -163,15 +164,17 @@ def format_key_rows(
 def key_totals(rows: Sequence[KeyRow], now: datetime, policy: Policy) -> Totals:
     """The totals :func:`format_key_rows` gives, without formatting the rows."""
     overdue = soon = 0
-    for r in rows:
+    at = utc(now)
+    zero = timedelta(0)
+    for r in rows:  # rotation_due's arithmetic, inline: 10,000 rows on the first paint
         if r.stage != "current":
             continue
         days = r.policy_days or policy.for_group(r.group)
         window = r.due_soon_days or policy.due_soon_days
-        due = rotation_due(r.created_at, now, days, window)
-        if due.overdue:
+        left = utc(r.created_at) + timedelta(days=days) - at
+        if left <= zero:
             overdue += 1
-        elif due.due_soon:
+        elif left <= timedelta(days=window):
             soon += 1
     return Totals(len(rows), overdue, soon)
 
