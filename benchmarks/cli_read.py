@@ -2,8 +2,9 @@
 
     python benchmarks/cli_read.py [--runs 11] [--keys 20]
 
-Median wall time of ``keys list --json``, ``check --json`` and ``keys show NAME --json`` on an
-inventory of ``--keys`` keys (imported with ``keys add``, so their secrets are in the keyring)
+Median wall time of ``keys list --json``, ``check --json``, ``keys show NAME --json`` and
+``doctor --json`` (its API check against the project's emulator on loopback) on an inventory
+of ``--keys`` keys (imported with ``keys add``, so their secrets are in the keyring)
 against a bare ``python -c pass`` measured in the same run, interleaved (the first run of each
 is a warm-up). The secrets live in the real Secret Service: a gnome-keyring-daemon in a private
 D-Bus session started as ``tests/conftest.py`` does. Target (issue 12): ``keys list --json`` and
@@ -50,13 +51,24 @@ def main() -> int:
         "keys list --json": [py, "-m", "pplx_tui", "keys", "list", "--json"],
         "check --json": [py, "-m", "pplx_tui", "check", "--json"],
         "keys show K0 --json": [py, "-m", "pplx_tui", "keys", "show", "K0", "--json"],
+        "doctor --json": [py, "-m", "pplx_tui", "doctor", "--json"],
     }
-    with tempfile.TemporaryDirectory(prefix="pplx-bench-read-") as tmp:
+    sys.path.insert(0, str(SRC))
+    from pplx_tui.sandbox.emulator import Emulator
+
+    with (
+        tempfile.TemporaryDirectory(prefix="pplx-bench-read-") as tmp,
+        Emulator(seed=None) as emulator,
+    ):
         base = Path(tmp)
         with secret_service(base / "ss") as env:
             env.pop("PYTHON_KEYRING_BACKEND", None)
             env.pop("PERPLEXITY_API_KEY", None)
-            env.update(PPLX_TUI_HOME=str(base / "home"), PYTHONPATH=str(SRC))
+            env.update(
+                PPLX_TUI_HOME=str(base / "home"),
+                PYTHONPATH=str(SRC),
+                PERPLEXITY_BASE_URL=emulator.base_url,
+            )
             for i in range(args.keys):
                 secret = f"pplx-{i:04d}" + "b" * 44
                 add = subprocess.run(

@@ -3,7 +3,7 @@
     python benchmarks/reconcile.py [--keys 1000] [--latency 0.05] [--concurrency 8 16]
 
 Seeds a throw-away inventory (temporary PPLX_TUI_HOME, in-memory keyring) with N keys whose
-tokens are live in the emulator, adds per-request latency, and times ``ops.review.reconcile``
+tokens are live in the emulator, adds per-request latency, and times ``ops.review.reconcile`` (in ``ops.review.reconciling``)
 (verify every live version, record the results, refresh the findings) at each concurrency.
 Prints the time, the requests per second, and the peak number of requests in flight.
 """

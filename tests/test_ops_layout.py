@@ -76,18 +76,42 @@ def test_no_process_liveness_probe_in_the_workflows() -> None:
 
 @pytest.mark.parametrize("package", ["rotation", "incident", "review", "scan"])
 def test_package_init_only_re_exports(package: str) -> None:
+    """A package's ``__init__`` only re-exports names of its modules: eagerly, or lazily (the
+    names imported under ``if TYPE_CHECKING:``, a ``_WHERE`` table of name -> module and a
+    ``__getattr__`` that loads them), so that ``check`` need not load what ``review``'s other
+    modules import (issue 12, point 6)."""
     import importlib
 
     path = OPS / package / "__init__.py"
     tree = ast.parse(path.read_text(encoding="utf-8"))
     imported: set[str] = set()
+    lazy: dict[str, str] = {}
+
+    def re_export(node: ast.ImportFrom) -> None:
+        assert node.module, node.module
+        assert node.module.startswith(f"pplx_tui.ops.{package}."), node.module
+        imported.update(alias.asname or alias.name for alias in node.names)
+
     for node in tree.body:
-        if isinstance(node, ast.ImportFrom):
-            assert node.module, node.module
-            assert node.module.startswith(f"pplx_tui.ops.{package}."), node.module
-            imported.update(alias.asname or alias.name for alias in node.names)
+        if isinstance(node, ast.ImportFrom) and node.module in ("__future__", "typing"):
+            continue
+        if isinstance(node, ast.Import):
+            assert [a.name for a in node.names] == ["importlib"], f"{path}:{node.lineno}"
+        elif isinstance(node, ast.ImportFrom):
+            re_export(node)
+        elif isinstance(node, ast.If):
+            assert ast.unparse(node.test) == "TYPE_CHECKING", f"{path}:{node.lineno}"
+            for inner in node.body:
+                assert isinstance(inner, ast.ImportFrom), f"{path}:{inner.lineno}"
+                re_export(inner)
+        elif isinstance(node, ast.Assign) and [
+            t.id for t in node.targets if isinstance(t, ast.Name)
+        ] == ["_WHERE"]:
+            lazy = ast.literal_eval(node.value)
         elif isinstance(node, ast.Assign):
             assert [t.id for t in node.targets if isinstance(t, ast.Name)] == ["__all__"]
+        elif isinstance(node, ast.FunctionDef):
+            assert node.name == "__getattr__", f"{path}:{node.lineno} holds more than re-exports"
         else:
             assert isinstance(node, ast.Expr), f"{path}:{node.lineno} holds more than re-exports"
             assert isinstance(node.value, ast.Constant), (
@@ -95,6 +119,10 @@ def test_package_init_only_re_exports(package: str) -> None:
             )
     mod = importlib.import_module(f"pplx_tui.ops.{package}")
     assert sorted(mod.__all__) == sorted(imported)
+    if lazy:
+        assert sorted(lazy) == sorted(imported)
+        for name, where in lazy.items():
+            assert getattr(importlib.import_module(where), name) is getattr(mod, name)
 
 
 def test_no_workflow_writes_its_journal_from_inside_its_own_transaction() -> None:

@@ -303,25 +303,30 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from pplx_tui.ops.inventory import key_detail
-    from pplx_tui.ops.reveal import reveal_secret
+    if args.reveal:
+        from pplx_tui.ops.inventory import key_detail
+        from pplx_tui.ops.reveal import reveal_secret
 
-    with services() as svc:
-        detail = key_detail(svc, args.name)
-        now = svc.now()
-        svc_kind = svc.secrets.kind
-        if args.reveal:
+        with services() as svc:
+            detail = key_detail(svc, args.name)
             secret = reveal_secret(svc, detail.key.name)
             out(secret.reveal())
-            return 0
-    k = detail.key
+        return 0
+    from pplx_tui.ops.showing import shown_key  # plain sqlite3: no SQLAlchemy to load
+    from pplx_tui.targets.label import target_label
+
+    with services() as svc:
+        shown = shown_key(svc, args.name)
+        now = svc.now()
+        svc_kind = svc.secrets.kind
+    k = shown.key
+    labels = [target_label(t.kind, t.path, t.var, t.command, t.options) for t in shown.targets]
     if args.json:
+        from pplx_tui.targets.presets import options_of
+
         data = k.to_json()
         data["notes"] = k.notes
         data["versions"] = [v.to_json() for v in k.versions]
-        from pplx_tui.ops.targets import label_of
-        from pplx_tui.targets.presets import options_of
-
         data["targets_detail"] = [
             {
                 "id": t.id,
@@ -330,9 +335,9 @@ def cmd_show(args: argparse.Namespace) -> int:
                 "var": t.var,
                 "command": t.command,
                 "options": options_of(t.options) or None,
-                "runs": label_of(t),
+                "runs": label,
             }
-            for t in detail.targets
+            for t, label in zip(shown.targets, labels, strict=True)
         ]
         emit_json(data)
         return 0
@@ -352,12 +357,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     out(f"Policy:     rotate every {k.policy_days} days; due soon {k.due_soon_days} days ahead")
     if k.due:
         out(f"Due:        {day(k.due.due_at)} ({k.due.label})")
-    out(f"Targets:    {len(detail.targets)}")
-    if detail.targets:
-        from pplx_tui.ops.targets import label_of
-
-        for t in detail.targets:
-            out(f"  #{t.id} {cell(label_of(t))}")
+    out(f"Targets:    {len(shown.targets)}")
+    for t, label in zip(shown.targets, labels, strict=True):
+        out(f"  #{t.id} {cell(label)}")
     if k.notes:
         out(f"Notes:      {cell(k.notes)}")
     return 0

@@ -68,6 +68,8 @@ def inert(text: str) -> str:
     The result is still to be rendered as *plain text* (no markup parsing): this function only
     makes sure that no escape sequence reaches a terminal.
     """
+    if text.isascii() and text.isprintable():  # the common case: nothing to strip (fast)
+        return text
     text = _ANSI_RE.sub("", text)
     return "".join(
         ch

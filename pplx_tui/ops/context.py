@@ -86,13 +86,14 @@ def open_services(
     secrets: Secrets | None = None,
     clock: Clock | None = None,
     api_factory: Any = None,
+    durable: bool = True,
 ) -> Services:
     from pplx_tui.ops.lease import lease_seconds_from_env
     from pplx_tui.store.db import Database
 
     settings = settings or load_settings()
     lease_seconds = lease_seconds_from_env()  # a bad value stops here, before any write
-    db = Database(settings.paths.db_path)
+    db = Database(settings.paths.db_path, durable=durable)
     svc = Services(
         settings=settings,
         db=db,

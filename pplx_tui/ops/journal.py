@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from pplx_tui.core.clock import utc
 from pplx_tui.core.errors import NotFound
 from pplx_tui.core.limits import OPEN_STATUSES
+from pplx_tui.ops.opdata import data_of as data_of
 from pplx_tui.store.tables import Operation
 
 if TYPE_CHECKING:
@@ -51,14 +52,6 @@ def start(
     if lease is not None:
         lease.op_id = op.id
     return op
-
-
-def data_of(op: Operation) -> dict[str, Any]:
-    try:
-        value = json.loads(op.data or "{}")
-    except json.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def update(

@@ -46,11 +46,12 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pplx_tui.core.clock import iso, utc
 from pplx_tui.core.errors import BadInput, NotFound, OperationFailed, PplxError
 from pplx_tui.core.text import one_line
+from pplx_tui.ops.opdata import data_of
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -91,6 +92,42 @@ def host_name() -> str:
     return one_line(socket.gethostname() or "", 100) or "unknown-host"
 
 
+class LeaseRow(Protocol):
+    """What the lease functions read of an operation: a ``store.tables.Operation`` or its
+    plain record (``store.records.OperationRec``)."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def key_name(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def step(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def data(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def owner_id(self) -> str | None: ...
+    @property
+    def owner_user(self) -> str | None: ...
+    @property
+    def owner_host(self) -> str | None: ...
+    @property
+    def owner_since(self) -> datetime | None: ...
+    @property
+    def heartbeat_at(self) -> datetime | None: ...
+    @property
+    def lease_expires_at(self) -> datetime | None: ...
+
+
 @dataclass(frozen=True)
 class Holder:
     """Who holds (or, once released, last held) an operation's lease."""
@@ -106,7 +143,7 @@ class Holder:
         return f"{self.user}@{self.host}"
 
 
-def holder_of(op: Operation) -> Holder | None:
+def holder_of(op: LeaseRow) -> Holder | None:
     if not op.owner_user and not op.owner_host:
         return None  # never leased
     return Holder(
@@ -118,7 +155,7 @@ def holder_of(op: Operation) -> Holder | None:
     )
 
 
-def owner_gone(op: Operation) -> bool:
+def owner_gone(op: LeaseRow) -> bool:
     """Whether the process holding ``op``'s lease is certainly gone: it ran on this machine
     and :func:`~pplx_tui.system.liveness.is_gone` is sure (killed, crashed, rebooted since)."""
     from pplx_tui.system.liveness import is_gone
@@ -129,7 +166,7 @@ def owner_gone(op: Operation) -> bool:
     return is_gone(owner.split("|", 1)[1])
 
 
-def is_live(op: Operation, now: datetime) -> bool:
+def is_live(op: LeaseRow, now: datetime) -> bool:
     """Whether ``op`` has a lease that has not expired at ``now`` (the lease clock's time)
     and whose process is not certainly gone."""
     return (
@@ -342,16 +379,14 @@ class OperationState:
         }
 
 
-def _parent_id(op: Operation) -> int | None:
-    from pplx_tui.ops.journal import data_of
-
+def _parent_id(op: LeaseRow) -> int | None:
     if op.kind != "generate":
         return None
     parent = data_of(op).get("rotation_op")
     return parent if isinstance(parent, int) and not isinstance(parent, bool) else None
 
 
-def classify(ops: Iterable[Operation], now: datetime) -> list[OperationState]:
+def classify(ops: Iterable[LeaseRow], now: datetime) -> list[OperationState]:
     """Each operation of ``ops`` (unfinished ones) as active or stalled at ``now``, the
     lease clock's time. A rotation's key creation is driven by the rotation, so it is
     active while the rotation's lease is live."""

@@ -23,6 +23,7 @@ from pplx_tui.store import audit
 from pplx_tui.store.tables import KeyVersion, Target
 from pplx_tui.targets import TargetError, dotenv, presets
 from pplx_tui.targets import command as command_target
+from pplx_tui.targets.label import target_label as target_label
 
 if TYPE_CHECKING:
     from pplx_tui.core.secret import Secret
@@ -70,29 +71,6 @@ class TargetView:
             "holds_stage": self.version_stage,
             "deployed_at": iso(self.deployed_at),
         }
-
-
-def target_label(
-    kind: str,
-    path: str | None,
-    var: str | None,
-    command: str | None,
-    options: dict[str, str] | str | None = None,
-) -> str:
-    """What the target is and runs, never its secret: ``dotenv PATH (VAR)``,
-    ``command CMD``, or a preset's kind and the command it runs."""
-    if kind == "dotenv":
-        return f"dotenv {path} ({var})"
-    if kind == "command":
-        return f"command {command}"
-    preset = presets.PRESETS.get(kind)
-    opts = presets.options_of(options) if isinstance(options, str) or options is None else options
-    if preset is None:
-        return f"{kind} (unknown kind)"
-    try:
-        return f"{kind}: {preset.describe(opts)}"
-    except (KeyError, TargetError):
-        return f"{kind} (damaged settings)"
 
 
 def label_of(t: Target) -> str:

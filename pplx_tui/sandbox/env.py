@@ -92,7 +92,10 @@ class SandboxEnv:
                 paths=Paths(data_dir=self._home, config_dir=self._home),
                 base_url=self._emulator.base_url,
             )
-            self._services = open_services(self.settings, secrets=self.secrets, clock=self.clock)
+            # A throw-away inventory: its commits need not wait for the disk.
+            self._services = open_services(
+                self.settings, secrets=self.secrets, clock=self.clock, durable=False
+            )
             if self.seeded:
                 from pplx_tui.sandbox.seed import seed_inventory
 

@@ -121,10 +121,13 @@ def database_error(path: Path, exc: BaseException, *, writing: bool = True) -> E
     return _unusable(path, f"is damaged ({text})")
 
 
-def _configure(con: sqlite3.Connection) -> None:
+def _configure(con: sqlite3.Connection, *, durable: bool = True) -> None:
+    """``durable=False`` (the sandbox's throw-away inventory): commits do not wait for the
+    disk (WAL with ``synchronous = NORMAL``: still consistent after a crash, the last
+    commits may be lost on a power cut, which a folder deleted on exit does not mind)."""
     con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     con.execute("PRAGMA foreign_keys = ON")
-    con.execute("PRAGMA synchronous = FULL")
+    con.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
 
 
 def _companions(path: Path) -> list[Path]:
@@ -259,7 +262,7 @@ def secure_files(path: Path) -> None:
                 files.fchmod_private(p)
 
 
-def make_engine(path: Path) -> Engine:
+def make_engine(path: Path, *, durable: bool = True) -> Engine:
     """An SQLAlchemy engine whose transactions are ``BEGIN IMMEDIATE``."""
     from sqlalchemy import event
     from sqlalchemy.engine import URL
@@ -274,7 +277,7 @@ def make_engine(path: Path) -> Engine:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_con: Any, _record: Any) -> None:
         dbapi_con.isolation_level = None  # we issue BEGIN ourselves
-        _configure(dbapi_con)
+        _configure(dbapi_con, durable=durable)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -295,8 +298,9 @@ class Database:
     ``created`` says this process made the file (a new inventory). ``on_audit_commit`` is
     called after each committed transaction that appended audit events."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, durable: bool = True) -> None:
         self.path = path
+        self.durable = durable
         self.found_version, self.version = prepare_database(path)
         self.created = self.found_version == 0
         self.on_audit_commit: AuditCommitHook | None = None
@@ -307,7 +311,7 @@ class Database:
         """Built on first use: importing SQLAlchemy/SQLModel costs ~0.3 s, which the TUI's
         first screen (read with plain sqlite3, see ``store/fastread.py``) does not pay."""
         if self._engine is None:
-            self._engine = make_engine(self.path)
+            self._engine = make_engine(self.path, durable=self.durable)
         return self._engine
 
     @contextmanager

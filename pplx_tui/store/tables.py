@@ -15,6 +15,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Field, SQLModel
 
+from pplx_tui.core.stages import SecretState as SecretState
+from pplx_tui.core.stages import Stage as Stage
 from pplx_tui.store.fastread import malformed_date, malformed_value
 
 
@@ -45,20 +47,6 @@ class SafeDateTime(TypeDecorator[datetime]):
             return result
 
         return process
-
-
-class Stage:
-    PENDING = "pending"
-    CURRENT = "current"
-    PREVIOUS = "previous"
-    REVOKED = "revoked"
-    ALL = (PENDING, CURRENT, PREVIOUS, REVOKED)
-
-
-class SecretState:
-    STORED = "stored"  # in the keyring
-    NOT_STORED = "not_stored"  # the keyring write failed; the user was shown the token once
-    DELETED = "deleted"  # removed from the keyring after the API confirmed revocation
 
 
 class Key(SQLModel, table=True):

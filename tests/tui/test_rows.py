@@ -95,3 +95,26 @@ def test_fit() -> None:
     assert fit("日本語", 6) == "日本語"
     assert fit("日本語", 7) == "日本語 "
     assert [cell_len(fit("日本語", w)) for w in range(1, 9)] == list(range(1, 9))
+
+
+def test_lazy_rows_format_what_is_looked_at_and_equal_the_eager_rows() -> None:
+    """The first paint formats only the rows it shows (issue 12, point 7); every row, and
+    the totals, are those of ``format_key_rows``."""
+    from pplx_tui.tui.rows import LazyRows, key_totals
+
+    policy = Policy(group_policy_days=(("ci", 30),))
+    src = [row(f"k{i:03d}", i * 7 % 200, group="ci" if i % 3 else "prod") for i in range(60)]
+    src.append(row("old", 400, stage="revoked"))
+    eager, totals = format_key_rows(src, NOW, policy)
+    lazy = LazyRows(src, NOW, policy)
+    assert key_totals(src, NOW, policy) == totals
+    assert totals.overdue
+    assert totals.due_soon
+    assert len(lazy) == len(eager)
+    assert lazy[5] == eager[5]
+    assert lazy[-1] == eager[-1]
+    assert sum(r is not None for r in lazy._done) == 2  # only what was looked at
+    assert lazy[2:4] == eager[2:4]
+    lazy.materialize()
+    assert all(r is not None for r in lazy._done)
+    assert list(lazy) == eager

@@ -14,18 +14,26 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import col, select
-
 from pplx_tui.core.clock import iso, utc
 from pplx_tui.core.errors import BadInput, PplxError
-from pplx_tui.core.limits import MAX_DUE_WITHIN_DAYS, OPEN_STATUSES
+from pplx_tui.core.limits import MAX_DUE_WITHIN_DAYS
 from pplx_tui.core.policy import rotation_due
+from pplx_tui.core.stages import SecretState, Stage
 from pplx_tui.core.text import one_line
-from pplx_tui.ops import journal
-from pplx_tui.ops.incident import unresolved
 from pplx_tui.ops.lease import OperationState, classify
+from pplx_tui.ops.opdata import data_of
 from pplx_tui.secrets.enumerate import list_refs
-from pplx_tui.store.tables import Dismissal, Key, KeyVersion, Operation, SecretState, Stage, Target
+from pplx_tui.store.records import (
+    DismissalRec,
+    IncidentRec,
+    KeyRec,
+    OperationRec,
+    ReviewRows,
+    VersionRec,
+    from_orm,
+    reading,
+    review_rows,
+)
 
 if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
@@ -138,54 +146,98 @@ class Review:
 
 @dataclass
 class _Snapshot:
-    keys: list[Key]
-    versions: dict[int, list[KeyVersion]]
+    keys: list[KeyRec]
+    versions: dict[int, list[VersionRec]]
     targets: dict[int, int]
-    open_ops: list[Operation]
+    open_ops: list[OperationRec]
     op_states: dict[int, OperationState]  # by operation id: active or stalled
     done_ops: set[tuple[str, str, int]]  # (kind, key_name, id) of finished operations
     all_refs: set[str]
-    dismissals: list[Dismissal]
+    dismissals: list[DismissalRec]  # those that have not expired
+    incidents: list[IncidentRec]  # the unresolved ones, newest first
 
 
-def _snapshot(svc: Services, now: datetime) -> _Snapshot:
-    """Everything the review looks at, read in one transaction. Operations are classified
-    by their leases on the lease clock (the real clock), not on ``now``."""
+def _orm_rows(svc: Services) -> ReviewRows:
+    """The review's rows through SQLModel, in one transaction: for a database the plain
+    reader does not handle, and as the reference the plain reader is tested against."""
+    from sqlmodel import col, select
+
+    from pplx_tui.core.limits import OPEN_STATUSES
+    from pplx_tui.store.tables import Dismissal, Incident, Key, KeyVersion, Operation, Target
+
     with svc.db.session() as s:
-        keys = list(s.exec(select(Key).order_by(col(Key.name))).all())
-        versions: dict[int, list[KeyVersion]] = {}
-        all_refs: set[str] = set()
-        for v in s.exec(select(KeyVersion)).all():
-            versions.setdefault(v.key_id, []).append(v)
-            all_refs.add(v.secret_ref)
-        targets: dict[int, int] = {}
-        for key_id in s.exec(select(Target.key_id)).all():
-            targets[key_id] = targets.get(key_id, 0) + 1
-        open_ops = list(
-            s.exec(
+        keys = [from_orm(KeyRec, k) for k in s.exec(select(Key).order_by(col(Key.name))).all()]
+        versions = [from_orm(VersionRec, v) for v in s.exec(select(KeyVersion)).all()]
+        target_key_ids = list(s.exec(select(Target.key_id)).all())
+        open_ops = [
+            from_orm(OperationRec, op)
+            for op in s.exec(
                 select(Operation)
                 .where(col(Operation.status).in_(OPEN_STATUSES))
                 .order_by(col(Operation.id))
             ).all()
-        )
-        op_states = {st.id: st for st in classify(open_ops, svc.lease_clock.now())}
+        ]
         done = s.exec(
             select(Operation.kind, Operation.key_name, Operation.id).where(
                 Operation.status == "done"
             )
         ).all()
-        dismissals = list(
-            s.exec(select(Dismissal).where(col(Dismissal.expires_at) > utc(now))).all()
-        )
-    return _Snapshot(
+        dismissals = [from_orm(DismissalRec, d) for d in s.exec(select(Dismissal)).all()]
+        incidents = [
+            from_orm(IncidentRec, i)
+            for i in s.exec(
+                select(Incident)
+                .where(Incident.status != "resolved")
+                .order_by(col(Incident.id).desc())
+            ).all()
+        ]
+    return ReviewRows(
         keys,
         versions,
-        targets,
+        target_key_ids,
         open_ops,
-        op_states,
-        {(k, n, i or 0) for k, n, i in done},
-        all_refs,
+        [(k, n, i or 0) for k, n, i in done],
         dismissals,
+        incidents,
+    )
+
+
+def _plain_rows(svc: Services) -> ReviewRows | None:
+    """The review's rows read with plain sqlite3 (no SQLAlchemy); None when the inventory
+    is not a SQLite file."""
+    path = getattr(svc.db, "path", None)
+    if path is None:
+        return None
+    with reading(path) as con:
+        return review_rows(con)
+
+
+def _snapshot(svc: Services, now: datetime, *, orm: bool = False) -> _Snapshot:
+    """Everything the review looks at, read in one transaction. Operations are classified
+    by their leases on the lease clock (the real clock), not on ``now``."""
+    rows = None if orm else _plain_rows(svc)
+    if rows is None:
+        rows = _orm_rows(svc)
+    versions: dict[int, list[VersionRec]] = {}
+    all_refs: set[str] = set()
+    for v in rows.versions:
+        versions.setdefault(v.key_id, []).append(v)
+        all_refs.add(v.secret_ref)
+    targets: dict[int, int] = {}
+    for key_id in rows.target_key_ids:
+        targets[key_id] = targets.get(key_id, 0) + 1
+    op_states = {st.id: st for st in classify(rows.open_ops, svc.lease_clock.now())}
+    live = utc(now)
+    return _Snapshot(
+        rows.keys,
+        versions,
+        targets,
+        rows.open_ops,
+        op_states,
+        set(rows.done_ops),
+        all_refs,
+        [d for d in rows.dismissals if utc(d.expires_at) > live],
+        rows.incidents,
     )
 
 
@@ -300,7 +352,7 @@ def _key_findings(
 
 
 def _policy_findings(
-    svc: Services, key: Key, cur: KeyVersion, now: datetime, due_within: int | None
+    svc: Services, key: KeyRec, cur: VersionRec, now: datetime, due_within: int | None
 ) -> list[Finding]:
     settings = svc.settings
     policy = key.policy_days or settings.policy_for_group(key.group_name)
@@ -362,7 +414,7 @@ def _operation_findings(snap: _Snapshot, in_incident: set[str]) -> list[Finding]
     }
     for op in snap.open_ops:
         assert op.id is not None
-        data = journal.data_of(op)
+        data = data_of(op)
         if op.kind == "generate" and op.status == "unknown":
             token_name = data.get("token_name")
             shown = one_line(str(token_name), 120) if token_name else None
@@ -476,6 +528,8 @@ def _keyring_findings(
             # On Ctrl-C the reads not begun are dropped rather than all made first.
             pool.shutdown(wait=True, cancel_futures=True)
     if absent and fix_state:
+        from pplx_tui.store.tables import KeyVersion  # a write, rare: SQLModel is fine
+
         with svc.db.session() as s:
             for vid in absent:
                 row = s.get(KeyVersion, vid)
@@ -526,10 +580,12 @@ def _keyring_findings(
     return out
 
 
-def incident_findings(svc: Services) -> list[Finding]:
-    """Unresolved incidents, from the incident workflow."""
+def incident_findings(svc: Services, incidents: list[IncidentRec] | None = None) -> list[Finding]:
+    """Unresolved incidents (newest first), from the incident workflow's table."""
+    if incidents is None:
+        incidents = _snapshot(svc, utc(svc.now())).incidents
     out = []
-    for inc in unresolved(svc):
+    for inc in incidents:
         name = str(inc.key_name)
         state = "contained but not closed" if inc.status == "contained" else "still open"
         out.append(
@@ -545,17 +601,24 @@ def incident_findings(svc: Services) -> list[Finding]:
     return out
 
 
-def review(svc: Services, *, due_within: int | None = None, check_keyring: bool = True) -> Review:
-    """Everything that needs attention now, with dismissed findings set apart."""
+def review(
+    svc: Services,
+    *,
+    due_within: int | None = None,
+    check_keyring: bool = True,
+    orm: bool = False,
+) -> Review:
+    """Everything that needs attention now, with dismissed findings set apart. The rows
+    are read with plain sqlite3 (``orm``: through SQLModel, the reference for tests)."""
     if due_within is not None and not 0 <= due_within <= MAX_DUE_WITHIN_DAYS:
         raise BadInput(
             f"--due-within must be a number of days between 0 and {MAX_DUE_WITHIN_DAYS}."
         )
     now = utc(svc.now())
-    snap = _snapshot(svc, now)
+    snap = _snapshot(svc, now, orm=orm)
     notes: list[str] = []
     found = _key_findings(svc, snap, now, due_within)
-    incidents = incident_findings(svc)
+    incidents = incident_findings(svc, snap.incidents)
     in_incident = {f.key_name for f in incidents}
     found += _operation_findings(snap, in_incident)
     if check_keyring:

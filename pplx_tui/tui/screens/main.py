@@ -9,7 +9,7 @@ in workers owned by this screen. The flows behind the actions are in
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -26,7 +26,16 @@ from pplx_tui.core.limits import DEFAULT_KEY_VAR
 from pplx_tui.store.fastread import KeyRow, read_snapshot
 from pplx_tui.tui import commands
 from pplx_tui.tui.messages import ShowRotations
-from pplx_tui.tui.rows import KEY_COLUMNS, Policy, Row, Totals, format_key_rows, status_line
+from pplx_tui.tui.rows import (
+    KEY_COLUMNS,
+    LazyRows,
+    Policy,
+    Row,
+    Totals,
+    format_key_rows,
+    key_totals,
+    status_line,
+)
 from pplx_tui.tui.screens import key_flows
 from pplx_tui.tui.screens.audit import AuditScreen
 from pplx_tui.tui.screens.base import AppAccess
@@ -44,18 +53,28 @@ if TYPE_CHECKING:
 class Inventory:
     """What the table shows: formatted rows, totals, and the rows as read (raw values)."""
 
-    rows: list[Row]
+    rows: Sequence[Row]
     totals: Totals
     unfinished: int
     keys: list[KeyRow]
 
 
-def load_inventory(svc: Services) -> Inventory:
-    """Read and format the key list (no SQLModel): the table's whole input."""
+def load_inventory(svc: Services, *, lazy: bool = False) -> Inventory:
+    """Read and format the key list (no SQLModel): the table's whole input. ``lazy`` (the
+    first paint): each row is formatted when the table first shows it, see
+    :class:`~pplx_tui.tui.rows.LazyRows`."""
     snap = read_snapshot(svc.settings.paths.db_path)
     s = svc.settings
     policy = Policy(s.policy_days, s.due_soon_days, tuple(s.group_policy_days.items()))
-    rows, totals = format_key_rows(snap.rows, svc.now(), policy)
+    now = svc.now()
+    if lazy:
+        return Inventory(
+            LazyRows(snap.rows, now, policy),
+            key_totals(snap.rows, now, policy),
+            snap.unfinished,
+            list(snap.rows),
+        )
+    rows, totals = format_key_rows(snap.rows, now, policy)
     return Inventory(rows, totals, snap.unfinished, list(snap.rows))
 
 
@@ -117,13 +136,16 @@ class MainScreen(AppAccess, Screen[None]):
         return self.inventory.totals
 
     def on_mount(self) -> None:
-        self._show_inventory(load_inventory(self.svc))
+        self._show_inventory(load_inventory(self.svc, lazy=True))
         self.table.focus()
         self.host.inventory_changed.subscribe(self, self._inventory_changed)
         self.host.rotations_changed.subscribe(self, lambda _: self.update_status())
         self.call_after_refresh(self._after_first_paint)
 
     def _after_first_paint(self) -> None:
+        rows = self.inventory.rows
+        if isinstance(rows, LazyRows):  # the rows not painted yet, before a filter needs them
+            rows.materialize()
         if self.host.keymap_problem:
             self.notify(self.host.keymap_problem, severity="warning", markup=False, timeout=10)
         self.load_detail()

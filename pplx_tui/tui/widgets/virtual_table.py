@@ -107,8 +107,8 @@ class VirtualTable(ScrollView, can_focus=True):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.columns = tuple(columns)
-        self._all: list[Row] = []
-        self._rows: list[Row] = []
+        self._all: Sequence[Row] = []
+        self._rows: Sequence[Row] = []
         self._query = ""
         self.sort_column: int | None = None
         self.sort_reverse = False
@@ -118,7 +118,7 @@ class VirtualTable(ScrollView, can_focus=True):
     # -- data --------------------------------------------------------------------------
 
     @property
-    def rows(self) -> list[Row]:
+    def rows(self) -> Sequence[Row]:
         """The rows shown, in order (after filter and sort)."""
         return self._rows
 
@@ -132,7 +132,7 @@ class VirtualTable(ScrollView, can_focus=True):
             return self._rows[self.cursor].key
         return None
 
-    def set_rows(self, rows: list[Row], *, keep: str | None = None) -> None:
+    def set_rows(self, rows: Sequence[Row], *, keep: str | None = None) -> None:
         """Replace the data; the cursor stays on ``keep`` (default: the current row's key)."""
         keep = keep if keep is not None else self.current_key
         self._all = rows
@@ -154,7 +154,7 @@ class VirtualTable(ScrollView, can_focus=True):
         rows = filter_rows(self._all, self._query) if self._query else self._all
         if self.sort_column is not None:
             rows = sort_rows(rows, self.sort_column, self.sort_reverse)
-        self._rows = list(rows) if rows is self._all else rows
+        self._rows = rows  # unfiltered: the rows as given (formatted as they are painted)
         index = 0
         if keep is not None:
             for i, r in enumerate(self._rows):
