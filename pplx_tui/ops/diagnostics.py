@@ -62,11 +62,15 @@ def _database_check(path: Path, secrets: Secrets) -> Check:
 
 
 def _vault_checks(secrets: VaultSecretStore) -> list[Check]:
-    """Where (address, mount, prefix), who (the token's display name, never the token),
-    sealed or not, and a write/read/destroy round trip. The first failure ends the list."""
+    """Where (address, namespace), sealed or not, who (the token's display name, entity
+    and policies, never the token), the mount and its KV version, and a write/read/destroy
+    round trip. The first failure that makes the rest meaningless ends the list."""
     checks = [Check("secret store", True, secrets.backend_name)]
     try:
-        secrets.backend  # noqa: B018 - address, token and hvac checked here
+        conn = secrets.connection  # address and token checked here
+        where = f"{conn.addr}, namespace {conn.namespace}" if conn.namespace else conn.addr
+        checks.append(Check("Vault address", True, where))
+        secrets.backend  # noqa: B018 - hvac checked here
         sealed = secrets.sealed()
         checks.append(Check("Vault seal", not sealed, "sealed" if sealed else "unsealed"))
         if sealed:
@@ -76,6 +80,18 @@ def _vault_checks(secrets: VaultSecretStore) -> list[Check]:
             checks.append(Check("Vault mount", True, secrets.mount_config(), fatal=False))
         except PplxError as exc:
             checks.append(Check("Vault mount", False, str(exc), fatal=False))
+        try:
+            version = secrets.kv_version()
+        except PplxError as exc:
+            checks.append(Check("Vault KV version", False, str(exc), fatal=False))
+        else:
+            ok = version == "2"
+            detail = f"{secrets.mount}/ is KV version {version}" + (
+                "" if ok else " (pplx-tui needs version 2)"
+            )
+            checks.append(Check("Vault KV version", ok, detail))
+            if not ok:
+                return checks
         rt = secrets.round_trip()
         checks.append(Check("Vault round trip", rt.ok, rt.message))
     except PplxError as exc:

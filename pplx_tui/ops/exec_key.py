@@ -140,14 +140,14 @@ def _read_secret(svc: Services, con: sqlite3.Connection, bearer: Bearer) -> Secr
 
 
 def _audit(svc: Services, con: sqlite3.Connection, bearer: Bearer, detail: str) -> None:
-    from pplx_tui.store.chain import DamagedHead, append_raw, os_user
+    from pplx_tui.store.chain import DamagedHead, append_raw, operator
 
     con.execute("BEGIN IMMEDIATE")
     try:
         appended = append_raw(
             con,
             at=svc.now(),
-            os_user=os_user(),
+            os_user=operator(),
             action="secret.exec",
             key_name=bearer.key_name,
             fingerprint=bearer.fingerprint,

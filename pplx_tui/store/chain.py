@@ -4,11 +4,14 @@ event for a short-lived command that does not load SQLAlchemy (``exec``'s fast p
 ``store/audit.py`` uses the same :func:`event_digest`, so both writers produce the same chain;
 the rows written here have exactly the form SQLAlchemy writes (a date as
 ``YYYY-MM-DD HH:MM:SS.ffffff`` in UTC), so either reads what the other wrote.
+
+An event's ``os_user`` field holds the *operator* (:func:`pplx_tui.system.operator.operator`:
+the Vault token's identity with the Vault secret store, else the OS user); the name stays
+because the hashes of the chain cover the field by it.
 """
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
 import re
@@ -17,17 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pplx_tui.core.clock import iso, utc
+from pplx_tui.system.operator import operator as operator
+from pplx_tui.system.operator import os_user as os_user
 
 GENESIS = "0" * 64
 HEAD = "audit_head"
 HEAD_RE = re.compile(r"([1-9][0-9]{0,17}):([0-9a-f]{64})")
-
-
-def os_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "unknown"
 
 
 def event_digest(
