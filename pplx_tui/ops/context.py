@@ -93,7 +93,7 @@ def open_services(
 
     settings = settings or load_settings()
     lease_seconds = lease_seconds_from_env()  # a bad value stops here, before any write
-    db = Database(settings.paths.db_path)
+    db = Database(settings.paths.db_path, settings.database_url)
     store = secrets or open_secret_store(settings)
     use_identity(getattr(store, "operator_name", None))  # the operator: Vault's, or the OS's
     svc = Services(
