@@ -16,6 +16,8 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,16 +25,41 @@ import pytest
 from pplx_tui.sandbox.emulator import Emulator
 from pplx_tui.system.operator import os_user
 from tests.conftest import Cli
-from tests.realservers import BaoServer, free_port
+from tests.realservers import BaoServer, PgDatabase, free_port
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.secret_service
 
 REAL = {"PPLX_TUI_FIXED_NOW": "", "PPLX_TUI_LEASE_SECONDS": "2"}  # real time: grace runs
 
+_DB: dict[str, str] = {}  # PPLX_TUI_DATABASE_URL on PostgreSQL, set by the `inventory` fixture
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def inventory(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, home: Path
+) -> Iterator[str]:
+    """The shared inventory: on SQLite one data folder for every operator (the file is the
+    inventory); on PostgreSQL each operator has a data folder of their own (see ``_as``)."""
+    _DB.clear()
+    if request.param == "postgres":
+        db: PgDatabase = request.getfixturevalue("postgres_db")
+        _DB["PPLX_TUI_DATABASE_URL"] = db.url
+        _DB["home"] = str(home)
+        monkeypatch.setenv("PPLX_TUI_DATABASE_URL", db.url)  # for this process's reads
+    yield request.param
+    _DB.clear()
+
 
 def _as(bao: BaoServer, token: str) -> dict[str, str]:
-    return {"PPLX_TUI_SECRETS": "vault", **bao.env(token)}
+    """One operator's environment: their Vault token (and, on PostgreSQL, their own data
+    folder, named after the token's display name)."""
+    env = {"PPLX_TUI_SECRETS": "vault", **bao.env(token)}
+    if "PPLX_TUI_DATABASE_URL" in _DB:
+        folder = Path(_DB["home"]) / "operators" / bao.lookup(token).display_name
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        env.update(PPLX_TUI_DATABASE_URL=_DB["PPLX_TUI_DATABASE_URL"], PPLX_TUI_HOME=str(folder))
+    return env
 
 
 def _audit(cli: Cli, env: dict[str, str]) -> list[dict[str, Any]]:
@@ -81,6 +108,7 @@ def _in_grace(cli: Cli, env: dict[str, str], proc: subprocess.Popen[bytes]) -> N
     assert proc.poll() is None, "the rotation ended before its grace period"
 
 
+@pytest.mark.usefixtures("inventory")
 def test_every_event_and_operation_names_the_vault_operator(
     cli: Cli, emulator: Emulator, bao: BaoServer
 ) -> None:
@@ -119,6 +147,7 @@ def test_without_vault_the_operator_is_the_os_user(cli: Cli, emulator: Emulator)
     assert event["operator"] == os_user()
 
 
+@pytest.mark.usefixtures("inventory")
 def test_two_operators_rotating_one_key_at_once_one_proceeds_the_other_exits_2(
     cli: Cli, emulator: Emulator, bao: BaoServer
 ) -> None:
@@ -141,8 +170,11 @@ def test_two_operators_rotating_one_key_at_once_one_proceeds_the_other_exits_2(
     assert emulator.calls["generate"] == 1  # one rotation, one new key
     rotated = [e for e in _audit(cli, _as(bao, bob.token)) if e["action"].startswith("key.rotate")]
     assert {e["operator"] for e in rotated} == {winner}
+    chain = cli("audit", "--json", "--verify", env=_as(bao, alice.token))
+    assert json.loads(chain.stdout)["chain"]["ok"] is True
 
 
+@pytest.mark.usefixtures("inventory")
 def test_an_operator_killed_in_the_grace_period_is_taken_over_by_another(
     cli: Cli, emulator: Emulator, bao: BaoServer
 ) -> None:
@@ -187,6 +219,7 @@ def test_an_operator_killed_in_the_grace_period_is_taken_over_by_another(
     assert operators[-1] == "token-bob"
 
 
+@pytest.mark.usefixtures("inventory")
 @pytest.mark.parametrize("failure", ["sealed", "unreachable", "forbidden"])
 def test_without_a_usable_vault_listing_works_and_secrets_exit_3(
     cli: Cli, emulator: Emulator, bao: BaoServer, failure: str
