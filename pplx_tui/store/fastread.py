@@ -201,3 +201,98 @@ def _snapshot(
         )
     rows.sort(key=lambda r: r.name)
     return Snapshot(rows, int(unfinished))
+
+
+# -- what other processes did: the TUI's periodic look ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Running:
+    """An unfinished operation whose owner holds a live lease (another process, or this one)."""
+
+    id: int
+    kind: str
+    key_name: str
+    step: str
+    operator: str  # the holder's operator (see system/operator.py)
+    host: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} of {self.key_name} by {self.operator}@{self.host} ({self.step})"
+
+
+@dataclass(frozen=True)
+class Activity:
+    """``token`` changes whenever what the TUI shows may have changed: any audited change
+    (the audit chain's head moves) or an unfinished operation that moved on, changed hands,
+    or whose lease ran out. A heartbeat alone does not change it."""
+
+    token: str
+    running: tuple[Running, ...]
+
+
+def _live(owner_id: object, owner_host: object, expires: object, now: datetime) -> bool:
+    import socket
+
+    from pplx_tui.system.liveness import is_gone
+
+    if not owner_id or expires is None:
+        return False
+    until = _dt(expires if isinstance(expires, (str, datetime)) else str(expires))
+    if until is None or until <= now:
+        return False
+    owner = str(owner_id)
+    here = one_line(socket.gethostname() or "", 100) or "unknown-host"
+    return not ("|" in owner and owner_host == here and is_gone(owner.split("|", 1)[1]))
+
+
+_MARKS = ",".join("?" * len(OPEN_STATUSES))
+_OPEN_OPERATIONS = f"SELECT id, kind, key_name, status, step, owner_id, owner_user, owner_host, lease_expires_at FROM operation WHERE status IN ({_MARKS}) ORDER BY id"  # noqa: S608 - only placeholders
+
+
+def read_activity(source: Path | PgUrl, now: datetime) -> Activity:
+    """Two small queries (the audit head, the unfinished operations) on a read-only
+    connection, for a look every few seconds; ``now`` is the real time (the lease clock)."""
+    import hashlib
+
+    con: Any
+    try:
+        if isinstance(source, PgUrl):
+            from pplx_tui.store.pg import LightConnection
+
+            con = LightConnection(source)
+        else:
+            con = connect(source)
+        try:
+            head = con.execute("SELECT value FROM meta WHERE name = 'audit_head'").fetchone()
+            ops = con.execute(_OPEN_OPERATIONS, OPEN_STATUSES).fetchall()
+        finally:
+            con.close()
+    except _driver_errors() as exc:
+        if isinstance(source, PgUrl):
+            from pplx_tui.store.pg import pg_error
+
+            raise pg_error(source, exc, writing=False) from None
+        from pplx_tui.store.db import database_error
+
+        raise database_error(source, exc, writing=False) from None
+    now = now if now.tzinfo else now.replace(tzinfo=UTC)
+    running: list[Running] = []
+    seen: list[object] = [head[0] if head else None]
+    for op_id, kind, key, status, step, owner, user, host, expires in ops:
+        live = _live(owner, host, expires, now)
+        seen.append((op_id, status, step, owner, live))
+        if live:
+            running.append(
+                Running(
+                    int(op_id),
+                    one_line(str(kind), 40),
+                    one_line(str(key), 200),
+                    one_line(str(step), 40),
+                    one_line(str(user or "?"), 100),
+                    one_line(str(host or "?"), 100),
+                )
+            )
+    token = hashlib.sha256(repr(seen).encode("utf-8", "replace")).hexdigest()
+    return Activity(token, tuple(running))
