@@ -384,3 +384,7 @@ class Database:
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
+        if self.url is not None:
+            from pplx_tui.store.pg import close_idle
+
+            close_idle(self.url)

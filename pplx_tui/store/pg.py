@@ -23,6 +23,7 @@ PostgreSQL URL is configured: the SQLite path never loads it.
 from __future__ import annotations
 
 import re
+import threading
 from typing import TYPE_CHECKING, Any
 
 from pplx_tui.core.dburl import PgUrl
@@ -171,10 +172,48 @@ def pg_error(url: PgUrl, exc: BaseException, *, writing: bool = True) -> Environ
     )
 
 
+#: Idle connections kept for the light paths, by URL: ``prepare_pg``'s is handed to the first
+#: read (``keys list``, the TUI's first paint), which saves a connection and its login.
+_idle: dict[str, list[Any]] = {}
+_idle_lock = threading.Lock()
+
+
+def _take_idle(url: PgUrl) -> Any | None:
+    with _idle_lock:
+        pool = _idle.get(url.text, [])
+        while pool:
+            con = pool.pop()
+            if not con.closed and con.info.transaction_status == 0:  # idle, not in a transaction
+                return con
+            con.close()
+    return None
+
+
+def _give_back(url: PgUrl, con: Any) -> None:
+    if con.closed or con.info.transaction_status != 0:
+        con.close()
+        return
+    with _idle_lock:
+        pool = _idle.setdefault(url.text, [])
+        if len(pool) < 2:
+            pool.append(con)
+            return
+    con.close()
+
+
+def close_idle(url: PgUrl) -> None:
+    """Close the connections kept for ``url`` (``Database.close``)."""
+    with _idle_lock:
+        pool = _idle.pop(url.text, [])
+    for con in pool:
+        con.close()
+
+
 def prepare_pg(url: PgUrl) -> tuple[int, int]:
     """Check, create or upgrade the schema; returns (version found, version now)."""
     psycopg = _psycopg()
     con = connect(url)
+    kept = False
     try:
         found = pg_schema_version(con)
         if found is None:
@@ -195,10 +234,13 @@ def prepare_pg(url: PgUrl) -> tuple[int, int]:
             )
         # The version found under the lock: 0 when this process made the inventory.
         found, now = pg_migrate(con, lock_for_write)
+        _give_back(url, con)
+        kept = True
     except psycopg.Error as exc:
         raise pg_error(url, exc) from None
     finally:
-        con.close()
+        if not kept:
+            con.close()
     return found, now
 
 
@@ -231,7 +273,7 @@ class LightConnection:
 
     def __init__(self, url: PgUrl) -> None:
         self.url = url
-        self.raw = connect(url)
+        self.raw = _take_idle(url) or connect(url)
 
     def execute(self, sql: str, params: Any = ()) -> Any:
         return self.raw.execute(sql.replace("?", "%s"), tuple(params))
@@ -247,7 +289,9 @@ class LightConnection:
         self.raw.execute("ROLLBACK")
 
     def close(self) -> None:
-        self.raw.close()
+        """Kept for the next light read if idle (an open transaction is rolled back by
+        closing)."""
+        _give_back(self.url, self.raw)
 
 
 def errors() -> tuple[type[BaseException], ...]:
