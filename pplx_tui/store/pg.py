@@ -13,6 +13,9 @@ What SQLite does for the local file, here for a server:
   one after the other, so the audit chain (each event holds the previous one's hash) stays a
   chain, and the leases' ``SELECT ... FOR UPDATE`` read what the previous writer committed.
 - ``PRAGMA user_version`` and the steps: ``store/migrations.py`` (``pg_migrate``).
+- WAL (readers and a writer at once): PostgreSQL's MVCC; the light readers take no lock.
+- The fast read path: ``store/fastread.py`` and ``store/light.py`` run their plain SQL on
+  psycopg, without SQLAlchemy; the connection that checked the schema serves the first read.
 - Errors: one line (exit 3) naming the server without the password: unreachable, refused
   password, no such database, busy, a newer schema.
 
@@ -44,7 +47,10 @@ WRITE_LOCK = 0x70706C782D747569 & 0x7FFF_FFFF_FFFF_FFFF
 CONNECT_TIMEOUT_S = 10
 LOCK_TIMEOUT_MS = 30_000
 STATEMENT_TIMEOUT_MS = 60_000
-IDLE_IN_TRANSACTION_MS = 120_000
+#: A transaction left open by a process that hangs (stopped, not killed: a killed one's
+#: connection closes and its lock goes with it) holds the write lock at most this long:
+#: longer than an API call may take with its retries (``[api] operation_timeout``, 600 s).
+IDLE_IN_TRANSACTION_MS = 660_000
 INSTALL_HINT = "pip install 'pplx-tui[team]'"
 
 
