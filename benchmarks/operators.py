@@ -42,7 +42,16 @@ from tests.realservers import (  # noqa: E402
 )
 
 ROTATE = (sys.executable, "-m", "pplx_tui", "keys", "rotate")
-CLEAN = ("PPLX_TUI_", "VAULT_", "BAO_", "PG", "PERPLEXITY_", "PYTHON_KEYRING_BACKEND")
+#: Not handed to the processes measured (bytecode caches are read and written, as installed).
+CLEAN = (
+    "PPLX_TUI_",
+    "VAULT_",
+    "BAO_",
+    "PG",
+    "PERPLEXITY_",
+    "PYTHON_KEYRING_BACKEND",
+    "PYTHONDONTWRITEBYTECODE",
+)
 
 
 def _base_env() -> dict[str, str]:
