@@ -127,3 +127,26 @@ async def test_an_operation_another_operator_runs_is_named_with_who_runs_it(
         await wait_for(
             pilot, lambda: "running:" not in _status(app), "bob's lease gone", timeout=WITHIN
         )
+
+
+async def test_a_change_made_while_another_screen_covers_the_list_shows_on_return(
+    svc: Services, other: Services, emulator: Any
+) -> None:
+    from pplx_tui.tui.screens.audit import AuditScreen
+
+    seed(svc, emulator, [("alpha", "prod")])
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = main_screen(app)
+        await wait_for(pilot, lambda: screen.activity is not None, "the first look")
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, AuditScreen), "the audit log")
+        token = emulator.add_token("ci", "beta")
+        _in_a_thread(lambda: import_key(other, "beta", token, group="ci"))
+        app.pop_screen()
+        await wait_for(
+            pilot,
+            lambda: [r.key for r in screen.table.rows] == ["alpha", "beta"],
+            "the key imported meanwhile",
+            timeout=WITHIN,
+        )

@@ -169,9 +169,17 @@ class MainScreen(AppAccess, Screen[None]):
     # -- data ----------------------------------------------------------------------------
 
     def look(self) -> None:
-        """Reload when another process changed the inventory or an operation moved on."""
+        """Reload when another process changed the inventory or an operation moved on. Not
+        while another screen covers this one (a rotation's progress, a dialog): it looks
+        again as soon as it is back on top."""
+        if not self.is_current:
+            return
         svc = self.svc
         self.run_op("look", lambda: look(svc), self._looked)
+
+    def on_screen_resume(self) -> None:
+        if self.activity is not None:  # back on top after the first look: look at once
+            self.look()
 
     def _looked(self, activity: Activity | None) -> None:
         if activity is None:
