@@ -226,9 +226,16 @@ def test_doctor_reports_address_identity_seal_and_a_round_trip(cli: Cli, bao: Ba
     assert r.code == 0, (r.stdout, r.stderr)
     checks = {c["check"]: c for c in json.loads(r.stdout)}
     assert checks["secret store"]["detail"] == f"Vault KV v2 at {bao.addr}, secret/pplx-tui/"
-    assert checks["Vault identity"]["detail"] == "token-alice"
+    assert checks["Vault address"]["detail"] == bao.addr
+    assert checks["Vault identity"]["detail"] == "token-alice; policies default, pplx-operator"
     assert checks["Vault seal"]["detail"] == "unsealed"
     assert checks["Vault mount"]["detail"].startswith("secret/ is KV version 2")
+    assert checks["Vault KV version"] == {
+        "check": "Vault KV version",
+        "ok": True,
+        "detail": "secret/ is KV version 2",
+    }
+    assert list(checks).index("Vault KV version") < list(checks).index("Vault round trip")
     assert checks["Vault round trip"]["ok"] is True
     assert "destroy worked" in checks["Vault round trip"]["detail"]
     assert alice.token not in r.stdout + r.stderr
@@ -429,6 +436,25 @@ def test_a_kv_version_1_mount_is_refused_and_left_clean(
     ]
     assert bao.request("LIST", "kv1/data/pplx-tui", check=False).status_code == 404
     assert bao.request("LIST", "kv1/metadata/pplx-tui", check=False).status_code == 404
+    r = cli("doctor", "--json")
+    assert r.code == 3
+    checks = {c["check"]: c for c in json.loads(r.stdout)}
+    assert checks["Vault KV version"]["ok"] is False
+    assert checks["Vault KV version"]["detail"] == (
+        "kv1/ is KV version 1 (pplx-tui needs version 2)"
+    )
+    assert "Vault round trip" not in checks  # nothing written to a mount that cannot hold it
+
+
+def test_doctor_names_a_logged_in_operator_and_their_entity(cli: Cli, bao: BaoServer) -> None:
+    carol = bao.login_userpass("carol")
+    _use_vault(cli, bao, carol.token)
+    r = cli("doctor", "--json")
+    checks = {c["check"]: c for c in json.loads(r.stdout)}
+    detail = checks["Vault identity"]["detail"]
+    assert detail.startswith("userpass-carol (entity entity_")  # the name Vault gave it
+    assert f", {carol.entity_id}); policies default, pplx-operator" in detail
+    assert carol.token not in r.stdout + r.stderr
 
 
 def test_a_secret_whose_labels_cannot_be_written_is_taken_back_and_shown_once(

@@ -77,7 +77,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
             {
                 "id": e.id,
                 "at": iso(e.at),
-                "user": e.os_user,
+                "operator": e.os_user,
+                "user": e.os_user,  # the operator, under its first name (kept for scripts)
                 "action": e.action,
                 "key": e.key_name,
                 "fingerprint_prefix": e.fp_prefix,
@@ -100,7 +101,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             for e in events
         ]
         out(
-            table(["#", "AT", "USER", "ACTION", "KEY", "OUTCOME", "DETAIL"], rows)
+            table(["#", "AT", "OPERATOR", "ACTION", "KEY", "OUTCOME", "DETAIL"], rows)
             if rows
             else "No events yet."
         )

@@ -269,6 +269,8 @@ def _summary(results: list[Any], refused: list[tuple[str, str]]) -> int:
         out(f"Rotated {len(results) - bad} of {len(results) + len(refused)} key(s).")
     for name, why in failures:
         err(f"pplx-tui: {name}: {why}")
+    if failures and not refused and all(r.unusable for r in results if not r.ok):
+        return 3  # the secret store (Vault sealed, unreachable, refusing) is not usable
     return 1 if failures else 0
 
 

@@ -17,6 +17,7 @@ from pplx_tui.core.clock import Clock, SystemClock
 from pplx_tui.secrets.choose import open_secret_store
 from pplx_tui.secrets.store import Secrets
 from pplx_tui.system.clock import default_clock
+from pplx_tui.system.operator import use_identity
 
 if TYPE_CHECKING:
     from pplx_tui.api.client import PerplexityClient
@@ -93,11 +94,13 @@ def open_services(
 
     settings = settings or load_settings()
     lease_seconds = lease_seconds_from_env()  # a bad value stops here, before any write
-    db = Database(settings.paths.db_path, durable=durable)
+    db = Database(settings.paths.db_path, settings.database_url, durable=durable)
+    store = secrets or open_secret_store(settings)
+    use_identity(getattr(store, "operator_name", None))  # the operator: Vault's, or the OS's
     svc = Services(
         settings=settings,
         db=db,
-        secrets=secrets or open_secret_store(settings),
+        secrets=store,
         clock=clock or default_clock(),
         api_factory=api_factory,
         lease_seconds=lease_seconds,

@@ -19,14 +19,17 @@ rather than after the lease: the owner id is a random id per driver followed by 
 identity (pid, and on Linux the boot, pid namespace and start time, so a reused pid is not
 mistaken for it); :mod:`pplx_tui.system.liveness` says when that process is surely gone, and
 on another machine, on Windows, or when unsure nothing is assumed and the expiry decides. The
-OS user and host name are recorded for people to read.
+operator (the Vault token's identity, else the OS user: ``system/operator.py``) and the
+host name are recorded for people to read, and named when a live lease refuses another.
 
 Lease times come from ``Services.lease_clock``, the real clock, never from ``Services.clock``
 (which ``PPLX_TUI_FIXED_NOW`` freezes for tests and screenshots: a lease measured on it
 would never expire). The lease length is ``PPLX_TUI_LEASE_SECONDS`` (default 30).
 
 Each read of a lease is a write transaction's ``SELECT ... FOR UPDATE`` where the database
-has it; on SQLite every transaction is ``BEGIN IMMEDIATE``, which serialises them anyway.
+has it (PostgreSQL, where every transaction also takes the advisory write lock first, see
+``store/pg.py``); on SQLite every transaction is ``BEGIN IMMEDIATE``, which serialises them
+anyway.
 
 Importing this module is cheap (no SQLModel): ``open_services`` reads the lease length
 from it on the TUI's start path.
@@ -200,14 +203,14 @@ class Lease:
     """One driver's claim on one operation row. Not shared between drivers."""
 
     def __init__(self, svc: Services, *, seconds: float | None = None) -> None:
-        from pplx_tui.store.audit import os_user
-
         self.svc = svc
         from pplx_tui.system.liveness import owner_tag
 
         # A random id per driver, then its process (pid, boot, start time: see liveness.py)
         self.owner_id = f"{secrets.token_hex(16)}|{owner_tag()}"[:200]
-        self.user = one_line(os_user(), 100) or "unknown"
+        from pplx_tui.system.operator import operator
+
+        self.user = operator()
         self.host = host_name()
         self.seconds = float(seconds if seconds is not None else svc.lease_seconds)
         self.op_id: int | None = None

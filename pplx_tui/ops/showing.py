@@ -30,6 +30,12 @@ def shown_key(svc: Services, name: str) -> ShownKey:
     """The key named ``name`` (as ``ops.inventory.find_key`` finds it) with its versions
     and targets; :class:`NotFound` if there is none."""
     lookup = validate_lookup(name)
+    if getattr(svc.db, "url", None) is not None:  # PostgreSQL: the ORM reads it
+        from pplx_tui.ops.inventory import key_detail
+        from pplx_tui.store.records import from_orm
+
+        detail = key_detail(svc, lookup, events=0)
+        return ShownKey(detail.key, [from_orm(TargetRec, t) for t in detail.targets])
     with reading(svc.db.path) as con:
         key = find_key_rec(con, lookup)
         if key is None:

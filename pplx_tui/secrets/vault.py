@@ -331,13 +331,65 @@ class VaultSecretStore:
 
     # -- doctor ------------------------------------------------------------------------------
 
-    def identity(self) -> str:
-        """The token's display name (lookup-self), never the token."""
+    def _lookup_self(self) -> dict[str, Any]:
         data = self._call("look up the token", lambda c: c.auth.token.lookup_self()["data"])
-        name = str(data.get("display_name") or "")
+        return data if isinstance(data, dict) else {}
+
+    def _entity_name(self, entity_id: str) -> str:
+        """The entity's name, or "" when the token's policy may not read it."""
+        if not entity_id:
+            return ""
+        try:
+            data = self._call(
+                "read the token's entity",
+                lambda c: c.secrets.identity.read_entity(entity_id=entity_id)["data"],
+            )
+        except PplxError:
+            return ""
+        return scrub(str(data.get("name") or ""), self.connection.token, limit=80)
+
+    def operator_name(self) -> str | None:
+        """Who this token is, for the audit log and the operations' owners: its display
+        name, else its entity's name, else its entity id; None when Vault cannot say (the
+        caller falls back to the OS user)."""
+        try:
+            data = self._lookup_self()
+        except PplxError:
+            return None
+        name = scrub(str(data.get("display_name") or ""), self.connection.token, limit=80)
         entity = str(data.get("entity_id") or "")
-        shown = scrub(name, self.connection.token, limit=80) or "(no display name)"
-        return f"{shown} (entity {entity})" if entity else shown
+        return name or self._entity_name(entity) or scrub(entity, limit=80) or None
+
+    def identity(self) -> str:
+        """The token's display name, its entity (name and id) and policies (lookup-self),
+        never the token."""
+        data = self._lookup_self()
+        token = self.connection.token
+        name = scrub(str(data.get("display_name") or ""), token, limit=80)
+        entity = scrub(str(data.get("entity_id") or ""), token, limit=80)
+        shown = name or "(no display name)"
+        if entity:
+            ename = self._entity_name(entity)
+            shown += f" (entity {ename}, {entity})" if ename else f" (entity {entity})"
+        policies = data.get("policies")
+        if isinstance(policies, list) and policies:
+            shown += "; policies " + scrub(", ".join(str(p) for p in policies), token, limit=120)
+        return shown
+
+    def kv_version(self) -> str:
+        """The mount's KV version as the server tells any token (``sys/internal/ui/mounts``,
+        the endpoint the CLIs use to pick the KV version), e.g. ``"2"``; "" if unknown."""
+        data = self._call(
+            "read the mount's KV version",
+            lambda c: c.adapter.get(f"/v1/sys/internal/ui/mounts/{self.mount}"),
+        )
+        body = data.get("data") if isinstance(data, dict) else None
+        options = body.get("options") if isinstance(body, dict) else None
+        version = options.get("version") if isinstance(options, dict) else None
+        kind = body.get("type") if isinstance(body, dict) else None
+        if kind not in (None, "kv", "generic"):
+            return f"none ({scrub(str(kind), limit=40)} engine)"
+        return str(version or "1")
 
     def mount_config(self) -> str:
         """The KV version 2 mount's settings, as one line (its ``config`` endpoint)."""

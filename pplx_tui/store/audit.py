@@ -24,6 +24,7 @@ from pplx_tui.core.clock import utc
 from pplx_tui.core.errors import EnvironmentUnusable
 from pplx_tui.core.text import one_line
 from pplx_tui.store.chain import event_digest
+from pplx_tui.store.chain import operator as operator
 from pplx_tui.store.chain import os_user as os_user
 from pplx_tui.store.head import GENESIS, SESSION_FROM, SESSION_HEAD, Head
 from pplx_tui.store.tables import Event, Meta
@@ -73,7 +74,7 @@ def append(
     ev = Event(
         id=prev_id + 1,
         at=utc(at).replace(microsecond=0),
-        os_user=os_user(),
+        os_user=operator(),
         action=action,
         key_name=key_name,
         fp_prefix=fingerprint[:12] if fingerprint else None,

@@ -8,6 +8,9 @@ are left out, and fully revoked keys too unless ``include_retired``.
 Like every reader of the data folder it follows no link: the database and its ``-wal`` and
 ``-shm`` must be regular files of their own, or the read is refused (exit 3). SQLite errors
 become the same one-line messages as in ``store.db`` (damaged, read-only, I/O error).
+
+On PostgreSQL (a ``PgUrl`` source) the same queries run through psycopg directly
+(``store/pg.py``), still without SQLAlchemy; its errors are ``store.pg.pg_error``'s lines.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pplx_tui.config import DB_COMPANIONS
+from pplx_tui.core.dburl import PgUrl
 from pplx_tui.core.errors import EnvironmentUnusable
 from pplx_tui.core.limits import OPEN_STATUSES
 from pplx_tui.core.text import one_line
@@ -71,10 +75,10 @@ def malformed_value(value: object) -> EnvironmentUnusable:
     )
 
 
-def _dt(text: str | None) -> datetime | None:
+def _dt(text: str | datetime | None) -> datetime | None:
     if not text:
         return None
-    dt = datetime.fromisoformat(text)
+    dt = text if isinstance(text, datetime) else datetime.fromisoformat(text)
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
@@ -91,8 +95,14 @@ def connect(db_path: Path) -> sqlite3.Connection:
     return con
 
 
-def _query(db_path: Path) -> tuple[list[Any], list[Any], dict[Any, Any], int]:
-    con = connect(db_path)
+def _query(source: Path | PgUrl) -> tuple[list[Any], list[Any], dict[Any, Any], int]:
+    con: Any
+    if isinstance(source, PgUrl):
+        from pplx_tui.store.pg import LightConnection
+
+        con = LightConnection(source)
+    else:
+        con = connect(source)
     try:
         keys = con.execute(
             'SELECT id, name, group_name, notes, policy_days, due_soon_days FROM "key"'
@@ -114,13 +124,24 @@ def _query(db_path: Path) -> tuple[list[Any], list[Any], dict[Any, Any], int]:
     return keys, versions, targets, int(unfinished)
 
 
-def read_snapshot(db_path: Path, *, include_retired: bool = False) -> Snapshot:
-    from pplx_tui.store.db import database_error
+def _driver_errors() -> tuple[type[BaseException], ...]:
+    from pplx_tui.store.pg import errors
 
+    return (sqlite3.Error, *errors())
+
+
+def read_snapshot(db_path: Path | PgUrl, *, include_retired: bool = False) -> Snapshot:
+    """The key list from the SQLite file, or from PostgreSQL when given its URL."""
     try:
         keys, versions, targets, unfinished = _query(db_path)
         return _snapshot(keys, versions, targets, unfinished, include_retired)
-    except sqlite3.Error as exc:
+    except _driver_errors() as exc:
+        if isinstance(db_path, PgUrl):
+            from pplx_tui.store.pg import pg_error
+
+            raise pg_error(db_path, exc, writing=False) from None
+        from pplx_tui.store.db import database_error
+
         raise database_error(db_path, exc, writing=False) from None
     except (ValueError, TypeError, OverflowError) as exc:  # e.g. a date that is not one
         raise EnvironmentUnusable(
@@ -180,3 +201,98 @@ def _snapshot(
         )
     rows.sort(key=lambda r: r.name)
     return Snapshot(rows, int(unfinished))
+
+
+# -- what other processes did: the TUI's periodic look ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Running:
+    """An unfinished operation whose owner holds a live lease (another process, or this one)."""
+
+    id: int
+    kind: str
+    key_name: str
+    step: str
+    operator: str  # the holder's operator (see system/operator.py)
+    host: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} of {self.key_name} by {self.operator}@{self.host} ({self.step})"
+
+
+@dataclass(frozen=True)
+class Activity:
+    """``token`` changes whenever what the TUI shows may have changed: any audited change
+    (the audit chain's head moves) or an unfinished operation that moved on, changed hands,
+    or whose lease ran out. A heartbeat alone does not change it."""
+
+    token: str
+    running: tuple[Running, ...]
+
+
+def _live(owner_id: object, owner_host: object, expires: object, now: datetime) -> bool:
+    import socket
+
+    from pplx_tui.system.liveness import is_gone
+
+    if not owner_id or expires is None:
+        return False
+    until = _dt(expires if isinstance(expires, (str, datetime)) else str(expires))
+    if until is None or until <= now:
+        return False
+    owner = str(owner_id)
+    here = one_line(socket.gethostname() or "", 100) or "unknown-host"
+    return not ("|" in owner and owner_host == here and is_gone(owner.split("|", 1)[1]))
+
+
+_MARKS = ",".join("?" * len(OPEN_STATUSES))
+_OPEN_OPERATIONS = f"SELECT id, kind, key_name, status, step, owner_id, owner_user, owner_host, lease_expires_at FROM operation WHERE status IN ({_MARKS}) ORDER BY id"  # noqa: S608 - only placeholders
+
+
+def read_activity(source: Path | PgUrl, now: datetime) -> Activity:
+    """Two small queries (the audit head, the unfinished operations) on a read-only
+    connection, for a look every few seconds; ``now`` is the real time (the lease clock)."""
+    import hashlib
+
+    con: Any
+    try:
+        if isinstance(source, PgUrl):
+            from pplx_tui.store.pg import LightConnection
+
+            con = LightConnection(source)
+        else:
+            con = connect(source)
+        try:
+            head = con.execute("SELECT value FROM meta WHERE name = 'audit_head'").fetchone()
+            ops = con.execute(_OPEN_OPERATIONS, OPEN_STATUSES).fetchall()
+        finally:
+            con.close()
+    except _driver_errors() as exc:
+        if isinstance(source, PgUrl):
+            from pplx_tui.store.pg import pg_error
+
+            raise pg_error(source, exc, writing=False) from None
+        from pplx_tui.store.db import database_error
+
+        raise database_error(source, exc, writing=False) from None
+    now = now if now.tzinfo else now.replace(tzinfo=UTC)
+    running: list[Running] = []
+    seen: list[object] = [head[0] if head else None]
+    for op_id, kind, key, status, step, owner, user, host, expires in ops:
+        live = _live(owner, host, expires, now)
+        seen.append((op_id, status, step, owner, live))
+        if live:
+            running.append(
+                Running(
+                    int(op_id),
+                    one_line(str(kind), 40),
+                    one_line(str(key), 200),
+                    one_line(str(step), 40),
+                    one_line(str(user or "?"), 100),
+                    one_line(str(host or "?"), 100),
+                )
+            )
+    token = hashlib.sha256(repr(seen).encode("utf-8", "replace")).hexdigest()
+    return Activity(token, tuple(running))

@@ -23,7 +23,7 @@ from pplx_tui.core.text import one_line
 from pplx_tui.ops.bearer import group_bearer
 from pplx_tui.ops.inventory import current_version, find_key, validate_lookup
 from pplx_tui.store import audit
-from pplx_tui.store.audit import os_user
+from pplx_tui.store.audit import operator
 from pplx_tui.store.tables import Incident, Key, KeyVersion, Operation
 
 if TYPE_CHECKING:
@@ -262,7 +262,7 @@ def start_incident(
             how=how_t,
             place=place_t,
             old_version_id=cur.id,
-            os_user=os_user(),
+            os_user=operator(),
             created_at=now,
             updated_at=now,
             timeline=json.dumps(

@@ -204,9 +204,9 @@ def _orm_rows(svc: Services) -> ReviewRows:
 
 def _plain_rows(svc: Services) -> ReviewRows | None:
     """The review's rows read with plain sqlite3 (no SQLAlchemy); None when the inventory
-    is not a SQLite file."""
+    is not a SQLite file (PostgreSQL: the ORM reads it)."""
     path = getattr(svc.db, "path", None)
-    if path is None:
+    if path is None or getattr(svc.db, "url", None) is not None:
         return None
     with reading(path) as con:
         return review_rows(con)

@@ -63,7 +63,7 @@ def dismiss(
             key_name=name,
             kind=k,
             reason=text,
-            os_user=audit.os_user(),
+            os_user=audit.operator(),
             created_at=now,
             expires_at=now + timedelta(days=days),
         )

@@ -65,6 +65,9 @@ class RotationResult:
     #: The API's answer to the mint was no key at all: ``unstored_secret`` holds it escaped,
     #: to find and revoke that key in the web console, not to store.
     malformed: bool = False
+    #: It stopped because the environment is not usable (the secret store sealed,
+    #: unreachable or refusing the old key's read): the command line exits 3.
+    unusable: bool = False
 
     @property
     def ok(self) -> bool:

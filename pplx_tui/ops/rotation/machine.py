@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session, select
 
 from pplx_tui.core.clock import Clock, utc
-from pplx_tui.core.errors import NotFound, OperationFailed, PplxError
+from pplx_tui.core.errors import EnvironmentUnusable, NotFound, OperationFailed, PplxError
 from pplx_tui.core.limits import DEFAULT_GRACE_SECONDS
 from pplx_tui.core.secret import Secret
 from pplx_tui.ops import checks as consumer_checks
@@ -344,7 +344,12 @@ class Driver:
                 read_secret(self.svc, old)
             except PplxError as exc:
                 self._close_mint(mint_op_id, "failed", f"No key was created: {exc}")
-                raise self.stop("abandoned", "mint", f"No key was created: {exc}") from None
+                raise self.stop(
+                    "abandoned",
+                    "mint",
+                    f"No key was created: {exc}",
+                    unusable=isinstance(exc, EnvironmentUnusable),
+                ) from None
             try:
                 minted = mint_version(
                     self.svc,

@@ -1,9 +1,15 @@
 """The main screen: the key table, the filter, the detail pane, totals, and every key action.
 
-The first paint reads the inventory with plain sqlite3 (``store.fastread``), synchronously,
+The first paint reads the inventory with plain sqlite3 or psycopg (``store.fastread``),
+synchronously,
 so the keys are on the first frame; everything needing ``ops/`` (and so SQLModel) runs later
 in workers owned by this screen. The flows behind the actions are in
 :mod:`pplx_tui.tui.screens.key_flows`; rotations run on the App (they outlive this screen).
+
+Other processes and operators change the inventory too: every :attr:`MainScreen.LOOK_SECONDS`
+a worker reads the audit chain's head and the unfinished operations (two small queries,
+``store.fastread.read_activity``), reloads the table when they changed, and the status line
+names who runs each operation in progress.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from textual.widgets import Input, Static
 
 from pplx_tui.core.errors import PplxError
 from pplx_tui.core.limits import DEFAULT_KEY_VAR
-from pplx_tui.store.fastread import KeyRow, read_snapshot
+from pplx_tui.store.fastread import Activity, KeyRow, read_activity, read_snapshot
 from pplx_tui.tui import commands
 from pplx_tui.tui.messages import ShowRotations
 from pplx_tui.tui.rows import (
@@ -59,11 +65,20 @@ class Inventory:
     keys: list[KeyRow]
 
 
+def look(svc: Services) -> Activity | None:
+    """What other processes did, cheaply; None when the database could not be read now (the
+    next look tries again; an action on it shows the error)."""
+    try:
+        return read_activity(svc.db.source, svc.lease_clock.now())
+    except PplxError:
+        return None
+
+
 def load_inventory(svc: Services, *, lazy: bool = False) -> Inventory:
     """Read and format the key list (no SQLModel): the table's whole input. ``lazy`` (the
     first paint): each row is formatted when the table first shows it, see
     :class:`~pplx_tui.tui.rows.LazyRows`."""
-    snap = read_snapshot(svc.settings.paths.db_path)
+    snap = read_snapshot(svc.db.source)
     s = svc.settings
     policy = Policy(s.policy_days, s.due_soon_days, tuple(s.group_policy_days.items()))
     now = svc.now()
@@ -114,9 +129,13 @@ class MainScreen(AppAccess, Screen[None]):
         Binding("escape", "clear_filter", "Clear filter", show=False, id="main.clear_filter"),
     ]
 
+    #: How often the screen looks for changes made by other processes.
+    LOOK_SECONDS: ClassVar[float] = 2.5
+
     def __init__(self) -> None:
         super().__init__()
         self.inventory = Inventory([], Totals(0, 0, 0), 0, [])
+        self.activity: Activity | None = None
 
     def compose(self) -> ComposeResult:
         yield app_header()
@@ -150,6 +169,8 @@ class MainScreen(AppAccess, Screen[None]):
             self.notify(self.host.keymap_problem, severity="warning", markup=False, timeout=10)
         self.load_detail()
         self.host.check_unfinished()
+        self.look()
+        self.set_interval(self.LOOK_SECONDS, self.look, name="look-for-changes")
 
     # -- what callers may ask ------------------------------------------------------------
 
@@ -169,25 +190,66 @@ class MainScreen(AppAccess, Screen[None]):
 
     # -- data ----------------------------------------------------------------------------
 
+    def look(self) -> None:
+        """Reload when another process changed the inventory or an operation moved on. Not
+        while another screen covers this one (a rotation's progress, a dialog): it looks
+        again as soon as it is back on top."""
+        if not self.is_current:
+            return
+        svc = self.svc
+        self.run_op("look", lambda: look(svc), self._looked)
+
+    def on_screen_resume(self) -> None:
+        if self.activity is not None:  # back on top after the first look: look at once
+            self.look()
+
+    def _looked(self, activity: Activity | None) -> None:
+        if activity is None:
+            return
+        before, self.activity = self.activity, activity
+        if before is not None and before.token != activity.token:
+            self.reload(keep=self.table.current_key, label="refresh")
+        else:
+            self.update_status()
+
+    def running_elsewhere(self) -> list[str]:
+        """The operations in progress with a live lease that this session does not drive:
+        what they do and who runs them (operator@host)."""
+        if self.activity is None:
+            return []
+        ours = {k.name for j in self.host.rotations.active for k in j.keys.values()}
+        return [r.label for r in self.activity.running if r.key_name not in ours]
+
     def _inventory_changed(self, keep: str | None) -> None:
         self.reload(keep=keep if keep is not None else self.table.current_key)
 
-    def reload(self, keep: str | None = None, after: Callable[[], object] | None = None) -> None:
-        svc, label = self.svc, self.host.display_label
+    def reload(
+        self,
+        keep: str | None = None,
+        after: Callable[[], object] | None = None,
+        *,
+        label: str = "reload",
+    ) -> None:
+        """Read the inventory again in a worker. ``label`` is the worker group: a periodic
+        refresh ("refresh") never cancels a reload whose ``after`` is waiting."""
+        svc, show_label = self.svc, self.host.display_label
 
-        def work() -> tuple[Inventory, RenderableType | None]:
+        def work() -> tuple[Inventory, RenderableType | None, Activity | None]:
             # The kept key's details are read in the same worker, so that whatever `after`
             # shows on top (the one-time reveal) covers a main screen that is complete.
-            detail = detail_of(svc, keep, label) if keep is not None else None
-            return load_inventory(svc), detail
+            activity = look(svc)  # first: a change after it is seen by the next look
+            detail = detail_of(svc, keep, show_label) if keep is not None else None
+            return load_inventory(svc), detail, activity
 
-        def show(result: tuple[Inventory, RenderableType | None]) -> None:
-            inventory, detail = result
+        def show(result: tuple[Inventory, RenderableType | None, Activity | None]) -> None:
+            inventory, detail, activity = result
+            if activity is not None:
+                self.activity = activity
             self._show_inventory(inventory, keep=keep, detail=detail)
             if after is not None:
                 self.call_after_refresh(after)
 
-        self.run_op("reload", work, show)
+        self.run_op(label, work, show)
 
     def _show_inventory(
         self, inventory: Inventory, keep: str | None = None, detail: RenderableType | None = None
@@ -216,6 +278,10 @@ class MainScreen(AppAccess, Screen[None]):
         rotating = self.host.rotations.status_text()
         if rotating:
             line = f"{line} · {rotating}"
+        elsewhere = self.running_elsewhere()
+        if elsewhere:
+            more = f" (+{len(elsewhere) - 2} more)" if len(elsewhere) > 2 else ""
+            line = f"{line} · running: {'; '.join(elsewhere[:2])}{more}"
         if extra:
             line = f"{line} · {extra}"
         self.query_one("#status", Static).update(Text(line))

@@ -16,11 +16,13 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from pplx_tui.core.clock import SystemClock
 from pplx_tui.core.policy import ago_label
 from pplx_tui.core.text import inert, one_line
 
 if TYPE_CHECKING:
     from pplx_tui.ops.inventory import KeyDetail
+    from pplx_tui.store.tables import Operation
 
 
 def _date(at: datetime | None) -> str:
@@ -79,6 +81,9 @@ def render_detail(d: KeyDetail, now: datetime, label: Callable[[str], str] = str
         parts.append(Text("Operations", style="bold"))
         for op in d.operations[:5]:
             line = f"  #{op.id} {op.kind} {op.status} at step {op.step}"
+            who = _who_runs(op) if op.status != "done" else ""
+            if who:
+                line += f" · {who}"
             if op.message:
                 line += f": {op.message}"
             parts.append(Text("  ") + _t(label(line), "yellow" if op.status != "done" else ""))
@@ -92,6 +97,18 @@ def render_detail(d: KeyDetail, now: datetime, label: Callable[[str], str] = str
         style = "" if ev.outcome in ("ok", "live", "revoked") else "yellow"
         parts.append(Text("  ") + _t(label(line), style))
     return Group(*parts)
+
+
+def _who_runs(op: Operation) -> str:
+    """ "run by OPERATOR@HOST" while its lease is live, else who ran it last."""
+    from pplx_tui.ops.lease import holder_of, is_live
+
+    holder = holder_of(op)
+    if holder is None:
+        return ""
+    if is_live(op, SystemClock().now()):  # leases run on real time, whatever the domain clock
+        return f"run by {holder.label} now"
+    return f"last run by {holder.label}"
 
 
 class DetailPane(VerticalScroll):
