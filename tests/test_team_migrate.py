@@ -115,7 +115,8 @@ def test_everything_is_copied_each_secret_checked_and_the_chain_verifies(
     assert report.tables["checks"].copied == 1
     assert report.tables["operations"].copied == len(before["operations"]) > 0
     assert report.tables["events"].copied == len(before["events"]) > 0
-    assert report.secrets_copied == 3 and report.secrets_present == 0
+    assert report.secrets_copied == 3
+    assert report.secrets_present == 0
     assert report.secrets_missing == []
     assert report.secrets_not_needed == 1  # the revoked version's secret was destroyed
 
@@ -126,9 +127,11 @@ def test_everything_is_copied_each_secret_checked_and_the_chain_verifies(
     assert after["events"][: len(before["events"])] == before["events"]
     (last,) = after["events"][len(before["events"]) :]
     assert last["action"] == MIGRATE_ACTION
-    assert "3 keys" in last["detail"] and "3 secrets copied" in last["detail"]
+    assert "3 keys" in last["detail"]
+    assert "3 secrets copied" in last["detail"]
     status = _verify(team)
-    assert status.ok and status.anchor == "reached"
+    assert status.ok
+    assert status.anchor == "reached"
     assert status.events == report.chain_events == len(before["events"]) + 1
 
     # Each live secret is in Vault under its version's reference, with its labels.
@@ -139,7 +142,8 @@ def test_everything_is_copied_each_secret_checked_and_the_chain_verifies(
         assert team.secrets.get(v.secret_ref) == token
         assert isinstance(team.secrets, VaultSecretStore)
         labels = team.secrets.labels(v.secret_ref)
-        assert labels is not None and labels["fingerprint"] == fingerprint(token)
+        assert labels is not None
+        assert labels["fingerprint"] == fingerprint(token)
         assert v.secret_state == SecretState.STORED
     # The local copy is left as it was, secrets included.
     assert _rows(local.db) == before
@@ -184,7 +188,8 @@ def test_a_dry_run_writes_nothing(
 ) -> None:
     seed(cli, emulator, tmp_path, keys=2)
     report = migrate_inventory(local, team, now=NOW, dry_run=True)
-    assert report.dry_run and report.secrets_copied == 2
+    assert report.dry_run
+    assert report.secrets_copied == 2
     assert report.tables["keys"].copied == 2
     assert _vault_refs(bao) == []
     assert all(rows == [] for rows in _rows(team.db).values())
@@ -195,9 +200,9 @@ def test_a_missing_local_secret_is_reported_not_invented_and_a_later_rerun_copie
 ) -> None:
     seed(cli, emulator, tmp_path, keys=2)
     with local.db.session() as s:
-        v = s.exec(
-            select(KeyVersion).where(KeyVersion.secret_state == SecretState.STORED)
-        ).all()[-1]
+        v = s.exec(select(KeyVersion).where(KeyVersion.secret_state == SecretState.STORED)).all()[
+            -1
+        ]
     secret = local.secrets.get(v.secret_ref)
     assert secret is not None
     assert local.secrets.delete(v.secret_ref)
@@ -218,7 +223,8 @@ def test_a_missing_local_secret_is_reported_not_invented_and_a_later_rerun_copie
     assert team.secrets.get(v.secret_ref) == secret
     with team.db.session() as s:
         there = s.get(KeyVersion, v.id)
-        assert there is not None and there.secret_state == SecretState.STORED
+        assert there is not None
+        assert there.secret_state == SecretState.STORED
 
 
 def test_another_inventory_in_the_team_stores_is_refused_and_nothing_is_copied(
@@ -232,13 +238,14 @@ def test_another_inventory_in_the_team_stores_is_refused_and_nothing_is_copied(
     with pytest.raises(MigrationRefused) as caught:
         migrate_inventory(local, team, now=NOW)
     assert caught.value.exit_code == 2
-    assert "different audit log" in str(caught.value) and "Nothing was copied" in str(caught.value)
+    assert "different audit log" in str(caught.value)
+    assert "Nothing was copied" in str(caught.value)
     assert _rows(team.db) == before
     assert _vault_refs(bao) == []
 
 
 def test_a_different_key_of_the_same_name_is_refused(
-    cli: Cli, emulator: Emulator, tmp_path: Path, local: Side, team: Side, bao: BaoServer
+    cli: Cli, emulator: Emulator, tmp_path: Path, local: Side, team: Side
 ) -> None:
     seed(cli, emulator, tmp_path, keys=1)
     migrate_inventory(local, team, now=NOW)
