@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pplx_tui import APP_NAME
+from pplx_tui.core.dburl import BadDatabaseUrl, PgUrl, parse_pg_url
 from pplx_tui.core.errors import BadInput
 from pplx_tui.core.limits import MAX_POLICY_DAYS
 from pplx_tui.core.text import one_line
@@ -34,6 +35,8 @@ VERIFY_METHOD_ENV = "PPLX_TUI_VERIFY_METHOD"
 #: ``keyring`` (the default) or ``vault``; overrides ``[secrets] backend``.
 SECRETS_ENV = "PPLX_TUI_SECRETS"
 SECRETS_BACKENDS = ("keyring", "vault")
+#: The inventory on PostgreSQL (a libpq URL); overrides ``[inventory] url``. Absent: SQLite.
+DATABASE_URL_ENV = "PPLX_TUI_DATABASE_URL"
 DEFAULT_VAULT_MOUNT = "secret"
 DEFAULT_VAULT_PREFIX = "pplx-tui"
 #: A KV mount or path prefix: path segments of these characters, no ``.``/``..`` segment.
@@ -202,7 +205,15 @@ class Settings:
     #: The KV version 2 mount and the path prefix under it (``[secrets] mount``, ``prefix``).
     vault_mount: str = DEFAULT_VAULT_MOUNT
     vault_prefix: str = DEFAULT_VAULT_PREFIX
+    #: The inventory on PostgreSQL (``PPLX_TUI_DATABASE_URL``, ``[inventory] url``); None:
+    #: the SQLite file in the data folder.
+    database_url: PgUrl | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def inventory(self) -> Path | PgUrl:
+        """Where the inventory is: the PostgreSQL URL if one is set, else the SQLite file."""
+        return self.database_url if self.database_url is not None else self.paths.db_path
 
     def policy_for_group(self, group: str) -> int:
         return self.group_policy_days.get(group, self.policy_days)
@@ -308,6 +319,31 @@ def _secrets_settings(raw: dict[str, Any], where: str) -> tuple[str, str, str]:
     return backend.strip().lower(), mount, prefix
 
 
+def database_url_setting(raw: dict[str, Any], where: str) -> PgUrl | None:
+    """``PPLX_TUI_DATABASE_URL`` (set and not empty) beats ``[inventory] url``; neither means
+    the local SQLite file. A value that is not a ``postgresql://`` URL is refused (exit 2),
+    and the message never shows its password."""
+    env = os.environ.get(DATABASE_URL_ENV, "")
+    if env.strip():
+        value: object = env
+        source = DATABASE_URL_ENV
+    else:
+        table = raw.get("inventory", {})
+        if not isinstance(table, dict):
+            raise BadInput(f"{where}: [inventory] must be a table.")
+        value = table.get("url")
+        source = f"{where}: [inventory] url"
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise BadInput(f"{source} must be a postgresql:// URL (text).")
+    assert isinstance(value, str)
+    try:
+        return parse_pg_url(value)
+    except BadDatabaseUrl as exc:
+        raise BadInput(f"{source} is not a PostgreSQL URL: {exc}.") from None
+
+
 def load_settings(paths: Paths | None = None) -> Settings:
     """Read ``config.toml`` (if any) and the environment. A bad file is one clear error."""
     paths = paths or resolve_paths()
@@ -354,6 +390,7 @@ def load_settings(paths: Paths | None = None) -> Settings:
     if not isinstance(base_url, str) or len(base_url) > MAX_BASE_URL_LEN:
         raise BadInput(f"{where}: [api] base_url must be a URL (text).")
     secrets_backend, vault_mount, vault_prefix = _secrets_settings(raw, where)
+    database_url = database_url_setting(raw, where)
     return Settings(
         paths=paths,
         base_url=base_url.rstrip("/"),
@@ -368,5 +405,6 @@ def load_settings(paths: Paths | None = None) -> Settings:
         secrets_backend=secrets_backend,
         vault_mount=vault_mount,
         vault_prefix=vault_prefix,
+        database_url=database_url,
         raw=raw,
     )

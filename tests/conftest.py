@@ -52,6 +52,7 @@ def _isolated_home(
         "PERPLEXITY_BASE_URL",
         "PPLX_TUI_VERIFY_METHOD",
         "PPLX_TUI_SECRETS",  # a developer's team setting never sends a test to their Vault
+        "PPLX_TUI_DATABASE_URL",  # ... nor to their PostgreSQL
     ):
         monkeypatch.delenv(var, raising=False)
     return home

@@ -226,13 +226,13 @@ def _values(action: argparse.Action, prefix: str, names: list[str]) -> list[str]
 def key_names() -> list[str]:
     """The inventory's key names, read-only with plain sqlite3; none if anything fails."""
     try:
-        from pplx_tui.config import resolve_paths
+        from pplx_tui.config import load_settings
         from pplx_tui.store.fastread import read_snapshot
 
-        db = resolve_paths().db_path
-        if not db.exists():
+        source = load_settings().inventory  # the PostgreSQL URL in team mode, else the file
+        if isinstance(source, Path) and not source.exists():
             return []
-        names = [r.name for r in read_snapshot(db).rows]
+        names = [r.name for r in read_snapshot(source).rows]
     except Exception:
         return []
     # A name the shell could not take as one word (a space, a newline), or that holds a

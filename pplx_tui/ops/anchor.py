@@ -66,11 +66,17 @@ def anchor_ref(db_path: Path) -> str:
     )
 
 
+def anchor_id(identity: str) -> str:
+    """The secret store entry of the inventory named ``identity`` (a PostgreSQL server's
+    ``host:port/db``, never its user or password)."""
+    return AUDIT_ANCHOR_PREFIX + hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
+
+
 class AuditAnchor:
     def __init__(self, db: Database, secrets: Secrets) -> None:
         self.db = db
         self.secrets = secrets
-        self.ref = anchor_ref(db.path)
+        self.ref = anchor_ref(db.path) if db.url is None else anchor_id(db.identity)
         #: Told (one line) the first time an anchor write fails or is refused.
         self.warn: Callable[[str], None] | None = None
         #: The last problem met writing the anchor, for screens that ask.

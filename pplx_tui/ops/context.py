@@ -92,7 +92,7 @@ def open_services(
 
     settings = settings or load_settings()
     lease_seconds = lease_seconds_from_env()  # a bad value stops here, before any write
-    db = Database(settings.paths.db_path)
+    db = Database(settings.paths.db_path, settings.database_url)
     svc = Services(
         settings=settings,
         db=db,

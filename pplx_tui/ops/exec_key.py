@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import sqlite3
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import TYPE_CHECKING
@@ -30,6 +29,7 @@ from pplx_tui.system.foreground import find_command, run_foreground
 
 if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
+    from pplx_tui.store.light import Light
 
 DEFAULT_VAR = "PERPLEXITY_API_KEY"
 _VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -74,18 +74,13 @@ def validate_var(var: str) -> str:
 
 
 # ``exec`` is a short-lived command a shell prompt or a script runs: it reads and audits with
-# plain sqlite3 on the database ``Services`` prepared (migrated, checked), so it never loads
-# SQLAlchemy (about 0.3 s). The rows it writes are those ``store.audit`` writes.
+# plain sqlite3 (psycopg on PostgreSQL, ``store/light.py``) on the database ``Services``
+# prepared (migrated, checked), so it never loads SQLAlchemy (about 0.3 s). The rows it writes
+# are those ``store.audit`` writes.
 _STORED, _NOT_STORED = "stored", "not_stored"
 
 
-def _connect(svc: Services) -> sqlite3.Connection:
-    con = sqlite3.connect(str(svc.db.path), timeout=30, isolation_level=None)
-    con.execute("PRAGMA busy_timeout = 30000")
-    return con
-
-
-def _usable_bearer(con: sqlite3.Connection, name: str) -> Bearer:
+def _usable_bearer(con: Light, name: str) -> Bearer:
     looked = validate_lookup(name)
     row = con.execute('SELECT id, name FROM "key" WHERE name = ?', (looked,)).fetchone()
     if row is None:
@@ -119,18 +114,18 @@ def _usable_bearer(con: sqlite3.Connection, name: str) -> Bearer:
     return bearer
 
 
-def _read_secret(svc: Services, con: sqlite3.Connection, bearer: Bearer) -> Secret:
+def _read_secret(svc: Services, con: Light, bearer: Bearer) -> Secret:
     value = svc.secrets.get(bearer.secret_ref)
     if value is None:
-        con.execute("BEGIN IMMEDIATE")
+        con.begin_write()
         try:
             con.execute(
                 "UPDATE key_version SET secret_state = ? WHERE id = ? AND secret_state = ?",
                 (_NOT_STORED, bearer.version_id, _STORED),
             )
-            con.execute("COMMIT")
+            con.commit()
         except BaseException:
-            con.execute("ROLLBACK")
+            con.rollback()
             raise
         raise OperationFailed(
             f"The secret of {bearer.label} is missing from the keyring.",
@@ -139,10 +134,10 @@ def _read_secret(svc: Services, con: sqlite3.Connection, bearer: Bearer) -> Secr
     return Secret(value)
 
 
-def _audit(svc: Services, con: sqlite3.Connection, bearer: Bearer, detail: str) -> None:
+def _audit(svc: Services, con: Light, bearer: Bearer, detail: str) -> None:
     from pplx_tui.store.chain import DamagedHead, append_raw, os_user
 
-    con.execute("BEGIN IMMEDIATE")
+    con.begin_write()
     try:
         appended = append_raw(
             con,
@@ -153,16 +148,16 @@ def _audit(svc: Services, con: sqlite3.Connection, bearer: Bearer, detail: str) 
             fingerprint=bearer.fingerprint,
             detail=detail,
         )
-        con.execute("COMMIT")
+        con.commit()
     except DamagedHead as exc:
-        con.execute("ROLLBACK")
+        con.rollback()
         raise EnvironmentUnusable(
             f"The audit log's head record is damaged ({exc}): it was changed by another "
             "program, so nothing more is written to the log. `pplx-tui audit --verify` shows "
             "what holds; restore the inventory from a backup."
         ) from None
     except BaseException:
-        con.execute("ROLLBACK")
+        con.rollback()
         raise
     hook = svc.db.on_audit_commit  # the audit anchor, as after an ORM session's commit
     if hook is not None:
@@ -176,7 +171,7 @@ def prepare_exec(
     svc: Services, name: str, argv: list[str], *, var: str = DEFAULT_VAR, mask: bool = False
 ) -> ExecPlan:
     """Check everything, read the secret and audit the access; run nothing yet."""
-    from pplx_tui.store.db import database_error, secure_files
+    from pplx_tui.store.light import driver_errors, open_light
 
     var = validate_var(var)
     if not argv or not argv[0]:
@@ -185,7 +180,7 @@ def prepare_exec(
     if executable is None:
         raise CommandNotFound(f"Command not found: {one_line(argv[0][:200])!r}.")
     try:
-        con = _connect(svc)
+        con = open_light(svc.db)
         try:
             bearer = _usable_bearer(con, name)
             secret = _read_secret(svc, con, bearer)  # missing: refused, nothing audited
@@ -193,9 +188,9 @@ def prepare_exec(
             _audit(svc, con, bearer, f"command={command} var={var}{' masked' if mask else ''}")
         finally:
             con.close()
-            secure_files(svc.db.path)
-    except sqlite3.Error as exc:
-        raise database_error(svc.db.path, exc) from None
+            svc.db.secure()
+    except driver_errors() as exc:
+        raise svc.db.error(exc) from None
     return ExecPlan(tuple(argv), executable, var, bearer, secret, mask)
 
 

@@ -1,4 +1,5 @@
-"""The key list for the command line, from the plain-sqlite3 snapshot (``store/fastread.py``).
+"""The key list for the command line, from the light snapshot (``store/fastread.py``: plain
+sqlite3, or psycopg on PostgreSQL).
 
 ``keys list`` is what a cron job or a shell prompt calls: it must not pay for loading
 SQLAlchemy. Each row here gives exactly what ``ops.inventory.KeyView.to_json`` gives for the
@@ -52,7 +53,7 @@ def listed_keys(svc: Services, *, include_retired: bool = False) -> list[ListedK
     now: datetime = svc.now()
     settings = svc.settings
     out = []
-    for r in read_snapshot(svc.db.path, include_retired=include_retired).rows:
+    for r in read_snapshot(svc.db.source, include_retired=include_retired).rows:
         policy = r.policy_days or settings.policy_for_group(r.group)
         soon = r.due_soon_days or settings.due_soon_days
         due = rotation_due(r.created_at, now, policy, soon) if r.stage == "current" else None

@@ -1,4 +1,4 @@
-"""The audit chain's arithmetic, with plain ``sqlite3``: an event's hash, and appending one
+"""The audit chain's arithmetic, with plain ``sqlite3`` (or psycopg, ``store/light.py``): an event's hash, and appending one
 event for a short-lived command that does not load SQLAlchemy (``exec``'s fast path).
 
 ``store/audit.py`` uses the same :func:`event_digest`, so both writers produce the same chain;
@@ -12,9 +12,9 @@ import getpass
 import hashlib
 import json
 import re
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol
 
 from pplx_tui.core.clock import iso, utc
 
@@ -49,6 +49,12 @@ def event_digest(
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+class Executes(Protocol):
+    """sqlite3's connection, or ``store.light``'s (``?`` parameters on both)."""
+
+    def execute(self, sql: str, params: Any = ..., /) -> Any: ...
+
+
 class DamagedHead(Exception):
     """``meta.audit_head`` is not ``N:HASH``: the caller refuses to write."""
 
@@ -62,7 +68,7 @@ class Appended:
 
 
 def append_raw(
-    con: sqlite3.Connection,
+    con: Executes,
     *,
     at: datetime,
     os_user: str,
@@ -72,7 +78,8 @@ def append_raw(
     outcome: str = "ok",
     detail: str = "",
 ) -> Appended:
-    """Append one event inside the caller's ``BEGIN IMMEDIATE`` transaction."""
+    """Append one event inside the caller's write transaction (``BEGIN IMMEDIATE``, or the
+    write lock on PostgreSQL)."""
     row = con.execute("SELECT value FROM meta WHERE name = ?", (HEAD,)).fetchone()
     prev_id, prev_hash = 0, GENESIS
     if row is not None:

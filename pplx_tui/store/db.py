@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pplx_tui.config import DB_COMPANIONS, ensure_data_folder
+from pplx_tui.core.dburl import PgUrl
 from pplx_tui.core.errors import EnvironmentUnusable
 from pplx_tui.store.migrations import SCHEMA_VERSION, migrate, schema_version
 from pplx_tui.system import files
@@ -290,24 +291,64 @@ AuditCommitHook = Callable[[Any, Any], None]
 
 
 class Database:
-    """The opened inventory: an engine plus the path it came from.
+    """The opened inventory: an engine plus where it came from.
 
-    ``created`` says this process made the file (a new inventory). ``on_audit_commit`` is
-    called after each committed transaction that appended audit events."""
+    ``path`` is the SQLite file in the data folder; with ``url`` (team mode) the inventory is
+    on PostgreSQL instead (``store/pg.py``) and ``path`` is not used. ``created`` says this
+    process made the inventory (a new one). ``on_audit_commit`` is called after each
+    committed transaction that appended audit events."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, url: PgUrl | None = None) -> None:
         self.path = path
-        self.found_version, self.version = prepare_database(path)
+        self.url = url
+        if url is None:
+            self.found_version, self.version = prepare_database(path)
+        else:
+            from pplx_tui.store.pg import prepare_pg
+
+            self.found_version, self.version = prepare_pg(url)
         self.created = self.found_version == 0
         self.on_audit_commit: AuditCommitHook | None = None
         self._engine: Engine | None = None
+
+    @property
+    def source(self) -> Path | PgUrl:
+        """What the light readers (``store/fastread.py``) open: the file or the URL."""
+        return self.url if self.url is not None else self.path
+
+    @property
+    def where(self) -> str:
+        """The inventory as shown to people: the file, or the URL without its password."""
+        return self.url.shown if self.url is not None else str(self.path)
+
+    @property
+    def identity(self) -> str:
+        """What names this inventory for its audit anchor: the file, or host:port/db."""
+        return f"postgresql:{self.url.identity}" if self.url is not None else str(self.path)
+
+    def error(self, exc: BaseException, *, writing: bool = True) -> EnvironmentUnusable:
+        """The one line for a driver error met on this inventory."""
+        if self.url is not None:
+            from pplx_tui.store.pg import pg_error
+
+            return pg_error(self.url, exc, writing=writing)
+        return database_error(self.path, exc, writing=writing)
+
+    def secure(self) -> None:
+        if self.url is None:
+            secure_files(self.path)
 
     @property
     def engine(self) -> Engine:
         """Built on first use: importing SQLAlchemy/SQLModel costs ~0.3 s, which the TUI's
         first screen (read with plain sqlite3, see ``store/fastread.py``) does not pay."""
         if self._engine is None:
-            self._engine = make_engine(self.path)
+            if self.url is not None:
+                from pplx_tui.store.pg import make_pg_engine
+
+                self._engine = make_pg_engine(self.url)
+            else:
+                self._engine = make_engine(self.path)
         return self._engine
 
     @contextmanager
@@ -332,9 +373,9 @@ class Database:
         except sa_exc.IntegrityError:
             raise
         except sa_exc.DatabaseError as exc:
-            raise database_error(self.path, exc.orig or exc) from None
+            raise self.error(exc.orig or exc) from None
         finally:
-            secure_files(self.path)
+            self.secure()
         hook = self.on_audit_commit
         if committed is not None and hook is not None:
             with contextlib.suppress(Exception):  # the commit stands whatever the hook meets

@@ -8,6 +8,9 @@ are left out, and fully revoked keys too unless ``include_retired``.
 Like every reader of the data folder it follows no link: the database and its ``-wal`` and
 ``-shm`` must be regular files of their own, or the read is refused (exit 3). SQLite errors
 become the same one-line messages as in ``store.db`` (damaged, read-only, I/O error).
+
+On PostgreSQL (a ``PgUrl`` source) the same queries run through psycopg directly
+(``store/pg.py``), still without SQLAlchemy; its errors are ``store.pg.pg_error``'s lines.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pplx_tui.config import DB_COMPANIONS
+from pplx_tui.core.dburl import PgUrl
 from pplx_tui.core.errors import EnvironmentUnusable
 from pplx_tui.core.limits import OPEN_STATUSES
 from pplx_tui.core.text import one_line
@@ -71,10 +75,10 @@ def malformed_value(value: object) -> EnvironmentUnusable:
     )
 
 
-def _dt(text: str | None) -> datetime | None:
+def _dt(text: str | datetime | None) -> datetime | None:
     if not text:
         return None
-    dt = datetime.fromisoformat(text)
+    dt = text if isinstance(text, datetime) else datetime.fromisoformat(text)
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
@@ -91,8 +95,14 @@ def connect(db_path: Path) -> sqlite3.Connection:
     return con
 
 
-def _query(db_path: Path) -> tuple[list[Any], list[Any], dict[Any, Any], int]:
-    con = connect(db_path)
+def _query(source: Path | PgUrl) -> tuple[list[Any], list[Any], dict[Any, Any], int]:
+    con: Any
+    if isinstance(source, PgUrl):
+        from pplx_tui.store.pg import LightConnection
+
+        con = LightConnection(source)
+    else:
+        con = connect(source)
     try:
         keys = con.execute(
             'SELECT id, name, group_name, notes, policy_days, due_soon_days FROM "key"'
@@ -114,13 +124,24 @@ def _query(db_path: Path) -> tuple[list[Any], list[Any], dict[Any, Any], int]:
     return keys, versions, targets, int(unfinished)
 
 
-def read_snapshot(db_path: Path, *, include_retired: bool = False) -> Snapshot:
-    from pplx_tui.store.db import database_error
+def _driver_errors() -> tuple[type[BaseException], ...]:
+    from pplx_tui.store.pg import errors
 
+    return (sqlite3.Error, *errors())
+
+
+def read_snapshot(db_path: Path | PgUrl, *, include_retired: bool = False) -> Snapshot:
+    """The key list from the SQLite file, or from PostgreSQL when given its URL."""
     try:
         keys, versions, targets, unfinished = _query(db_path)
         return _snapshot(keys, versions, targets, unfinished, include_retired)
-    except sqlite3.Error as exc:
+    except _driver_errors() as exc:
+        if isinstance(db_path, PgUrl):
+            from pplx_tui.store.pg import pg_error
+
+            raise pg_error(db_path, exc, writing=False) from None
+        from pplx_tui.store.db import database_error
+
         raise database_error(db_path, exc, writing=False) from None
     except (ValueError, TypeError, OverflowError) as exc:  # e.g. a date that is not one
         raise EnvironmentUnusable(

@@ -8,11 +8,24 @@ construction (a test compares both with the SQLModel tables).
 
 To change the schema: change ``tables.py``, append a step to ``STEPS`` and bump nothing
 else: ``SCHEMA_VERSION`` is ``len(STEPS)``.
+
+On PostgreSQL the same steps run, rendered for its dialect (:func:`render_pg`: ``DATETIME``
+is ``TIMESTAMP``, an ``id INTEGER`` primary key is ``SERIAL`` so that rows inserted without
+an id get one, as SQLite's rowid does), and the version is the one row of the table
+``pplx_tui_schema`` (PostgreSQL has no ``user_version``). Why not alembic: it would add a
+dependency (and SQLAlchemy on the start path of every command, about 0.3 s, where this runs
+with plain ``sqlite3``/``psycopg``) to replay the very same short list of statements; one
+list rendered per dialect keeps a new SQLite database, an upgraded one and a PostgreSQL one
+the same by construction (tests compare each with the SQLModel tables). An upgrade runs in
+one transaction on both (PostgreSQL's DDL is transactional), under the write lock: on
+PostgreSQL the advisory lock every write transaction takes (``store/pg.py``).
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
+from typing import Any
 
 V1 = [
     """CREATE TABLE event (
@@ -136,3 +149,65 @@ def migrate(con: sqlite3.Connection, target: int = SCHEMA_VERSION) -> tuple[int,
         con.execute("ROLLBACK")
         raise
     return start, target
+
+
+#: PostgreSQL: the table holding the schema version (one row).
+PG_VERSION_TABLE = "pplx_tui_schema"
+#: The inventory's own tables: one of them in a database without ``PG_VERSION_TABLE`` means
+#: the database holds something that is not a pplx-tui inventory (left untouched).
+PG_TABLES = ("event", "key", "meta", "operation", "key_version", "target")
+_PG_ID = re.compile(r"\A(CREATE TABLE \S+ \(\s*)id INTEGER NOT NULL")
+_PG_DATETIME = re.compile(r"\bDATETIME\b")
+
+
+def render_pg(statement: str) -> str:
+    """One step's statement in PostgreSQL's dialect."""
+    statement = _PG_ID.sub(r"\1id SERIAL NOT NULL", statement)
+    return _PG_DATETIME.sub("TIMESTAMP", statement)
+
+
+def pg_schema_version(con: Any) -> int | None:
+    """The version on a psycopg connection; None when the version table does not exist."""
+    row = con.execute("SELECT to_regclass(%s)", (PG_VERSION_TABLE,)).fetchone()
+    if row is None or row[0] is None:
+        return None
+    found = con.execute(f"SELECT max(version) FROM {PG_VERSION_TABLE}").fetchone()  # noqa: S608
+    return int(found[0]) if found and found[0] is not None else 0
+
+
+def pg_foreign_tables(con: Any) -> list[str]:
+    """The inventory's table names already present (in the search path's first schema)."""
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema = current_schema() AND table_name = ANY(%s)",
+        (list(PG_TABLES),),
+    ).fetchall()
+    return sorted(str(r[0]) for r in rows)
+
+
+def pg_migrate(con: Any, lock: Any, target: int = SCHEMA_VERSION) -> tuple[int, int]:
+    """Bring the PostgreSQL database on ``con`` (a psycopg connection in autocommit mode) up
+    to ``target`` in one transaction; ``lock(con)`` takes the write lock inside it. Returns
+    (from, to); a failure leaves the database as it was."""
+    start = pg_schema_version(con) or 0
+    if start >= target:
+        return start, start
+    con.execute("BEGIN")
+    try:
+        lock(con)
+        # Re-read under the write lock: another process may have migrated meanwhile.
+        found = pg_schema_version(con)
+        if found is None:
+            con.execute(f"CREATE TABLE {PG_VERSION_TABLE} (version INTEGER NOT NULL)")
+            con.execute(f"INSERT INTO {PG_VERSION_TABLE} (version) VALUES (0)")  # noqa: S608
+            found = 0
+        start = found
+        for version in range(start, target):
+            for statement in STEPS[version]:
+                con.execute(render_pg(statement))
+        con.execute(f"UPDATE {PG_VERSION_TABLE} SET version = %s", (int(max(start, target)),))  # noqa: S608
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return start, max(start, target)

@@ -52,7 +52,7 @@ class Inventory:
 
 def load_inventory(svc: Services) -> Inventory:
     """Read and format the key list (no SQLModel): the table's whole input."""
-    snap = read_snapshot(svc.settings.paths.db_path)
+    snap = read_snapshot(svc.db.source)
     s = svc.settings
     policy = Policy(s.policy_days, s.due_soon_days, tuple(s.group_policy_days.items()))
     rows, totals = format_key_rows(snap.rows, svc.now(), policy)

@@ -1,0 +1,243 @@
+"""The inventory on PostgreSQL, with psycopg 3: connecting, the write lock, errors, schema.
+
+What SQLite does for the local file, here for a server:
+
+- Connecting: the URL goes to libpq as the user wrote it, so the password comes from the
+  URL, ``PGPASSWORD`` or ``~/.pgpass`` as for ``psql``. Every connection has a deadline
+  (``connect_timeout``, 10 s unless the URL sets one) and every wait after it one too
+  (``lock_timeout`` 30 s, as SQLite's busy timeout; ``statement_timeout`` 60 s;
+  ``idle_in_transaction_session_timeout``); the session's time zone is UTC, so the naive
+  UTC times the tables hold are stored as they are on SQLite.
+- ``BEGIN IMMEDIATE``: every write transaction starts with ``pg_advisory_xact_lock`` on one
+  key (:data:`WRITE_LOCK`), held to its commit or rollback. Two processes' transactions run
+  one after the other, so the audit chain (each event holds the previous one's hash) stays a
+  chain, and the leases' ``SELECT ... FOR UPDATE`` read what the previous writer committed.
+- ``PRAGMA user_version`` and the steps: ``store/migrations.py`` (``pg_migrate``).
+- Errors: one line (exit 3) naming the server without the password: unreachable, refused
+  password, no such database, busy, a newer schema.
+
+psycopg is optional (``pip install 'pplx-tui[team]'``) and imported only here, only when a
+PostgreSQL URL is configured: the SQLite path never loads it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pplx_tui.core.dburl import PgUrl
+from pplx_tui.core.errors import EnvironmentUnusable
+from pplx_tui.core.text import one_line
+from pplx_tui.store.migrations import (
+    SCHEMA_VERSION,
+    pg_foreign_tables,
+    pg_migrate,
+    pg_schema_version,
+)
+
+if TYPE_CHECKING:
+    import psycopg
+
+#: The advisory lock every write transaction holds (an arbitrary 64-bit number: "pplx-tui").
+WRITE_LOCK = 0x70706C782D747569 & 0x7FFF_FFFF_FFFF_FFFF
+CONNECT_TIMEOUT_S = 10
+LOCK_TIMEOUT_MS = 30_000
+STATEMENT_TIMEOUT_MS = 60_000
+IDLE_IN_TRANSACTION_MS = 120_000
+INSTALL_HINT = "pip install 'pplx-tui[team]'"
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise EnvironmentUnusable(
+            "The inventory is on PostgreSQL (PPLX_TUI_DATABASE_URL or [inventory] url) but "
+            f"psycopg is not installed: {INSTALL_HINT}."
+        ) from None
+    return psycopg
+
+
+def conninfo(url: PgUrl) -> str:
+    """The connection string: the user's URL, plus the deadlines and settings above where
+    the URL does not set its own."""
+    psycopg = _psycopg()
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    try:
+        params = conninfo_to_dict(url.text)
+    except psycopg.Error as exc:
+        raise EnvironmentUnusable(
+            f"The inventory URL {url.shown} is not one libpq accepts "
+            f"({one_line(url.hide(str(exc)), 160)})."
+        ) from None
+    params.setdefault("connect_timeout", str(CONNECT_TIMEOUT_S))
+    params.setdefault("application_name", "pplx-tui")
+    settings = (
+        f"-c lock_timeout={LOCK_TIMEOUT_MS} -c statement_timeout={STATEMENT_TIMEOUT_MS} "
+        f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS} -c TimeZone=UTC"
+    )
+    params["options"] = f"{params.get('options') or ''} {settings}".strip()
+    return str(make_conninfo("", **params))
+
+
+def connect(url: PgUrl, *, autocommit: bool = True) -> psycopg.Connection[Any]:
+    """A psycopg connection; :class:`EnvironmentUnusable` (one line) if it cannot be had."""
+    psycopg = _psycopg()
+    info = conninfo(url)
+    try:
+        return psycopg.connect(info, autocommit=autocommit)  # type: ignore[no-any-return]
+    except psycopg.Error as exc:
+        raise pg_error(url, exc, writing=False) from None
+
+
+def lock_for_write(con: Any) -> None:
+    """Take the write lock inside the transaction just begun on ``con`` (psycopg, or a
+    DB-API connection in SQLAlchemy's hands)."""
+    cur = con.cursor()
+    try:
+        cur.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+    finally:
+        cur.close()
+
+
+def pg_error(url: PgUrl, exc: BaseException, *, writing: bool = True) -> EnvironmentUnusable:
+    """One line for a PostgreSQL error: what it is and where, never the password."""
+    state = str(getattr(exc, "sqlstate", "") or "")
+    text = one_line(url.hide(str(exc).strip().splitlines()[0] if str(exc).strip() else ""), 200)
+    low = str(exc).lower()
+    where = url.shown
+    nothing = (
+        "Nothing was changed: PostgreSQL rolled the change back."
+        if writing
+        else "Nothing was changed."
+    )
+    if state in ("28P01", "28000") or "password authentication failed" in low:
+        return EnvironmentUnusable(
+            f"PostgreSQL at {where} refused the login ({text}).",
+            hint="Check the user and the password (in the URL, PGPASSWORD or ~/.pgpass).",
+        )
+    if "no password supplied" in low or "password is required" in low:
+        return EnvironmentUnusable(
+            f"PostgreSQL at {where} asks for a password and none was given.",
+            hint="Put it in PGPASSWORD or ~/.pgpass (or the URL).",
+        )
+    if state == "3D000" or ("database" in low and "does not exist" in low):
+        return EnvironmentUnusable(
+            f"PostgreSQL at {where}: the database does not exist ({text}).",
+            hint="Create it (createdb), or correct the URL.",
+        )
+    if state in ("55P03", "40P01"):
+        return EnvironmentUnusable(
+            f"The inventory at {where} stayed busy for {LOCK_TIMEOUT_MS // 1000} s: "
+            "another pplx-tui is writing to it.",
+            hint=f"{nothing} Try again when it has finished.",
+        )
+    if state == "57014":
+        return EnvironmentUnusable(
+            f"PostgreSQL at {where} did not answer in time (a statement took longer than "
+            f"{STATEMENT_TIMEOUT_MS // 1000} s).",
+            hint=nothing,
+        )
+    if state == "42501":
+        return EnvironmentUnusable(
+            f"PostgreSQL at {where}: permission denied ({text}).",
+            hint="Grant this user the rights on the inventory's database.",
+        )
+    if state.startswith("08") or not state:
+        return EnvironmentUnusable(
+            f"PostgreSQL at {where} cannot be reached ({text}).",
+            hint="Check that the server runs and the host and port in the URL; "
+            f"{nothing[0].lower()}{nothing[1:]}",
+        )
+    if state.startswith("53"):
+        return EnvironmentUnusable(
+            f"PostgreSQL at {where} has no resources left ({text}).", hint=nothing
+        )
+    return EnvironmentUnusable(
+        f"The inventory at {where} could not be used ({text}).",
+        hint=nothing,
+    )
+
+
+def prepare_pg(url: PgUrl) -> tuple[int, int]:
+    """Check, create or upgrade the schema; returns (version found, version now)."""
+    psycopg = _psycopg()
+    con = connect(url)
+    try:
+        found = pg_schema_version(con)
+        if found is None:
+            foreign = pg_foreign_tables(con)
+            if foreign:
+                raise EnvironmentUnusable(
+                    f"The database at {url.shown} holds tables that are not a pplx-tui "
+                    f"inventory ({', '.join(foreign[:4])}).",
+                    hint="It was left untouched: use an empty database for the inventory.",
+                )
+        elif found > SCHEMA_VERSION:
+            raise EnvironmentUnusable(
+                f"The inventory at {url.shown} was written by a newer pplx-tui "
+                f"(schema {found}; this version knows up to {SCHEMA_VERSION}).",
+                hint="Upgrade pplx-tui; the database was left untouched.",
+            )
+        _, now = pg_migrate(con, lock_for_write)
+    except psycopg.Error as exc:
+        raise pg_error(url, exc) from None
+    finally:
+        con.close()
+    return (found or 0), now
+
+
+def make_pg_engine(url: PgUrl) -> Any:
+    """An SQLAlchemy engine (``postgresql+psycopg``) on the user's URL as libpq reads it,
+    whose transactions each take the write lock first."""
+    from sqlalchemy import event
+    from sqlmodel import create_engine
+
+    psycopg = _psycopg()
+    info = conninfo(url)
+
+    def creator() -> Any:
+        return psycopg.connect(info)
+
+    # The URL names only the dialect: libpq gets the user's own text through ``creator``,
+    # so the password is never in SQLAlchemy's URL (nor in its reprs and logs).
+    engine = create_engine("postgresql+psycopg://", creator=creator, pool_pre_ping=True)
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+
+    return engine
+
+
+class LightConnection:
+    """psycopg with the interface the light paths use on sqlite3 (``?`` parameters,
+    ``execute().fetchone()``); ``begin_write`` is ``BEGIN`` plus the write lock."""
+
+    def __init__(self, url: PgUrl) -> None:
+        self.url = url
+        self.raw = connect(url)
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        return self.raw.execute(sql.replace("?", "%s"), tuple(params))
+
+    def begin_write(self) -> None:
+        self.raw.execute("BEGIN")
+        lock_for_write(self.raw)
+
+    def commit(self) -> None:
+        self.raw.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self.raw.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def errors() -> tuple[type[BaseException], ...]:
+    """psycopg's error base, when it is loaded (for ``except``)."""
+    import sys
+
+    mod = sys.modules.get("psycopg")
+    return (mod.Error,) if mod is not None else ()
