@@ -2,8 +2,8 @@
 
 The local side is what a solo user has: the SQLite file in the data folder and the real
 Secret Service, seeded through the real CLI. The team side is a real ``bao server -dev`` for
-the secrets and an inventory database of its own (``tests/test_team_cli.py`` runs the same
-against a real PostgreSQL through ``pplx-tui team migrate``).
+the secrets and a real PostgreSQL for the inventory (one test also on a second SQLite file);
+``tests/test_team_cli.py`` runs ``pplx-tui team init`` and ``team migrate`` themselves.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from pplx_tui.store import audit
 from pplx_tui.store.db import Database
 from pplx_tui.store.tables import Event, KeyVersion, SecretState
 from tests.conftest import FIXED_NOW, Cli, SecretService
-from tests.realservers import BaoServer
+from tests.realservers import BaoServer, PgDatabase
 
 pytestmark = pytest.mark.secret_service
 
@@ -69,9 +69,20 @@ def local(cli: Cli, real_keyring: SecretService) -> Iterator[Side]:
         db.close()
 
 
+def _team_db(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    """The team inventory on a real PostgreSQL; on a SQLite file of its own where a test
+    asks for ``sqlite`` (the copy is engine-agnostic)."""
+    if getattr(request, "param", "postgres") == "sqlite":
+        return Database(tmp_path / "team" / "inventory.db")
+    from pplx_tui.core.dburl import parse_pg_url
+
+    pg: PgDatabase = request.getfixturevalue("postgres_db")
+    return Database(tmp_path / "unused.db", parse_pg_url(pg.url))
+
+
 @pytest.fixture
-def team(tmp_path: Path, bao: BaoServer) -> Iterator[Side]:
-    db = Database(tmp_path / "team" / "inventory.db")
+def team(request: pytest.FixtureRequest, tmp_path: Path, bao: BaoServer) -> Iterator[Side]:
+    db = _team_db(request, tmp_path)
     vault = VaultSecretStore(env=bao.env(bao.create_token("alice").token))
     try:
         yield Side(db, vault, "the team inventory")
@@ -102,6 +113,7 @@ def _verify(side: Side) -> audit.ChainStatus:
         return audit.verify_chain(s, anchored, anchor_state="missing")
 
 
+@pytest.mark.parametrize("team", ["postgres", "sqlite"], indirect=True)
 def test_everything_is_copied_each_secret_checked_and_the_chain_verifies(
     cli: Cli, emulator: Emulator, tmp_path: Path, local: Side, team: Side, bao: BaoServer
 ) -> None:

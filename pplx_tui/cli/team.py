@@ -51,7 +51,7 @@ def _team_settings() -> Settings:
 
     settings = load_settings()
     missing = []
-    if getattr(settings, "database_url", None) is None:
+    if settings.database_url is None:
         missing.append("PPLX_TUI_DATABASE_URL (postgresql://USER@HOST:PORT/DB)")
     if settings.secrets_backend != "vault":
         missing.append("PPLX_TUI_SECRETS=vault (with VAULT_ADDR and VAULT_TOKEN)")
@@ -61,11 +61,6 @@ def _team_settings() -> Settings:
             hint="See the README's Team section.",
         )
     return settings
-
-
-def _database_name(settings: Settings) -> str:
-    url = getattr(settings, "database_url", None)
-    return str(url) if url is not None else str(settings.paths.db_path)
 
 
 def cmd_team_init(args: argparse.Namespace) -> int:
@@ -80,7 +75,7 @@ def cmd_team_init(args: argparse.Namespace) -> int:
     found_vault = check_vault(vault)
     svc = open_services(settings, secrets=vault)
     try:
-        found_db = count_database(svc.db, _database_name(settings))
+        found_db = count_database(svc.db, svc.db.where)
     finally:
         svc.close()
     if args.json:
@@ -127,7 +122,7 @@ def cmd_team_migrate(args: argparse.Namespace) -> int:
     try:
         svc = open_services(settings)
         try:
-            dest = Side(svc.db, svc.secrets, _database_name(settings))
+            dest = Side(svc.db, svc.secrets, svc.db.where)
             with interruptible(
                 "Interrupted: what was copied stays copied; run `pplx-tui team migrate` again "
                 "to finish (nothing is copied twice)."
