@@ -144,6 +144,18 @@ def test_a_solo_inventory_moves_to_the_team_and_pg_dump_holds_no_token(
     # The local copy stays until the user removes it.
     assert _keys(cli) == solo
 
+    # Another person's solo inventory is not this team inventory's: refused, one line.
+    other = {"PPLX_TUI_HOME": str(tmp_path / "bob")}
+    _ok(cli, "keys", "add", "Production-Main", input=emulator.add_token(), env=other)
+    before = _keys(cli, env)
+    r = cli("team", "migrate", env={**env, **other})
+    assert r.code == 2, (r.stdout, r.stderr)
+    (line,) = r.stderr.strip().splitlines()
+    assert "different audit log" in line
+    assert "Nothing was copied" in line
+    assert _keys(cli, env) == before
+    assert len(_refs(bao)) == 2
+
 
 def test_a_migration_killed_half_way_is_finished_by_a_rerun_without_duplicates(
     cli: Cli, emulator: Emulator, bao: BaoServer, postgres_db: PgDatabase
