@@ -202,3 +202,13 @@ def test_a_migration_killed_half_way_is_finished_by_a_rerun_without_duplicates(
     again = json.loads(_ok(cli, "team", "migrate", "--json", env=env))
     assert again["already_migrated"] is True
     assert len(_refs(bao)) == n
+
+
+def test_the_readme_policy_for_operators_is_the_one_the_tests_give_them() -> None:
+    import re
+
+    from tests.realservers import policy_hcl
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    (policy,) = re.findall(r"```hcl\n(.*?)```", readme, flags=re.DOTALL)
+    assert policy == policy_hcl(write=True)
