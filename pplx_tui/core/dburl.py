@@ -12,7 +12,7 @@ Pure text work (no I/O): the config layer validates the setting with it, the sto
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 SCHEMES = ("postgresql", "postgres")
 MAX_URL_LEN = 4000
@@ -48,8 +48,15 @@ def url_without_password(text: str) -> str:
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, v) for k, v in pairs if k.lower() not in _SECRET_PARAMS])
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        kept = [(k, v) for k, v in pairs if k.lower() not in _SECRET_PARAMS]
+        if len(kept) != len(pairs):  # else shown as written
+            query = urlencode(kept)
+    # Built by hand: urlunsplit drops the empty host of ``postgresql:///db?host=/socket``.
+    return (
+        f"{parts.scheme}://{netloc}{parts.path}"
+        + (f"?{query}" if query else "")
+        + (f"#{parts.fragment}" if parts.fragment else "")
+    )
 
 
 @dataclass(frozen=True)

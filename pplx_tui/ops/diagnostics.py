@@ -10,8 +10,10 @@ from pplx_tui.core.errors import PplxError
 
 if TYPE_CHECKING:
     from pplx_tui.config import Settings
+    from pplx_tui.core.dburl import PgUrl
     from pplx_tui.secrets.store import Secrets
     from pplx_tui.secrets.vault import VaultSecretStore
+    from pplx_tui.store.db import Database
 
 
 @dataclass(frozen=True)
@@ -22,10 +24,40 @@ class Check:
     fatal: bool = True  # a failed fatal check means exit 3
 
 
-def _database_check(path: Path, secrets: Secrets) -> Check:
-    """Open (create, upgrade) the inventory and run SQLite's quick check on it. Damage found
-    by the check, or an error it raises, is a failed check with one line, never a crash.
-    A new inventory starts its audit anchor, as ``open_services`` does."""
+def _postgres_check(db: Database) -> Check:
+    """The server's version and who we are on it (the URL shown without its password)."""
+    from pplx_tui.store.pg import LightConnection, errors
+
+    assert db.url is not None
+    upgraded = f", upgraded from {db.found_version}" if 0 < db.found_version < db.version else ""
+    try:
+        con = LightConnection(db.url)
+        try:
+            server, user = con.execute(
+                "SELECT current_setting('server_version'), current_user"
+            ).fetchone()
+            row = con.execute("SELECT count(*) FROM event").fetchone()
+        finally:
+            con.close()
+    except PplxError as exc:
+        return Check("database", False, str(exc))
+    except errors() as exc:
+        return Check("database", False, str(db.error(exc, writing=False)))
+    finally:
+        db.close()
+    return Check(
+        "database",
+        True,
+        f"{db.where} (PostgreSQL {server}, as {user}; schema {db.version}{upgraded}; "
+        f"{row[0]} audit events)",
+    )
+
+
+def _database_check(path: Path, secrets: Secrets, url: PgUrl | None = None) -> Check:
+    """Open (create, upgrade) the inventory and run SQLite's quick check on it (on
+    PostgreSQL: ask the server who and what it is). Damage found by the check, or an error it
+    raises, is a failed check with one line, never a crash. A new inventory starts its audit
+    anchor, as ``open_services`` does."""
     import sqlite3
 
     from pplx_tui.ops.anchor import AuditAnchor
@@ -33,11 +65,13 @@ def _database_check(path: Path, secrets: Secrets) -> Check:
     from pplx_tui.system.clock import default_clock
 
     try:
-        db = Database(path)
+        db = Database(path, url)
     except PplxError as exc:
         return Check("database", False, str(exc))
     if db.created:
         AuditAnchor(db, secrets).start_new_inventory(default_clock().now())
+    if db.url is not None:
+        return _postgres_check(db)
     try:
         con = sqlite3.connect(path.absolute().as_uri() + "?mode=ro", uri=True, timeout=30)
         try:
@@ -99,7 +133,7 @@ def run_doctor(settings: Settings, secrets: Secrets, api_factory: object = None)
             checks.append(Check("keyring round trip", rt.ok, rt.message))
         except PplxError as exc:
             checks.append(Check("keyring round trip", False, str(exc)))
-    checks.append(_database_check(settings.paths.db_path, secrets))
+    checks.append(_database_check(settings.paths.db_path, secrets, settings.database_url))
     from pplx_tui.api.client import PerplexityClient
 
     client = (

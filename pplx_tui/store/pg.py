@@ -22,6 +22,7 @@ PostgreSQL URL is configured: the SQLite path never loads it.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from pplx_tui.core.dburl import PgUrl
@@ -100,10 +101,21 @@ def lock_for_write(con: Any) -> None:
         cur.close()
 
 
+#: libpq's prefixes before what went wrong ("connection to server at "h", port 5 failed: ").
+_LIBPQ_PREFIX = re.compile(
+    r"\A(?:connection failed: )?(?:connection to server (?:at|on) .*? failed: )?(?:FATAL: +)?"
+)
+
+
+def _reason(url: PgUrl, exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return one_line(url.hide(_LIBPQ_PREFIX.sub("", lines[0]) if lines else type(exc).__name__), 200)
+
+
 def pg_error(url: PgUrl, exc: BaseException, *, writing: bool = True) -> EnvironmentUnusable:
     """One line for a PostgreSQL error: what it is and where, never the password."""
     state = str(getattr(exc, "sqlstate", "") or "")
-    text = one_line(url.hide(str(exc).strip().splitlines()[0] if str(exc).strip() else ""), 200)
+    text = _reason(url, exc)
     low = str(exc).lower()
     where = url.shown
     nothing = (
@@ -167,24 +179,27 @@ def prepare_pg(url: PgUrl) -> tuple[int, int]:
         found = pg_schema_version(con)
         if found is None:
             foreign = pg_foreign_tables(con)
-            if foreign:
+            if foreign:  # made by another pplx-tui just now, or not an inventory at all
+                found = pg_schema_version(con)
+            if foreign and found is None:
                 raise EnvironmentUnusable(
                     f"The database at {url.shown} holds tables that are not a pplx-tui "
                     f"inventory ({', '.join(foreign[:4])}).",
                     hint="It was left untouched: use an empty database for the inventory.",
                 )
-        elif found > SCHEMA_VERSION:
+        if found is not None and found > SCHEMA_VERSION:
             raise EnvironmentUnusable(
                 f"The inventory at {url.shown} was written by a newer pplx-tui "
                 f"(schema {found}; this version knows up to {SCHEMA_VERSION}).",
                 hint="Upgrade pplx-tui; the database was left untouched.",
             )
-        _, now = pg_migrate(con, lock_for_write)
+        # The version found under the lock: 0 when this process made the inventory.
+        found, now = pg_migrate(con, lock_for_write)
     except psycopg.Error as exc:
         raise pg_error(url, exc) from None
     finally:
         con.close()
-    return (found or 0), now
+    return found, now
 
 
 def make_pg_engine(url: PgUrl) -> Any:
