@@ -65,6 +65,12 @@ def test_team_init_checks_vault_and_creates_then_finds_the_schema(
 ) -> None:
     alice = bao.create_token("alice")
     env = _team_env(postgres_db, bao, alice.token)
+    r = cli("team", "migrate", env=env)
+    assert r.code == 2
+    assert r.said == [
+        f"pplx-tui: There is no local inventory at {cli.home / 'inventory.db'} "
+        "to migrate. Nothing was copied."
+    ]
     out = _ok(cli, "team", "init", env=env)
     assert "schema created (version" in out
     assert "token-alice" in out

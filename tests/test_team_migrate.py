@@ -284,3 +284,24 @@ def test_a_tampered_local_log_is_not_laundered_into_the_team(
     with pytest.raises(OperationFailed, match="local audit log fails its check"):
         migrate_inventory(local, team, now=NOW)
     assert _vault_refs(bao) == []
+
+
+def test_two_migrations_at_once_one_copies_the_other_writes_no_row(
+    cli: Cli, emulator: Emulator, tmp_path: Path, local: Side, team: Side
+) -> None:
+    seed(cli, emulator, tmp_path, keys=2)
+    other: list[Any] = []
+
+    def meanwhile(p: MigrationProgress) -> None:
+        if p.done == p.total and not other:  # the first has its plan and its secrets in
+            other.append(migrate_inventory(local, team, now=NOW))
+
+    with pytest.raises(OperationFailed, match="changed while this migration was copying"):
+        migrate_inventory(local, team, now=NOW, progress=meanwhile)
+    (done,) = other
+    assert done.tables["keys"].copied == 2
+    after = _rows(team.db)
+    assert len(after["keys"]) == 2
+    assert [e["action"] for e in after["events"]].count(MIGRATE_ACTION) == 1
+    assert _verify(team).ok
+    assert migrate_inventory(local, team, now=NOW).already_migrated

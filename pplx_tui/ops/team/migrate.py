@@ -564,6 +564,18 @@ def migrate_inventory(
         report.chain_events = head.events
         _anchor(dest, head, report)
         return report
-    head = _write_rows(plan, dest, report, now, copied)
+    from sqlalchemy import exc as sa_exc
+
+    try:
+        head = _write_rows(plan, dest, report, now, copied)
+    except sa_exc.IntegrityError:
+        # Between the plan and this transaction someone wrote the same rows (another
+        # `team migrate`) or others in their places: nothing of this one was committed.
+        raise OperationFailed(
+            "The team inventory changed while this migration was copying (another "
+            "`pplx-tui team migrate`, or someone using it): no row was written.",
+            hint=f"{report.secrets_copied} secrets were copied; run `pplx-tui team migrate` "
+            "again to finish (nothing is copied twice).",
+        ) from None
     _anchor(dest, head, report)
     return report
