@@ -227,12 +227,31 @@ def _describe(table: str, row: Any) -> str:
     if table == "keys":
         return f"key {one_line(row.name, 60)!r}"
     if table == "versions":
-        return f"a version …{row.last4}"
+        return f"version …{row.last4}"
     if table == "events":
         return f"audit event {row.id}"
     singular = {"targets": "target", "checks": "check", "operations": "operation"}
     word = singular.get(table, table.rstrip("s"))
     return f"{word} #{row.id}"
+
+
+def _conflict(table: str, local: Any, there: Any) -> str:
+    """The one line for a row of the team inventory that is not the local row's copy."""
+    if table == "keys" and local.name == there.name:
+        return (
+            f"The team inventory already holds a different key named "
+            f"{one_line(local.name, 60)!r} (made {iso(there.created_at)}; the local one was "
+            f"made {iso(local.created_at)})."
+        )
+    if table == "versions" and local.fingerprint == there.fingerprint:
+        return (
+            f"The team inventory already holds version …{local.last4} under another key "
+            "or another place."
+        )
+    return (
+        f"The team inventory already holds {_describe(table, there)} where the local inventory "
+        f"has {_describe(table, local)} (#{local.id})."
+    )
 
 
 # -- the plan ----------------------------------------------------------------------------
@@ -308,25 +327,11 @@ def _plan_rows(src: _Snapshot, dst: _Snapshot) -> dict[str, list[Any]]:
             other = there.get(row.id)
             if other is not None:
                 if _natural(table, other) != _natural(table, row):
-                    held = _describe(table, other)
-                    raise MigrationRefused(
-                        f"The team inventory already holds a different {_describe(table, row)}"
-                        f" (#{row.id} there is {held})."
-                        if table != "keys"
-                        else f"The team inventory already holds a different key named "
-                        f"{one_line(other.name, 60)!r} (made {iso(other.created_at)}; the local "
-                        f"one was made {iso(row.created_at)})."
-                    )
+                    raise MigrationRefused(_conflict(table, row, other))
                 continue
             for pair in _unique(table, row):
                 if pair in taken:
-                    raise MigrationRefused(
-                        f"The team inventory already holds a different key named "
-                        f"{one_line(row.name, 60)!r}."
-                        if table == "keys"
-                        else f"The team inventory already holds {_describe(table, row)} "
-                        "under another key."
-                    )
+                    raise MigrationRefused(_conflict(table, row, taken[pair]))
             todo.append(row)
         insert[table] = todo
     return insert
