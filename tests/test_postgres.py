@@ -392,3 +392,30 @@ def test_doctor_names_the_server_without_the_password(cli: Cli, postgres_db: PgD
     assert r.code == 3
     assert postgres_db.password not in r.stdout + r.stderr
     assert "cannot be reached" in r.stdout
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="libpq reads %APPDATA%/postgresql/pgpass.conf")
+def test_the_password_from_pgpass(cli: Cli, postgres_db: PgDatabase) -> None:
+    fake_home = cli.home / "user-home"
+    fake_home.mkdir()
+    pgpass = fake_home / ".pgpass"
+    db = postgres_db
+    pgpass.write_text(f"{db.host}:{db.port}:{db.name}:{db.user}:{db.password}\n")
+    pgpass.chmod(0o600)
+    env = {"PPLX_TUI_DATABASE_URL": db.url_without_password, "HOME": str(fake_home)}
+    r = cli("keys", "list", "--json", env=env, process=True)
+    assert r.code == 0, r.stderr
+    assert json.loads(r.stdout) == []
+    pgpass.write_text(f"{db.host}:{db.port}:{db.name}:{db.user}:wrong-one-55\n")
+    line = _one_line_without(cli("keys", "list", env=env, process=True), "wrong-one-55")
+    assert "refused the login" in line
+
+
+def test_completion_offers_the_key_names_on_postgres(
+    cli: Cli, emulator: Any, postgres_db: PgDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pplx_tui.cli.completion import key_names
+
+    assert _pg(cli, postgres_db)("keys", "add", "Main", input=emulator.bootstrap_key).code == 0
+    monkeypatch.setenv("PPLX_TUI_DATABASE_URL", postgres_db.url)
+    assert key_names() == ["Main"]

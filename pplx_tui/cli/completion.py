@@ -4,7 +4,8 @@
 Each script asks ``pplx-tui __complete -- WORDS...`` (a hidden command) for the candidates of
 the last word. They are computed here from the real argument parser, so they never drift from
 the commands: subcommands, options, the choices of an option or argument, and for a key's
-name the names in the inventory (read with plain ``sqlite3``, read-only, as the TUI's first
+name the names in the inventory (read with plain ``sqlite3``, or psycopg on PostgreSQL,
+read-only, as the TUI's first
 screen does). Anything that goes wrong prints no candidates: a completion never shows an
 error, and the shell falls back to file names.
 """
@@ -224,7 +225,8 @@ def _values(action: argparse.Action, prefix: str, names: list[str]) -> list[str]
 
 
 def key_names() -> list[str]:
-    """The inventory's key names, read-only with plain sqlite3; none if anything fails."""
+    """The inventory's key names, read-only with plain sqlite3 (psycopg on PostgreSQL); none
+    if anything fails."""
     try:
         from pplx_tui.config import load_settings
         from pplx_tui.store.fastread import read_snapshot

@@ -26,7 +26,9 @@ Lease times come from ``Services.lease_clock``, the real clock, never from ``Ser
 would never expire). The lease length is ``PPLX_TUI_LEASE_SECONDS`` (default 30).
 
 Each read of a lease is a write transaction's ``SELECT ... FOR UPDATE`` where the database
-has it; on SQLite every transaction is ``BEGIN IMMEDIATE``, which serialises them anyway.
+has it (PostgreSQL, where every transaction also takes the advisory write lock first, see
+``store/pg.py``); on SQLite every transaction is ``BEGIN IMMEDIATE``, which serialises them
+anyway.
 
 Importing this module is cheap (no SQLModel): ``open_services`` reads the lease length
 from it on the TUI's start path.

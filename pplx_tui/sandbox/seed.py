@@ -291,6 +291,12 @@ def make_inventory(svc: Services, n: int, *, groups: int = 5) -> None:
         if keys:
             s.execute(insert(Key), keys)
             s.execute(insert(KeyVersion), versions)
+            if svc.db.url is not None:  # PostgreSQL: the ids given here move its sequence on
+                from sqlalchemy import text
+
+                s.execute(
+                    text("SELECT setval(pg_get_serial_sequence('key', 'id'), max(id)) FROM key")
+                )
 
 
 def make_live_inventory(

@@ -9,6 +9,8 @@
   therefore not one pplx-tui made: it is refused, not started over.
 - WAL and a busy timeout, and every write transaction is ``BEGIN IMMEDIATE``: two processes
   can use one inventory at once.
+- With a PostgreSQL URL (team mode) the inventory is on that server instead: ``store/pg.py``
+  does there what this module does for the file.
 - A file that is not a SQLite database, or one written by a newer pplx-tui, is refused with
   exit 3 and never touched. A read-only filesystem, a full disk and an I/O error are named
   as such (with what was or was not changed), not reported as damage.
@@ -384,3 +386,7 @@ class Database:
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
+        if self.url is not None:
+            from pplx_tui.store.pg import close_idle
+
+            close_idle(self.url)

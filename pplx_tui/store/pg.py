@@ -13,6 +13,9 @@ What SQLite does for the local file, here for a server:
   one after the other, so the audit chain (each event holds the previous one's hash) stays a
   chain, and the leases' ``SELECT ... FOR UPDATE`` read what the previous writer committed.
 - ``PRAGMA user_version`` and the steps: ``store/migrations.py`` (``pg_migrate``).
+- WAL (readers and a writer at once): PostgreSQL's MVCC; the light readers take no lock.
+- The fast read path: ``store/fastread.py`` and ``store/light.py`` run their plain SQL on
+  psycopg, without SQLAlchemy; the connection that checked the schema serves the first read.
 - Errors: one line (exit 3) naming the server without the password: unreachable, refused
   password, no such database, busy, a newer schema.
 
@@ -23,6 +26,7 @@ PostgreSQL URL is configured: the SQLite path never loads it.
 from __future__ import annotations
 
 import re
+import threading
 from typing import TYPE_CHECKING, Any
 
 from pplx_tui.core.dburl import PgUrl
@@ -43,7 +47,10 @@ WRITE_LOCK = 0x70706C782D747569 & 0x7FFF_FFFF_FFFF_FFFF
 CONNECT_TIMEOUT_S = 10
 LOCK_TIMEOUT_MS = 30_000
 STATEMENT_TIMEOUT_MS = 60_000
-IDLE_IN_TRANSACTION_MS = 120_000
+#: A transaction left open by a process that hangs (stopped, not killed: a killed one's
+#: connection closes and its lock goes with it) holds the write lock at most this long:
+#: longer than an API call may take with its retries (``[api] operation_timeout``, 600 s).
+IDLE_IN_TRANSACTION_MS = 660_000
 INSTALL_HINT = "pip install 'pplx-tui[team]'"
 
 
@@ -171,10 +178,48 @@ def pg_error(url: PgUrl, exc: BaseException, *, writing: bool = True) -> Environ
     )
 
 
+#: Idle connections kept for the light paths, by URL: ``prepare_pg``'s is handed to the first
+#: read (``keys list``, the TUI's first paint), which saves a connection and its login.
+_idle: dict[str, list[Any]] = {}
+_idle_lock = threading.Lock()
+
+
+def _take_idle(url: PgUrl) -> Any | None:
+    with _idle_lock:
+        pool = _idle.get(url.text, [])
+        while pool:
+            con = pool.pop()
+            if not con.closed and con.info.transaction_status == 0:  # idle, not in a transaction
+                return con
+            con.close()
+    return None
+
+
+def _give_back(url: PgUrl, con: Any) -> None:
+    if con.closed or con.info.transaction_status != 0:
+        con.close()
+        return
+    with _idle_lock:
+        pool = _idle.setdefault(url.text, [])
+        if len(pool) < 2:
+            pool.append(con)
+            return
+    con.close()
+
+
+def close_idle(url: PgUrl) -> None:
+    """Close the connections kept for ``url`` (``Database.close``)."""
+    with _idle_lock:
+        pool = _idle.pop(url.text, [])
+    for con in pool:
+        con.close()
+
+
 def prepare_pg(url: PgUrl) -> tuple[int, int]:
     """Check, create or upgrade the schema; returns (version found, version now)."""
     psycopg = _psycopg()
     con = connect(url)
+    kept = False
     try:
         found = pg_schema_version(con)
         if found is None:
@@ -195,10 +240,13 @@ def prepare_pg(url: PgUrl) -> tuple[int, int]:
             )
         # The version found under the lock: 0 when this process made the inventory.
         found, now = pg_migrate(con, lock_for_write)
+        _give_back(url, con)
+        kept = True
     except psycopg.Error as exc:
         raise pg_error(url, exc) from None
     finally:
-        con.close()
+        if not kept:
+            con.close()
     return found, now
 
 
@@ -231,7 +279,7 @@ class LightConnection:
 
     def __init__(self, url: PgUrl) -> None:
         self.url = url
-        self.raw = connect(url)
+        self.raw = _take_idle(url) or connect(url)
 
     def execute(self, sql: str, params: Any = ()) -> Any:
         return self.raw.execute(sql.replace("?", "%s"), tuple(params))
@@ -247,7 +295,9 @@ class LightConnection:
         self.raw.execute("ROLLBACK")
 
     def close(self) -> None:
-        self.raw.close()
+        """Kept for the next light read if idle (an open transaction is rolled back by
+        closing)."""
+        _give_back(self.url, self.raw)
 
 
 def errors() -> tuple[type[BaseException], ...]:

@@ -1,7 +1,7 @@
 """Opening the TUI: ``pplx-tui`` and ``pplx-tui --sandbox`` (called by ``cli/main.py``).
 
 The start path is kept light: :func:`open_services` only checks, creates or
-migrates the database with plain ``sqlite3`` (SQLAlchemy/SQLModel are imported when a workflow
+migrates the database with plain ``sqlite3`` (psycopg on PostgreSQL) (SQLAlchemy/SQLModel are imported when a workflow
 first opens a session) and does not touch ``keyring`` (its backend is found on first use; only
 a new inventory starts its audit anchor there, see ``ops/anchor.py``). So a
 corrupted or too-new database still stops the start with one line on stderr and exit 3 (the

@@ -1,6 +1,7 @@
 """The main screen: the key table, the filter, the detail pane, totals, and every key action.
 
-The first paint reads the inventory with plain sqlite3 (``store.fastread``), synchronously,
+The first paint reads the inventory with plain sqlite3 or psycopg (``store.fastread``),
+synchronously,
 so the keys are on the first frame; everything needing ``ops/`` (and so SQLModel) runs later
 in workers owned by this screen. The flows behind the actions are in
 :mod:`pplx_tui.tui.screens.key_flows`; rotations run on the App (they outlive this screen).
