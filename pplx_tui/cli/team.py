@@ -181,7 +181,5 @@ def _say(report: MigrationReport, *, secrets_where: str) -> None:
             f"{report.unfinished_operations} unfinished operations came along: "
             "`pplx-tui resume` continues them in team mode."
         )
-    out(
-        "The local inventory and keyring were left as they are; remove them once the team "
-        "works from the new stores."
-    )
+    out("The local inventory and keyring were left as they are:")
+    out("remove them once the team works from the new stores.")
