@@ -13,7 +13,9 @@ settings favour speed over durability, as a test server's do) and a SQLite home,
   (``benchmarks/hello.py``), measured the same way in the same runs
   (``benchmarks/startup.py``'s ``time_to_text``). Target: within 3x hello-world.
 
-The password reaches the children in ``PGPASSWORD`` (the URL holds none), as a team member's
+Beside each ``keys list`` median, the CPU time of the command's own process (user + system,
+not the server's): on a loaded machine the wall times of the two stores move apart (the
+PostgreSQL run has two processes to schedule), the CPU times much less. The password reaches the children in ``PGPASSWORD`` (the URL holds none), as a team member's
 shell would give it. Needs the PostgreSQL server binaries and a POSIX pseudo-terminal.
 """
 
@@ -61,9 +63,12 @@ def fill(home: Path, url: str | None, n: int) -> None:
         svc.close()
 
 
-def env_for(home: Path, db: PgDatabase | None) -> dict[str, str]:
+def env_for(home: Path | None, db: PgDatabase | None) -> dict[str, str]:
+    """The child's environment: no ``PG*`` of this shell, bytecode caches written (as an
+    installed package has them: the warm-up run writes them), the password in PGPASSWORD."""
     env = child_env(home)
     env = {k: v for k, v in env.items() if not k.startswith("PG")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(PYTHONPATH=str(SRC), PYTHON_KEYRING_BACKEND=MEMORY)
     if db is not None:
         env["PPLX_TUI_DATABASE_URL"] = db.url_without_password
@@ -71,14 +76,23 @@ def env_for(home: Path, db: PgDatabase | None) -> dict[str, str]:
     return env
 
 
-def timed_list(env: dict[str, str], n: int) -> float:
+def _children_cpu() -> float:
+    import resource  # POSIX only, like the pseudo-terminal this script needs anyway
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_list(env: dict[str, str], n: int) -> tuple[float, float]:
+    """(wall seconds, the client's CPU seconds) of one ``keys list --json``."""
     argv = [sys.executable, "-m", "pplx_tui", "keys", "list", "--json"]
+    cpu0 = _children_cpu()
     t0 = time.perf_counter()
     proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0 or proc.stdout.count(b'"name"') != n:
         raise SystemExit(f"keys list failed ({proc.returncode}): {proc.stderr.decode()[-300:]}")
-    return elapsed
+    return elapsed, _children_cpu() - cpu0
 
 
 def main() -> int:
@@ -101,16 +115,18 @@ def main() -> int:
         fill(pg_home, db.url, args.keys)
         envs = {"SQLite": env_for(sqlite_home, None), "PostgreSQL": env_for(pg_home, db)}
         lists: dict[str, list[float]] = {name: [] for name in envs}
+        cpus: dict[str, list[float]] = {name: [] for name in envs}
         paints: dict[str, list[float]] = {"hello-world": [], "PostgreSQL": [], "SQLite": []}
         hello = [sys.executable, str(HERE / "hello.py")]
         tui = [sys.executable, "-m", "pplx_tui"]
         for run in range(args.runs + 1):
             for name, env in envs.items():
-                t = timed_list(env, args.keys)
+                t, cpu = timed_list(env, args.keys)
                 if run:
                     lists[name].append(t)
+                    cpus[name].append(cpu)
             samples = {
-                "hello-world": time_to_text(hello, child_env(None), HELLO).seconds,
+                "hello-world": time_to_text(hello, env_for(None, None), HELLO).seconds,
                 "PostgreSQL": time_to_text(tui, envs["PostgreSQL"], KEY_ROW).seconds,
                 "SQLite": time_to_text(tui, envs["SQLite"], KEY_ROW).seconds,
             }
@@ -127,7 +143,8 @@ def main() -> int:
     med = {name: statistics.median(ts) for name, ts in lists.items()}
     list_ratio = med["PostgreSQL"] / med["SQLite"]
     for name, m in med.items():
-        print(f"keys list --json, {name:<11}{m * 1000:8.1f} ms")
+        cpu = statistics.median(cpus[name])
+        print(f"keys list --json, {name:<11}{m * 1000:8.1f} ms  (its own CPU {cpu * 1000:.0f} ms)")
     print(f"keys list --json, PostgreSQL / SQLite: {list_ratio:.2f}x (target <= {LIST_TARGET:g}x)")
     pmed = {name: statistics.median(ts) for name, ts in paints.items()}
     for name, m in pmed.items():

@@ -419,3 +419,12 @@ def test_completion_offers_the_key_names_on_postgres(
     assert _pg(cli, postgres_db)("keys", "add", "Main", input=emulator.bootstrap_key).code == 0
     monkeypatch.setenv("PPLX_TUI_DATABASE_URL", postgres_db.url)
     assert key_names() == ["Main"]
+
+
+def test_a_url_libpq_refuses_is_bad_input(cli: Cli, postgres_db: PgDatabase) -> None:
+    url = postgres_db.url + "?no_such_param=1"
+    r = cli("keys", "list", env={"PPLX_TUI_DATABASE_URL": url})
+    assert r.code == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "no_such_param" in r.stderr
+    assert postgres_db.password not in r.stderr

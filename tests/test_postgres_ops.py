@@ -1,11 +1,17 @@
 """The workflows' own tests, rerun with the inventory on PostgreSQL: leases (``SELECT ... FOR
-UPDATE`` under the advisory write lock), rotations under a lease, the fast list against the
-ORM's. The tests are the SQLite ones, imported; only ``svc`` differs (``postgres_db``)."""
+UPDATE`` under the advisory write lock), rotations (also two at once, in threads), incidents,
+the fast list against the ORM's. The tests are the SQLite ones, imported; only ``svc`` differs (``postgres_db``)."""
 
 from __future__ import annotations
 
 from tests.pg_fixtures import svc
 from tests.test_fast_list import test_the_fast_list_is_the_orm_list
+from tests.test_incident import (
+    prod,
+    test_api_failure_leaves_incident_resumable,
+    test_contain_first_revokes_before_replacing,
+    test_continuity_first,
+)
 from tests.test_lease import (
     lease_clock,
     test_a_driver_that_was_taken_over_stops_without_writing,
@@ -17,17 +23,35 @@ from tests.test_lease import (
     test_live_lease_refused_naming_holder_and_since,
     test_take_renew_release,
 )
+from tests.test_rotate import (
+    _fast_retries,
+    test_failed_revoke_leaves_new_key_in_service_and_resume_finishes,
+    test_failed_target_rolls_back_and_old_key_stays,
+    test_failed_test_deploys_nothing_then_resume_retries,
+    test_rotation_end_to_end,
+    test_two_rotations_of_one_key_at_once,
+)
 
 __all__ = [
+    "_fast_retries",
     "lease_clock",
+    "prod",
     "svc",
     "test_a_driver_that_was_taken_over_stops_without_writing",
     "test_a_live_rotation_refuses_resume_abandon_and_a_second_rotation",
     "test_a_stalled_rotation_is_finished_by_another_driver",
     "test_an_operation_is_born_leased",
+    "test_api_failure_leaves_incident_resumable",
+    "test_contain_first_revokes_before_replacing",
+    "test_continuity_first",
     "test_expired_lease_is_taken_over_and_the_old_driver_is_fenced",
+    "test_failed_revoke_leaves_new_key_in_service_and_resume_finishes",
+    "test_failed_target_rolls_back_and_old_key_stays",
+    "test_failed_test_deploys_nothing_then_resume_retries",
     "test_held_renews_and_releases_even_on_an_exception",
     "test_live_lease_refused_naming_holder_and_since",
+    "test_rotation_end_to_end",
     "test_take_renew_release",
     "test_the_fast_list_is_the_orm_list",
+    "test_two_rotations_of_one_key_at_once",
 ]

@@ -374,7 +374,7 @@ class Database:
                     raise
         except sa_exc.IntegrityError:
             raise
-        except sa_exc.DatabaseError as exc:
+        except (sa_exc.DatabaseError, sa_exc.InterfaceError) as exc:
             raise self.error(exc.orig or exc) from None
         finally:
             self.secure()

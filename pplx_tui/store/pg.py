@@ -30,7 +30,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from pplx_tui.core.dburl import PgUrl
-from pplx_tui.core.errors import EnvironmentUnusable
+from pplx_tui.core.errors import BadInput, EnvironmentUnusable
 from pplx_tui.core.text import one_line
 from pplx_tui.store.migrations import (
     SCHEMA_VERSION,
@@ -74,7 +74,7 @@ def conninfo(url: PgUrl) -> str:
     try:
         params = conninfo_to_dict(url.text)
     except psycopg.Error as exc:
-        raise EnvironmentUnusable(
+        raise BadInput(
             f"The inventory URL {url.shown} is not one libpq accepts "
             f"({one_line(url.hide(str(exc)), 160)})."
         ) from None
@@ -165,8 +165,7 @@ def pg_error(url: PgUrl, exc: BaseException, *, writing: bool = True) -> Environ
     if state.startswith("08") or not state:
         return EnvironmentUnusable(
             f"PostgreSQL at {where} cannot be reached ({text}).",
-            hint="Check that the server runs and the host and port in the URL; "
-            f"{nothing[0].lower()}{nothing[1:]}",
+            hint="Check that the server runs, and the host and port in the URL.",
         )
     if state.startswith("53"):
         return EnvironmentUnusable(
