@@ -28,6 +28,7 @@ COMMANDS = [
     "pplx_tui.cli.scan",
     "pplx_tui.cli.exec_cmd",
     "pplx_tui.cli.checks",
+    "pplx_tui.cli.team",
     "pplx_tui.cli.completion",
 ]
 
