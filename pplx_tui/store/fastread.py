@@ -20,7 +20,6 @@ from typing import Any
 
 from pplx_tui.config import DB_COMPANIONS
 from pplx_tui.core.errors import EnvironmentUnusable
-from pplx_tui.core.limits import OPEN_STATUSES
 from pplx_tui.core.text import one_line
 from pplx_tui.system import files
 
@@ -50,7 +49,6 @@ class KeyRow:
 @dataclass(frozen=True)
 class Snapshot:
     rows: list[KeyRow]
-    unfinished: int
 
 
 def malformed_date(value: object) -> EnvironmentUnusable:
@@ -91,7 +89,7 @@ def connect(db_path: Path) -> sqlite3.Connection:
     return con
 
 
-def _query(db_path: Path) -> tuple[list[Any], list[Any], dict[Any, Any], int]:
+def _query(db_path: Path) -> tuple[list[Any], list[Any], dict[Any, Any]]:
     con = connect(db_path)
     try:
         keys = con.execute(
@@ -104,22 +102,17 @@ def _query(db_path: Path) -> tuple[list[Any], list[Any], dict[Any, Any], int]:
         targets = dict(
             con.execute("SELECT key_id, count(*) FROM target GROUP BY key_id").fetchall()
         )
-        marks = ",".join("?" * len(OPEN_STATUSES))
-        unfinished = con.execute(
-            f"SELECT count(*) FROM operation WHERE status IN ({marks})",  # noqa: S608
-            OPEN_STATUSES,
-        ).fetchone()[0]
     finally:
         con.close()
-    return keys, versions, targets, int(unfinished)
+    return keys, versions, targets
 
 
 def read_snapshot(db_path: Path, *, include_retired: bool = False) -> Snapshot:
     from pplx_tui.store.db import database_error
 
     try:
-        keys, versions, targets, unfinished = _query(db_path)
-        return _snapshot(keys, versions, targets, unfinished, include_retired)
+        keys, versions, targets = _query(db_path)
+        return _snapshot(keys, versions, targets, include_retired)
     except sqlite3.Error as exc:
         raise database_error(db_path, exc, writing=False) from None
     except (ValueError, TypeError, OverflowError) as exc:  # e.g. a date that is not one
@@ -134,7 +127,6 @@ def _snapshot(
     keys: list[Any],
     versions: list[Any],
     targets: dict[Any, Any],
-    unfinished: int,
     include_retired: bool,
 ) -> Snapshot:
     chosen: dict[int, tuple[object, ...]] = {}
@@ -179,4 +171,4 @@ def _snapshot(
             )
         )
     rows.sort(key=lambda r: r.name)
-    return Snapshot(rows, int(unfinished))
+    return Snapshot(rows)

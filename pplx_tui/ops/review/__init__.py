@@ -24,6 +24,7 @@ from pplx_tui.ops.review.checks import (
     findings,
     incident_findings,
     review,
+    stalled_operations,
 )
 from pplx_tui.ops.review.dismissals import (
     dismiss,
@@ -53,5 +54,6 @@ __all__ = [
     "resolve_operation",
     "review",
     "revoke_request",
+    "stalled_operations",
     "undismiss",
 ]

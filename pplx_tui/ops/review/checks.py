@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from pplx_tui.core.clock import iso, utc
 from pplx_tui.core.errors import BadInput, PplxError
@@ -148,9 +148,27 @@ class _Snapshot:
     dismissals: list[Dismissal]
 
 
+def _read_operations(
+    s: Session, svc: Services
+) -> tuple[list[Operation], dict[int, OperationState], set[tuple[str, str, int]]]:
+    """The open operations, each classified by its lease on the lease clock (the real clock,
+    not ``svc.now()``), and the finished ones as (kind, key name, id)."""
+    open_ops = list(
+        s.exec(
+            select(Operation)
+            .where(col(Operation.status).in_(OPEN_STATUSES))
+            .order_by(col(Operation.id))
+        ).all()
+    )
+    op_states = {st.id: st for st in classify(open_ops, svc.lease_clock.now())}
+    done = s.exec(
+        select(Operation.kind, Operation.key_name, Operation.id).where(Operation.status == "done")
+    ).all()
+    return open_ops, op_states, {(k, n, i or 0) for k, n, i in done}
+
+
 def _snapshot(svc: Services, now: datetime) -> _Snapshot:
-    """Everything the review looks at, read in one transaction. Operations are classified
-    by their leases on the lease clock (the real clock), not on ``now``."""
+    """Everything the review looks at, read in one transaction."""
     with svc.db.session() as s:
         keys = list(s.exec(select(Key).order_by(col(Key.name))).all())
         versions: dict[int, list[KeyVersion]] = {}
@@ -161,32 +179,11 @@ def _snapshot(svc: Services, now: datetime) -> _Snapshot:
         targets: dict[int, int] = {}
         for key_id in s.exec(select(Target.key_id)).all():
             targets[key_id] = targets.get(key_id, 0) + 1
-        open_ops = list(
-            s.exec(
-                select(Operation)
-                .where(col(Operation.status).in_(OPEN_STATUSES))
-                .order_by(col(Operation.id))
-            ).all()
-        )
-        op_states = {st.id: st for st in classify(open_ops, svc.lease_clock.now())}
-        done = s.exec(
-            select(Operation.kind, Operation.key_name, Operation.id).where(
-                Operation.status == "done"
-            )
-        ).all()
+        open_ops, op_states, done_ops = _read_operations(s, svc)
         dismissals = list(
             s.exec(select(Dismissal).where(col(Dismissal.expires_at) > utc(now))).all()
         )
-    return _Snapshot(
-        keys,
-        versions,
-        targets,
-        open_ops,
-        op_states,
-        {(k, n, i or 0) for k, n, i in done},
-        all_refs,
-        dismissals,
-    )
+    return _Snapshot(keys, versions, targets, open_ops, op_states, done_ops, all_refs, dismissals)
 
 
 def _day(dt: datetime) -> str:
@@ -346,21 +343,32 @@ def _policy_findings(
 _NEXT_STEP = {
     "rotate": "continue it with `pplx-tui resume`",
     "revoke": "try again from the review screen or with `pplx-tui keys revoke {name}`",
-    "generate": "try again with `pplx-tui keys generate {name}`",
 }
 
 
-def _operation_findings(snap: _Snapshot, in_incident: set[str]) -> list[Finding]:
-    """Unfinished operations nobody is running: no live lease (the process that ran one
-    is gone, or it stopped on a failure). One with a live lease is in progress, however
-    long it takes (a grace period); a rotation's key creation follows its rotation."""
-    out: list[Finding] = []
-    live_keys = {
+def _live_key_names(snap: _Snapshot) -> set[str]:
+    return {
         k.name
         for k in snap.keys
         if any(v.stage != Stage.REVOKED for v in snap.versions.get(k.id or 0, []))
     }
-    for op in snap.open_ops:
+
+
+def _operation_findings(
+    open_ops: list[Operation],
+    op_states: dict[int, OperationState],
+    done_ops: set[tuple[str, str, int]],
+    live_keys: set[str],
+    in_incident: set[str],
+) -> list[Finding]:
+    """Unfinished operations nobody is running: no live lease (the process that ran one
+    is gone, or it stopped on a failure). One with a live lease is in progress, however
+    long it takes (a grace period); a rotation's key creation follows its rotation.
+
+    ``detail["resumable"]`` says whether ``pplx-tui resume`` (the TUI's Resume, R) acts on
+    it: a rotation it continues, or a key creation stopped before anything was sent."""
+    out: list[Finding] = []
+    for op in open_ops:
         assert op.id is not None
         data = journal.data_of(op)
         if op.kind == "generate" and op.status == "unknown":
@@ -377,18 +385,23 @@ def _operation_findings(snap: _Snapshot, in_incident: set[str]) -> list[Finding]
                     + " and revoke it there (the console never shows its secret again), then "
                     f"free the name with `pplx-tui review resolve {op.id} --reason …`.",
                     utc(op.created_at),
-                    {"operation_id": op.id, "token_name": shown, "group": data.get("group")},
+                    {
+                        "operation_id": op.id,
+                        "token_name": shown,
+                        "group": data.get("group"),
+                        "resumable": False,
+                    },
                 )
             )
             continue
-        st = snap.op_states[op.id]
-        if st.active or (st.parent_id is not None and st.parent_id in snap.op_states):
+        st = op_states[op.id]
+        if st.active or (st.parent_id is not None and st.parent_id in op_states):
             continue  # in progress; a rotation's key creation is reported with its rotation
         if data.get("incident") is not None and op.key_name in in_incident:
             continue  # part of an unresolved incident: that finding says how to continue
         superseded = any(
             kind == op.kind and name == op.key_name and done_id > op.id
-            for kind, name, done_id in snap.done_ops
+            for kind, name, done_id in done_ops
         )
         if superseded:
             continue
@@ -399,10 +412,11 @@ def _operation_findings(snap: _Snapshot, in_incident: set[str]) -> list[Finding]
             op.status, op.status
         )
         step = _NEXT_STEP.get(op.kind, "see `pplx-tui keys show {name}`").format(name=op.key_name)
+        unsent = op.kind == "generate" and op.step == "requested"
         if op.kind == "generate":
             step = (
                 "nothing was sent: `pplx-tui resume` frees the name"
-                if op.step == "requested"
+                if unsent
                 else "the request may have reached the API: look in the web console for a key "
                 f"named {one_line(str(data.get('token_name', '?')), 120)!r} and revoke it there, "
                 f"then `pplx-tui review resolve {op.id} --reason …` frees the name"
@@ -433,10 +447,40 @@ def _operation_findings(snap: _Snapshot, in_incident: set[str]) -> list[Finding]
                     "state": st.state,
                     "holder": holder.label if holder else None,
                     "heartbeat_at": iso(holder.heartbeat_at) if holder else None,
+                    "resumable": op.kind == "rotate" or (unsent and op.status == "running"),
                 },
             )
         )
     return out
+
+
+def stalled_operations(svc: Services) -> list[Finding]:
+    """The unfinished operations a person must see (nobody runs them, they still matter,
+    not dismissed): the findings of kinds ``UNKNOWN_GENERATION`` and
+    ``UNFINISHED_OPERATION``, as :func:`review` lists them. The one source of every count of
+    unfinished operations: the TUI's status bar and resume offer, ``check``, ``resume``."""
+    now = utc(svc.now())
+    with svc.db.session() as s:
+        open_ops, op_states, done_ops = _read_operations(s, svc)
+        if not open_ops:
+            return []
+        live_keys = set(
+            s.exec(
+                select(Key.name)
+                .join(KeyVersion, col(KeyVersion.key_id) == col(Key.id))
+                .where(KeyVersion.stage != Stage.REVOKED)
+                .distinct()
+            ).all()
+        )
+        hidden = {
+            (d.key_name, d.kind)
+            for d in s.exec(select(Dismissal).where(col(Dismissal.expires_at) > now)).all()
+        }
+    in_incident = {f.key_name for f in incident_findings(svc)}
+    found = _operation_findings(open_ops, op_states, done_ops, live_keys, in_incident)
+    order = {k: i for i, k in enumerate(Kind.ALL)}
+    found.sort(key=lambda f: (order.get(f.kind, 99), f.key_name.lower(), iso(f.since) or ""))
+    return [f for f in found if (f.key_name, f.kind) not in hidden]
 
 
 def _keyring_findings(
@@ -557,7 +601,9 @@ def review(svc: Services, *, due_within: int | None = None, check_keyring: bool 
     found = _key_findings(svc, snap, now, due_within)
     incidents = incident_findings(svc)
     in_incident = {f.key_name for f in incidents}
-    found += _operation_findings(snap, in_incident)
+    found += _operation_findings(
+        snap.open_ops, snap.op_states, snap.done_ops, _live_key_names(snap), in_incident
+    )
     if check_keyring:
         found += _keyring_findings(svc, snap, notes)
     found += incidents

@@ -29,6 +29,7 @@ from pplx_tui.tui.tracker import RotationJob, Wait, make_wait
 if TYPE_CHECKING:
     from textual.app import App
 
+    from pplx_tui.ops.review import Finding
     from pplx_tui.ops.rotation import (
         OnEvent,
         ResumeReport,
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
         RotationPlan,
         RotationResult,
     )
-    from pplx_tui.store.tables import Operation
 
 
 def apply_progress(app: App[Any], message: RotationProgress) -> None:
@@ -176,13 +176,16 @@ def _report(app: App[Any], job: RotationJob, results: list[RotationResult]) -> N
 
 
 def resume(
-    app: App[Any], operations: Sequence[Operation], then: Callable[[ResumeReport], None]
+    app: App[Any], operations: Sequence[Finding], then: Callable[[ResumeReport], None]
 ) -> RotationJob | None:
     """Continue the unfinished rotations (``ops.rotation.resume_all``) with the progress view;
-    ``then(report)`` runs afterwards (the app's summary and one-time reveals)."""
+    ``then(report)`` runs afterwards (the app's summary and one-time reveals). ``operations``
+    are the unfinished operations offered (``ops.review.stalled_operations``)."""
     host = host_of(app)
     svc = host.svc
-    names = list(dict.fromkeys(op.key_name for op in operations if op.kind == "rotate"))
+    names = list(
+        dict.fromkeys(f.key_name for f in operations if f.detail.get("operation") == "rotate")
+    )
     job = host.rotations.new_job(names, None) if names else None
     if job is not None:
         job.title = "Resuming " + (

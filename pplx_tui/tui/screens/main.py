@@ -46,7 +46,6 @@ class Inventory:
 
     rows: list[Row]
     totals: Totals
-    unfinished: int
     keys: list[KeyRow]
 
 
@@ -56,7 +55,7 @@ def load_inventory(svc: Services) -> Inventory:
     s = svc.settings
     policy = Policy(s.policy_days, s.due_soon_days, tuple(s.group_policy_days.items()))
     rows, totals = format_key_rows(snap.rows, svc.now(), policy)
-    return Inventory(rows, totals, snap.unfinished, list(snap.rows))
+    return Inventory(rows, totals, list(snap.rows))
 
 
 def detail_of(svc: Services, key: str, label: Callable[[str], str] = str) -> RenderableType:
@@ -97,7 +96,7 @@ class MainScreen(AppAccess, Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.inventory = Inventory([], Totals(0, 0, 0), 0, [])
+        self.inventory = Inventory([], Totals(0, 0, 0), [])
 
     def compose(self) -> ComposeResult:
         yield app_header()
@@ -153,14 +152,17 @@ class MainScreen(AppAccess, Screen[None]):
     def reload(self, keep: str | None = None, after: Callable[[], object] | None = None) -> None:
         svc, label = self.svc, self.host.display_label
 
-        def work() -> tuple[Inventory, RenderableType | None]:
+        def work() -> tuple[Inventory, RenderableType | None, int]:
+            from pplx_tui.ops.review import stalled_operations  # SQLModel: off the first paint
+
             # The kept key's details are read in the same worker, so that whatever `after`
             # shows on top (the one-time reveal) covers a main screen that is complete.
             detail = detail_of(svc, keep, label) if keep is not None else None
-            return load_inventory(svc), detail
+            return load_inventory(svc), detail, len(stalled_operations(svc))
 
-        def show(result: tuple[Inventory, RenderableType | None]) -> None:
-            inventory, detail = result
+        def show(result: tuple[Inventory, RenderableType | None, int]) -> None:
+            inventory, detail, unfinished = result
+            self.host.unfinished_counted(unfinished)
             self._show_inventory(inventory, keep=keep, detail=detail)
             if after is not None:
                 self.call_after_refresh(after)
@@ -188,7 +190,7 @@ class MainScreen(AppAccess, Screen[None]):
 
     def update_status(self, extra: str = "") -> None:
         table = self.table
-        line = status_line(self.inventory.totals, self.inventory.unfinished, len(table.rows))
+        line = status_line(self.inventory.totals, self.host.unfinished, table.rows)
         if table.marks:
             line = f"{line} · {len(table.marks)} marked"
         rotating = self.host.rotations.status_text()
