@@ -328,6 +328,12 @@ class PplxApp(OpsRunner, App[int]):
 
         self.run_op("unfinished", work, partial(self._offer_resume, asked=asked))
 
+    def key_for(self, binding_id: str, default: str) -> str:
+        """The key that runs the binding ``binding_id`` now (the user's keymap, else
+        ``default``), as the footer shows it: for advice that names a key."""
+        key = self.svc.settings.bindings.get(binding_id, default).split(",")[0].strip()
+        return self.get_key_display(Binding(key or default, ""))
+
     def unfinished_counted(self, count: int) -> None:
         """The number of unfinished operations a person must see, for the status bar."""
         if count != self.unfinished:
@@ -341,7 +347,7 @@ class PplxApp(OpsRunner, App[int]):
         if not resumable:
             if found:
                 n = len(found)
-                review = self.svc.settings.bindings.get("main.review", "w")
+                review = self.key_for("main.review", "w")
                 self.notify(
                     f"{n} unfinished operation{'s' if n != 1 else ''} "
                     f"{'need' if n != 1 else 'needs'} you; resuming cannot finish "

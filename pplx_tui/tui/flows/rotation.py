@@ -156,7 +156,8 @@ def _report(app: App[Any], job: RotationJob, results: list[RotationResult]) -> N
         r for r in results if r.status not in ("done", "running") and r.unstored_secret is None
     ]
     paused = [r for r in results if r.status == "running"]
-    if failed:
+    on_screen = isinstance(app.screen, RotationScreen) and app.screen.job is job
+    if failed and not on_screen:  # the progress view says it already, once per key
         if len(results) == 1:
             host.show_error(failed[0].message)
         else:
@@ -166,7 +167,8 @@ def _report(app: App[Any], job: RotationJob, results: list[RotationResult]) -> N
     if paused:
         app.notify(
             f"Stopped waiting: {len(paused)} rotation(s) paused; they resume from the grace "
-            "period (only the time left) on the next start or with `pplx-tui resume`.",
+            "period (only the time left) at the next start, or now with "
+            f"{host.key_for('main.resume', 'R')} on the keys screen.",
             severity="warning",
             markup=False,
             timeout=10,
