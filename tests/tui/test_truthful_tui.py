@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from pplx_tui.ops.rotation import rotate_key
 from pplx_tui.tui.app import PplxApp
 from pplx_tui.tui.modals.error import ErrorModal
 from pplx_tui.tui.screens.main import MainScreen
 from pplx_tui.tui.screens.rotation import RotationScreen
 from tests.tui.helpers import SIZE, idle, main_screen, seed, wait_for
-from tests.tui.test_rotate_flow import body, confirm
+from tests.tui.test_rotate_flow import body, confirm, detail_text, last4
 
 
 async def test_a_refused_mint_is_said_once_in_the_progress_view(svc: Any, emulator: Any) -> None:
@@ -62,3 +63,34 @@ async def test_a_failure_seen_away_from_the_progress_view_is_a_modal(
         await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal), "the error")
         message = str(app.screen.query_one("#error-message").render())
         assert message.count("No key was created") == 1
+
+
+def _current_line(main: MainScreen) -> str:
+    return next((ln for ln in detail_text(main).splitlines() if "current" in ln), "")
+
+
+async def test_the_detail_pane_follows_a_rotation_without_moving(svc: Any, emulator: Any) -> None:
+    """Enter (details), o, Enter (grace 0), Escape: the pane shows the new current version,
+    the cursor never moved. Then a rotation by another process and ctrl+r: the same."""
+    old = seed(svc, emulator, [("alpha", "p")])["alpha"]
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, idle(app))
+        main = main_screen(app)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: old[-4:] in _current_line(main), "the details")
+        await pilot.press("o")
+        await confirm(pilot, "0")
+        await wait_for(pilot, lambda: bool(app.rotations.jobs), "the job")
+        await wait_for(pilot, lambda: app.rotations.jobs[0].finished, "the rotation")
+        await pilot.press("escape")
+        new = last4(svc, "alpha")
+        assert new != old[-4:]
+        await wait_for(pilot, idle(app))
+        await wait_for(pilot, lambda: new in _current_line(main), "the new version in the pane")
+        rotate_key(svc, "alpha", grace=0)  # elsewhere: this app hears nothing of it
+        newer = last4(svc, "alpha")
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, idle(app))
+        await wait_for(pilot, lambda: newer in _current_line(main), "the pane after ctrl+r")
+        assert main.table.current_key == "alpha"

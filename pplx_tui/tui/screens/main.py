@@ -150,6 +150,9 @@ class MainScreen(AppAccess, Screen[None]):
         self.reload(keep=keep if keep is not None else self.table.current_key)
 
     def reload(self, keep: str | None = None, after: Callable[[], object] | None = None) -> None:
+        """Read the inventory again; the cursor stays on ``keep`` (default: where it is) and
+        the detail pane shows that key as it is now (ctrl+r, after a rotation)."""
+        keep = keep if keep is not None else self.table.current_key
         svc, label = self.svc, self.host.display_label
 
         def work() -> tuple[Inventory, RenderableType | None, int]:
