@@ -94,3 +94,32 @@ async def test_the_detail_pane_follows_a_rotation_without_moving(svc: Any, emula
         await wait_for(pilot, idle(app))
         await wait_for(pilot, lambda: newer in _current_line(main), "the pane after ctrl+r")
         assert main.table.current_key == "alpha"
+
+
+def _banner(app: PplxApp) -> str:
+    banner = main_screen(app).query_one("#banner")
+    return str(banner.render()) if banner.display else ""
+
+
+async def test_no_usable_keyring_is_a_banner_at_start(svc: Any, emulator: Any) -> None:
+    """Locked keyring: the banner says so (doctor's words) before any key is pressed; no
+    modal."""
+    from pplx_tui.secrets.store import SecretStore
+    from tests.keyring_backends import LockedKeyring
+
+    seed(svc, emulator, [("alpha", "p")])
+    svc.secrets = SecretStore(LockedKeyring())
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "keyring is locked" in _banner(app), "the banner")
+        assert "The keyring cannot be used" in _banner(app)
+        assert "Unlock it" in _banner(app)  # doctor's hint
+        assert isinstance(app.screen, MainScreen)
+
+
+async def test_a_usable_keyring_shows_no_banner(svc: Any, emulator: Any) -> None:
+    seed(svc, emulator, [("alpha", "p")])
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, idle(app))
+        assert _banner(app) == ""

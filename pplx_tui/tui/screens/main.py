@@ -23,6 +23,7 @@ from textual.widgets import Input, Static
 
 from pplx_tui.core.errors import PplxError
 from pplx_tui.core.limits import DEFAULT_KEY_VAR
+from pplx_tui.core.text import one_line
 from pplx_tui.store.fastread import KeyRow, read_snapshot
 from pplx_tui.tui import commands
 from pplx_tui.tui.messages import ShowRotations
@@ -100,6 +101,7 @@ class MainScreen(AppAccess, Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield app_header()
+        yield Static(id="banner")
         yield Input(placeholder="Filter: name, group, stage, last 4, notes", id="filter")
         yield VirtualTable(KEY_COLUMNS, id="keys")
         yield Static(id="empty")
@@ -126,7 +128,35 @@ class MainScreen(AppAccess, Screen[None]):
         if self.host.keymap_problem:
             self.notify(self.host.keymap_problem, severity="warning", markup=False, timeout=10)
         self.load_detail()
+        self.check_secrets()
         self.host.check_unfinished()
+
+    def check_secrets(self) -> None:
+        """A keyring that cannot be used is said at once, in a banner over the table (doctor's
+        words), not by the first action that needs it."""
+        secrets = self.svc.secrets
+
+        def work() -> str | None:
+            from pplx_tui.ops.diagnostics import secrets_problem  # keyring: off the first paint
+
+            return secrets_problem(secrets)
+
+        def show(problem: str | None) -> None:
+            banner = self.query_one("#banner", Static)
+            if problem is None:
+                banner.remove_class("shown")
+                return
+            text = Text("⚠ The keyring cannot be used: ", style="bold")
+            text.append(one_line(problem, 400))
+            text.append(
+                " Keys are listed; reading, creating, rotating and revealing secrets fail "
+                "until it is fixed (`pplx-tui doctor` checks again).",
+                style="dim",
+            )
+            banner.update(text)
+            banner.add_class("shown")
+
+        self.run_op("secrets-check", work, show)
 
     # -- what callers may ask ------------------------------------------------------------
 
