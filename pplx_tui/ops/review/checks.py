@@ -87,6 +87,14 @@ class Finding:
     reason: str  # one sentence a person understands, with what to do
     since: datetime | None
     detail: dict[str, Any] = field(default_factory=dict)  # JSON-safe, never a secret
+    #: the reason without its advice (which names commands): for a client that gives its own
+    #: advice, e.g. the review screen's keys; empty when the reason has no separate advice
+    problem: str = ""
+
+    @property
+    def what(self) -> str:
+        """What is wrong, without the advice (the whole reason when it has none apart)."""
+        return self.problem or self.reason
 
     @property
     def title(self) -> str:
@@ -215,14 +223,16 @@ def _key_findings(
         dead = cur is not None and cur.last_verify_state == "dead"
         if cur is not None and dead:
             checked = cur.last_verified_at
+            problem = (
+                f"The API refused {name} (…{cur.last4})"
+                + (f" when it was verified on {_day(checked)}" if checked else "")
+                + ": it was probably revoked elsewhere, e.g. in the web console."
+            )
             out.append(
                 Finding(
                     Kind.VERIFIED_DEAD,
                     name,
-                    f"The API refused {name} (…{cur.last4})"
-                    + (f" when it was verified on {_day(checked)}" if checked else "")
-                    + ": it was probably revoked elsewhere, e.g. in the web console. If so, "
-                    f"record it with `pplx-tui keys revoke {name} --mark-only`.",
+                    f"{problem} If so, record it with `pplx-tui keys revoke {name} --mark-only`.",
                     utc(checked) if checked else None,
                     {
                         "version_id": cur.id,
@@ -230,6 +240,7 @@ def _key_findings(
                         "message": one_line(cur.last_verify_message or "", 200),
                         "action": f"pplx-tui keys revoke {name} --mark-only",
                     },
+                    problem,
                 )
             )
         if cur is not None and not dead:
@@ -239,17 +250,16 @@ def _key_findings(
             age = now - basis
             if age >= timedelta(days=settings.stale_verify_days):
                 if last is not None:
-                    reason = (
+                    problem = (
                         f"{name} has not been verified against the API for "
-                        f"{_plural(_days(age), 'day')} (last on {_day(last)}); "
-                        "verify it with `pplx-tui keys verify --all`."
+                        f"{_plural(_days(age), 'day')} (last on {_day(last)})."
                     )
                 else:
-                    reason = (
+                    problem = (
                         f"{name} has never been verified against the API in the "
-                        f"{_plural(_days(age), 'day')} since it was added; verify it with "
-                        "`pplx-tui keys verify --all`."
+                        f"{_plural(_days(age), 'day')} since it was added."
                     )
+                reason = f"{problem[:-1]}; verify it with `pplx-tui keys verify --all`."
                 out.append(
                     Finding(
                         Kind.NOT_VERIFIED,
@@ -262,6 +272,7 @@ def _key_findings(
                             "last_verified_at": iso(last),
                             "stale_after_days": settings.stale_verify_days,
                         },
+                        problem,
                     )
                 )
             if not snap.targets.get(key.id, 0):
@@ -270,9 +281,11 @@ def _key_findings(
                         Kind.NO_TARGETS,
                         name,
                         f"{name} is not recorded as deployed anywhere: add the place that uses "
-                        f"it with `pplx-tui targets add {name} …`, or revoke it if nothing does.",
+                        f"it with `pplx-tui targets add {name} KIND …` (dotenv PATH, command "
+                        "'CMD', github…), or revoke it if nothing does.",
                         utc(key.created_at),
                         {"version_id": cur.id, "last4": cur.last4},
+                        f"{name} is not recorded as deployed anywhere.",
                     )
                 )
         if name not in rotating:
@@ -291,6 +304,9 @@ def _key_findings(
                         + ": revoke it once nothing uses it.",
                         replaced,
                         {"version_id": v.id, "last4": v.last4, "stage": v.stage},
+                        f"An older version of {name} (…{v.last4}) is still live "
+                        f"{_plural(_days(now - replaced), 'day')} after it was replaced"
+                        + (" (the API already refuses it)." if refused else "."),
                     )
                 )
     return out
@@ -323,6 +339,8 @@ def _policy_findings(
                 f"`pplx-tui keys rotate {name}`.",
                 due.due_at,
                 detail,
+                f"{name} (…{cur.last4}) was due for rotation {when} ({_day(due.due_at)}; "
+                f"its policy is every {_plural(policy, 'day')}).",
             )
         ]
     if due.due_soon:
@@ -429,14 +447,15 @@ def _operation_findings(
             if op.status == "running" and holder is not None
             else ""
         )
+        problem = (
+            f"A {op.kind} of {op.key_name} {state} at step {op.step!r} on "
+            f"{_day(op.updated_at)}{gone}" + (f": {message.rstrip('.')}." if message else ".")
+        )
         out.append(
             Finding(
                 Kind.UNFINISHED_OPERATION,
                 op.key_name,
-                f"A {op.kind} of {op.key_name} {state} at step {op.step!r} on "
-                f"{_day(op.updated_at)}{gone}"
-                + (f": {message.rstrip('.')}." if message else ".")
-                + f" To finish it, {step}.",
+                f"{problem} To finish it, {step}.",
                 utc(op.created_at),
                 {
                     "operation_id": op.id,
@@ -449,6 +468,7 @@ def _operation_findings(
                     "heartbeat_at": iso(holder.heartbeat_at) if holder else None,
                     "resumable": op.kind == "rotate" or (unsent and op.status == "running"),
                 },
+                problem,
             )
         )
     return out
@@ -543,6 +563,8 @@ def _keyring_findings(
                 "web console and mark it revoked.",
                 None,
                 {"version_id": v.id, "last4": v.last4, "stage": v.stage},
+                f"The secret of {name} (…{v.last4}, {v.stage}) is not in {svc.secrets.where}, so "
+                "pplx-tui cannot verify, rotate or revoke it.",
             )
         )
     if listing.refs is not None:
@@ -584,6 +606,8 @@ def incident_findings(svc: Services) -> list[Finding]:
                 f"{state}, at step {inc.step!r}: finish it with `pplx-tui incident {name}`.",
                 utc(inc.detected_at),
                 {"incident_id": inc.id, "status": inc.status, "step": inc.step},
+                f"The incident #{inc.id} for {name} (detected {_day(inc.detected_at)}) is "
+                f"{state}, at step {inc.step!r}.",
             )
         )
     return out
