@@ -108,7 +108,7 @@ async def test_no_usable_keyring_is_a_banner_at_start(svc: Any, emulator: Any) -
     from tests.keyring_backends import LockedKeyring
 
     seed(svc, emulator, [("alpha", "p")])
-    svc.secrets = SecretStore(LockedKeyring())
+    svc.secrets = SecretStore(LockedKeyring())  # type: ignore[no-untyped-call]
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: "keyring is locked" in _banner(app), "the banner")
