@@ -278,6 +278,7 @@ def _summary(results: list[Any], refused: list[tuple[str, str]]) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    from pplx_tui.ops.review import stalled_operations
     from pplx_tui.ops.rotation import resume_all
 
     with services() as svc:
@@ -289,6 +290,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
             on_stop=lambda rep: _show_unstored(rep.rotations),
             name="pplx-resume",
         )
+        left = stalled_operations(svc)  # what is still unfinished: `check` lists the same
     if args.json:
         emit_json(
             {
@@ -307,11 +309,19 @@ def cmd_resume(args: argparse.Namespace) -> int:
                     for k, t, m in report.unknown_generates
                 ],
                 "released": report.released,
+                "unfinished_left": len(left),
             }
         )
     else:
         if not report.rotations and not report.unknown_generates and not report.released:
             out("Nothing to resume.")
+            if left:
+                n = len(left)
+                out(
+                    f"{n} unfinished operation{'s' if n != 1 else ''} "
+                    f"{'need' if n != 1 else 'needs'} you instead (resuming cannot finish "
+                    f"{'them' if n != 1 else 'it'}): `pplx-tui check` says what to do."
+                )
         for name in report.released:
             out(
                 f"{cell(name)}: its creation stopped before anything was sent; nothing was "

@@ -133,6 +133,27 @@ def _vault_checks(secrets: VaultSecretStore) -> list[Check]:
     return checks
 
 
+#: The entry a read-only probe of the keyring asks for (never written: it is not there).
+_PROBE_REF = "probe-read-only"
+
+
+def secrets_problem(secrets: Secrets) -> str | None:
+    """What ``doctor`` would say of a keyring that cannot be used now (its detail line, hint
+    included); None when
+    it can. Read-only (nothing is written, unlike doctor's round trip): the backend's checks,
+    then one read of an entry that is not there. A Vault store is left to its first call."""
+    from pplx_tui.secrets.store import SecretStore
+
+    if not isinstance(secrets, SecretStore):
+        return None
+    try:
+        secrets.backend  # noqa: B018 - runs the backend checks
+        secrets.get(_PROBE_REF)
+    except PplxError as exc:
+        return str(exc)
+    return None
+
+
 def run_doctor(settings: Settings, secrets: Secrets, api_factory: object = None) -> list[Check]:
     from pplx_tui.secrets.store import SecretStore
     from pplx_tui.secrets.vault import VaultSecretStore

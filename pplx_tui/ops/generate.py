@@ -100,6 +100,11 @@ class MintResult:
         return self.unstored_secret is None
 
 
+class NothingCreated(OperationFailed):
+    """The generate request definitely made no key (nothing was sent, or the API refused it):
+    its message says so already, so a caller adds only what follows for it."""
+
+
 class OutcomeUnknown(OperationFailed):
     """The generate call may have minted a key nobody recorded."""
 
@@ -158,8 +163,8 @@ def mint_version(
     except PplxError as exc:
         # Nothing was sent: a definite failure (the name is freed), never an unknown outcome.
         msg = f"Nothing was sent to the API: {exc}"
-        _fail(svc, op_id, key_id, key_name, "failed", msg, drop_key_on_failure, bearer)
-        failure = OperationFailed(msg)
+        _fail(svc, op_id, key_id, key_name, "failed", msg, drop_key_on_failure, bearer, made=False)
+        failure = NothingCreated(msg)
         failure.exit_code = exc.exit_code  # 3: the keyring is locked or missing
         raise failure from None
     with svc.db.session() as s:  # from here on the request may have reached the API
@@ -175,8 +180,8 @@ def mint_version(
         raise OutcomeUnknown(msg, token_name) from None
     except PplxError as exc:
         msg = f"No key was created: {exc}"
-        _fail(svc, op_id, key_id, key_name, "failed", msg, drop_key_on_failure, bearer)
-        failure = OperationFailed(msg)
+        _fail(svc, op_id, key_id, key_name, "failed", msg, drop_key_on_failure, bearer, made=False)
+        failure = NothingCreated(msg)
         failure.exit_code = exc.exit_code  # e.g. 3 when the API is unreachable
         raise failure from None
     odd = impossible_shape(minted.auth_token)
@@ -242,16 +247,22 @@ def _fail(
     message: str,
     drop_key: bool,
     bearer: Bearer,
+    *,
+    made: bool | None = None,
 ) -> None:
+    """Record a failed mint. ``made=False``: the API definitely made no key, so nothing is
+    left to finish and the operation is closed (``abandoned``), whoever asked for the key (a
+    rotation's failed creation would otherwise be counted unfinished for ever, with advice
+    nothing can follow). An unknown outcome, or a key the API may hold (``made=None``), stays
+    open for ``check`` to name."""
     now = svc.now()
     with svc.db.session() as s:
         journal.update(s, op_id, now=now, status=status, step="generate", message=message)
+        released: dict[str, object] = {}
         if drop_key and drop_if_versionless(s, key_id):
-            released: dict[str, object] = {"key_id_released": key_id}
-            # A definite failure: nothing was made and the name is free again, so there is
-            # nothing left to finish (an unknown outcome stays open for `check` to name).
-            closed = "abandoned" if status == "failed" else None
-            journal.update(s, op_id, now=now, status=closed, data=released)
+            released = {"key_id_released": key_id}
+        if made is False or (released and status == "failed"):
+            journal.update(s, op_id, now=now, status="abandoned", data=released or None)
         audit.append(
             s,
             at=now,

@@ -3,7 +3,10 @@
 ``pplx-tui --sandbox`` (and the screenshots, the benchmarks and the tests) open one:
 
 - a temporary home folder (``tempfile.mkdtemp``, 0700) holding the inventory database and a
-  demo app's dotenv file; removed again by :meth:`SandboxEnv.close`;
+  demo app's dotenv file; removed again by :meth:`SandboxEnv.close` (and by
+  :meth:`SandboxEnv.remove_home`, which ``--sandbox`` runs when the terminal is closed or the
+  process is told to stop). It names its process in :data:`OWNER_FILE`, so that one left by a
+  process that is gone (killed outright) is removed by the next sandbox's start;
 - the API emulator (:class:`~pplx_tui.sandbox.emulator.Emulator`) serving real HTTP on a
   loopback port of this process, on the sandbox's clock; with ``seed`` its tokens are the
   same on every run;
@@ -21,6 +24,7 @@ No textual here; sqlmodel and the workflows are imported only when a sandbox is 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -29,6 +33,7 @@ from typing import TYPE_CHECKING
 from pplx_tui.config import Paths, Settings
 from pplx_tui.core.clock import Clock
 from pplx_tui.system.clock import default_clock
+from pplx_tui.system.liveness import is_gone, owner_tag
 
 if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
@@ -38,6 +43,38 @@ if TYPE_CHECKING:
 
 #: The emulator seed used by ``--sandbox`` and the screenshots (same tokens on every run).
 DEFAULT_SEED = 20261126
+#: The temporary homes' name prefix (in the platform's temp folder).
+HOME_PREFIX = "pplx-tui-sandbox-"
+#: The file of a temporary home naming the process that uses it (``system.liveness``'s tag).
+OWNER_FILE = ".owner"
+
+
+def sweep_stale_homes(where: Path | None = None) -> list[Path]:
+    """Remove the temporary sandbox homes in ``where`` (default: the temp folder) whose
+    process is certainly gone (:func:`~pplx_tui.system.liveness.is_gone`: on Windows, or
+    when unsure, nothing is removed); returns those removed. Only folders of this user, named
+    so and holding an owner file, are looked at."""
+    base = Path(where) if where is not None else Path(tempfile.gettempdir())
+    removed: list[Path] = []
+    try:
+        candidates = sorted(base.glob(HOME_PREFIX + "*"))
+    except OSError:
+        return removed
+    uid = getattr(os, "getuid", None)
+    for home in candidates:
+        try:
+            if home.is_symlink() or not home.is_dir():
+                continue
+            if uid is not None and home.stat().st_uid != uid():
+                continue
+            tag = (home / OWNER_FILE).read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if tag and is_gone(tag):
+            shutil.rmtree(home, ignore_errors=True)
+            if not home.exists():
+                removed.append(home)
+    return removed
 
 
 class SandboxEnv:
@@ -108,7 +145,9 @@ class SandboxEnv:
     def _make_home(self) -> Path:
         wanted = self._wanted_home
         if wanted is None:
-            home = Path(tempfile.mkdtemp(prefix="pplx-tui-sandbox-"))
+            sweep_stale_homes()
+            home = Path(tempfile.mkdtemp(prefix=HOME_PREFIX))
+            (home / OWNER_FILE).write_text(owner_tag() + "\n", encoding="ascii")
         else:
             from pplx_tui.core.errors import BadInput
 
@@ -118,6 +157,13 @@ class SandboxEnv:
             home.mkdir(mode=0o700, parents=True, exist_ok=True)
         home.chmod(0o700)
         return home
+
+    def remove_home(self) -> None:
+        """Delete the home folder now, the rest left running (a terminating signal: the
+        process is about to end; :meth:`close` finds it gone). Safe from a signal handler."""
+        home = self._home
+        if home is not None:
+            shutil.rmtree(home, ignore_errors=True)
 
     def close(self) -> None:
         """Close the services, stop the emulator, delete the home. Safe to call twice."""

@@ -54,7 +54,6 @@ class KeyRow:
 @dataclass(frozen=True)
 class Snapshot:
     rows: list[KeyRow]
-    unfinished: int
 
 
 def malformed_date(value: object) -> EnvironmentUnusable:
@@ -95,7 +94,7 @@ def connect(db_path: Path) -> sqlite3.Connection:
     return con
 
 
-def _query(source: Path | PgUrl) -> tuple[list[Any], list[Any], dict[Any, Any], int]:
+def _query(source: Path | PgUrl) -> tuple[list[Any], list[Any], dict[Any, Any]]:
     con: Any
     if isinstance(source, PgUrl):
         from pplx_tui.store.pg import LightConnection
@@ -114,14 +113,9 @@ def _query(source: Path | PgUrl) -> tuple[list[Any], list[Any], dict[Any, Any], 
         targets = dict(
             con.execute("SELECT key_id, count(*) FROM target GROUP BY key_id").fetchall()
         )
-        marks = ",".join("?" * len(OPEN_STATUSES))
-        unfinished = con.execute(
-            f"SELECT count(*) FROM operation WHERE status IN ({marks})",  # noqa: S608
-            OPEN_STATUSES,
-        ).fetchone()[0]
     finally:
         con.close()
-    return keys, versions, targets, int(unfinished)
+    return keys, versions, targets
 
 
 def _driver_errors() -> tuple[type[BaseException], ...]:
@@ -133,8 +127,8 @@ def _driver_errors() -> tuple[type[BaseException], ...]:
 def read_snapshot(db_path: Path | PgUrl, *, include_retired: bool = False) -> Snapshot:
     """The key list from the SQLite file, or from PostgreSQL when given its URL."""
     try:
-        keys, versions, targets, unfinished = _query(db_path)
-        return _snapshot(keys, versions, targets, unfinished, include_retired)
+        keys, versions, targets = _query(db_path)
+        return _snapshot(keys, versions, targets, include_retired)
     except _driver_errors() as exc:
         if isinstance(db_path, PgUrl):
             from pplx_tui.store.pg import pg_error
@@ -155,7 +149,6 @@ def _snapshot(
     keys: list[Any],
     versions: list[Any],
     targets: dict[Any, Any],
-    unfinished: int,
     include_retired: bool,
 ) -> Snapshot:
     chosen: dict[int, tuple[object, ...]] = {}
@@ -200,7 +193,7 @@ def _snapshot(
             )
         )
     rows.sort(key=lambda r: r.name)
-    return Snapshot(rows, int(unfinished))
+    return Snapshot(rows)
 
 
 # -- what other processes did: the TUI's periodic look ---------------------------------------

@@ -72,6 +72,9 @@ ABOUT: dict[str, About] = {
     # the review screen
     "review.toggle": About("Select the finding", "Actions apply to the selected findings"),
     "review.select_all": About("Select all findings", "Again: select none"),
+    "review.select_group": About(
+        "Select the finding's group", "Every finding under the same heading; again: none"
+    ),
     "review.revoke": About("Revoke the selected keys", "Shows what breaks; asks to confirm"),
     "review.rotate": About("Rotate the selected keys", "New key, deploy, grace, revoke the old"),
     "review.mark_revoked": About("Mark revoked", "Revoked elsewhere: record it here"),

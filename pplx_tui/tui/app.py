@@ -49,8 +49,8 @@ if TYPE_CHECKING:
 
     from pplx_tui.core.errors import PplxError
     from pplx_tui.ops.context import Services
+    from pplx_tui.ops.review import Finding
     from pplx_tui.ops.rotation import ResumeReport
-    from pplx_tui.store.tables import Operation
 
 
 class PplxApp(OpsRunner, App[int]):
@@ -83,6 +83,9 @@ class PplxApp(OpsRunner, App[int]):
         self.rotations = RotationTracker()
         self.inventory_changed: Signal[str | None] = Signal(self, "inventory-changed")
         self.rotations_changed: Signal[None] = Signal(self, "rotations-changed")
+        #: unfinished operations a person must see (``ops.review.stalled_operations``), for
+        #: the status bar; None until first counted (after the first paint)
+        self.unfinished: int | None = None
         self._secret_clipboard: SecretClipboard | None = clipboard
         self._clear_timer: Timer | None = None
         self._rotation_tick: Timer | None = None
@@ -309,34 +312,60 @@ class PplxApp(OpsRunner, App[int]):
     # -- unfinished operations -------------------------------------------------------------
 
     def check_unfinished(self, *, asked: bool = False) -> None:
-        """Offer the operations left unfinished that nobody drives now (no live lease: not this
-        session's running rotations, nor another process's), after the first paint or when
-        ``asked`` by the user (then "nothing to resume" is said too)."""
+        """Count the unfinished operations a person must see (``ops.review.stalled_operations``,
+        the query ``check`` and the review list them with) for the status bar, and offer to
+        resume those resuming acts on; after the first paint, or when ``asked`` by the user
+        (then what there is not to resume is said too). Nothing is offered that resuming
+        would leave as it is: those are named in the review, with what to do."""
         svc = self.svc
 
-        def work() -> tuple[list[Operation], int]:
-            from pplx_tui.ops.journal import unfinished  # SQLModel: kept off the first paint
-            from pplx_tui.ops.lease import classify
+        def work() -> tuple[list[Finding], int]:
+            from pplx_tui.ops.lease import unfinished_operations  # SQLModel: off the first paint
+            from pplx_tui.ops.review import stalled_operations  # SQLModel: off the first paint
 
-            ops = unfinished(svc)
-            active = {st.id for st in classify(ops, svc.lease_clock.now()) if st.active}
-            return [op for op in ops if op.id not in active], len(active)
+            running = sum(1 for st in unfinished_operations(svc) if st.active)
+            return stalled_operations(svc), running
 
         self.run_op("unfinished", work, partial(self._offer_resume, asked=asked))
 
-    def _offer_resume(self, found: tuple[list[Operation], int], *, asked: bool = False) -> None:
-        operations, running = found
-        if not operations:
-            if asked:
+    def key_for(self, binding_id: str, default: str) -> str:
+        """The key that runs the binding ``binding_id`` now (the user's keymap, else
+        ``default``), as the footer shows it: for advice that names a key."""
+        key = self.svc.settings.bindings.get(binding_id, default).split(",")[0].strip()
+        return self.get_key_display(Binding(key or default, ""))
+
+    def unfinished_counted(self, count: int) -> None:
+        """The number of unfinished operations a person must see, for the status bar."""
+        if count != self.unfinished:
+            self.unfinished = count
+            self.rotations_changed.publish(None)
+
+    def _offer_resume(self, result: tuple[list[Finding], int], *, asked: bool = False) -> None:
+        found, running = result
+        self.unfinished_counted(len(found))
+        resumable = [f for f in found if f.detail.get("resumable")]
+        if not resumable:
+            if found:
+                n = len(found)
+                review = self.key_for("main.review", "w")
+                self.notify(
+                    f"{n} unfinished operation{'s' if n != 1 else ''} "
+                    f"{'need' if n != 1 else 'needs'} you; resuming cannot finish "
+                    f"{'them' if n != 1 else 'it'}: press {review} (Review) to see what to do.",
+                    severity="warning",
+                    markup=False,
+                    timeout=10,
+                )
+            elif asked:
                 busy = f"; {running} running now" if running else ""
                 self.notify(f"No unfinished operations: nothing to resume{busy}.", markup=False)
             return
 
         def answered(go: bool | None) -> None:
             if go:
-                rotation_flows.resume(self, operations, self._resumed)
+                rotation_flows.resume(self, resumable, self._resumed)
 
-        self.push_screen(ResumeModal(operations), answered)
+        self.push_screen(ResumeModal(resumable), answered)
 
     def _resumed(self, report: ResumeReport) -> None:
         lines = ["Unfinished operations were resumed."]

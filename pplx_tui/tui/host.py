@@ -31,6 +31,11 @@ class Host(Protocol):
     rotations: RotationTracker
     inventory_changed: Signal[str | None]
     rotations_changed: Signal[None]
+    unfinished: int | None
+
+    def unfinished_counted(self, count: int) -> None: ...
+
+    def key_for(self, binding_id: str, default: str) -> str: ...
 
     def show_error(self, message: str) -> None: ...
 

@@ -17,6 +17,7 @@ from the command line.
 from __future__ import annotations
 
 import sys
+from functools import partial
 from typing import TYPE_CHECKING
 
 from pplx_tui.core.errors import PplxError
@@ -40,14 +41,30 @@ def launch(sandbox: bool) -> int:
 
 
 def _launch_sandbox() -> int:
+    """The sandbox's home goes with it: on quitting, and at once when the terminal is closed
+    or the process told to stop (the app is then asked to end)."""
     from pplx_tui.sandbox import SandboxEnv
+    from pplx_tui.system.termination import on_termination
 
     with SandboxEnv() as env:
-        return run_app(env.services, sandbox=True)
+        app = PplxApp(env.services, sandbox=True)
+        with on_termination(env.remove_home, lambda signum: _end(app, 128 + signum)):
+            return run_app(env.services, sandbox=True, app=app)
 
 
-def run_app(services: Services, *, sandbox: bool) -> int:
-    app = PplxApp(services, sandbox=sandbox)
+def _end(app: PplxApp, code: int) -> None:
+    """Ask the running app to end, from a signal handler (on the loop's thread)."""
+    import asyncio
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # not running (yet, or any more): end the way Python does
+        raise SystemExit(code) from None
+    loop.call_soon_threadsafe(partial(app.exit, return_code=code))
+
+
+def run_app(services: Services, *, sandbox: bool, app: PplxApp | None = None) -> int:
+    app = app or PplxApp(services, sandbox=sandbox)
     app.run()
     for note in app.exit_notes:  # e.g. what quitting cleared from the clipboard
         print(f"pplx-tui: {note}", file=sys.stderr)

@@ -237,11 +237,28 @@ def sort_rows(rows: Sequence[Row], column: int, reverse: bool = False) -> list[R
     return sorted(rows, key=lambda r: r.sort[column], reverse=reverse)  # type: ignore[arg-type,return-value]
 
 
-def status_line(totals: Totals, unfinished: int, shown: int | None = None) -> str:
+#: The cell of a row whose style says its due state ("overdue", "soon" or "").
+DUE_CELL = 5
+
+
+def totals_of(rows: Sequence[Row]) -> Totals:
+    """The totals of these rows (the ones a filter shows), from their due cells' styles."""
+    overdue = sum(1 for r in rows if r.styles[DUE_CELL] == "overdue")
+    soon = sum(1 for r in rows if r.styles[DUE_CELL] == "soon")
+    return Totals(len(rows), overdue, soon)
+
+
+def status_line(totals: Totals, unfinished: int | None, shown: Sequence[Row] | None = None) -> str:
+    """The main screen's status bar. With a filter (``shown`` not every row), the overdue and
+    due-soon counts are of the keys shown. ``unfinished`` is the number of operations a person
+    must see (``ops.review.stalled_operations``); None before it is known (not shown)."""
     parts = [f"{totals.keys:,} keys"]
-    if shown is not None and shown != totals.keys:
-        parts[0] = f"{shown:,} of {totals.keys:,} keys"
-    parts.append(f"{totals.overdue:,} overdue")
-    parts.append(f"{totals.due_soon:,} due soon")
-    parts.append(f"{unfinished:,} unfinished operation{'s' if unfinished != 1 else ''}")
+    counted = totals
+    if shown is not None and len(shown) != totals.keys:
+        parts[0] = f"{len(shown):,} of {totals.keys:,} keys"
+        counted = totals_of(shown)
+    parts.append(f"{counted.overdue:,} overdue")
+    parts.append(f"{counted.due_soon:,} due soon")
+    if unfinished is not None:
+        parts.append(f"{unfinished:,} unfinished operation{'s' if unfinished != 1 else ''}")
     return " · ".join(parts)

@@ -164,7 +164,7 @@ def summarize(job: RotationJob) -> str:
     if c.get("failed"):
         parts.append(f"{c['failed']} failed")
     if c.get("paused"):
-        parts.append(f"{c['paused']} paused (resumable with `pplx-tui resume`)")
+        parts.append(f"{c['paused']} paused (resumable)")
     return "Finished: " + ", ".join(parts) + "."
 
 

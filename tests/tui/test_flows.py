@@ -12,7 +12,6 @@ from pplx_tui.ops.inventory import list_keys
 from pplx_tui.tui.app import PplxApp
 from pplx_tui.tui.modals.error import ErrorModal
 from pplx_tui.tui.modals.import_key import ImportModal
-from pplx_tui.tui.modals.resume import ResumeModal
 from pplx_tui.tui.modals.revoke import RevokeModal
 from pplx_tui.tui.screens.audit import AuditScreen
 from pplx_tui.tui.screens.main import MainScreen
@@ -255,16 +254,27 @@ async def test_remapped_binding(svc: Any) -> None:
 
 
 @pytest.mark.usefixtures("emulator")
-async def test_unfinished_operations_are_offered(svc: Any) -> None:
+async def test_unfinished_operations_resuming_cannot_finish_are_counted_not_offered(
+    svc: Any,
+) -> None:
+    """A key creation whose process died after sending: resuming would change nothing (only
+    the web console can say), so no "Resume now" at start; the status bar counts it, as
+    ``check`` does, and a toast names the review's key."""
     from pplx_tui.ops import journal
+    from pplx_tui.ops.review import stalled_operations
 
     with svc.db.session() as s:
         journal.start(s, kind="generate", key_name="lost", key_id=None, now=svc.now())
     app = PplxApp(svc)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, idle(app))
-        assert isinstance(app.screen, ResumeModal)
+        assert isinstance(app.screen, MainScreen)
+        assert len(stalled_operations(svc)) == 1
         assert "1 unfinished" in str(main_screen(app).query_one("#status").render())
+        assert any("press w (Review)" in n.message for n in app._notifications)
+        await pilot.press("R")  # asked: the same answer, no dialog
+        await wait_for(pilot, idle(app))
+        assert isinstance(app.screen, MainScreen)
 
 
 @pytest.mark.usefixtures("emulator")

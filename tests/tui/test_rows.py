@@ -56,6 +56,18 @@ def test_cells_due_and_totals() -> None:
     assert fresh.cells[6] == "never"
     assert (totals.keys, totals.overdue, totals.due_soon) == (3, 1, 1)
     assert status_line(totals, 2) == "3 keys · 1 overdue · 1 due soon · 2 unfinished operations"
+    assert status_line(totals, None) == "3 keys · 1 overdue · 1 due soon"
+
+
+def test_a_filtered_status_line_counts_the_keys_shown() -> None:
+    rows, totals = format_key_rows(
+        [row("fresh", 10), row("late", 95), row("soon", 80)], NOW, Policy()
+    )
+    shown = [r for r in rows if r.key != "late"]
+    assert status_line(totals, 0, shown) == (
+        "2 of 3 keys · 0 overdue · 1 due soon · 0 unfinished operations"
+    )
+    assert status_line(totals, 0, rows).startswith("3 keys · 1 overdue · 1 due soon")
 
 
 def test_group_and_key_policy() -> None:

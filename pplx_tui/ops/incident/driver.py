@@ -35,6 +35,7 @@ from pplx_tui.core.text import one_line
 from pplx_tui.ops import journal
 from pplx_tui.ops.bearer import bearer_of, group_bearer, read_secret
 from pplx_tui.ops.generate import (
+    NothingCreated,
     OutcomeUnknown,
     default_token_name,
     journal_mint_request,
@@ -378,6 +379,8 @@ class _Driver:
                 )
         except OutcomeUnknown as exc:
             raise self.fail("replace", str(exc)) from None
+        except NothingCreated as exc:  # its message says no key was made
+            raise self.fail("replace", f"The replacement could not be created. {exc}") from None
         except PplxError as exc:
             raise self.fail("replace", f"The replacement could not be created: {exc}") from None
         if minted.version_id is None or minted.unstored_secret is not None:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         findings,
         incident_findings,
         review,
+        stalled_operations,
     )
     from pplx_tui.ops.review.dismissals import (
         dismiss,
@@ -60,6 +61,7 @@ _WHERE = {
     "reconcile": "pplx_tui.ops.review.reconciling",
     "resolve_operation": "pplx_tui.ops.review.dismissals",
     "review": "pplx_tui.ops.review.checks",
+    "stalled_operations": "pplx_tui.ops.review.checks",
     "revoke_request": "pplx_tui.ops.review.bulk",
     "undismiss": "pplx_tui.ops.review.dismissals",
 }
@@ -94,5 +96,6 @@ __all__ = [
     "resolve_operation",
     "review",
     "revoke_request",
+    "stalled_operations",
     "undismiss",
 ]

@@ -95,6 +95,14 @@ class Finding:
     reason: str  # one sentence a person understands, with what to do
     since: datetime | None
     detail: dict[str, Any] = field(default_factory=dict)  # JSON-safe, never a secret
+    #: the reason without its advice (which names commands): for a client that gives its own
+    #: advice, e.g. the review screen's keys; empty when the reason has no separate advice
+    problem: str = ""
+
+    @property
+    def what(self) -> str:
+        """What is wrong, without the advice (the whole reason when it has none apart)."""
+        return self.problem or self.reason
 
     @property
     def title(self) -> str:
@@ -270,14 +278,16 @@ def _key_findings(
         dead = cur is not None and cur.last_verify_state == "dead"
         if cur is not None and dead:
             checked = cur.last_verified_at
+            problem = (
+                f"The API refused {name} (…{cur.last4})"
+                + (f" when it was verified on {_day(checked)}" if checked else "")
+                + ": it was probably revoked elsewhere, e.g. in the web console."
+            )
             out.append(
                 Finding(
                     Kind.VERIFIED_DEAD,
                     name,
-                    f"The API refused {name} (…{cur.last4})"
-                    + (f" when it was verified on {_day(checked)}" if checked else "")
-                    + ": it was probably revoked elsewhere, e.g. in the web console. If so, "
-                    f"record it with `pplx-tui keys revoke {name} --mark-only`.",
+                    f"{problem} If so, record it with `pplx-tui keys revoke {name} --mark-only`.",
                     utc(checked) if checked else None,
                     {
                         "version_id": cur.id,
@@ -285,6 +295,7 @@ def _key_findings(
                         "message": one_line(cur.last_verify_message or "", 200),
                         "action": f"pplx-tui keys revoke {name} --mark-only",
                     },
+                    problem,
                 )
             )
         if cur is not None and not dead:
@@ -294,17 +305,16 @@ def _key_findings(
             age = now - basis
             if age >= timedelta(days=settings.stale_verify_days):
                 if last is not None:
-                    reason = (
+                    problem = (
                         f"{name} has not been verified against the API for "
-                        f"{_plural(_days(age), 'day')} (last on {_day(last)}); "
-                        "verify it with `pplx-tui keys verify --all`."
+                        f"{_plural(_days(age), 'day')} (last on {_day(last)})."
                     )
                 else:
-                    reason = (
+                    problem = (
                         f"{name} has never been verified against the API in the "
-                        f"{_plural(_days(age), 'day')} since it was added; verify it with "
-                        "`pplx-tui keys verify --all`."
+                        f"{_plural(_days(age), 'day')} since it was added."
                     )
+                reason = f"{problem[:-1]}; verify it with `pplx-tui keys verify --all`."
                 out.append(
                     Finding(
                         Kind.NOT_VERIFIED,
@@ -317,6 +327,7 @@ def _key_findings(
                             "last_verified_at": iso(last),
                             "stale_after_days": settings.stale_verify_days,
                         },
+                        problem,
                     )
                 )
             if not snap.targets.get(key.id, 0):
@@ -325,9 +336,11 @@ def _key_findings(
                         Kind.NO_TARGETS,
                         name,
                         f"{name} is not recorded as deployed anywhere: add the place that uses "
-                        f"it with `pplx-tui targets add {name} …`, or revoke it if nothing does.",
+                        f"it with `pplx-tui targets add {name} KIND …` (dotenv PATH, command "
+                        "'CMD', github…), or revoke it if nothing does.",
                         utc(key.created_at),
                         {"version_id": cur.id, "last4": cur.last4},
+                        f"{name} is not recorded as deployed anywhere.",
                     )
                 )
         if name not in rotating:
@@ -346,6 +359,9 @@ def _key_findings(
                         + ": revoke it once nothing uses it.",
                         replaced,
                         {"version_id": v.id, "last4": v.last4, "stage": v.stage},
+                        f"An older version of {name} (…{v.last4}) is still live "
+                        f"{_plural(_days(now - replaced), 'day')} after it was replaced"
+                        + (" (the API already refuses it)." if refused else "."),
                     )
                 )
     return out
@@ -378,6 +394,8 @@ def _policy_findings(
                 f"`pplx-tui keys rotate {name}`.",
                 due.due_at,
                 detail,
+                f"{name} (…{cur.last4}) was due for rotation {when} ({_day(due.due_at)}; "
+                f"its policy is every {_plural(policy, 'day')}).",
             )
         ]
     if due.due_soon:
@@ -398,21 +416,32 @@ def _policy_findings(
 _NEXT_STEP = {
     "rotate": "continue it with `pplx-tui resume`",
     "revoke": "try again from the review screen or with `pplx-tui keys revoke {name}`",
-    "generate": "try again with `pplx-tui keys generate {name}`",
 }
 
 
-def _operation_findings(snap: _Snapshot, in_incident: set[str]) -> list[Finding]:
-    """Unfinished operations nobody is running: no live lease (the process that ran one
-    is gone, or it stopped on a failure). One with a live lease is in progress, however
-    long it takes (a grace period); a rotation's key creation follows its rotation."""
-    out: list[Finding] = []
-    live_keys = {
+def _live_key_names(snap: _Snapshot) -> set[str]:
+    return {
         k.name
         for k in snap.keys
         if any(v.stage != Stage.REVOKED for v in snap.versions.get(k.id or 0, []))
     }
-    for op in snap.open_ops:
+
+
+def _operation_findings(
+    open_ops: list[OperationRec],
+    op_states: dict[int, OperationState],
+    done_ops: set[tuple[str, str, int]],
+    live_keys: set[str],
+    in_incident: set[str],
+) -> list[Finding]:
+    """Unfinished operations nobody is running: no live lease (the process that ran one
+    is gone, or it stopped on a failure). One with a live lease is in progress, however
+    long it takes (a grace period); a rotation's key creation follows its rotation.
+
+    ``detail["resumable"]`` says whether ``pplx-tui resume`` (the TUI's Resume, R) acts on
+    it: a rotation it continues, or a key creation stopped before anything was sent."""
+    out: list[Finding] = []
+    for op in open_ops:
         assert op.id is not None
         data = data_of(op)
         if op.kind == "generate" and op.status == "unknown":
@@ -429,18 +458,23 @@ def _operation_findings(snap: _Snapshot, in_incident: set[str]) -> list[Finding]
                     + " and revoke it there (the console never shows its secret again), then "
                     f"free the name with `pplx-tui review resolve {op.id} --reason …`.",
                     utc(op.created_at),
-                    {"operation_id": op.id, "token_name": shown, "group": data.get("group")},
+                    {
+                        "operation_id": op.id,
+                        "token_name": shown,
+                        "group": data.get("group"),
+                        "resumable": False,
+                    },
                 )
             )
             continue
-        st = snap.op_states[op.id]
-        if st.active or (st.parent_id is not None and st.parent_id in snap.op_states):
+        st = op_states[op.id]
+        if st.active or (st.parent_id is not None and st.parent_id in op_states):
             continue  # in progress; a rotation's key creation is reported with its rotation
         if data.get("incident") is not None and op.key_name in in_incident:
             continue  # part of an unresolved incident: that finding says how to continue
         superseded = any(
             kind == op.kind and name == op.key_name and done_id > op.id
-            for kind, name, done_id in snap.done_ops
+            for kind, name, done_id in done_ops
         )
         if superseded:
             continue
@@ -451,10 +485,11 @@ def _operation_findings(snap: _Snapshot, in_incident: set[str]) -> list[Finding]
             op.status, op.status
         )
         step = _NEXT_STEP.get(op.kind, "see `pplx-tui keys show {name}`").format(name=op.key_name)
+        unsent = op.kind == "generate" and op.step == "requested"
         if op.kind == "generate":
             step = (
                 "nothing was sent: `pplx-tui resume` frees the name"
-                if op.step == "requested"
+                if unsent
                 else "the request may have reached the API: look in the web console for a key "
                 f"named {one_line(str(data.get('token_name', '?')), 120)!r} and revoke it there, "
                 f"then `pplx-tui review resolve {op.id} --reason …` frees the name"
@@ -467,14 +502,15 @@ def _operation_findings(snap: _Snapshot, in_incident: set[str]) -> list[Finding]
             if op.status == "running" and holder is not None
             else ""
         )
+        problem = (
+            f"A {op.kind} of {op.key_name} {state} at step {op.step!r} on "
+            f"{_day(op.updated_at)}{gone}" + (f": {message.rstrip('.')}." if message else ".")
+        )
         out.append(
             Finding(
                 Kind.UNFINISHED_OPERATION,
                 op.key_name,
-                f"A {op.kind} of {op.key_name} {state} at step {op.step!r} on "
-                f"{_day(op.updated_at)}{gone}"
-                + (f": {message.rstrip('.')}." if message else ".")
-                + f" To finish it, {step}.",
+                f"{problem} To finish it, {step}.",
                 utc(op.created_at),
                 {
                     "operation_id": op.id,
@@ -485,10 +521,31 @@ def _operation_findings(snap: _Snapshot, in_incident: set[str]) -> list[Finding]
                     "state": st.state,
                     "holder": holder.label if holder else None,
                     "heartbeat_at": iso(holder.heartbeat_at) if holder else None,
+                    "resumable": op.kind == "rotate" or (unsent and op.status == "running"),
                 },
+                problem,
             )
         )
     return out
+
+
+def stalled_operations(svc: Services) -> list[Finding]:
+    """The unfinished operations a person must see (nobody runs them, they still matter,
+    not dismissed): the findings of kinds ``UNKNOWN_GENERATION`` and
+    ``UNFINISHED_OPERATION``, as :func:`review` lists them. The one source of every count of
+    unfinished operations: the TUI's status bar and resume offer, ``check``, ``resume``."""
+    snap = _snapshot(svc, svc.now())
+    if not snap.open_ops:
+        return []
+    live_keys = _live_key_names(snap)
+    hidden = {(d.key_name, d.kind) for d in snap.dismissals}
+    in_incident = {f.key_name for f in incident_findings(svc, snap.incidents)}
+    found = _operation_findings(
+        snap.open_ops, snap.op_states, snap.done_ops, live_keys, in_incident
+    )
+    order = {k: i for i, k in enumerate(Kind.ALL)}
+    found.sort(key=lambda f: (order.get(f.kind, 99), f.key_name.lower(), iso(f.since) or ""))
+    return [f for f in found if (f.key_name, f.kind) not in hidden]
 
 
 def _keyring_findings(
@@ -553,6 +610,8 @@ def _keyring_findings(
                 "web console and mark it revoked.",
                 None,
                 {"version_id": v.id, "last4": v.last4, "stage": v.stage},
+                f"The secret of {name} (…{v.last4}, {v.stage}) is not in {svc.secrets.where}, so "
+                "pplx-tui cannot verify, rotate or revoke it.",
             )
         )
     if listing.refs is not None:
@@ -596,6 +655,8 @@ def incident_findings(svc: Services, incidents: list[IncidentRec] | None = None)
                 f"{state}, at step {inc.step!r}: finish it with `pplx-tui incident {name}`.",
                 utc(inc.detected_at),
                 {"incident_id": inc.id, "status": inc.status, "step": inc.step},
+                f"The incident #{inc.id} for {name} (detected {_day(inc.detected_at)}) is "
+                f"{state}, at step {inc.step!r}.",
             )
         )
     return out
@@ -620,7 +681,9 @@ def review(
     found = _key_findings(svc, snap, now, due_within)
     incidents = incident_findings(svc, snap.incidents)
     in_incident = {f.key_name for f in incidents}
-    found += _operation_findings(snap, in_incident)
+    found += _operation_findings(
+        snap.open_ops, snap.op_states, snap.done_ops, _live_key_names(snap), in_incident
+    )
     if check_keyring:
         found += _keyring_findings(svc, snap, notes)
     found += incidents

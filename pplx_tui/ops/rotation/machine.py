@@ -62,6 +62,7 @@ from pplx_tui.ops import checks as consumer_checks
 from pplx_tui.ops import journal
 from pplx_tui.ops.bearer import Bearer, bearer_of, read_secret
 from pplx_tui.ops.generate import (
+    NothingCreated,
     OutcomeUnknown,
     default_token_name,
     journal_mint_request,
@@ -343,11 +344,13 @@ class Driver:
             try:
                 read_secret(self.svc, old)
             except PplxError as exc:
-                self._close_mint(mint_op_id, "failed", f"No key was created: {exc}")
+                # Nothing was sent: closed, nothing of it is left to finish.
+                msg = f"Nothing was sent to the API, so no key was created: {_clause(exc)}."
+                self._close_mint(mint_op_id, "abandoned", msg)
                 raise self.stop(
                     "abandoned",
                     "mint",
-                    f"No key was created: {exc}",
+                    f"{msg} The old key stays in service.",
                     unusable=isinstance(exc, EnvironmentUnusable),
                 ) from None
             try:
@@ -363,6 +366,10 @@ class Driver:
             except OutcomeUnknown as exc:
                 raise self.stop(
                     "abandoned", "mint", f"{exc.message} The old key stays in service."
+                ) from None
+            except NothingCreated as exc:  # its message says no key was made
+                raise self.stop(
+                    "abandoned", "mint", f"{_clause(exc)}. The old key stays in service."
                 ) from None
             except PplxError as exc:
                 raise self.stop(

@@ -29,6 +29,7 @@ from pplx_tui.tui.tracker import RotationJob, Wait, make_wait
 if TYPE_CHECKING:
     from textual.app import App
 
+    from pplx_tui.ops.review import Finding
     from pplx_tui.ops.rotation import (
         OnEvent,
         ResumeReport,
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
         RotationPlan,
         RotationResult,
     )
-    from pplx_tui.store.tables import Operation
 
 
 def apply_progress(app: App[Any], message: RotationProgress) -> None:
@@ -156,7 +156,8 @@ def _report(app: App[Any], job: RotationJob, results: list[RotationResult]) -> N
         r for r in results if r.status not in ("done", "running") and r.unstored_secret is None
     ]
     paused = [r for r in results if r.status == "running"]
-    if failed:
+    on_screen = isinstance(app.screen, RotationScreen) and app.screen.job is job
+    if failed and not on_screen:  # the progress view says it already, once per key
         if len(results) == 1:
             host.show_error(failed[0].message)
         else:
@@ -166,7 +167,8 @@ def _report(app: App[Any], job: RotationJob, results: list[RotationResult]) -> N
     if paused:
         app.notify(
             f"Stopped waiting: {len(paused)} rotation(s) paused; they resume from the grace "
-            "period (only the time left) on the next start or with `pplx-tui resume`.",
+            "period (only the time left) at the next start, or now with "
+            f"{host.key_for('main.resume', 'R')} on the keys screen.",
             severity="warning",
             markup=False,
             timeout=10,
@@ -176,13 +178,16 @@ def _report(app: App[Any], job: RotationJob, results: list[RotationResult]) -> N
 
 
 def resume(
-    app: App[Any], operations: Sequence[Operation], then: Callable[[ResumeReport], None]
+    app: App[Any], operations: Sequence[Finding], then: Callable[[ResumeReport], None]
 ) -> RotationJob | None:
     """Continue the unfinished rotations (``ops.rotation.resume_all``) with the progress view;
-    ``then(report)`` runs afterwards (the app's summary and one-time reveals)."""
+    ``then(report)`` runs afterwards (the app's summary and one-time reveals). ``operations``
+    are the unfinished operations offered (``ops.review.stalled_operations``)."""
     host = host_of(app)
     svc = host.svc
-    names = list(dict.fromkeys(op.key_name for op in operations if op.kind == "rotate"))
+    names = list(
+        dict.fromkeys(f.key_name for f in operations if f.detail.get("operation") == "rotate")
+    )
     job = host.rotations.new_job(names, None) if names else None
     if job is not None:
         job.title = "Resuming " + (

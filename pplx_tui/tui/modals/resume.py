@@ -1,4 +1,4 @@
-"""Unfinished operations found at start, offered for resume."""
+"""Unfinished operations that resuming acts on, offered at start (and on R)."""
 
 from __future__ import annotations
 
@@ -14,24 +14,25 @@ from pplx_tui.core.text import one_line
 from pplx_tui.tui.modals.base import FormModal
 
 if TYPE_CHECKING:
-    from pplx_tui.store.tables import Operation
+    from pplx_tui.ops.review import Finding
 
 
 class ResumeModal(FormModal[bool | None]):
     AUTO_FOCUS = "#ok"
 
-    def __init__(self, operations: Sequence[Operation]) -> None:
+    def __init__(self, operations: Sequence[Finding]) -> None:
         super().__init__()
         self.operations = operations
 
     def compose(self) -> ComposeResult:
         body = Text()
-        for op in self.operations:
-            body.append(f"#{op.id} {op.kind} ", style="bold")
-            body.append(one_line(op.key_name), style="bold")
-            body.append(f" · {op.status} at step {op.step}\n")
-            if op.message:
-                body.append(f"    {one_line(op.message)}\n", style="yellow")
+        for f in self.operations:
+            d = f.detail
+            body.append(f"#{d.get('operation_id')} {d.get('operation')} ", style="bold")
+            body.append(one_line(f.key_name), style="bold")
+            body.append(f" · {d.get('status')} at step {d.get('step')}\n")
+            if d.get("message"):
+                body.append(f"    {one_line(str(d['message']))}\n", style="yellow")
         n = len(self.operations)
         with Vertical(classes="dialog"):
             yield Label(

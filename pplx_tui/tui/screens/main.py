@@ -29,6 +29,7 @@ from textual.widgets import Input, Static
 
 from pplx_tui.core.errors import PplxError
 from pplx_tui.core.limits import DEFAULT_KEY_VAR
+from pplx_tui.core.text import one_line
 from pplx_tui.store.fastread import Activity, KeyRow, read_activity, read_snapshot
 from pplx_tui.tui import commands
 from pplx_tui.tui.messages import ShowRotations
@@ -61,7 +62,6 @@ class Inventory:
 
     rows: Sequence[Row]
     totals: Totals
-    unfinished: int
     keys: list[KeyRow]
 
 
@@ -86,11 +86,10 @@ def load_inventory(svc: Services, *, lazy: bool = False) -> Inventory:
         return Inventory(
             LazyRows(snap.rows, now, policy),
             key_totals(snap.rows, now, policy),
-            snap.unfinished,
             list(snap.rows),
         )
     rows, totals = format_key_rows(snap.rows, now, policy)
-    return Inventory(rows, totals, snap.unfinished, list(snap.rows))
+    return Inventory(rows, totals, list(snap.rows))
 
 
 def detail_of(svc: Services, key: str, label: Callable[[str], str] = str) -> RenderableType:
@@ -134,11 +133,12 @@ class MainScreen(AppAccess, Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.inventory = Inventory([], Totals(0, 0, 0), 0, [])
+        self.inventory = Inventory([], Totals(0, 0, 0), [])
         self.activity: Activity | None = None
 
     def compose(self) -> ComposeResult:
         yield app_header()
+        yield Static(id="banner")
         yield Input(placeholder="Filter: name, group, stage, last 4, notes", id="filter")
         yield VirtualTable(KEY_COLUMNS, id="keys")
         yield Static(id="empty")
@@ -168,9 +168,37 @@ class MainScreen(AppAccess, Screen[None]):
         if self.host.keymap_problem:
             self.notify(self.host.keymap_problem, severity="warning", markup=False, timeout=10)
         self.load_detail()
+        self.check_secrets()
         self.host.check_unfinished()
         self.look()
         self.set_interval(self.LOOK_SECONDS, self.look, name="look-for-changes")
+
+    def check_secrets(self) -> None:
+        """A keyring that cannot be used is said at once, in a banner over the table (doctor's
+        words), not by the first action that needs it."""
+        secrets = self.svc.secrets
+
+        def work() -> str | None:
+            from pplx_tui.ops.diagnostics import secrets_problem  # keyring: off the first paint
+
+            return secrets_problem(secrets)
+
+        def show(problem: str | None) -> None:
+            banner = self.query_one("#banner", Static)
+            if problem is None:
+                banner.remove_class("shown")
+                return
+            text = Text("⚠ The keyring cannot be used: ", style="bold")
+            text.append(one_line(problem, 400))
+            text.append(
+                " Keys are listed; reading, creating, rotating and revealing secrets fail "
+                "until it is fixed (`pplx-tui doctor` checks again).",
+                style="dim",
+            )
+            banner.update(text)
+            banner.add_class("shown")
+
+        self.run_op("secrets-check", work, show)
 
     # -- what callers may ask ------------------------------------------------------------
 
@@ -230,19 +258,25 @@ class MainScreen(AppAccess, Screen[None]):
         *,
         label: str = "reload",
     ) -> None:
-        """Read the inventory again in a worker. ``label`` is the worker group: a periodic
-        refresh ("refresh") never cancels a reload whose ``after`` is waiting."""
+        """Read the inventory again in a worker; the cursor stays on ``keep`` (default: where
+        it is) and the detail pane shows that key as it is now (ctrl+r, after a rotation).
+        ``label`` is the worker group: a periodic refresh ("refresh") never cancels a reload
+        whose ``after`` is waiting."""
+        keep = keep if keep is not None else self.table.current_key
         svc, show_label = self.svc, self.host.display_label
 
-        def work() -> tuple[Inventory, RenderableType | None, Activity | None]:
+        def work() -> tuple[Inventory, RenderableType | None, Activity | None, int]:
+            from pplx_tui.ops.review import stalled_operations  # SQLModel: off the first paint
+
             # The kept key's details are read in the same worker, so that whatever `after`
             # shows on top (the one-time reveal) covers a main screen that is complete.
             activity = look(svc)  # first: a change after it is seen by the next look
             detail = detail_of(svc, keep, show_label) if keep is not None else None
-            return load_inventory(svc), detail, activity
+            return load_inventory(svc), detail, activity, len(stalled_operations(svc))
 
-        def show(result: tuple[Inventory, RenderableType | None, Activity | None]) -> None:
-            inventory, detail, activity = result
+        def show(result: tuple[Inventory, RenderableType | None, Activity | None, int]) -> None:
+            inventory, detail, activity, unfinished = result
+            self.host.unfinished_counted(unfinished)
             if activity is not None:
                 self.activity = activity
             self._show_inventory(inventory, keep=keep, detail=detail)
@@ -272,7 +306,7 @@ class MainScreen(AppAccess, Screen[None]):
 
     def update_status(self, extra: str = "") -> None:
         table = self.table
-        line = status_line(self.inventory.totals, self.inventory.unfinished, len(table.rows))
+        line = status_line(self.inventory.totals, self.host.unfinished, table.rows)
         if table.marks:
             line = f"{line} · {len(table.marks)} marked"
         rotating = self.host.rotations.status_text()

@@ -1,7 +1,11 @@
 """The stale-key review: findings grouped by kind, multi-select, bulk actions.
 
-Space selects a finding (on a group heading: the whole group); the actions apply to the
-selection, or to the finding under the cursor when nothing is selected. Revoke, rotate and
+The list moves as the main screen's does (j/k, g/G, the arrows, as remapped); the cursor
+never rests on a group heading, so no action applies to a group by accident: Space selects
+the finding, ``+`` its whole group. The actions apply to the selection, or to the finding
+under the cursor when nothing is selected. The advice shown names this screen's keys (or the
+main screen's), as remapped, not commands; the list is read again after every action started
+here and whenever the inventory changes (a rotation started here ends). Revoke, rotate and
 mark-revoked ask for one typed confirmation listing every key and where it is deployed.
 Every ops call runs in a thread worker owned by this screen; failures land in one modal.
 ``ops.review`` (SQLModel) is imported where it is used: this screen is not on the first
@@ -16,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
@@ -32,6 +37,68 @@ if TYPE_CHECKING:
     from pplx_tui.ops.review import BulkResult, Finding, PlannedRevoke, Reconcile, Review
 
 _MARK = "✔"
+_HEAD = "group\t"
+#: The width of the key's name in a row (longer names end in "…").
+KEY_WIDTH = 22
+
+
+def _is_head(key: str | None) -> bool:
+    return key is not None and key.startswith(_HEAD)
+
+
+class FindingsTable(DataTable[Any]):
+    """The findings: cursor keys as on the main screen's table (the same binding ids, so a
+    remap applies to both), and a cursor that steps over the group headings."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("down,j", "cursor_down", "Down", show=False, id="table.down"),
+        Binding("up,k", "cursor_up", "Up", show=False, id="table.up"),
+        Binding("home,g", "first", "First", show=False, id="table.first"),
+        Binding("end,G", "last", "Last", show=False, id="table.last"),
+    ]
+
+    def _key_at(self, row: int) -> str | None:
+        try:
+            value = self.coordinate_to_cell_key(Coordinate(row, 0))[0].value
+        except Exception:
+            return None
+        return str(value) if value is not None else None
+
+    def _finding_rows(self) -> list[int]:
+        return [r for r in range(self.row_count) if not _is_head(self._key_at(r))]
+
+    def settle(self, downwards: bool = True) -> None:
+        """Off a heading: to the next finding (or the one before, at the end)."""
+        rows = self._finding_rows()
+        if not rows or self.cursor_row in rows:
+            return
+        after = [r for r in rows if r > self.cursor_row]
+        before = [r for r in rows if r < self.cursor_row]
+        if downwards:
+            target = after[0] if after else before[-1]
+        else:
+            target = before[-1] if before else after[0]
+        self.move_cursor(row=target)
+
+    def action_cursor_down(self) -> None:
+        after = [r for r in self._finding_rows() if r > self.cursor_row]
+        if after:
+            self.move_cursor(row=after[0])
+
+    def action_cursor_up(self) -> None:
+        before = [r for r in self._finding_rows() if r < self.cursor_row]
+        if before:
+            self.move_cursor(row=before[-1])
+
+    def action_first(self) -> None:
+        rows = self._finding_rows()
+        if rows:
+            self.move_cursor(row=rows[0])
+
+    def action_last(self) -> None:
+        rows = self._finding_rows()
+        if rows:
+            self.move_cursor(row=rows[-1])
 
 
 def _fid(f: Finding) -> str:
@@ -70,6 +137,7 @@ class ReviewScreen(AppAccess, Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Back", id="review.back"),
         Binding("space", "toggle_mark", "Select", id="review.toggle"),
+        Binding("plus", "select_group", "Select group", show=False, id="review.select_group"),
         Binding("asterisk", "select_all", "Select all", show=False, id="review.select_all"),
         Binding("x,delete", "revoke", "Revoke", id="review.revoke"),
         Binding("o", "rotate", "Rotate", id="review.rotate"),
@@ -93,21 +161,21 @@ class ReviewScreen(AppAccess, Screen[None]):
         self.by_row: dict[str, Finding] = {}
         self.groups: dict[str, list[str]] = {}
         self.selected: set[str] = set()
+        self._last_row = 0
 
     def compose(self) -> ComposeResult:
         yield app_header()
         yield Static(Text("Reviewing the inventory…"), id="review-summary")
-        table: DataTable[Any] = DataTable(id="findings", cursor_type="row", zebra_stripes=False)
-        yield table
+        yield FindingsTable(id="findings", cursor_type="row", zebra_stripes=False)
         yield Static(Text(""), id="finding-detail")
         yield FittingFooter()
 
     def on_mount(self) -> None:
-        table = self.query_one("#findings", DataTable)
+        table = self.query_one("#findings", FindingsTable)
         table.add_column(" ", key="mark", width=2)
-        table.add_column("Key", key="key", width=22)
-        table.add_column("Since", key="since", width=10)
-        table.add_column("What", key="what")
+        # One column for the rest, laid out here: a group heading uses the whole width.
+        table.add_column(f"{'Key':<{KEY_WIDTH}}  {'Since':<10}  What", key="finding")
+        self.host.inventory_changed.subscribe(self, lambda _: self.reload())
         self.reload()
 
     # -- loading ---------------------------------------------------------------------------
@@ -129,21 +197,17 @@ class ReviewScreen(AppAccess, Screen[None]):
         from pplx_tui.ops.review import TITLES  # loaded by the worker that made ``rv``
 
         self.review = rv
-        table = self.query_one("#findings", DataTable)
+        table = self.query_one("#findings", FindingsTable)
         cursor_key = self._cursor_key()
         table.clear()
         self.by_row.clear()
         self.groups.clear()
         keep: set[str] = set()
         for kind, items in rv.by_kind().items():
-            head = f"group\t{kind}"
+            head = f"{_HEAD}{kind}"
             self.groups[head] = []
             table.add_row(
-                Text(""),
-                Text(f"{TITLES.get(kind, kind)} ({len(items)})", style="bold"),
-                Text(""),
-                Text(""),
-                key=head,
+                Text(""), Text(f"{TITLES.get(kind, kind)} ({len(items)})", style="bold"), key=head
             )
             for f in items:
                 rid = _fid(f)
@@ -154,17 +218,14 @@ class ReviewScreen(AppAccess, Screen[None]):
                 if rid in self.selected:
                     keep.add(rid)
                 table.add_row(
-                    Text(_MARK if rid in self.selected else ""),
-                    Text(one_line(f.key_name)),
-                    Text(_since(f)),
-                    Text(one_line(f.reason)),
-                    key=rid,
+                    Text(_MARK if rid in self.selected else ""), self._row_text(f), key=rid
                 )
         self.selected = keep
-        if cursor_key is not None and cursor_key in self.by_row | self.groups:
+        if cursor_key is not None and cursor_key in self.by_row:
             table.move_cursor(row=table.get_row_index(cursor_key))
         elif self.by_row:
             table.move_cursor(row=1)
+        table.settle()
         self._update_summary()
         self._update_detail()
 
@@ -186,7 +247,7 @@ class ReviewScreen(AppAccess, Screen[None]):
         self.query_one("#review-summary", Static).update(text)
 
     def _cursor_key(self) -> str | None:
-        table = self.query_one("#findings", DataTable)
+        table = self.query_one("#findings", FindingsTable)
         if table.row_count == 0:
             return None
         try:
@@ -195,13 +256,57 @@ class ReviewScreen(AppAccess, Screen[None]):
             return None
         return str(row_key.value) if row_key.value is not None else None
 
+    def _row_text(self, f: Finding) -> Text:
+        name = one_line(f.key_name)
+        if len(name) > KEY_WIDTH:
+            name = name[: KEY_WIDTH - 1] + "…"
+        return Text(f"{name:<{KEY_WIDTH}}  {_since(f):<10}  {one_line(f.what)}")
+
+    def advice(self, f: Finding) -> str:
+        """What to do about ``f`` here, with the keys as remapped (the CLI's advice is in the
+        reason ``check`` prints)."""
+        from pplx_tui.ops.review import Kind  # loaded by the worker that made the findings
+
+        key = self.host.key_for
+        here = {
+            Kind.VERIFIED_DEAD: f"If it was revoked elsewhere, {key('review.mark_revoked', 'm')} "
+            "(Mark revoked) records it.",
+            Kind.OVERDUE: f"{key('review.rotate', 'o')} (Rotate) rotates it.",
+            Kind.DUE_SOON: f"{key('review.rotate', 'o')} (Rotate) rotates it now.",
+            Kind.PREVIOUS_LIVE: f"Once nothing uses it, {key('review.revoke', 'x')} (Revoke) "
+            "revokes it.",
+            Kind.NOT_VERIFIED: f"{key('review.reconcile', 'V')} (Verify all) verifies every key.",
+            Kind.NO_TARGETS: f"On the keys screen ({key('review.back', 'escape')}), "
+            f"{key('main.targets', 't')} (Targets) adds where it is used; or "
+            f"{key('review.revoke', 'x')} (Revoke) here if nothing uses it.",
+            Kind.SECRET_MISSING: f"On the keys screen, {key('main.import', 'a')} (Import) with "
+            "the same name restores it (the same key); or revoke it in the web console and "
+            f"{key('review.mark_revoked', 'm')} (Mark revoked) here.",
+            Kind.UNRESOLVED_INCIDENT: f"On the keys screen, {key('main.incidents', 'I')} "
+            "(Incidents), then Enter on it, continues it.",
+            Kind.UNKNOWN_KEYRING_ENTRY: f"If it is a live key, {key('main.import', 'a')} "
+            "(Import) on the keys screen adds it; otherwise delete the entry in your keyring "
+            "tool.",
+        }
+        if f.kind == Kind.UNFINISHED_OPERATION:
+            if f.detail.get("resumable"):
+                return f"On the keys screen, {key('main.resume', 'R')} (Resume) continues it."
+            if f.detail.get("operation") == "revoke":
+                return f"{key('review.revoke', 'x')} (Revoke) tries again."
+            return f.reason[len(f.what) :].strip()  # only the web console and `review resolve`
+        return here.get(f.kind, f.reason[len(f.what) :].strip())
+
     def _update_detail(self) -> None:
         key = self._cursor_key()
         f = self.by_row.get(key or "")
         text = Text()
         if f is not None:
             text.append(f"{one_line(f.title)}: ", style="bold")
-            text.append(one_line(f.reason))
+            text.append(one_line(f.what))
+            advice = self.advice(f) if f.problem else ""
+            if advice:
+                text.append("\n")
+                text.append(one_line(advice), style="bold")
             tn = f.detail.get("token_name")
             if tn:
                 text.append("\nToken name to look for: ", style="dim")
@@ -213,12 +318,16 @@ class ReviewScreen(AppAccess, Screen[None]):
         self.query_one("#finding-detail", Static).update(text)
 
     def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        table = self.query_one("#findings", FindingsTable)
+        if _is_head(self._cursor_key()):  # a click, a page key: never rest on a heading
+            table.settle(downwards=table.cursor_row >= self._last_row)
+        self._last_row = table.cursor_row
         self._update_detail()
 
     # -- selection -------------------------------------------------------------------------
 
     def _set_mark(self, rid: str, on: bool) -> None:
-        table = self.query_one("#findings", DataTable)
+        table = self.query_one("#findings", FindingsTable)
         if on:
             self.selected.add(rid)
         else:
@@ -229,17 +338,21 @@ class ReviewScreen(AppAccess, Screen[None]):
         key = self._cursor_key()
         if key is None:
             return
-        if key in self.groups:
-            members = self.groups[key]
-            on = not all(m in self.selected for m in members)
-            for m in members:
-                self._set_mark(m, on)
-        elif key in self.by_row:
+        if key in self.by_row:
             self._set_mark(key, key not in self.selected)
         self._update_summary()
-        table = self.query_one("#findings", DataTable)
-        if table.cursor_row < table.row_count - 1:
-            table.move_cursor(row=table.cursor_row + 1)
+        self.query_one("#findings", FindingsTable).action_cursor_down()
+
+    def action_select_group(self) -> None:
+        """Select (or, when all are, unselect) every finding of the cursor's group."""
+        key = self._cursor_key()
+        members = next((m for m in self.groups.values() if key in m), [])
+        if not members:
+            return
+        on = not all(m in self.selected for m in members)
+        for m in members:
+            self._set_mark(m, on)
+        self._update_summary()
 
     def action_select_all(self) -> None:
         on = len(self.selected) < len(self.by_row)
@@ -248,12 +361,10 @@ class ReviewScreen(AppAccess, Screen[None]):
         self._update_summary()
 
     def chosen(self) -> list[Finding]:
-        """The selection, or the finding (or group) under the cursor."""
+        """The selection, or the finding under the cursor (a group only through ``+``)."""
         if self.selected:
             return [self.by_row[r] for r in self.by_row if r in self.selected]
         key = self._cursor_key()
-        if key in self.groups:
-            return [self.by_row[r] for r in self.groups[key or ""]]
         f = self.by_row.get(key or "")
         return [f] if f is not None else []
 

@@ -85,7 +85,8 @@ def _one_key(k: KeyProgress, now: float, label: Callable[[str], str]) -> Text:
                 if t.note:
                     out.append(f" ({t.note})", style="dim")
                 out.append("\n")
-    if k.status in ("failed", "paused") and k.message:
+    if k.status in ("failed", "paused") and k.message and k.message not in k.notes.values():
+        # Said once: a message the failed step's line shows already is not repeated.
         out.append("\n")
         out.append(one_line(label(k.message)), style=STYLE[k.status])
         out.append("\n")
