@@ -61,6 +61,13 @@ class PplxApp(OpsRunner, App[int]):
         ScreenActions,
     }
     TITLE = "pplx-tui"
+    #: every screen (and dialog) gets ``-narrow`` under 100 columns and ``-short`` under 32
+    #: lines: app.tcss makes dialogs compact, the incident wizard drops its step list
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
+        (0, "-narrow"),
+        (100, "-wide"),
+    ]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-short"), (32, "-tall")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="app.quit_ctrl_c"),
