@@ -53,6 +53,10 @@ if TYPE_CHECKING:
     from pplx_tui.store.tables import Operation
 
 
+#: under this many columns (lines) the app is ``-narrow`` (``-short``): see app.tcss
+NARROW, SHORT = 100, 32
+
+
 class PplxApp(OpsRunner, App[int]):
     CSS_PATH = "app.tcss"
     #: the current screen's actions with their keys (the help screen's list) beside Textual's
@@ -61,13 +65,6 @@ class PplxApp(OpsRunner, App[int]):
         ScreenActions,
     }
     TITLE = "pplx-tui"
-    #: every screen (and dialog) gets ``-narrow`` under 100 columns and ``-short`` under 32
-    #: lines: app.tcss makes dialogs compact, the incident wizard drops its step list
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
-        (0, "-narrow"),
-        (100, "-wide"),
-    ]
-    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-short"), (32, "-tall")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="app.quit_ctrl_c"),
@@ -148,7 +145,12 @@ class PplxApp(OpsRunner, App[int]):
         self._check_size(event.size.width, event.size.height)
 
     def _check_size(self, width: int, height: int) -> None:
-        """Below 80x24 a notice covers the app; it goes once the terminal is big enough."""
+        """Below 80x24 a notice covers the app; it goes once the terminal is big enough.
+
+        The app itself is ``-narrow`` under 100 columns and ``-short`` under 32 lines, so a
+        screen or dialog has its compact layout (app.tcss) from its first frame."""
+        self.set_class(width < NARROW, "-narrow")
+        self.set_class(height < SHORT, "-short")
         top = self.screen
         showing = isinstance(top, TooSmallScreen)
         if too_small(width, height):

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 from textual.widget import Widget
-from textual.widgets import Input, Static
+from textual.widgets import ContentSwitcher, Input, Static
 
 from pplx_tui.ops import incident as inc
 from pplx_tui.ops import journal
@@ -112,11 +112,10 @@ def _wizard(name: str, *then: str) -> Opener:
 
     async def opener(pilot: Pilot[Any]) -> None:
         await _select(name, "exclamation_mark")(pilot)
-        screen = current_screen(pilot.app)
+        screen = pilot.app.screen
         assert isinstance(screen, IncidentScreen)
-        await wait_for(
-            pilot, lambda: screen.query_one("ContentSwitcher").current != "phase-loading"
-        )  # type: ignore[attr-defined]
+        switcher = screen.query_one(ContentSwitcher)
+        await wait_for(pilot, lambda: switcher.current != "phase-loading", "the phase")
         await _idle(pilot)
         if then:
             await pilot.press(*then)

@@ -98,17 +98,6 @@ class IncidentScreen(AppAccess, Screen[None]):
         padding: 0 1; }
     IncidentScreen #step-line { display: none; height: 1; padding: 0 1; }
     IncidentScreen .phase { overflow-y: auto; scrollbar-size-vertical: 1; }
-    /* Narrow (under 100 columns): the step list gives its width to the phase, one line
-       under the title says where the incident is. Short (under 32 lines): the log is
-       smaller and the fields closer, so a phase fits whole at 80x24 (the phase scrolls
-       to the focused widget when it does not). */
-    IncidentScreen.-narrow #steps { display: none; }
-    IncidentScreen.-narrow #step-line { display: block; }
-    IncidentScreen.-narrow .field Label { width: 22; }
-    IncidentScreen.-short #events-scroll { height: 5; }
-    IncidentScreen.-short .field { margin-top: 0; }
-    IncidentScreen.-short .phase > .hint { margin-top: 0; }
-    IncidentScreen.-short #confirm-row { margin-top: 1; }
     """
 
     def __init__(self, key_name: str | None = None, *, incident_id: int | None = None) -> None:
