@@ -53,6 +53,10 @@ if TYPE_CHECKING:
     from pplx_tui.ops.rotation import ResumeReport
 
 
+#: under this many columns (lines) the app is ``-narrow`` (``-short``): see app.tcss
+NARROW, SHORT = 100, 32
+
+
 class PplxApp(OpsRunner, App[int]):
     CSS_PATH = "app.tcss"
     #: the current screen's actions with their keys (the help screen's list) beside Textual's
@@ -144,7 +148,12 @@ class PplxApp(OpsRunner, App[int]):
         self._check_size(event.size.width, event.size.height)
 
     def _check_size(self, width: int, height: int) -> None:
-        """Below 80x24 a notice covers the app; it goes once the terminal is big enough."""
+        """Below 80x24 a notice covers the app; it goes once the terminal is big enough.
+
+        The app itself is ``-narrow`` under 100 columns and ``-short`` under 32 lines, so a
+        screen or dialog has its compact layout (app.tcss) from its first frame."""
+        self.set_class(width < NARROW, "-narrow")
+        self.set_class(height < SHORT, "-short")
         top = self.screen
         showing = isinstance(top, TooSmallScreen)
         if too_small(width, height):

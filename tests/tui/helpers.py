@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 from textual.screen import Screen
@@ -21,6 +22,9 @@ from pplx_tui.tui.app import PplxApp
 from pplx_tui.tui.screens.main import MainScreen
 
 SIZE = (120, 40)
+#: every screen's and dialog's snapshot is taken at both (issue 12 §2): the smallest size the
+#: app supports, and a roomy one
+SNAPSHOT_SIZES = pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 TIMEOUT = 20.0
 POLL = 0.01
 

@@ -21,7 +21,15 @@ from pplx_tui.tui.app import PplxApp
 from pplx_tui.tui.modals.error import ErrorModal
 from pplx_tui.tui.screens.incident import IncidentScreen
 from pplx_tui.tui.screens.incidents import IncidentsScreen
-from tests.tui.helpers import SIZE, current_screen, idle, main_screen, palette_offers, wait_for
+from tests.tui.helpers import (
+    SIZE,
+    SNAPSHOT_SIZES,
+    current_screen,
+    idle,
+    main_screen,
+    palette_offers,
+    wait_for,
+)
 from tests.tui.sandbox import all_secrets, sandbox
 
 MAX_KEYSTROKES = 10
@@ -405,14 +413,15 @@ async def test_palette_opens_the_wizard(svc: Any, emulator: Any, tmp_path: Path)
         assert isinstance(app.screen, IncidentsScreen)
 
 
-# -- snapshots (120x40, seeded sandbox, fixed clock) ------------------------------------------
+# -- snapshots (80x24 and 120x40, seeded sandbox, fixed clock) ---------------------------------------
 
 
 async def _idle(pilot: Pilot[Any]) -> None:
     await wait_for(pilot, idle(pilot.app))
 
 
-def test_snapshot_wizard_record_step(snap_compare: Any) -> None:
+@SNAPSHOT_SIZES
+def test_snapshot_wizard_record_step(snap_compare: Any, size: tuple[int, int]) -> None:
     async def before(pilot: Pilot[Any]) -> None:
         await _idle(pilot)
         await pilot.press("slash", *"prod-webhooks", "enter", "exclamation_mark")
@@ -422,7 +431,7 @@ def test_snapshot_wizard_record_step(snap_compare: Any) -> None:
 
     with sandbox() as env:
         assert snap_compare(
-            PplxApp(env.services, sandbox=True), terminal_size=SIZE, run_before=before
+            PplxApp(env.services, sandbox=True), terminal_size=size, run_before=before
         )
 
 
@@ -434,7 +443,8 @@ def _sandbox_incidents(env: Any) -> None:
     inc.run_incident(svc, view.id, until="contain")
 
 
-def test_snapshot_incidents_screen(snap_compare: Any) -> None:
+@SNAPSHOT_SIZES
+def test_snapshot_incidents_screen(snap_compare: Any, size: tuple[int, int]) -> None:
     async def before(pilot: Pilot[Any]) -> None:
         await _idle(pilot)
         await pilot.press("I")
@@ -445,7 +455,7 @@ def test_snapshot_incidents_screen(snap_compare: Any) -> None:
     with sandbox() as env:
         _sandbox_incidents(env)
         assert snap_compare(
-            PplxApp(env.services, sandbox=True), terminal_size=SIZE, run_before=before
+            PplxApp(env.services, sandbox=True), terminal_size=size, run_before=before
         )
 
 

@@ -25,7 +25,7 @@ from pplx_tui.tui.modals.rotate import RotateModal, parse_grace
 from pplx_tui.tui.screens.main import MainScreen
 from pplx_tui.tui.screens.reveal import RevealScreen
 from pplx_tui.tui.screens.rotation import RotationScreen
-from tests.tui.helpers import SIZE, idle, main_screen, seed, wait_for
+from tests.tui.helpers import SIZE, SNAPSHOT_SIZES, idle, main_screen, seed, wait_for
 from tests.tui.sandbox import all_secrets, sandbox
 
 TIMEOUT = 20.0
@@ -297,14 +297,15 @@ def test_grace_validation() -> None:
             parse_grace(bad)
 
 
-# -- snapshots (120x40, seeded sandbox, fixed clock, frozen countdown) -------------------------
+# -- snapshots (80x24 and 120x40, seeded sandbox, fixed clock, frozen countdown) ----------------------
 
 
 async def _idle(pilot: Pilot[Any]) -> None:
     await wait_for(pilot, idle(pilot.app))
 
 
-def test_rotate_confirmation(snap_compare: Any) -> None:
+@SNAPSHOT_SIZES
+def test_rotate_confirmation(snap_compare: Any, size: tuple[int, int]) -> None:
     async def before(pilot: Pilot[Any]) -> None:
         await _idle(pilot)
         await pilot.press("slash", *"prod-webhooks", "enter", "o")
@@ -312,11 +313,12 @@ def test_rotate_confirmation(snap_compare: Any) -> None:
 
     with sandbox() as env:
         assert snap_compare(
-            PplxApp(env.services, sandbox=True), terminal_size=SIZE, run_before=before
+            PplxApp(env.services, sandbox=True), terminal_size=size, run_before=before
         )
 
 
-def test_rotation_progress_during_the_grace_wait(snap_compare: Any) -> None:
+@SNAPSHOT_SIZES
+def test_rotation_progress_during_the_grace_wait(snap_compare: Any, size: tuple[int, int]) -> None:
     shots: list[str] = []
 
     async def before(pilot: Pilot[Any]) -> None:
@@ -331,7 +333,7 @@ def test_rotation_progress_during_the_grace_wait(snap_compare: Any) -> None:
     with sandbox() as env:
         app = PplxApp(env.services, sandbox=True)
         app.rotations.monotonic = lambda: 1000.0  # the countdown shown stays at 120 s
-        assert snap_compare(app, terminal_size=SIZE, run_before=before)
+        assert snap_compare(app, terminal_size=size, run_before=before)
         secrets = all_secrets(env)
         for shot in shots:
             for s in secrets:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual.widgets import Static
+from rich.text import Text
+from textual.widgets import Input, Static
 
+from pplx_tui.ops.incident import CONTINUITY_STEPS
 from pplx_tui.tui.app import PplxApp
 from pplx_tui.tui.screens.main import MainScreen
 from pplx_tui.tui.screens.too_small import TooSmallScreen
+from pplx_tui.tui.widgets.incident.log import step_line, steps_text
 from tests.tui.helpers import current_screen, idle, seed, wait_for
 
 
@@ -56,3 +59,29 @@ async def test_narrow_tables_keep_the_columns_that_matter(svc: Any, emulator: An
         assert shown() == ["name", "stage", "last4", "age", "due"]
         await pilot.resize_terminal(120, 40)
         await wait_for(pilot, lambda: len(shown()) == 8, "every column")
+
+
+async def test_the_app_is_short_and_narrow_at_80x24_and_neither_at_120x40(
+    svc: Any, emulator: Any
+) -> None:
+    """The size classes the compact layouts hang on (app.tcss) follow the terminal."""
+    seed(svc, emulator, [("alpha", "prod")])
+    app = PplxApp(svc)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, idle(app))
+        assert {"-short", "-narrow"} <= app.classes
+        await pilot.press("a")
+        await wait_for(pilot, lambda: current_screen(app).query(Input).first().region.height == 1)
+        await pilot.resize_terminal(120, 40)
+        await wait_for(pilot, lambda: not {"-short", "-narrow"} & app.classes, "the classes")
+        field = current_screen(app).query(Input).first()
+        await wait_for(pilot, lambda: field.region.height == 3, "the full-size field")
+
+
+def test_the_narrow_wizard_says_its_step_in_one_line() -> None:
+    steps = steps_text(CONTINUITY_STEPS, "scan", resolved=False, failed=False, live={})
+    line = step_line(steps).plain
+    assert line == f"Step 4 of {len(CONTINUITY_STEPS)}: ▶ Scan for exposure"
+    done = steps_text(CONTINUITY_STEPS, "close", resolved=True, failed=False, live={})
+    assert step_line(done).plain.startswith(f"Step {len(CONTINUITY_STEPS)} of")
+    assert step_line(Text("")).plain == ""

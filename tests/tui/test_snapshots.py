@@ -1,5 +1,5 @@
-"""Snapshots of every screen at 120x40 with a fixed clock and a seeded sandbox; and no secret
-in any of them except the deliberate reveal."""
+"""Snapshots of every screen at 80x24 and 120x40 with a fixed clock and a seeded sandbox; and
+no secret in any of them except the deliberate reveal."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from pplx_tui.tui.app import PplxApp
-from tests.tui.helpers import SIZE, idle, wait_for
+from tests.tui.helpers import SIZE, SNAPSHOT_SIZES, idle, wait_for
 from tests.tui.sandbox import all_secrets, sandbox
 
 SNAPSHOTS = Path(__file__).parent / "__snapshots__"
@@ -20,14 +20,16 @@ async def _idle(pilot: Pilot[Any]) -> None:
     await wait_for(pilot, idle(pilot.app))
 
 
-def test_main_screen(snap_compare: Any) -> None:
+@SNAPSHOT_SIZES
+def test_main_screen(snap_compare: Any, size: tuple[int, int]) -> None:
     with sandbox() as env:
         assert snap_compare(
-            PplxApp(env.services, sandbox=True), terminal_size=SIZE, run_before=_idle
+            PplxApp(env.services, sandbox=True), terminal_size=size, run_before=_idle
         )
 
 
-def test_detail_pane_of_a_key_with_history(snap_compare: Any) -> None:
+@SNAPSHOT_SIZES
+def test_detail_pane_of_a_key_with_history(snap_compare: Any, size: tuple[int, int]) -> None:
     async def before(pilot: Pilot[Any]) -> None:
         await _idle(pilot)
         await pilot.press("slash", *"prod-backend", "enter")
@@ -35,16 +37,18 @@ def test_detail_pane_of_a_key_with_history(snap_compare: Any) -> None:
 
     with sandbox() as env:
         assert snap_compare(
-            PplxApp(env.services, sandbox=True), terminal_size=SIZE, run_before=before
+            PplxApp(env.services, sandbox=True), terminal_size=size, run_before=before
         )
 
 
-def test_empty_state(snap_compare: Any) -> None:
+@SNAPSHOT_SIZES
+def test_empty_state(snap_compare: Any, size: tuple[int, int]) -> None:
     with sandbox(seeded=False) as env:
-        assert snap_compare(PplxApp(env.services), terminal_size=SIZE, run_before=_idle)
+        assert snap_compare(PplxApp(env.services), terminal_size=size, run_before=_idle)
 
 
-def test_import_dialog(snap_compare: Any) -> None:
+@SNAPSHOT_SIZES
+def test_import_dialog(snap_compare: Any, size: tuple[int, int]) -> None:
     async def before(pilot: Pilot[Any]) -> None:
         await _idle(pilot)
         await pilot.press("a", *"web-console-key")
@@ -53,11 +57,12 @@ def test_import_dialog(snap_compare: Any) -> None:
 
     with sandbox() as env:
         assert snap_compare(
-            PplxApp(env.services, sandbox=True), terminal_size=SIZE, run_before=before
+            PplxApp(env.services, sandbox=True), terminal_size=size, run_before=before
         )
 
 
-def test_generate_ends_on_masked_reveal(snap_compare: Any) -> None:
+@SNAPSHOT_SIZES
+def test_generate_ends_on_masked_reveal(snap_compare: Any, size: tuple[int, int]) -> None:
     async def before(pilot: Pilot[Any]) -> None:
         await _idle(pilot)
         await pilot.press("n", *"new-worker", "ctrl+s")
@@ -65,11 +70,12 @@ def test_generate_ends_on_masked_reveal(snap_compare: Any) -> None:
 
     with sandbox() as env:
         assert snap_compare(
-            PplxApp(env.services, sandbox=True), terminal_size=SIZE, run_before=before
+            PplxApp(env.services, sandbox=True), terminal_size=size, run_before=before
         )
 
 
-def test_revoke_confirmation(snap_compare: Any) -> None:
+@SNAPSHOT_SIZES
+def test_revoke_confirmation(snap_compare: Any, size: tuple[int, int]) -> None:
     async def before(pilot: Pilot[Any]) -> None:
         await _idle(pilot)
         await pilot.press("slash", *"prod-webhooks", "enter", "x")
@@ -77,11 +83,14 @@ def test_revoke_confirmation(snap_compare: Any) -> None:
 
     with sandbox() as env:
         assert snap_compare(
-            PplxApp(env.services, sandbox=True), terminal_size=SIZE, run_before=before
+            PplxApp(env.services, sandbox=True), terminal_size=size, run_before=before
         )
 
 
-def test_edit_dialog_keeps_an_error_beside_the_field(snap_compare: Any) -> None:
+@SNAPSHOT_SIZES
+def test_edit_dialog_keeps_an_error_beside_the_field(
+    snap_compare: Any, size: tuple[int, int]
+) -> None:
     async def before(pilot: Pilot[Any]) -> None:
         await _idle(pilot)
         await pilot.press("slash", *"prod-webhooks", "enter", "e")
@@ -91,11 +100,12 @@ def test_edit_dialog_keeps_an_error_beside_the_field(snap_compare: Any) -> None:
 
     with sandbox() as env:
         assert snap_compare(
-            PplxApp(env.services, sandbox=True), terminal_size=SIZE, run_before=before
+            PplxApp(env.services, sandbox=True), terminal_size=size, run_before=before
         )
 
 
-def test_audit_screen(snap_compare: Any) -> None:
+@SNAPSHOT_SIZES
+def test_audit_screen(snap_compare: Any, size: tuple[int, int]) -> None:
     async def before(pilot: Pilot[Any]) -> None:
         await _idle(pilot)
         await pilot.press("l")
@@ -103,7 +113,7 @@ def test_audit_screen(snap_compare: Any) -> None:
 
     with sandbox() as env:
         assert snap_compare(
-            PplxApp(env.services, sandbox=True), terminal_size=SIZE, run_before=before
+            PplxApp(env.services, sandbox=True), terminal_size=size, run_before=before
         )
 
 

@@ -17,6 +17,9 @@ class BulkConfirmModal(FormModal[bool | None]):
     grace period too (``grace``: its default; the typed one is in :attr:`grace` after)."""
 
     AUTO_FOCUS = "#confirm-phrase"
+    DEFAULT_CSS = """
+    BulkConfirmModal #bulk-plan-scroll { height: auto; max-height: 20; }
+    """
 
     def __init__(
         self, title: str, body: Text, phrase: str, button: str, *, grace: float | None = None

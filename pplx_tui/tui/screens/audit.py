@@ -25,13 +25,13 @@ if TYPE_CHECKING:
     from pplx_tui.store.tables import Event
 
 EVENT_COLUMNS = (
-    Column("id", "#", 5, right=True),
-    Column("at", "Time (UTC)", 19),
-    Column("action", "Action", 18),
-    Column("key", "Key", 18),
-    Column("fp", "Fingerprint", 12),
-    Column("outcome", "Outcome", 10),
-    Column("detail", "Detail", 16, flex=True),
+    Column("id", "#", 5, right=True, priority=5),
+    Column("at", "Time (UTC)", 19, priority=0),
+    Column("action", "Action", 18, priority=1),
+    Column("key", "Key", 18, priority=2),
+    Column("fp", "Fingerprint", 12, priority=6),
+    Column("outcome", "Outcome", 10, priority=4),
+    Column("detail", "Detail", 16, flex=True, priority=3),
 )
 _GOOD = {"ok", "live", "revoked", "done"}
 

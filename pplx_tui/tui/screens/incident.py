@@ -55,7 +55,7 @@ from pplx_tui.tui.widgets.incident.checklist import ChecklistPhase
 from pplx_tui.tui.widgets.incident.close import ClosePhase
 from pplx_tui.tui.widgets.incident.done import DonePhase
 from pplx_tui.tui.widgets.incident.labels import RUN_STEPS, STEP_LABELS, TIME_FORMAT, timeline_line
-from pplx_tui.tui.widgets.incident.log import EventLog, steps_text
+from pplx_tui.tui.widgets.incident.log import EventLog, step_line, steps_text
 from pplx_tui.tui.widgets.incident.record import RecordPhase
 from pplx_tui.tui.widgets.incident.run import RunPhase
 from pplx_tui.tui.widgets.incident.scan import ScanPhase
@@ -96,6 +96,8 @@ class IncidentScreen(AppAccess, Screen[None]):
     IncidentScreen .item-text { color: $text-muted; padding-left: 4; }
     IncidentScreen #events-scroll { height: 11; border-top: solid $primary-muted;
         padding: 0 1; }
+    IncidentScreen #step-line { display: none; height: 1; padding: 0 1; }
+    IncidentScreen .phase { overflow-y: auto; scrollbar-size-vertical: 1; }
     """
 
     def __init__(self, key_name: str | None = None, *, incident_id: int | None = None) -> None:
@@ -114,6 +116,7 @@ class IncidentScreen(AppAccess, Screen[None]):
     def compose(self) -> ComposeResult:
         yield app_header()
         yield Static(Text("Key compromised"), id="incident-title")
+        yield Static(Text(""), id="step-line")
         with Horizontal(id="incident-body"):
             yield Static(Text(""), id="steps")
             with Vertical(id="incident-main"):
@@ -211,6 +214,7 @@ class IncidentScreen(AppAccess, Screen[None]):
             live=self.live,
         )
         self.query_one("#steps", Static).update(text)
+        self.query_one("#step-line", Static).update(step_line(text))
 
     def _show_view(self, *, resumed: bool = False) -> None:
         """Show the phase of the persisted step (after a load, a run or a checklist)."""
@@ -221,6 +225,7 @@ class IncidentScreen(AppAccess, Screen[None]):
         if v.status == "resolved":
             self.query_one(DonePhase).show(v, self.host.display_label)
             self._switch("phase-done")
+            self.set_focus(None)  # not the hidden close form (its Ctrl+S would stay offered)
         elif v.step in RUN_STEPS:
             self._switch("phase-run")
             self.query_one(RunPhase).show_stopped(v, resumed=resumed)

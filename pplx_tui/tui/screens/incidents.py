@@ -30,13 +30,13 @@ if TYPE_CHECKING:
     from pplx_tui.ops.incident import IncidentView
 
 INCIDENT_COLUMNS = (
-    Column("id", "#", 4, right=True),
-    Column("status", "Status", 10),
-    Column("key", "Key", 18, flex=True),
-    Column("order", "Order", 11),
-    Column("step", "Step", 22),
-    Column("detected", "Detected (UTC)", 19),
-    Column("ttc", "Contained in", 14),
+    Column("id", "#", 4, right=True, priority=3),
+    Column("status", "Status", 10, priority=1),
+    Column("key", "Key", 18, flex=True, priority=0),
+    Column("order", "Order", 11, priority=5),
+    Column("step", "Step", 22, priority=2),
+    Column("detected", "Detected (UTC)", 19, priority=6),
+    Column("ttc", "Contained in", 14, priority=4),
 )
 _STATUS_STYLE = {"open": "bad", "contained": "soon", "resolved": "ok"}
 _STATUS_RANK = {"open": 0, "contained": 1, "resolved": 2}

@@ -34,5 +34,5 @@ class DonePhase(Vertical):
         text.append(f"Exposure found: {len(v.exposure)}.\n")
         if v.report_path:
             text.append("\nReport: ")
-            text.append(one_line(v.report_path), style="bold")
+            text.append(one_line(label(v.report_path)), style="bold")
         self.query_one("#done-text", Static).update(text)

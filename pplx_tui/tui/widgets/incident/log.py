@@ -32,6 +32,19 @@ def steps_text(
     return text
 
 
+def step_line(steps: Text) -> Text:
+    """The step list in one line (for a narrow screen): "Step 2 of 7: ▶ Replace and deploy",
+    the step marked current (or failed), else the last one done."""
+    lines = [line for line in steps.split("\n") if line.plain]
+    if not lines:
+        return Text("")
+    marks = [line.plain[:1] for line in lines]
+    at = next((i for i, m in enumerate(marks) if m in "▶✗"), None)
+    if at is None:
+        at = max((i for i, m in enumerate(marks) if m == "✓"), default=0)
+    return Text(f"Step {at + 1} of {len(lines)}: ", style="dim") + lines[at]
+
+
 class EventLog(VerticalScroll):
     """The last :data:`MAX_LINES` lines of the incident's timeline and live events."""
 

@@ -53,7 +53,7 @@ class RecordPhase(Vertical):
             )
         yield Static(Text(""), id="order-why", classes="hint")
         yield Static(Text(""), id="record-targets", classes="hint")
-        with Horizontal(classes="field"):
+        with Horizontal(classes="field", id="confirm-row"):
             yield Label(Text("Type the key's name"), id="confirm-label")
             yield Input(id="confirm-name", compact=True)
         yield Static(Text(""), id="confirm-name-error", classes="problem")
