@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -58,7 +59,7 @@ def _run(
     return code, _REF.sub("<REF>", out)
 
 
-def _json(env: SandboxEnv, argv: list[str], mp: pytest.MonkeyPatch) -> object:
+def _json(env: SandboxEnv, argv: list[str], mp: pytest.MonkeyPatch) -> tuple[int, Any]:
     code, out = _run(env, argv, mp)
     return code, json.loads(out)
 
