@@ -30,7 +30,7 @@ from pplx_tui.core.limits import DEFAULT_KEY_VAR
 from pplx_tui.core.tokens import fingerprint
 from pplx_tui.sandbox.seed import DEMO_APP_DIR, DEMO_DOTENV, SeedKey, seed_steps
 from pplx_tui.store.chain import append_raw, os_user
-from pplx_tui.store.head import Head
+from pplx_tui.store.head import GENESIS, Head
 
 if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
@@ -82,7 +82,7 @@ class _Seeder:
         self.next_version = 1
         self.next_op = 1
         self.next_target = 1
-        self.head = Head(0, "0" * 64)
+        self.head = Head(0, GENESIS)
 
     # -- shared ----------------------------------------------------------------------------
 
@@ -289,8 +289,11 @@ def fast_seed_inventory(svc: Services, emulator: Emulator, *, clock: Clock) -> N
     """Fill the sandbox's new, empty inventory with :data:`SEED_KEYS` as
     :func:`~pplx_tui.sandbox.seed.seed_inventory` would, writing the result directly."""
     now = utc(clock.now())
+    from pplx_tui.store.db import _configure  # the pragmas every connection of the store gets
+
     con = sqlite3.connect(svc.db.path, isolation_level=None, timeout=10)
     try:
+        _configure(con, durable=svc.db.durable)
         seeder = _Seeder(svc, emulator, con)
         con.execute("BEGIN IMMEDIATE")
         try:
@@ -302,5 +305,5 @@ def fast_seed_inventory(svc: Services, emulator: Emulator, *, clock: Clock) -> N
             raise
     finally:
         con.close()
-    if svc.anchor is not None:
-        svc.anchor.write(seeder.head)
+    if svc.anchor is not None:  # as after an ORM commit: mirrored, a failure only told
+        svc.anchor.after_commit(Head(0, GENESIS), seeder.head)
