@@ -353,6 +353,23 @@ class Emulator:
         """A key created in the web console (the only way to make a group's first key)."""
         return self._mint(group, name).token
 
+    def revoke_token(self, token: str) -> bool:
+        """Revoke ``token`` as ``POST /revoke`` would (dated by the emulator's clock), without
+        a request: for seeding. False if it is unknown or already revoked."""
+        with self._lock:
+            record = self._tokens.get(token)
+            if record is None or not record.live:
+                return False
+            record.revoked_at = self._clock()
+            return True
+
+    def count_calls(self, endpoint: str, n: int = 1) -> None:
+        """Count ``n`` calls of ``endpoint`` made without a request (seeding)."""
+        if endpoint not in ENDPOINTS:
+            raise ValueError(f"unknown endpoint {endpoint!r}")
+        with self._lock:
+            self.calls[endpoint] += n
+
     def is_live(self, token: str) -> bool:
         with self._lock:
             record = self._tokens.get(token)

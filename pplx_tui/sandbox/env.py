@@ -15,7 +15,7 @@
 - :class:`Settings` built in code (not read from the user's config or environment) pointing at
   that home and at the emulator;
 - :class:`Services` from :func:`open_services`, and a seeded inventory (see
-  :func:`~pplx_tui.sandbox.seed.seed_inventory`).
+  :func:`~pplx_tui.sandbox.fastseed.fast_seed_inventory`).
 
 Nothing global is changed: no environment variable, no keyring backend, no working directory.
 No textual here; sqlmodel and the workflows are imported only when a sandbox is built.
@@ -84,7 +84,10 @@ class SandboxEnv:
     ``env.home``, ``env.keyring``, ``env.settings``); leaving the block closes the services,
     stops the emulator and deletes the home folder. ``seed`` makes the emulator's tokens
     reproducible; ``clock`` defaults to :func:`default_clock` (which honours
-    ``PPLX_TUI_FIXED_NOW``); ``seeded=False`` leaves the inventory empty. ``home`` names the
+    ``PPLX_TUI_FIXED_NOW``); ``seeded=False`` leaves the inventory empty. The inventory is
+    written directly (:func:`~pplx_tui.sandbox.fastseed.fast_seed_inventory`, no SQLAlchemy or
+    HTTP before the first paint); ``workflow_seed=True`` seeds it through the real workflows
+    instead (:func:`~pplx_tui.sandbox.seed.seed_inventory`, the reference it is tested against). ``home`` names the
     folder to use instead of a fresh temporary one (for screenshots that show paths); it must
     not exist yet or be empty, and it is deleted on close all the same.
     """
@@ -96,10 +99,12 @@ class SandboxEnv:
         clock: Clock | None = None,
         seeded: bool = True,
         home: Path | None = None,
+        workflow_seed: bool = False,
     ) -> None:
         self.seed = seed
         self.clock: Clock = clock or default_clock()
         self.seeded = seeded
+        self.workflow_seed = workflow_seed
         self._wanted_home = home
         self._home: Path | None = None
         self._emulator: Emulator | None = None
@@ -133,10 +138,14 @@ class SandboxEnv:
             self._services = open_services(
                 self.settings, secrets=self.secrets, clock=self.clock, durable=False
             )
-            if self.seeded:
+            if self.seeded and self.workflow_seed:
                 from pplx_tui.sandbox.seed import seed_inventory
 
                 seed_inventory(self._services, self._emulator, clock=self.clock)
+            elif self.seeded:
+                from pplx_tui.sandbox.fastseed import fast_seed_inventory
+
+                fast_seed_inventory(self._services, self._emulator, clock=self.clock)
         except BaseException:
             self.close()
             raise

@@ -93,25 +93,38 @@ def seed_inventory(svc: Services, emulator: Emulator, *, clock: Clock) -> None:
     travel = _TravelClock(now)
     saved = svc.clock
     svc.clock = travel
+    makers = {
+        "import": lambda spec: _step_import(svc, emulator, spec),
+        "rotate": lambda spec: _step_rotate(svc, spec),
+        "dotenv": lambda spec: _step_dotenv(svc, spec),
+        "verify": lambda spec: _step_verify(svc, spec),
+        "revoke": lambda spec: _step_revoke(svc, spec),
+    }
     try:
-        steps: list[tuple[datetime, int, Any]] = []
-        for i, spec in enumerate(SEED_KEYS):
-            first = spec.rotated_from_days if spec.rotated_from_days is not None else spec.age_days
-            steps.append((_ago(now, first), i, _step_import(svc, emulator, spec)))
-            if spec.rotated_from_days is not None:
-                steps.append((_ago(now, spec.age_days), i, _step_rotate(svc, spec)))
-            if spec.dotenv_target:
-                at = _ago(now, spec.age_days) + timedelta(hours=1)
-                steps.append((at, i, _step_dotenv(svc, spec)))
-            if spec.verified_days_ago is not None:
-                steps.append((_ago(now, spec.verified_days_ago), i, _step_verify(svc, spec)))
-            if spec.revoked_days_ago is not None:
-                steps.append((_ago(now, spec.revoked_days_ago), i, _step_revoke(svc, spec)))
-        for at, _, step in sorted(steps, key=lambda s: (s[0], s[1])):
+        for at, kind, spec in seed_steps(now):
             travel.at = at
-            step(at)
+            makers[kind](spec)(at)
     finally:
         svc.clock = saved
+
+
+def seed_steps(now: datetime) -> list[tuple[datetime, str, SeedKey]]:
+    """The seeding's steps in the order they "happened": (when, what, which key), ``what``
+    one of import, rotate, dotenv, verify, revoke. Shared with ``sandbox/fastseed.py``."""
+    steps: list[tuple[datetime, int, str, SeedKey]] = []
+    for i, spec in enumerate(SEED_KEYS):
+        first = spec.rotated_from_days if spec.rotated_from_days is not None else spec.age_days
+        steps.append((_ago(now, first), i, "import", spec))
+        if spec.rotated_from_days is not None:
+            steps.append((_ago(now, spec.age_days), i, "rotate", spec))
+        if spec.dotenv_target:
+            steps.append((_ago(now, spec.age_days) + timedelta(hours=1), i, "dotenv", spec))
+        if spec.verified_days_ago is not None:
+            steps.append((_ago(now, spec.verified_days_ago), i, "verify", spec))
+        if spec.revoked_days_ago is not None:
+            steps.append((_ago(now, spec.revoked_days_ago), i, "revoke", spec))
+    steps.sort(key=lambda s: (s[0], s[1]))
+    return [(at, kind, spec) for at, _, kind, spec in steps]
 
 
 def _ago(now: datetime, days: float) -> datetime:
