@@ -79,6 +79,7 @@ ABOUT: dict[str, About] = {
     "review.rotate": About("Rotate the selected keys", "New key, deploy, grace, revoke the old"),
     "review.mark_revoked": About("Mark revoked", "Revoked elsewhere: record it here"),
     "review.dismiss": About("Dismiss the findings", "With a reason, for some days"),
+    "review.resolve": About("Resolve by hand", "Close an operation dealt with in the console"),
     "review.reconcile": About("Verify all keys", "Ask the API about every live version"),
     "review.reload": About("Reload", "Look for findings again"),
     # the audit log, the incidents, the rotation progress

@@ -4,6 +4,7 @@ never rests on a group heading (+ selects a group, on purpose); headings are who
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 from html import unescape
@@ -143,3 +144,38 @@ async def test_the_list_is_read_again_after_a_rotation_started_here(
             lambda: not any(f.kind == "overdue" for f in screen.by_row.values()),
             "the review to drop the overdue finding",
         )
+
+
+async def test_a_creation_that_may_exist_is_resolved_here_with_a_reason(
+    svc: Any, emulator: Any
+) -> None:
+    """The advice for a key creation the API may have made names this screen's Resolve key,
+    not a command; Resolve asks for a reason, closes it (audited) and the finding goes."""
+    from pplx_tui.core.errors import PplxError
+    from pplx_tui.ops.generate import generate_key
+    from pplx_tui.ops.review import stalled_operations
+
+    seed(svc, emulator, [("web", "default")])
+    emulator.inject("generate", "drop_after_mint")
+    with contextlib.suppress(PplxError):  # the key was made; its answer is lost
+        generate_key(svc, "web-2", token_name="web two")
+    (found,) = stalled_operations(svc)
+    assert found.kind == "unknown_generation", found
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_review(app, pilot)
+        await wait_for(pilot, lambda: bool(rows(screen)), "the findings")
+        for _ in range(len(rows(screen))):  # to the operation's finding
+            if "c (Resolve)" in detail(screen):
+                break
+            await pilot.press("j")
+            await wait_for(pilot, idle(app))
+        assert "c (Resolve)" in detail(screen), detail(screen)
+        assert "pplx-tui" not in detail(screen)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ResolveModal", "dialog")
+        await pilot.press("enter")  # no reason: the dialog stays, saying so
+        await wait_for(pilot, lambda: "Say what you did" in screen_text(app), "the error")
+        await pilot.press(*"revoked it in the console", "enter")
+        await wait_for(pilot, lambda: not stalled_operations(svc), "the operation closed")
+        await wait_for(pilot, lambda: "c (Resolve)" not in detail(screen), "the finding gone")

@@ -447,13 +447,16 @@ def _operation_findings(
         if op.kind == "generate" and op.status == "unknown":
             token_name = data.get("token_name")
             shown = one_line(str(token_name), 120) if token_name else None
+            problem = (
+                f"A key for {op.key_name} may have been created on {_day(op.created_at)} "
+                "without reaching the inventory (the connection failed after the request "
+                "was sent)."
+            )
             out.append(
                 Finding(
                     Kind.UNKNOWN_GENERATION,
                     op.key_name,
-                    f"A key for {op.key_name} may have been created on {_day(op.created_at)} "
-                    "without reaching the inventory (the connection failed after the request "
-                    "was sent). Look in the web console for a key named "
+                    f"{problem} Look in the web console for a key named "
                     + (repr(shown) if shown else "like it")
                     + " and revoke it there (the console never shows its secret again), then "
                     f"free the name with `pplx-tui review resolve {op.id} --reason …`.",
@@ -464,6 +467,7 @@ def _operation_findings(
                         "group": data.get("group"),
                         "resumable": False,
                     },
+                    problem,
                 )
             )
             continue

@@ -56,6 +56,10 @@ if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
 
 
+#: Seconds between the first paint and the checks that follow it (see ``on_mount``).
+AFTER_FIRST_PAINT = 0.15
+
+
 @dataclass(frozen=True)
 class Inventory:
     """What the table shows: formatted rows, totals, and the rows as read (raw values)."""
@@ -159,7 +163,10 @@ class MainScreen(AppAccess, Screen[None]):
         self.table.focus()
         self.host.inventory_changed.subscribe(self, self._inventory_changed)
         self.host.rotations_changed.subscribe(self, lambda _: self.update_status())
-        self.call_after_refresh(self._after_first_paint)
+        # The checks after the first paint (keyring probe, unfinished operations, the look for
+        # others' changes) import SQLModel and talk to D-Bus in worker threads; started at
+        # once they hold the GIL while the first frame is still being written to the terminal.
+        self.set_timer(AFTER_FIRST_PAINT, self._after_first_paint)
 
     def _after_first_paint(self) -> None:
         rows = self.inventory.rows

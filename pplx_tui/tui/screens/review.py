@@ -29,6 +29,7 @@ from pplx_tui.core.text import one_line
 from pplx_tui.tui.messages import StartRotation
 from pplx_tui.tui.modals.bulk_confirm import BulkConfirmModal
 from pplx_tui.tui.modals.dismiss import DismissModal, DismissRequest
+from pplx_tui.tui.modals.resolve import ResolveModal
 from pplx_tui.tui.screens.base import AppAccess
 from pplx_tui.tui.widgets.footer import FittingFooter
 from pplx_tui.tui.widgets.header import app_header
@@ -143,6 +144,7 @@ class ReviewScreen(AppAccess, Screen[None]):
         Binding("o", "rotate", "Rotate", id="review.rotate"),
         Binding("m", "mark_revoked", "Mark revoked", id="review.mark_revoked"),
         Binding("d", "dismiss_findings", "Dismiss", id="review.dismiss"),
+        Binding("c", "resolve", "Resolve", id="review.resolve"),
         Binding("V", "reconcile", "Verify all", id="review.reconcile"),
         Binding("ctrl+r,f5", "reload", "Reload", id="review.reload"),
     ]
@@ -293,8 +295,24 @@ class ReviewScreen(AppAccess, Screen[None]):
                 return f"On the keys screen, {key('main.resume', 'R')} (Resume) continues it."
             if f.detail.get("operation") == "revoke":
                 return f"{key('review.revoke', 'x')} (Revoke) tries again."
-            return f.reason[len(f.what) :].strip()  # only the web console and `review resolve`
+            if f.detail.get("operation") != "generate":
+                return (
+                    f"{f.reason[len(f.what) :].strip()} Once dealt with, "
+                    f"{key('review.resolve', 'c')} (Resolve) closes it."
+                ).strip()
+            return self._resolve_advice(f)
+        if f.kind == Kind.UNKNOWN_GENERATION:
+            return self._resolve_advice(f)
         return here.get(f.kind, f.reason[len(f.what) :].strip())
+
+    def _resolve_advice(self, f: Finding) -> str:
+        token_name = f.detail.get("token_name")
+        named = f"named {one_line(str(token_name), 120)!r}" if token_name else "made then"
+        return (
+            f"Look in the web console for a key {named} and revoke it there (the console "
+            f"never shows its secret again); then {self.host.key_for('review.resolve', 'c')} "
+            "(Resolve) closes this and frees the name."
+        )
 
     def _update_detail(self) -> None:
         key = self._cursor_key()
@@ -501,6 +519,43 @@ class ReviewScreen(AppAccess, Screen[None]):
             self.run_op("review.dismiss", work, done)
 
         self.app.push_screen(DismissModal(found), answered)
+
+    def action_resolve(self) -> None:
+        from pplx_tui.ops.review import Kind, resolve_operation  # loaded by reload
+
+        found = [
+            f
+            for f in self.chosen()
+            if f.kind in (Kind.UNKNOWN_GENERATION, Kind.UNFINISHED_OPERATION)
+            and f.detail.get("operation_id") is not None
+            and not f.detail.get("resumable")
+        ]
+        if not found:
+            self.notify(
+                "Select a finding about an operation to close by hand (a key creation whose "
+                "outcome is unknown, or one that stopped).",
+                markup=False,
+            )
+            return
+        svc = self.svc
+
+        def answered(reason: str | None) -> None:
+            if reason is None:
+                return
+
+            def work() -> int:
+                for f in found:
+                    resolve_operation(svc, int(f.detail["operation_id"]), reason=reason)
+                return len(found)
+
+            def done(n: int) -> None:
+                self.selected.clear()
+                self.notify(f"Resolved {n} operation(s).", markup=False)
+                self.reload()
+
+            self.run_op("review.resolve", work, done)
+
+        self.app.push_screen(ResolveModal(found), answered)
 
     def action_reconcile(self) -> None:
         from pplx_tui.ops.review import reconcile  # loaded by reload
