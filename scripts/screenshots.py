@@ -35,7 +35,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (120, 40)
 FIXED_NOW = "2026-11-26T12:00:00Z"
-SHOTS = ("main", "detail", "generate", "revoke", "audit", "targets", "rotation", "review", "help")
+SHOTS = (
+    "main",
+    "detail",
+    "generate",
+    "revoke",
+    "audit",
+    "targets",
+    "rotation",
+    "review",
+    "help",
+    "incident",
+)
 FONT = "Fira Code"
 
 
@@ -224,6 +235,21 @@ async def shoot(out: Path, only: set[str]) -> None:
                 await pilot.press("escape")
                 await settle(pilot)
 
+            async def incident() -> None:
+                # The wizard's first step, filled in, before anything is done to the key.
+                screen.jump_to("prod-webhooks")
+                await settle(pilot)
+                await pilot.press("exclamation_mark")
+                await wait_for(
+                    pilot, lambda: type(app.screen).__name__ == "IncidentScreen", "the wizard"
+                )
+                await settle(pilot)
+                await pilot.press(*"GitHub secret scanning alert", "enter", *"public gist")
+                await settle(pilot)
+                await take(app, out, "incident")
+                await pilot.press("escape")
+                await settle(pilot)
+
             steps = [
                 ("main", main),
                 ("detail", detail),
@@ -234,6 +260,7 @@ async def shoot(out: Path, only: set[str]) -> None:
                 ("rotation", rotation),
                 ("review", review),
                 ("help", help_screen),
+                ("incident", incident),
             ]
             for name, step in steps:
                 if name in only:
