@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,20 @@ if TYPE_CHECKING:
     from pplx_tui.ops.review import Finding
 
 
+#: How many findings a dialog lists before "… and N more".
+LISTED = 12
+
+
+def finding_list(findings: list[Finding], label: Callable[[Finding], str]) -> Text:
+    """The findings a dialog acts on, one ``  • label`` line each, the rest counted."""
+    body = Text()
+    for f in findings[:LISTED]:
+        body.append(f"  • {label(f)}\n")
+    if len(findings) > LISTED:
+        body.append(f"  … and {len(findings) - LISTED} more\n")
+    return body
+
+
 @dataclass(frozen=True)
 class DismissRequest:
     reason: str
@@ -32,11 +47,7 @@ class DismissModal(FormModal[DismissRequest | None]):
         self.findings = findings
 
     def compose(self) -> ComposeResult:
-        body = Text()
-        for f in self.findings[:12]:
-            body.append(f"  • {one_line(f.key_name)}: {one_line(f.title)}\n")
-        if len(self.findings) > 12:
-            body.append(f"  … and {len(self.findings) - 12} more\n")
+        body = finding_list(self.findings, lambda f: f"{one_line(f.key_name)}: {one_line(f.title)}")
         with Vertical(classes="dialog"):
             yield Label(Text("Dismiss findings"), classes="dialog-title")
             yield Static(body, id="dismiss-list")

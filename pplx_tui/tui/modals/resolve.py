@@ -13,6 +13,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from pplx_tui.core.text import one_line
 from pplx_tui.tui.modals.base import FormModal
+from pplx_tui.tui.modals.dismiss import finding_list
 
 if TYPE_CHECKING:
     from pplx_tui.ops.review import Finding
@@ -26,12 +27,13 @@ class ResolveModal(FormModal[str | None]):
         self.findings = findings
 
     def compose(self) -> ComposeResult:
-        body = Text()
-        for f in self.findings[:12]:
-            op = f.detail.get("operation_id")
-            body.append(f"  • operation #{op}: {one_line(f.key_name)}: {one_line(f.title)}\n")
-        if len(self.findings) > 12:
-            body.append(f"  … and {len(self.findings) - 12} more\n")
+        body = finding_list(
+            self.findings,
+            lambda f: (
+                f"operation #{f.detail.get('operation_id')}: {one_line(f.key_name)}: "
+                f"{one_line(f.title)}"
+            ),
+        )
         with Vertical(classes="dialog"):
             yield Label(Text("Resolve by hand"), classes="dialog-title")
             yield Static(body, id="resolve-list")
