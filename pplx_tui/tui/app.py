@@ -28,10 +28,6 @@ from pplx_tui.tui.commands import ScreenActions
 from pplx_tui.tui.flows import rotation as rotation_flows
 from pplx_tui.tui.host import Host
 from pplx_tui.tui.messages import RotationProgress, ShowRotations, StartRotation
-from pplx_tui.tui.modals import ALL_MODALS
-from pplx_tui.tui.modals.error import ErrorModal
-from pplx_tui.tui.modals.quit import QuitModal
-from pplx_tui.tui.modals.resume import ResumeModal
 from pplx_tui.tui.screens.help import HELP_KEYS, HelpScreen
 from pplx_tui.tui.screens.main import MainScreen
 from pplx_tui.tui.screens.reveal import RevealScreen
@@ -119,6 +115,7 @@ class PplxApp(OpsRunner, App[int]):
         return found
 
     async def action_quit(self) -> None:
+        from pplx_tui.tui.modals.quit import QuitModal  # a dialog: off the first paint
 
         running = self.running_work()
         if not running or isinstance(self.screen, QuitModal):
@@ -203,6 +200,8 @@ class PplxApp(OpsRunner, App[int]):
         from pplx_tui.tui.screens.all import ALL_SCREENS, SCREEN_WIDGETS  # incident: SQLModel
 
         found: dict[str, Binding] = {}
+        from pplx_tui.tui.modals import ALL_MODALS  # every dialog: off the first paint
+
         for cls in (PplxApp, *ALL_SCREENS, *SCREEN_WIDGETS, VirtualTable, *ALL_MODALS):
             for b in cls.BINDINGS:
                 if isinstance(b, Binding) and b.id and b.id not in found:
@@ -212,6 +211,8 @@ class PplxApp(OpsRunner, App[int]):
     # -- the one error path ----------------------------------------------------------------
 
     def show_error(self, message: str) -> None:
+        from pplx_tui.tui.modals.error import ErrorModal  # a dialog: off the first paint
+
         self.push_screen(ErrorModal(message))
 
     def report_crash(self, error: BaseException) -> None:
@@ -373,6 +374,8 @@ class PplxApp(OpsRunner, App[int]):
         def answered(go: bool | None) -> None:
             if go:
                 rotation_flows.resume(self, resumable, self._resumed)
+
+        from pplx_tui.tui.modals.resume import ResumeModal  # a dialog: off the first paint
 
         self.push_screen(ResumeModal(resumable), answered)
 

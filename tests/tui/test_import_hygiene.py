@@ -100,3 +100,25 @@ def test_function_local_imports_in_the_tui_say_why() -> None:
                             f"{path.relative_to(root)}:{inner.lineno}: {line.strip()}"
                         )
     assert unexplained == [], "\n".join(unexplained)
+
+
+def test_the_first_screen_path_loads_no_dialog() -> None:
+    """The dialogs, the key flows and the review and audit screens (their imports and CSS)
+    wait for first use: importing the app loads none of them."""
+    code = (
+        "import sys\n"
+        "import pplx_tui.tui.launch\n"
+        "print(sorted(k for k in sys.modules if k.startswith(('pplx_tui.tui.modals.', "
+        "'pplx_tui.tui.screens.key_flows', 'pplx_tui.tui.screens.review', "
+        "'pplx_tui.tui.screens.audit'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_all_modals_lists_every_dialog() -> None:
+    from pplx_tui.tui.modals import ALL_MODALS
+    from pplx_tui.tui.modals.quit import QuitModal
+
+    assert QuitModal in ALL_MODALS
+    assert len(ALL_MODALS) == 12

@@ -1,31 +1,34 @@
-"""Modal dialogs of the TUI. Each returns its answer with ``dismiss``; none calls ``ops/``."""
+"""Modal dialogs of the TUI. Each returns its answer with ``dismiss``; none calls ``ops/``.
+
+The dialogs are imported from their own modules where they are used; importing this package
+loads none of them (their imports and CSS stay off the first paint). ``ALL_MODALS`` is
+built on first access (PEP 562).
+"""
 
 from __future__ import annotations
 
-from pplx_tui.tui.modals.base import FormModal
-from pplx_tui.tui.modals.bulk_confirm import BulkConfirmModal
-from pplx_tui.tui.modals.dismiss import DismissModal
-from pplx_tui.tui.modals.edit import EditModal
-from pplx_tui.tui.modals.error import ErrorModal
-from pplx_tui.tui.modals.generate import GenerateModal
-from pplx_tui.tui.modals.import_key import ImportModal
-from pplx_tui.tui.modals.quit import QuitModal
-from pplx_tui.tui.modals.resume import ResumeModal
-from pplx_tui.tui.modals.revoke import RevokeModal
-from pplx_tui.tui.modals.rotate import RotateModal
-from pplx_tui.tui.modals.targets import TargetsModal
+import importlib
+from typing import Any
 
-ALL_MODALS = (
-    FormModal,
-    BulkConfirmModal,
-    DismissModal,
-    EditModal,
-    ErrorModal,
-    GenerateModal,
-    ImportModal,
-    QuitModal,
-    ResumeModal,
-    RevokeModal,
-    RotateModal,
-    TargetsModal,
+_MODALS = (
+    ("base", "FormModal"),
+    ("bulk_confirm", "BulkConfirmModal"),
+    ("dismiss", "DismissModal"),
+    ("edit", "EditModal"),
+    ("error", "ErrorModal"),
+    ("generate", "GenerateModal"),
+    ("import_key", "ImportModal"),
+    ("quit", "QuitModal"),
+    ("resume", "ResumeModal"),
+    ("revoke", "RevokeModal"),
+    ("rotate", "RotateModal"),
+    ("targets", "TargetsModal"),
 )
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ALL_MODALS":
+        return tuple(
+            getattr(importlib.import_module(f"{__name__}.{mod}"), cls) for mod, cls in _MODALS
+        )
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import RenderableType
@@ -43,10 +44,7 @@ from pplx_tui.tui.rows import (
     key_totals,
     status_line,
 )
-from pplx_tui.tui.screens import key_flows
-from pplx_tui.tui.screens.audit import AuditScreen
 from pplx_tui.tui.screens.base import AppAccess
-from pplx_tui.tui.screens.review import ReviewScreen
 from pplx_tui.tui.widgets.detail import DetailPane, render_detail
 from pplx_tui.tui.widgets.footer import FittingFooter
 from pplx_tui.tui.widgets.header import app_header
@@ -54,6 +52,14 @@ from pplx_tui.tui.widgets.virtual_table import VirtualTable
 
 if TYPE_CHECKING:
     from pplx_tui.ops.context import Services
+
+
+def _key_flows() -> ModuleType:
+    """The key actions' flows, loaded on the first action (their dialogs stay off the first
+    paint)."""
+    from pplx_tui.tui.screens import key_flows  # its dialogs: off the first paint
+
+    return key_flows
 
 
 #: Seconds between the first paint and the checks that follow it (see ``on_mount``).
@@ -417,9 +423,13 @@ class MainScreen(AppAccess, Screen[None]):
     # -- other screens (the incident ones import SQLModel: loaded when first opened) -------
 
     def action_audit(self) -> None:
+        from pplx_tui.tui.screens.audit import AuditScreen  # off the first paint
+
         self.app.push_screen(AuditScreen())
 
     def action_review(self) -> None:
+        from pplx_tui.tui.screens.review import ReviewScreen  # its dialogs: off the first paint
+
         self.app.push_screen(ReviewScreen())
 
     def action_incident(self) -> None:
@@ -444,33 +454,33 @@ class MainScreen(AppAccess, Screen[None]):
         return key
 
     def action_import_key(self) -> None:
-        key_flows.import_key(self)
+        _key_flows().import_key(self)
 
     def action_generate(self) -> None:
-        key_flows.generate(self)
+        _key_flows().generate(self)
 
     def action_verify(self) -> None:
         key = self._need_key()
         if key is not None:
-            key_flows.verify(self, [key])
+            _key_flows().verify(self, [key])
 
     def action_verify_all(self) -> None:
-        key_flows.verify(self, None)
+        _key_flows().verify(self, None)
 
     def action_revoke(self) -> None:
         key = self._need_key()
         if key is not None:
-            key_flows.revoke(self, key)
+            _key_flows().revoke(self, key)
 
     def action_edit(self) -> None:
         key = self._need_key()
         if key is not None:
-            key_flows.edit(self, key)
+            _key_flows().edit(self, key)
 
     def action_targets(self) -> None:
         key = self._need_key()
         if key is not None:
-            key_flows.targets(self, key)
+            _key_flows().targets(self, key)
 
     # -- rotation --------------------------------------------------------------------------
 
@@ -489,10 +499,10 @@ class MainScreen(AppAccess, Screen[None]):
         """Rotate the marked keys, or the selected one when none is marked."""
         names = self.table.marked or [k for k in [self._need_key()] if k is not None]
         if names:
-            key_flows.rotate(self, names)
+            _key_flows().rotate(self, names)
 
     def action_rotate_overdue(self) -> None:
-        key_flows.rotate_overdue(self)
+        _key_flows().rotate_overdue(self)
 
     def action_resume(self) -> None:
         """Offer the unfinished operations again (the start-up offer, asked for)."""
