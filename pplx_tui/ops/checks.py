@@ -162,7 +162,7 @@ def add_check(svc: Services, key_name: str, kind: str, spec: str) -> CheckView:
 
 
 def list_checks(svc: Services, key_name: str) -> list[CheckView]:
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         key = find_key(s, validate_lookup(key_name))
         rows = s.exec(
             select(KeyCheck).where(KeyCheck.key_id == key.id).order_by(col(KeyCheck.id))

@@ -70,7 +70,7 @@ def current_version(s: Session, key: Key) -> KeyVersion | None:
 
 
 def get_key(svc: Services, name: str) -> KeyView:
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         key = find_key(s, validate_lookup(name))
         versions = versions_of(s, key)
         targets = len(s.exec(select(Target.id).where(Target.key_id == key.id)).all())

@@ -265,7 +265,7 @@ def push_current(svc: Services, view: TargetView) -> Pushed:
 
 
 def list_targets(svc: Services, key_name: str) -> list[TargetView]:
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         key = find_key(s, validate_lookup(key_name))
         rows = s.exec(select(Target).where(Target.key_id == key.id).order_by(col(Target.id))).all()
         out = []

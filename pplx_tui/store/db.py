@@ -284,9 +284,18 @@ def make_engine(path: Path, *, durable: bool = True) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only transaction (``Database.read``) needs no write lock: WAL gives it a
+        # snapshot beside the writer.
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+#: The execution option that marks a read-only transaction (``Database.read``): it takes no
+#: write lock (SQLite: a deferred ``BEGIN``; PostgreSQL: ``READ ONLY``, one snapshot, without
+#: the advisory lock), and any write in it fails.
+READ_ONLY = "pplx_read_only"
 
 
 #: Told, after a transaction that appended audit events has committed, the head it started
@@ -316,6 +325,7 @@ class Database:
         self.created = self.found_version == 0
         self.on_audit_commit: AuditCommitHook | None = None
         self._engine: Engine | None = None
+        self._read_engine: Engine | None = None
 
     @property
     def source(self) -> Path | PgUrl:
@@ -358,7 +368,15 @@ class Database:
         return self._engine
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def read(self) -> Iterator[Session]:
+        """One read-only transaction: it waits for no writer and holds back none (no write
+        lock, see :data:`READ_ONLY`), and sees one consistent state of the inventory. A write
+        in it fails; use :meth:`session` for anything that writes."""
+        with self.session(write=False) as s:
+            yield s
+
+    @contextmanager
+    def session(self, *, write: bool = True) -> Iterator[Session]:
         """One transaction: committed on success, rolled back on any exception."""
         from sqlalchemy import exc as sa_exc
         from sqlmodel import Session
@@ -366,8 +384,13 @@ class Database:
         from pplx_tui.store.head import SESSION_FROM, SESSION_HEAD
 
         committed: tuple[Any, Any] | None = None
+        engine = self.engine
+        if not write:
+            if self._read_engine is None:
+                self._read_engine = engine.execution_options(**{READ_ONLY: True})
+            engine = self._read_engine
         try:
-            with Session(self.engine, expire_on_commit=False) as session:
+            with Session(engine, expire_on_commit=False) as session:
                 try:
                     yield session
                     session.commit()

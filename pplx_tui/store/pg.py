@@ -255,6 +255,8 @@ def make_pg_engine(url: PgUrl) -> Any:
     from sqlalchemy import event
     from sqlmodel import create_engine
 
+    from pplx_tui.store.db import READ_ONLY
+
     psycopg = _psycopg()
     info = conninfo(url)
 
@@ -267,7 +269,12 @@ def make_pg_engine(url: PgUrl) -> Any:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+        if conn.get_execution_options().get(READ_ONLY, False):
+            # ``Database.read``: one snapshot for all its statements, no write lock; a
+            # write in it is refused by the server.
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        else:
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 
     return engine
 

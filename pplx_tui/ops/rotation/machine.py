@@ -174,7 +174,7 @@ class Driver:
     # plumbing ------------------------------------------------------------------------------
 
     def _load(self) -> tuple[Operation, dict[str, Any]]:
-        with self.svc.db.session() as s:
+        with self.svc.db.read() as s:
             op = s.get(Operation, self.op_id)
             if op is None:
                 raise NotFound(f"Operation {self.op_id} does not exist.")
@@ -251,7 +251,7 @@ class Driver:
         return _Stop(self.result(status, step, message, **kw))
 
     def bearers(self, data: dict[str, Any]) -> tuple[Bearer, Bearer | None]:
-        with self.svc.db.session() as s:
+        with self.svc.db.read() as s:
             old = s.get(KeyVersion, data["old_version_id"])
             assert old is not None
             key = s.get(Key, old.key_id)
@@ -331,7 +331,7 @@ class Driver:
     def do_mint(self, op: Operation, data: dict[str, Any]) -> None:
         self.emit("mint", "started", "creating the new key (pending)")
         mint_op_id = data["mint_op_id"]
-        with self.svc.db.session() as s:
+        with self.svc.db.read() as s:
             gen = s.get(Operation, mint_op_id)
             assert gen is not None
             gen_status, gen_data, gen_message = gen.status, journal.data_of(gen), gen.message
@@ -601,7 +601,7 @@ class Driver:
             self.persist(deadline_at=deadline, data={"checks_failed": False, "checks": {}})
         old, new = self.bearers(data)
         assert new is not None
-        with self.svc.db.session() as s:
+        with self.svc.db.read() as s:
             v = s.get(KeyVersion, new.version_id)
             fingerprint = v.fingerprint if v is not None else ""
         redact = [read_secret(self.svc, new).reveal()]
@@ -736,7 +736,7 @@ class Driver:
     def do_revoke(self, _op: Operation, data: dict[str, Any]) -> None:
         old, new = self.bearers(data)
         assert new is not None
-        with self.svc.db.session() as s:
+        with self.svc.db.read() as s:
             v = s.get(KeyVersion, old.version_id)
             already = v is not None and v.stage == Stage.REVOKED
         if not already:

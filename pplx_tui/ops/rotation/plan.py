@@ -115,7 +115,7 @@ def plan_rotation(
 ) -> RotationPlan:
     """What a rotation will do, for ``--dry-run`` and the TUI's confirmation. Changes nothing."""
     grace = validate_grace(grace)
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         key, cur = preconditions(svc, s, name)
         key_name, group, last4 = key.name, key.group_name, cur.last4
     targets = list_targets(svc, key_name)
