@@ -61,7 +61,8 @@ def malformed_date(value: object) -> EnvironmentUnusable:
     return EnvironmentUnusable(
         f"The inventory holds a value pplx-tui cannot read (a date that is not one: "
         f"{one_line(repr(value), 60)}): it was changed by another program. Restore it from a "
-        "backup, or correct that row with sqlite3; nothing was changed."
+        "backup, or correct that row with the database's own client (sqlite3, psql); nothing "
+        "was changed."
     )
 
 
@@ -70,7 +71,8 @@ def malformed_value(value: object) -> EnvironmentUnusable:
     return EnvironmentUnusable(
         f"The inventory holds a value pplx-tui cannot read (binary data where text belongs: "
         f"{one_line(repr(value), 40)}): it was changed by another program. Restore it from a "
-        "backup, or correct that row with sqlite3; nothing was changed."
+        "backup, or correct that row with the database's own client (sqlite3, psql); nothing "
+        "was changed."
     )
 
 
