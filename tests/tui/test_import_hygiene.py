@@ -70,13 +70,10 @@ def test_opening_the_services_does_not_import_sqlmodel(tmp_path: Path) -> None:
 
 def test_the_tui_models_do_not_import_textual() -> None:
     """The rotation tracker, the row formatting and the clipboard are plain Python."""
-    code = (
-        "import sys\n"
-        "import pplx_tui.tui.tracker, pplx_tui.tui.rows, pplx_tui.tui.clipboard\n"
-        "print(sorted(k for k in sys.modules if k.split('.')[0] == 'textual'))\n"
+    loaded = _modules_loaded_by(
+        "pplx_tui.tui.tracker, pplx_tui.tui.rows, pplx_tui.tui.clipboard", ("textual",)
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert [name for name in loaded if name.split(".")[0] == "textual"] == []
 
 
 def test_function_local_imports_in_the_tui_say_why() -> None:
@@ -105,15 +102,24 @@ def test_function_local_imports_in_the_tui_say_why() -> None:
 def test_the_first_screen_path_loads_no_dialog() -> None:
     """The dialogs, the key flows and the review and audit screens (their imports and CSS)
     wait for first use: importing the app loads none of them."""
+    prefixes = (
+        "pplx_tui.tui.modals.",
+        "pplx_tui.tui.screens.key_flows",
+        "pplx_tui.tui.screens.review",
+        "pplx_tui.tui.screens.audit",
+    )
+    assert _modules_loaded_by("pplx_tui.tui.launch", prefixes) == []
+
+
+def _modules_loaded_by(imports: str, prefixes: tuple[str, ...]) -> list[str]:
+    """The modules starting with one of `prefixes` that a fresh interpreter holds after
+    `import <imports>`."""
     code = (
-        "import sys\n"
-        "import pplx_tui.tui.launch\n"
-        "print(sorted(k for k in sys.modules if k.startswith(('pplx_tui.tui.modals.', "
-        "'pplx_tui.tui.screens.key_flows', 'pplx_tui.tui.screens.review', "
-        "'pplx_tui.tui.screens.audit'))))\n"
+        f"import sys\nimport {imports}\n"
+        f"print('\\n'.join(sorted(k for k in sys.modules if k.startswith({prefixes!r}))))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    return out.stdout.split()
 
 
 def test_all_modals_lists_every_dialog() -> None:
