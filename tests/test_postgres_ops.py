@@ -23,6 +23,10 @@ from tests.test_lease import (
     test_live_lease_refused_naming_holder_and_since,
     test_take_renew_release,
 )
+from tests.test_read_transactions import (
+    test_a_read_waits_for_no_writer_and_sees_only_what_was_committed,
+    test_a_write_in_a_read_fails_and_the_next_writer_is_not_hindered,
+)
 from tests.test_rotate import (
     _fast_retries,
     test_failed_revoke_leaves_new_key_in_service_and_resume_finishes,
@@ -39,7 +43,9 @@ __all__ = [
     "svc",
     "test_a_driver_that_was_taken_over_stops_without_writing",
     "test_a_live_rotation_refuses_resume_abandon_and_a_second_rotation",
+    "test_a_read_waits_for_no_writer_and_sees_only_what_was_committed",
     "test_a_stalled_rotation_is_finished_by_another_driver",
+    "test_a_write_in_a_read_fails_and_the_next_writer_is_not_hindered",
     "test_an_operation_is_born_leased",
     "test_api_failure_leaves_incident_resumable",
     "test_contain_first_revokes_before_replacing",

@@ -285,8 +285,10 @@ def make_engine(path: Path, *, durable: bool = True) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # A read-only transaction (``Database.read``) needs no write lock: WAL gives it a
-        # snapshot beside the writer.
+        # snapshot beside the writer. query_only makes a write in it fail, as PostgreSQL's
+        # READ ONLY does; it is a setting of the connection, so every transaction sets it.
         read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql(f"PRAGMA query_only = {int(read_only)}")
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
