@@ -323,6 +323,17 @@ class Database:
         else:
             from pplx_tui.store.pg import prepare_pg
 
+            # Team mode keeps its logs, locks and reports in the data folder too: it is
+            # checked as strictly as when the inventory file lives there.
+            try:
+                ensure_data_folder(path.parent)
+            except files.FileRefused as exc:
+                raise _refused(exc) from None
+            except OSError as exc:
+                raise EnvironmentUnusable(
+                    f"The data folder {path.parent} cannot be prepared: {files.describe(exc)}.",
+                    hint="Nothing was changed.",
+                ) from None
             self.found_version, self.version = prepare_pg(url)
         self.created = self.found_version == 0
         self.on_audit_commit: AuditCommitHook | None = None
