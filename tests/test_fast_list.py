@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -47,3 +48,25 @@ def test_keys_list_loads_no_sqlalchemy(cli: Cli, emulator: Any) -> None:
     (row,) = json.loads(proc.stdout)
     assert row["name"] == "Main"
     assert row["fingerprint"]
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        ("2026-11-26 12:00:00.000000", datetime(2026, 11, 26, 12, tzinfo=UTC)),
+        ("2026-11-26 12:00", datetime(2026, 11, 26, 12, tzinfo=UTC)),
+        ("2026-11-26", datetime(2026, 11, 26, tzinfo=UTC)),  # a date alone drops an offset
+        ("20261126T120000", datetime(2026, 11, 26, 12, tzinfo=UTC)),
+        ("2026-11-26T12:00:00Z", datetime(2026, 11, 26, 12, tzinfo=UTC)),
+        ("2026-11-26T14:00:00+02:00", datetime(2026, 11, 26, 12, tzinfo=UTC)),
+        (datetime(2026, 11, 26, 12), datetime(2026, 11, 26, 12, tzinfo=UTC)),
+    ],
+)
+def test_stored_times_are_read_as_utc(stored: str | datetime, expected: datetime) -> None:
+    """The fast parse of offset-less SQLite times gives what ``replace(tzinfo=UTC)`` gave."""
+    from pplx_tui.store.fastread import _dt
+
+    got = _dt(stored)
+    assert got == expected
+    assert got is not None
+    assert got.utcoffset() == timedelta(0)
