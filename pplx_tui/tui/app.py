@@ -25,12 +25,10 @@ from pplx_tui.crashlog import redact, write_crash_log
 from pplx_tui.tui.actions import screen_actions
 from pplx_tui.tui.clipboard import CLEAR_AFTER, Report, SecretClipboard
 from pplx_tui.tui.commands import ScreenActions
-from pplx_tui.tui.flows import rotation as rotation_flows
 from pplx_tui.tui.host import Host
 from pplx_tui.tui.messages import RotationProgress, ShowRotations, StartRotation
 from pplx_tui.tui.screens.help import HELP_KEYS, HelpScreen
 from pplx_tui.tui.screens.main import MainScreen
-from pplx_tui.tui.screens.reveal import RevealScreen
 from pplx_tui.tui.screens.too_small import TooSmallScreen, too_small
 from pplx_tui.tui.tracker import RotationTracker
 from pplx_tui.tui.widgets.virtual_table import VirtualTable
@@ -302,12 +300,18 @@ class PplxApp(OpsRunner, App[int]):
     # -- rotations (they outlive screens: run on the App) ----------------------------------
 
     def on_start_rotation(self, message: StartRotation) -> None:
+        from pplx_tui.tui.flows import rotation as rotation_flows  # off the first paint
+
         rotation_flows.start(self, message.names, message.grace, message.plans)
 
     def on_show_rotations(self, _message: ShowRotations) -> None:
+        from pplx_tui.tui.flows import rotation as rotation_flows  # off the first paint
+
         rotation_flows.open_progress(self)
 
     def on_rotation_progress(self, message: RotationProgress) -> None:
+        from pplx_tui.tui.flows import rotation as rotation_flows  # off the first paint
+
         rotation_flows.apply_progress(self, message)
 
     def rotations_moved(self) -> None:
@@ -373,6 +377,8 @@ class PplxApp(OpsRunner, App[int]):
 
         def answered(go: bool | None) -> None:
             if go:
+                from pplx_tui.tui.flows import rotation as rotation_flows  # off the first paint
+
                 rotation_flows.resume(self, resumable, self._resumed)
 
         from pplx_tui.tui.modals.resume import ResumeModal  # a dialog: off the first paint
@@ -380,6 +386,8 @@ class PplxApp(OpsRunner, App[int]):
         self.push_screen(ResumeModal(resumable), answered)
 
     def _resumed(self, report: ResumeReport) -> None:
+        from pplx_tui.tui.screens.reveal import RevealScreen  # a dialog: off the first paint
+
         lines = ["Unfinished operations were resumed."]
         for rot in report.rotations:
             lines.append(one_line(f"{rot.key_name}: {rot.status} {rot.message}"))

@@ -100,13 +100,17 @@ def test_function_local_imports_in_the_tui_say_why() -> None:
 
 
 def test_the_first_screen_path_loads_no_dialog() -> None:
-    """The dialogs, the key flows and the review and audit screens (their imports and CSS)
-    wait for first use: importing the app loads none of them."""
+    """The dialogs, the key flows, the rotation flow and its screens, the secret's reveal and
+    the review and audit screens (their imports and CSS) wait for first use: importing the
+    app loads none of them."""
     prefixes = (
         "pplx_tui.tui.modals.",
         "pplx_tui.tui.screens.key_flows",
         "pplx_tui.tui.screens.review",
         "pplx_tui.tui.screens.audit",
+        "pplx_tui.tui.flows.rotation",
+        "pplx_tui.tui.screens.rotation",
+        "pplx_tui.tui.screens.reveal",
     )
     assert _modules_loaded_by("pplx_tui.tui.launch", prefixes) == []
 
