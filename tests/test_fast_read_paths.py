@@ -180,3 +180,25 @@ def test_check_show_and_doctor_load_no_sqlalchemy(cli: Cli, emulator: Any) -> No
     assert shown["secret_stored"] is True
     assert "Key:        Main" in seen["keys show Main"]
     assert all(c["ok"] for c in json.loads(seen["doctor --json"]))
+
+
+@pytest.mark.secret_service
+def test_check_and_show_on_postgresql_load_no_sqlalchemy(
+    cli: Cli, emulator: Any, postgres_db: Any
+) -> None:
+    """On PostgreSQL too, `check` and `keys show` read with psycopg alone."""
+    env = {**cli.env, "PPLX_TUI_DATABASE_URL": postgres_db.url}
+    assert cli("keys", "add", "Main", input=emulator.bootstrap_key, env=env).code == 0
+    seen: dict[str, Any] = {}
+    for argv, code in ((["check", "--json"], 1), (["keys", "show", "Main", "--json"], 0)):
+        proc = subprocess.run(
+            [sys.executable, "-c", _PROBE, *argv],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert f"LOADED [] CODE {code}" in proc.stderr, (argv, proc.stderr)
+        seen[argv[0]] = proc.stdout
+    assert [f["kind"] for f in json.loads(seen["check"])["findings"]] == ["no_targets"]
+    assert json.loads(seen["keys"])["name"] == "Main"

@@ -1,11 +1,16 @@
 """The workflows' own tests, rerun with the inventory on PostgreSQL: leases (``SELECT ... FOR
 UPDATE`` under the advisory write lock), rotations (also two at once, in threads), incidents,
-the fast list against the ORM's. The tests are the SQLite ones, imported; only ``svc`` differs (``postgres_db``)."""
+the fast list, the plain review and the plain key detail against the ORM's. The tests are the SQLite ones, imported; only ``svc`` differs (``postgres_db``)."""
 
 from __future__ import annotations
 
 from tests.pg_fixtures import svc
 from tests.test_fast_list import test_the_fast_list_is_the_orm_list
+from tests.test_fast_read_paths import (
+    test_the_plain_key_detail_is_the_orms,
+    test_the_plain_review_is_the_orm_review,
+    test_the_plain_review_of_a_stalled_lease_is_the_orms,
+)
 from tests.test_incident import (
     prod,
     test_api_failure_leaves_incident_resumable,
@@ -59,5 +64,8 @@ __all__ = [
     "test_rotation_end_to_end",
     "test_take_renew_release",
     "test_the_fast_list_is_the_orm_list",
+    "test_the_plain_key_detail_is_the_orms",
+    "test_the_plain_review_is_the_orm_review",
+    "test_the_plain_review_of_a_stalled_lease_is_the_orms",
     "test_two_rotations_of_one_key_at_once",
 ]

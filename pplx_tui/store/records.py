@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pplx_tui.core.dburl import PgUrl
 from pplx_tui.core.limits import OPEN_STATUSES
 from pplx_tui.store.fastread import connect, malformed_date, malformed_value
 
@@ -147,6 +148,8 @@ def _columns(cls: type[Any]) -> list[str]:
 def _date(value: object) -> datetime | None:
     if value is None:
         return None
+    if isinstance(value, datetime):  # psycopg gives datetimes, as the ORM does
+        return value
     try:
         result = datetime.fromisoformat(value)  # type: ignore[arg-type]
     except (ValueError, TypeError, OverflowError):
@@ -259,13 +262,24 @@ def key_detail_rows(con: Any, key: KeyRec, mark: str = "?") -> KeyDetailRows:
     return KeyDetailRows(key, versions, targets)
 
 
-# -- SQLite ----------------------------------------------------------------------------------
+# -- SQLite and PostgreSQL ------------------------------------------------------------------
+
+
+def mark_for(source: Path | PgUrl) -> str:
+    """The driver's placeholder for ``source``: ``?`` for sqlite3, ``%s`` for psycopg."""
+    return "%s" if isinstance(source, PgUrl) else "?"
 
 
 @contextmanager
-def reading(db_path: Path) -> Iterator[Any]:
-    """A read-only connection to the SQLite inventory inside one read transaction; SQLite
-    errors become the one-line messages of ``store.db``."""
+def reading(source: Path | PgUrl) -> Iterator[Any]:
+    """A read-only connection to the inventory (the SQLite file, or PostgreSQL through
+    psycopg) inside one read-only transaction: one snapshot for every query, no write lock.
+    Driver errors become the one-line messages of ``store.db`` and ``store.pg``."""
+    if isinstance(source, PgUrl):
+        with _reading_pg(source) as con:
+            yield con
+        return
+    db_path = source
     from pplx_tui.store.db import database_error
 
     try:
@@ -279,3 +293,22 @@ def reading(db_path: Path) -> Iterator[Any]:
         raise database_error(db_path, exc, writing=False) from None
     finally:
         con.close()
+
+
+@contextmanager
+def _reading_pg(url: PgUrl) -> Iterator[Any]:
+    from pplx_tui.store.pg import LightConnection, errors, pg_error
+
+    try:
+        light = LightConnection(url)
+    except errors() as exc:
+        raise pg_error(url, exc, writing=False) from None
+    con = light.raw
+    try:
+        con.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield con
+        con.execute("COMMIT")
+    except errors() as exc:
+        raise pg_error(url, exc, writing=False) from None
+    finally:
+        light.close()  # kept for the next light read only when no transaction is open

@@ -211,12 +211,12 @@ def _orm_rows(svc: Services) -> ReviewRows:
 
 
 def _plain_rows(svc: Services) -> ReviewRows | None:
-    """The review's rows read with plain sqlite3 (no SQLAlchemy); None when the inventory
-    is not a SQLite file (PostgreSQL: the ORM reads it)."""
-    path = getattr(svc.db, "path", None)
-    if path is None or getattr(svc.db, "url", None) is not None:
+    """The review's rows read with plain sqlite3 or psycopg (no SQLAlchemy); None when the
+    inventory is neither (a stand-in in a test: the ORM reads it)."""
+    source = getattr(svc.db, "source", None)
+    if source is None:
         return None
-    with reading(path) as con:
+    with reading(source) as con:
         return review_rows(con)
 
 
