@@ -5,13 +5,16 @@ The operator named on every audit event and operation is the Vault token's ident
 (display name, else entity), the OS user without Vault. Two operators rotating one key at
 once: one proceeds, the other exits 2 naming who holds it. A rotation whose operator's
 process was SIGKILLed in its grace period is taken over by another operator's ``resume`` and
-finishes with nothing lost. Vault sealed, unreachable or refusing (403): listing works,
+finishes with nothing lost; on PostgreSQL also between two machines (two host names, each
+process in a UTS namespace of its own), where the dead process cannot be looked up and the
+takeover waits for its lease to run out. Vault sealed, unreachable or refusing (403): listing works,
 anything that needs a secret exits 3 with one line.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -217,6 +220,92 @@ def test_an_operator_killed_in_the_grace_period_is_taken_over_by_another(
     operators = [e["operator"] for e in rotation]
     assert operators[0] == "userpass-alice"
     assert operators[-1] == "token-bob"
+
+
+def _on_host(host: str, argv: list[str]) -> list[str]:
+    """``argv`` run as if on another machine: in a UTS namespace of its own whose host name
+    is ``host`` (``unshare --uts``; the process is the same pid, so SIGKILL reaches it)."""
+    code = (
+        "import os, socket, sys; socket.sethostname(sys.argv[1]); "
+        "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])"
+    )
+    return ["unshare", "--uts", "--", sys.executable, "-c", code, host, *argv]
+
+
+def _can_be_another_host() -> bool:
+    if not sys.platform.startswith("linux") or shutil.which("unshare") is None:
+        return False
+    probe = _on_host("pplx-probe", ["-c", "import socket; print(socket.gethostname())"])
+    done = subprocess.run(probe, capture_output=True, text=True, timeout=30, check=False)
+    return done.returncode == 0 and done.stdout.strip() == "pplx-probe"
+
+
+def test_an_operator_killed_on_another_machine_is_taken_over_when_the_lease_runs_out(
+    cli: Cli,
+    emulator: Emulator,
+    bao: BaoServer,
+    postgres_db: PgDatabase,
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two machines on one PostgreSQL inventory: alice's rotation runs on host alpha and is
+    SIGKILLed in its grace period. Here, another host, her process cannot be looked up, so
+    the operation stays hers (active) until her lease runs out; then bob's ``resume``, on
+    host beta, takes it over and finishes it with nothing lost."""
+    if not _can_be_another_host():
+        pytest.skip("needs Linux and a UTS namespace (unshare --uts, as root)")
+    _DB.update(PPLX_TUI_DATABASE_URL=postgres_db.url, home=str(home))
+    monkeypatch.setenv("PPLX_TUI_DATABASE_URL", postgres_db.url)  # this process's reads
+    try:
+        alice = bao.create_token("alice")
+        bob = bao.create_token("bob")
+        lease = {**REAL, "PPLX_TUI_LEASE_SECONDS": "8"}
+        as_alice, as_bob = {**lease, **_as(bao, alice.token)}, {**lease, **_as(bao, bob.token)}
+        old = emulator.bootstrap_key
+        assert cli("keys", "add", "Main", input=old, env=as_alice).code == 0
+        argv = ["-m", "pplx_tui", "keys", "rotate", "Main", "--yes", "--grace", "12"]
+        proc = subprocess.Popen(
+            _on_host("alpha", argv),
+            env={**cli.env, **as_alice},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            _in_grace(cli, as_bob, proc)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate(timeout=30)
+        op = _rotation(cli, as_bob)
+        assert op is not None
+        assert op["holder"] == "token-alice@alpha"
+        assert op["state"] == "active"  # a dead process elsewhere is not seen dead here
+        wait_until(
+            lambda: (_rotation(cli, as_bob) or {}).get("state") == "stalled",
+            "alice's lease to run out",
+            60,
+        )
+        resumed = subprocess.run(
+            _on_host("beta", ["-m", "pplx_tui", "resume"]),
+            env={**cli.env, **as_bob},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
+        assert "done" in resumed.stdout
+        assert _rotation(cli, as_bob) is None
+        assert emulator.calls["generate"] == 1  # alice minted; nobody minted again
+        (new,) = [t.token for t in emulator.live_tokens()]
+        assert not emulator.is_live(old)
+        shown = cli("keys", "show", "Main", "--reveal", env=as_alice)
+        assert shown.stdout.strip().splitlines()[-1] == new
+        rotation = [e for e in _audit(cli, as_bob) if e["action"].startswith("key.rotate")]
+        assert rotation[0]["operator"] == "token-alice"
+        assert rotation[-1]["operator"] == "token-bob"
+    finally:
+        _DB.clear()
 
 
 @pytest.mark.usefixtures("inventory")
