@@ -14,7 +14,7 @@ operation).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -294,8 +294,25 @@ async def test_at_80x24_tab_reaches_every_field_and_shows_it(name: str) -> None:
 SNAPPED = [name for name, case in CASES.items() if case.snap]
 
 
+@pytest.fixture
+def same_machine_everywhere(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """One operator and host name whoever runs the tests, where they are shown ("run by
+    operator@workstation"): a snapshot must not hold the machine it was taken on."""
+    import getpass
+    import socket
+
+    from pplx_tui.system.operator import use_identity
+
+    monkeypatch.setattr(socket, "gethostname", lambda: "workstation")
+    monkeypatch.setattr(getpass, "getuser", lambda: "operator")
+    use_identity(None)  # forget an operator named before
+    yield
+    use_identity(None)
+
+
 @SNAPSHOT_SIZES
 @pytest.mark.parametrize("name", SNAPPED)
+@pytest.mark.usefixtures("same_machine_everywhere")
 def test_snapshot(snap_compare: Any, name: str, size: tuple[int, int]) -> None:
     case = CASES[name]
     shots: list[str] = []
