@@ -3,7 +3,7 @@
     python scripts/screenshots.py [--out screenshots] [--only main,detail]
 
 Everything comes from the sandbox (``SandboxEnv``) with a fixed clock (2026-11-26 12:00 UTC),
-a fixed emulator seed and OS user ``demo``, driven with Textual's Pilot at 120x40, so the same
+a fixed emulator seed, OS user ``demo`` and host name ``workstation``, driven with Textual's Pilot at 120x40, so the same
 code gives the same pictures (the sandbox's throw-away folder shows as ``<sandbox>``). Shots:
 
     main      the key table with totals
@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import os
 import re
+import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -304,6 +305,7 @@ def main() -> int:
     # The same pictures on every machine: fixed time, user name and terminal features.
     os.environ["PPLX_TUI_FIXED_NOW"] = FIXED_NOW
     os.environ["LOGNAME"] = os.environ["USER"] = "demo"
+    socket.gethostname = lambda: "workstation"  # "run by demo@workstation", on any machine
     os.environ.pop("PERPLEXITY_API_KEY", None)
     os.environ["TEXTUAL_ANIMATIONS"] = "none"
     asyncio.run(shoot(out, only))
