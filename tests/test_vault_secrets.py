@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -494,3 +496,34 @@ def test_the_audit_anchor_lives_in_vault_and_keeps_up(
     verified = cli("audit", "--verify", "--json")
     assert verified.code == 0, verified.stdout + verified.stderr
     assert json.loads(verified.stdout)["chain"]["anchor"]["state"] == "reached"
+
+
+_EXEC_PROBE = (
+    "import sys, runpy; sys.argv = ['pplx-tui'] + sys.argv[1:]\n"
+    "try:\n    runpy.run_module('pplx_tui', run_name='__main__')\n"
+    "except SystemExit as e:\n    code = e.code\n"
+    "print('KEYRING', 'keyring' in sys.modules, 'CODE', code, file=sys.stderr)\n"
+)
+
+
+@pytest.mark.parametrize("named_by", ["environment", "config.toml"])
+def test_exec_with_vault_secrets_never_loads_the_keyring(
+    cli: Cli, emulator: Emulator, bao: BaoServer, home: Path, named_by: str
+) -> None:
+    """`exec` chooses the keyring's backend ahead of time only when secrets live there:
+    with Vault, named by PPLX_TUI_SECRETS or by config.toml, keyring is never imported."""
+    cli.env.update(bao.env())
+    if named_by == "environment":
+        cli.env["PPLX_TUI_SECRETS"] = "vault"
+    else:
+        (home / "config.toml").write_text('[secrets]\nbackend = "vault"\n', encoding="utf-8")
+    assert cli("keys", "add", "Main", input=emulator.bootstrap_key).code == 0
+    script = "import os, sys; sys.exit(0 if os.environ['PERPLEXITY_API_KEY'] else 1)"
+    proc = subprocess.run(
+        [sys.executable, "-c", _EXEC_PROBE, "exec", "Main", "--", sys.executable, "-c", script],
+        env=cli.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "KEYRING False CODE 0" in proc.stderr, proc.stderr

@@ -53,10 +53,23 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_exec)
 
 
+def _secrets_in_keyring() -> bool:
+    """Whether the settings put the secrets in the keyring (a config that cannot be read
+    says so when the services open: here it only means the keyring is not warmed)."""
+    from pplx_tui.config import load_settings
+    from pplx_tui.core.errors import PplxError
+
+    try:
+        return load_settings().secrets_backend == "keyring"
+    except PplxError:
+        return False
+
+
 def cmd_exec(args: argparse.Namespace) -> int:
     from pplx_tui.secrets.warm import BackendWarmUp
 
-    with BackendWarmUp():  # the keyring backend is chosen while the database layer loads
+    # The keyring backend is chosen while the database layer loads (not with Vault).
+    with BackendWarmUp(wanted=_secrets_in_keyring()):
         from pplx_tui.ops.exec_key import prepare_exec, run_plan
 
     words: list[str] = list(args.words)

@@ -9,7 +9,6 @@ from the keyring here; a failure is left for the real call to meet and report.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 
 _WAIT = 30.0
@@ -25,11 +24,12 @@ def _choose() -> None:
 class BackendWarmUp:
     """``with BackendWarmUp(): ...`` chooses the backend in a thread during the block."""
 
-    def __init__(self) -> None:
+    def __init__(self, wanted: bool = True) -> None:
+        """``wanted``: the secrets live in the keyring. With Vault (``PPLX_TUI_SECRETS`` or
+        ``[secrets] backend``, as the caller's settings say) the keyring is never used, so
+        it is not loaded (nor waited for when its D-Bus is slow)."""
         self._thread = threading.Thread(target=_choose, name="pplx-tui-keyring", daemon=True)
-        # Secrets in Vault (``PPLX_TUI_SECRETS=vault``): the keyring is never used, so it is
-        # not loaded (nor waited for when its D-Bus is slow).
-        self._wanted = os.environ.get("PPLX_TUI_SECRETS", "").strip().lower() != "vault"
+        self._wanted = wanted
 
     def __enter__(self) -> BackendWarmUp:
         if self._wanted:
