@@ -108,12 +108,17 @@ def verify_keys(
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
     on_result: Callable[[VerifyOutcome], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> list[VerifyOutcome]:
     """Verify the live versions of the named keys (all keys when ``names`` is None).
 
     Returns the outcomes in inventory order; ``on_result`` is called (in the calling
     thread) as each one is known. Raises :class:`EnvironmentUnusable` when the API cannot
     be reached or the keyring is unusable, after recording what was verified.
+
+    ``cancelled`` (looked at every half second and after each answer, e.g. a TUI worker's
+    ``is_cancelled``): once true no new API call starts, queued keys are dropped, the calls
+    in flight end within their deadline, and what was verified is recorded and returned.
     """
     work = _targets(svc, names)
     if not work:
@@ -157,7 +162,9 @@ def verify_keys(
     results: dict[int, VerifyOutcome] = {}
     batch: list[tuple[Bearer, VerifyOutcome]] = []
     failure: BaseException | None = None
-    pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(work))))
+    pool = ThreadPoolExecutor(
+        max_workers=max(1, min(concurrency, len(work))), thread_name_prefix="pplx-verify"
+    )
     try:
         futures: dict[Future[VerifyOutcome | None], int] = {
             pool.submit(one, item): i for i, item in enumerate(work)
@@ -183,6 +190,11 @@ def verify_keys(
             if len(batch) >= RECORD_BATCH or (batch and not pending):
                 _record(svc, batch)
                 batch = []
+            if failure is None and cancelled is not None and cancelled():
+                stop.set()  # no new call; the ones in flight return None or their answer
+                for fut in pending:
+                    fut.cancel()
+                pending = {fut for fut in pending if not fut.cancelled()}
             if failure is not None:
                 for fut in pending:
                     fut.cancel()

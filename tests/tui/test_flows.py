@@ -337,3 +337,27 @@ async def test_a_retry_wait_of_the_api_is_shown(svc: Any, emulator: Any) -> None
         await wait_for(pilot, told, "the notification of the wait")
         await wait_for(pilot, idle(app))
         assert emulator.calls["verify_async"] == 2
+
+
+async def test_quitting_during_verify_all_sends_no_more_calls(svc: Any, emulator: Any) -> None:
+    """`V` on many keys with a slow API, then quit: the verification's worker is
+    cancelled and no new API call starts (before, every key was still sent, and the
+    process could not end until the last answer)."""
+    import threading
+
+    from tests.waiting import wait_until
+
+    seed(svc, emulator, [(f"k{i:02d}", "prod") for i in range(24)])
+    emulator.set_latency(0.4, "verify_async")
+    app = PplxApp(svc)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, idle(app))
+        await pilot.press("V")
+        await wait_for(pilot, lambda: emulator.calls["verify_async"] >= 1, "the first verify call")
+        app.exit()
+
+    def verifiers() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name.startswith("pplx-verify")]
+
+    wait_until(lambda: not verifiers(), "the verify threads to end", 30)
+    assert emulator.calls["verify_async"] <= 8  # 4 at a time: those sent, perhaps 4 more

@@ -32,7 +32,11 @@ def reconcile(
     concurrency: int = 8,
     on_result: Callable[[VerifyOutcome], None] | None = None,
     due_within: int | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> Reconcile:
-    """Verify every live version against the API, record the results, refresh the review."""
-    outcomes = verify_keys(svc, None, concurrency=concurrency, on_result=on_result)
+    """Verify every live version against the API, record the results, refresh the review
+    (``cancelled``: see :func:`~pplx_tui.ops.verify.verify_keys`)."""
+    outcomes = verify_keys(
+        svc, None, concurrency=concurrency, on_result=on_result, cancelled=cancelled
+    )
     return Reconcile(outcomes, review(svc, due_within=due_within))

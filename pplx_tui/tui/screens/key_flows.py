@@ -12,6 +12,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from textual.worker import get_current_worker
+
 from pplx_tui.core.errors import PplxError
 from pplx_tui.core.limits import DEFAULT_KEY_VAR
 from pplx_tui.core.secret import Secret
@@ -166,7 +168,8 @@ def verify(screen: KeyScreen, names: list[str] | None) -> None:
     def work() -> list[VerifyOutcome]:
         from pplx_tui.ops.verify import verify_keys
 
-        return verify_keys(svc, names)
+        worker = get_current_worker()  # quitting cancels it: no new API call starts
+        return verify_keys(svc, names, cancelled=lambda: worker.is_cancelled)
 
     def verified(outcomes: list[VerifyOutcome]) -> None:
         counts = Counter(o.state for o in outcomes)

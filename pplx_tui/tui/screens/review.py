@@ -23,6 +23,7 @@ from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
+from textual.worker import get_current_worker
 
 from pplx_tui.core.limits import DEFAULT_GRACE_SECONDS
 from pplx_tui.core.text import one_line
@@ -570,7 +571,11 @@ class ReviewScreen(AppAccess, Screen[None]):
             self.notify(f"Verified {len(result.outcomes)} versions: {counts}.", markup=False)
             self.show_review(result.review)
 
-        self.run_op("review.reconcile", lambda: reconcile(svc), done)
+        def work() -> Reconcile:
+            worker = get_current_worker()  # leaving or quitting cancels it
+            return reconcile(svc, cancelled=lambda: worker.is_cancelled)
+
+        self.run_op("review.reconcile", work, done)
 
     def action_reload(self) -> None:
         self.reload()
