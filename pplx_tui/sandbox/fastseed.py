@@ -289,11 +289,11 @@ def fast_seed_inventory(svc: Services, emulator: Emulator, *, clock: Clock) -> N
     """Fill the sandbox's new, empty inventory with :data:`SEED_KEYS` as
     :func:`~pplx_tui.sandbox.seed.seed_inventory` would, writing the result directly."""
     now = utc(clock.now())
-    from pplx_tui.store.db import _configure  # the pragmas every connection of the store gets
+    from pplx_tui.store.db import configure_connection  # the store's own pragmas
 
     con = sqlite3.connect(svc.db.path, isolation_level=None, timeout=10)
     try:
-        _configure(con, durable=svc.db.durable)
+        configure_connection(con, durable=svc.db.durable)
         seeder = _Seeder(svc, emulator, con)
         con.execute("BEGIN IMMEDIATE")
         try:

@@ -124,7 +124,7 @@ def database_error(path: Path, exc: BaseException, *, writing: bool = True) -> E
     return _unusable(path, f"is damaged ({text})")
 
 
-def _configure(con: sqlite3.Connection, *, durable: bool = True) -> None:
+def configure_connection(con: sqlite3.Connection, *, durable: bool = True) -> None:
     """``durable=False`` (the sandbox's throw-away inventory): commits do not wait for the
     disk (WAL with ``synchronous = NORMAL``: still consistent after a crash, the last
     commits may be lost on a power cut, which a folder deleted on exit does not mind)."""
@@ -169,7 +169,7 @@ def _create(path: Path) -> bool:
                 os.close(fd)
             con = sqlite3.connect(tmp, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
             try:
-                _configure(con)
+                configure_connection(con)
                 migrate(con)
                 con.execute("PRAGMA journal_mode = WAL").fetchone()
             finally:
@@ -222,7 +222,7 @@ def prepare_database(path: Path) -> tuple[int, int]:
     except sqlite3.Error as exc:
         raise database_error(path, exc, writing=False) from None
     try:
-        _configure(con)
+        configure_connection(con)
         found = schema_version(con)
         if found > SCHEMA_VERSION:
             raise EnvironmentUnusable(
@@ -280,7 +280,7 @@ def make_engine(path: Path, *, durable: bool = True) -> Engine:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_con: Any, _record: Any) -> None:
         dbapi_con.isolation_level = None  # we issue BEGIN ourselves
-        _configure(dbapi_con, durable=durable)
+        configure_connection(dbapi_con, durable=durable)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
