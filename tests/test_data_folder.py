@@ -267,6 +267,13 @@ def test_a_file_where_a_folder_belongs_is_refused(
 def test_the_data_folder_itself_as_a_link_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    a_linked_home_is_refused(tmp_path, monkeypatch, capsys)
+
+
+def a_linked_home_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``PPLX_TUI_HOME`` a link to a folder: refused, the folder left empty and its mode."""
     real = tmp_path / "real-home"
     real.mkdir()
     real.chmod(0o755)

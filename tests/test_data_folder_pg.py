@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 
 from tests.realservers import PgDatabase
-from tests.test_data_folder import memory_backend, mode, one_line, run, victim
+from tests.test_data_folder import (
+    a_linked_home_is_refused,
+    memory_backend,
+    mode,
+    one_line,
+    run,
+    victim,
+)
 
 __all__ = ["memory_backend", "victim"]
 
@@ -67,18 +74,8 @@ def test_a_file_where_a_folder_belongs_is_refused_on_postgresql_too(
 def test_the_data_folder_itself_as_a_link_is_refused_on_postgresql_too(
     tmp_path: Path, postgres_db: PgDatabase, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    real = tmp_path / "real-home"
-    real.mkdir()
-    real.chmod(0o755)
-    link = tmp_path / "home-link"
-    link.symlink_to(real)
-    monkeypatch.setenv("PPLX_TUI_HOME", str(link))
     monkeypatch.setenv("PPLX_TUI_DATABASE_URL", postgres_db.url)
-    r = run(capsys, "keys", "list")
-    assert r.code == 3
-    assert "symbolic link" in one_line(r)
-    assert list(real.iterdir()) == []
-    assert mode(real) == 0o755
+    a_linked_home_is_refused(tmp_path, monkeypatch, capsys)
 
 
 @pytest.mark.usefixtures("memory_backend")

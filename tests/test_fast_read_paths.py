@@ -153,6 +153,19 @@ _PROBE = (
 )
 
 
+def _without_sqlalchemy(env: dict[str, str], argv: list[str], code: int) -> str:
+    """``pplx-tui ARGV``'s output, once it has exited with ``code`` and no SQLAlchemy loaded."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert f"LOADED [] CODE {code}" in proc.stderr, (argv, proc.stderr)
+    return proc.stdout
+
+
 @pytest.mark.secret_service
 def test_check_show_and_doctor_load_no_sqlalchemy(cli: Cli, emulator: Any) -> None:
     assert cli("keys", "add", "Main", input=emulator.bootstrap_key).code == 0
@@ -164,15 +177,7 @@ def test_check_show_and_doctor_load_no_sqlalchemy(cli: Cli, emulator: Any) -> No
         (["keys", "show", "Main"], 0),
         (["doctor", "--json"], 0),
     ):
-        proc = subprocess.run(
-            [sys.executable, "-c", _PROBE, *argv],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert f"LOADED [] CODE {code}" in proc.stderr, (argv, proc.stderr)
-        seen[" ".join(argv)] = proc.stdout
+        seen[" ".join(argv)] = _without_sqlalchemy(env, argv, code)
     check = json.loads(seen["check --json"])
     assert [f["kind"] for f in check["findings"]] == ["no_targets"]
     shown = json.loads(seen["keys show Main --json"])
@@ -191,14 +196,6 @@ def test_check_and_show_on_postgresql_load_no_sqlalchemy(
     assert cli("keys", "add", "Main", input=emulator.bootstrap_key, env=env).code == 0
     seen: dict[str, Any] = {}
     for argv, code in ((["check", "--json"], 1), (["keys", "show", "Main", "--json"], 0)):
-        proc = subprocess.run(
-            [sys.executable, "-c", _PROBE, *argv],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert f"LOADED [] CODE {code}" in proc.stderr, (argv, proc.stderr)
-        seen[argv[0]] = proc.stdout
+        seen[argv[0]] = _without_sqlalchemy(env, argv, code)
     assert [f["kind"] for f in json.loads(seen["check"])["findings"]] == ["no_targets"]
     assert json.loads(seen["keys"])["name"] == "Main"

@@ -27,9 +27,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pplx_tui.config import DB_COMPANIONS, ensure_data_folder
+from pplx_tui.config import DB_COMPANIONS, DB_NAME, ensure_data_folder
 from pplx_tui.core.dburl import PgUrl
-from pplx_tui.core.errors import EnvironmentUnusable
+from pplx_tui.core.errors import EnvironmentUnusable, PplxError
 from pplx_tui.store.migrations import SCHEMA_VERSION, migrate, schema_version
 from pplx_tui.system import files
 from pplx_tui.system.locks import held, lock_path_for
@@ -205,13 +205,8 @@ def prepare_database(path: Path) -> tuple[int, int]:
                 "one it wrote, and it did not start a new one over it",
             )
         head = files.read_head(path, len(SQLITE_MAGIC))
-    except files.FileRefused as exc:
-        raise _refused(exc) from None
-    except OSError as exc:
-        raise EnvironmentUnusable(
-            f"The inventory database {path} cannot be prepared: {files.describe(exc)}.",
-            hint="Nothing was changed.",
-        ) from None
+    except (files.FileRefused, OSError) as exc:
+        raise _not_prepared(path, exc) from None
     except sqlite3.Error as exc:  # building a new inventory failed
         raise database_error(path, exc) from None
     if head != SQLITE_MAGIC:
@@ -241,6 +236,18 @@ def prepare_database(path: Path) -> tuple[int, int]:
         con.close()
     secure_files(path)
     return (0 if created else found), now
+
+
+def _not_prepared(where: Path, exc: files.FileRefused | OSError) -> PplxError:
+    """A refusal from the data folder as it is, an OS error as the one line for ``where``
+    (the inventory file, or the data folder in team mode)."""
+    if isinstance(exc, files.FileRefused):
+        return _refused(exc)
+    what = "inventory database" if where.name == DB_NAME else "data folder"
+    return EnvironmentUnusable(
+        f"The {what} {where} cannot be prepared: {files.describe(exc)}.",
+        hint="Nothing was changed.",
+    )
 
 
 def _refused(exc: files.FileRefused) -> files.FileRefused:
@@ -327,13 +334,8 @@ class Database:
             # checked as strictly as when the inventory file lives there.
             try:
                 ensure_data_folder(path.parent)
-            except files.FileRefused as exc:
-                raise _refused(exc) from None
-            except OSError as exc:
-                raise EnvironmentUnusable(
-                    f"The data folder {path.parent} cannot be prepared: {files.describe(exc)}.",
-                    hint="Nothing was changed.",
-                ) from None
+            except (files.FileRefused, OSError) as exc:
+                raise _not_prepared(path.parent, exc) from None
             self.found_version, self.version = prepare_pg(url)
         self.created = self.found_version == 0
         self.on_audit_commit: AuditCommitHook | None = None
