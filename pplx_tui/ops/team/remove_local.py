@@ -166,7 +166,8 @@ def finish_interrupted_move(path: Path) -> None:
 def _what_would_be_copied(report: MigrationReport) -> str:
     parts = [f"{c.copied} {name}" for name, c in report.tables.items() if c.copied]
     if report.secrets_copied:
-        parts.append(f"{report.secrets_copied} secrets")
+        n = report.secrets_copied
+        parts.append(f"{n} secret{'s' if n != 1 else ''}")
     if not parts:
         return "the migration did not finish (its `team.migrate` event is not recorded)"
     return ", ".join(parts) + " would still be copied"
