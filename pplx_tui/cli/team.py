@@ -207,7 +207,7 @@ def _say(report: MigrationReport, *, secrets_where: str) -> None:
             "`pplx-tui resume` continues them in team mode."
         )
     out("The local inventory and keyring were left as they are:")
-    out("remove them once the team works from the new stores.")
+    out("`pplx-tui team migrate --remove-local` removes them once the team works from here.")
 
 
 _REMOVAL_INTERRUPTED = (
