@@ -136,7 +136,7 @@ def test_refused_before_the_migration_and_after_a_key_added_locally(
     assert "Later" not in [k["name"] for k in _keys(cli, env)]
 
 
-@pytest.mark.parametrize("how", ["changed", "destroyed"])
+@pytest.mark.parametrize("how", ["changed", "destroyed", "keyring changed", "both gone"])
 def test_refused_when_vault_no_longer_holds_a_secret_as_the_keyring_does(
     how: str,
     cli: Cli,
@@ -151,16 +151,26 @@ def test_refused_when_vault_no_longer_holds_a_secret_as_the_keyring_does(
     refs = _local_refs(cli.home)
     store = SecretStore()
     (ref,) = [r for r in refs if store.get(r) == secrets["Key-1"]]
+    kept = secrets["Key-1"]
     if how == "changed":
         bao.request("POST", _vault_path(ref), json={"data": {"token": emulator.add_token()}})
         words: tuple[str, ...] = ("another secret", "'Key-1'")
-    else:
+    elif how == "destroyed":
         bao.request("DELETE", f"secret/metadata/pplx-tui/{ref}")
         words = ("(1 secret would still be copied)", "`pplx-tui team migrate`")
+    elif how == "keyring changed":  # the keyring's value is not the one Vault holds
+        kept = emulator.add_token()
+        store.put(ref, kept)
+        words = ("holds another secret for 'Key-1'", "the keyring's is kept")
+    else:  # a removal stopped after this entry, then Vault lost it: nowhere left
+        assert store.delete(ref)
+        bao.request("DELETE", f"secret/metadata/pplx-tui/{ref}")
+        kept = None
+        words = ("does not hold the secret of 'Key-1'", "no longer holds it either")
     before = _snapshot(cli.home)
     _refused(cli, env, *words)
     assert _snapshot(cli.home) == before
-    assert store.get(ref) == secrets["Key-1"]
+    assert store.get(ref) == kept
 
 
 def test_the_local_copy_is_removed_and_the_team_works_on_from_vault(

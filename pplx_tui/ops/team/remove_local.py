@@ -259,27 +259,27 @@ def check_local_copy(source: Side, dest: Side, *, path: Path, now: datetime) -> 
 # -- the removal -------------------------------------------------------------------------
 
 
-def _free_aside(path: Path, when: str) -> Path:
+def _aside(path: Path, when: str, n: int) -> Path:
     base = f"{path.name}{ASIDE_MARK}{when}"
-    n = 0
-    while True:
-        name = base if n == 0 else f"{base}.{n}"
-        aside = path.parent / name
-        taken = [aside, *(Path(f"{aside}{c}") for c in DB_COMPANIONS)]
-        if not any(os.path.lexists(p) for p in taken):
-            return aside
-        n += 1
+    return path.parent / (base if n == 0 else f"{base}.{n}")
 
 
 def move_aside(path: Path, when: str) -> list[tuple[str, str]]:
-    """Rename the database and its companions aside (see the module docstring)."""
+    """Rename the database and its companions aside (see the module docstring): the first
+    of ``<name>.migrated-<when>``, then ``.1``, ``.2``... of which neither the database's
+    nor a companion's name is taken."""
+    n = 0
     while True:
-        aside = _free_aside(path, when)
+        aside = _aside(path, when, n)
+        n += 1
+        taken = [aside, *(Path(f"{aside}{c}") for c in DB_COMPANIONS)]
+        if any(os.path.lexists(p) for p in taken):
+            continue
         try:
             files.rename_new(path, aside)
-            break
         except FileExistsError:  # taken between the look and the rename: the next one
             continue
+        break
     moved = [(str(path), str(aside))]
     for c in DB_COMPANIONS:
         src, dst = Path(f"{path}{c}"), Path(f"{aside}{c}")
