@@ -151,7 +151,7 @@ def test_refused_when_vault_no_longer_holds_a_secret_as_the_keyring_does(
     refs = _local_refs(cli.home)
     store = SecretStore()
     (ref,) = [r for r in refs if store.get(r) == secrets["Key-1"]]
-    kept = secrets["Key-1"]
+    kept: str | None = secrets["Key-1"]
     if how == "changed":
         bao.request("POST", _vault_path(ref), json={"data": {"token": emulator.add_token()}})
         words: tuple[str, ...] = ("another secret", "'Key-1'")
