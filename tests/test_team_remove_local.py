@@ -334,3 +334,31 @@ def test_a_file_already_aside_is_never_overwritten(
     assert (home / f"{ASIDE}.1-wal").read_bytes() == b"its journal"
     assert (home / f"{ASIDE}.2").read_bytes()[:100] == original
     assert not os.path.lexists(home / "inventory.db")
+
+
+def test_rename_new_never_replaces_and_never_follows_a_link(tmp_path: Path) -> None:
+    from pplx_tui.system.files import FileRefused, rename_new
+
+    src, dst = tmp_path / "inventory.db", tmp_path / ASIDE
+    src.write_bytes(b"the inventory")
+    dst.write_bytes(b"an earlier inventory")
+    with pytest.raises(FileExistsError):
+        rename_new(src, dst)
+    assert (src.read_bytes(), dst.read_bytes()) == (b"the inventory", b"an earlier inventory")
+    dangling = tmp_path / f"{ASIDE}.1"
+    dangling.symlink_to(tmp_path / "nowhere")  # a link is a taken name, not followed
+    with pytest.raises(FileExistsError):
+        rename_new(src, dangling)
+    assert not (tmp_path / "nowhere").exists()
+
+    link = tmp_path / "link.db"
+    link.symlink_to(src)
+    with pytest.raises(FileRefused, match="symbolic link"):
+        rename_new(link, tmp_path / "elsewhere")
+    assert link.is_symlink()
+    assert not os.path.lexists(tmp_path / "elsewhere")
+
+    rename_new(src, tmp_path / f"{ASIDE}.2")
+    assert not os.path.lexists(src)
+    assert (tmp_path / f"{ASIDE}.2").read_bytes() == b"the inventory"
+    assert (tmp_path / f"{ASIDE}.2").stat().st_nlink == 1
