@@ -17,6 +17,7 @@ import pytest
 from sqlmodel import col, select
 
 from pplx_tui.ops.anchor import anchor_ref
+from pplx_tui.ops.team import moved_aside
 from pplx_tui.sandbox.emulator import Emulator
 from pplx_tui.secrets.store import SecretStore
 from pplx_tui.store.db import Database
@@ -362,3 +363,89 @@ def test_rename_new_never_replaces_and_never_follows_a_link(tmp_path: Path) -> N
     assert not os.path.lexists(src)
     assert (tmp_path / f"{ASIDE}.2").read_bytes() == b"the inventory"
     assert (tmp_path / f"{ASIDE}.2").stat().st_nlink == 1
+
+
+def test_a_link_at_the_inventory_is_refused_and_nothing_is_removed(
+    cli: Cli,
+    emulator: Emulator,
+    bao: BaoServer,
+    postgres_db: PgDatabase,
+    real_keyring: SecretService,
+) -> None:
+    del real_keyring
+    env = _team_env(postgres_db, bao)
+    _migrated(cli, emulator, env)
+    refs = _in_keyring(list(_local_refs(cli.home)))
+    real = cli.home.parent / f"{cli.home.name}-elsewhere.db"
+    (cli.home / "inventory.db").rename(real)
+    (cli.home / "inventory.db").symlink_to(real)
+    r = cli(*REMOVE, "--yes", env=env)
+    assert r.code == 3, (r.stdout, r.stderr)
+    (line,) = r.stderr.strip().splitlines()
+    assert "symbolic link" in line
+    assert (cli.home / "inventory.db").is_symlink()
+    assert real.exists()
+    assert _in_keyring(refs) == refs
+    assert moved_aside(cli.home / "inventory.db") == []
+
+
+class _LockProbe:
+    """The real keyring, and at each deletion a look at whether a solo process could write
+    the local inventory now (it must not: the removal holds its write lock)."""
+
+    def __init__(self, path: Path) -> None:
+        self.store = SecretStore()
+        self.path = path
+        self.where = self.store.where
+        self.writable: list[bool] = []
+
+    def get(self, ref: str) -> str | None:
+        return self.store.get(ref)
+
+    def delete(self, ref: str) -> bool:
+        import sqlite3
+
+        con = sqlite3.connect(self.path, timeout=0, isolation_level=None)
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            con.execute("ROLLBACK")
+            self.writable.append(True)
+        except sqlite3.OperationalError as exc:
+            self.writable.append("locked" not in str(exc))
+        finally:
+            con.close()
+        return self.store.delete(ref)
+
+
+def test_no_solo_process_can_write_the_inventory_while_it_is_checked_and_emptied(
+    cli: Cli,
+    emulator: Emulator,
+    bao: BaoServer,
+    postgres_db: PgDatabase,
+    real_keyring: SecretService,
+) -> None:
+    from typing import cast
+
+    from pplx_tui.core.clock import FixedClock
+    from pplx_tui.core.dburl import parse_pg_url
+    from pplx_tui.ops.team import Side, remove_local_copy
+    from pplx_tui.secrets.store import Secrets
+    from pplx_tui.secrets.vault import VaultSecretStore
+    from tests.conftest import FIXED_NOW
+
+    del real_keyring
+    env = _team_env(postgres_db, bao)
+    _migrated(cli, emulator, env)
+    path = cli.home / "inventory.db"
+    probe = _LockProbe(path)
+    source = Side(Database(path), cast(Secrets, probe), str(path))
+    team_db = Database(cli.home / "unused.db", parse_pg_url(postgres_db.url))
+    dest = Side(team_db, VaultSecretStore(env=env), team_db.where)
+    try:
+        now = FixedClock(FIXED_NOW).now()
+        report = remove_local_copy(source, dest, path=path, now=now)
+    finally:
+        team_db.close()
+    assert report.removed
+    assert probe.writable == [False] * 4  # three secrets, then the audit anchor
+    assert (cli.home / ASIDE).exists()
