@@ -1,14 +1,25 @@
-"""``pplx-tui team init`` and ``pplx-tui team migrate`` (see :mod:`pplx_tui.ops.team`).
+"""``pplx-tui team init``, ``pplx-tui team migrate`` and ``team migrate --remove-local``
+(see :mod:`pplx_tui.ops.team`).
 
-Both need the team stores configured: ``PPLX_TUI_DATABASE_URL`` (or ``[inventory] url``) and
+All need the team stores configured: ``PPLX_TUI_DATABASE_URL`` (or ``[inventory] url``) and
 ``PPLX_TUI_SECRETS=vault`` with ``VAULT_ADDR`` and a token. ``team migrate`` reads the local
 inventory (the SQLite file in the data folder) and the OS keyring, whatever those settings
 say, and leaves both as they were.
+
+``team migrate --remove-local`` copies nothing: once migrate's own plan finds nothing left to
+copy and every secret of the keyring is read back from Vault with its fingerprint, it deletes
+the local inventory's keyring entries (and its audit anchor) and moves ``inventory.db`` aside
+as ``inventory.db.migrated-<UTC stamp>`` (:mod:`pplx_tui.ops.team.remove_local`). It asks
+first (how many keys and secrets, which file) unless ``--yes``; without a terminal it needs
+``--yes``. Refused (exit 2, nothing removed) when anything is not in the team stores. A rerun
+finishes an interrupted removal; once the file is aside it says there is no local inventory
+left and exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +29,7 @@ from pplx_tui.core.errors import BadInput
 
 if TYPE_CHECKING:
     from pplx_tui.config import Settings
-    from pplx_tui.ops.team import MigrationProgress, MigrationReport
+    from pplx_tui.ops.team import LocalCopy, MigrationProgress, MigrationReport, RemovalReport
 
 
 def register(sub: Any) -> None:
@@ -40,7 +51,17 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--dry-run",
         action="store_true",
-        help="say what would be copied, and write nothing",
+        help="say what would be copied (with --remove-local: removed), and change nothing",
+    )
+    p.add_argument(
+        "--remove-local",
+        action="store_true",
+        help="copy nothing: once the team stores hold all of the local inventory (each secret "
+        "read back from Vault), delete its keyring entries and move inventory.db aside as "
+        "inventory.db.migrated-<UTC stamp>",
+    )
+    p.add_argument(
+        "--yes", action="store_true", help="with --remove-local: do not ask for confirmation"
     )
     p.set_defaults(func=cmd_team_migrate)
 
@@ -111,6 +132,10 @@ def cmd_team_migrate(args: argparse.Namespace) -> int:
     from pplx_tui.secrets.store import SecretStore
     from pplx_tui.store.db import Database
 
+    if args.remove_local:
+        return _remove_local(args)
+    if args.yes:
+        raise BadInput("--yes goes with --remove-local (a migration asks nothing).")
     settings = _team_settings()
     local_path = settings.paths.db_path
     if not local_path.exists():
@@ -182,4 +207,110 @@ def _say(report: MigrationReport, *, secrets_where: str) -> None:
             "`pplx-tui resume` continues them in team mode."
         )
     out("The local inventory and keyring were left as they are:")
-    out("remove them once the team works from the new stores.")
+    out("`pplx-tui team migrate --remove-local` removes them once the team works from here.")
+
+
+_REMOVAL_INTERRUPTED = (
+    "Interrupted: what was removed stays removed (each of those secrets is in Vault); run "
+    "`pplx-tui team migrate --remove-local` again to finish."
+)
+
+
+def _remove_local(args: argparse.Namespace) -> int:
+    from pplx_tui.cli.prompts import confirm, interactive
+    from pplx_tui.ops.context import open_services
+    from pplx_tui.ops.team import (
+        RemovalReport,
+        Side,
+        check_local_copy,
+        finish_interrupted_move,
+        moved_aside,
+        remove_local_copy,
+    )
+    from pplx_tui.secrets.store import SecretStore
+    from pplx_tui.store.db import Database
+
+    settings = _team_settings()
+    local_path = settings.paths.db_path
+    finish_interrupted_move(local_path)
+    if not os.path.lexists(local_path):
+        assert settings.database_url is not None
+        aside = moved_aside(local_path)
+        note = f"there is no local inventory at {local_path}: nothing to remove" + (
+            f" (moved aside before: {aside[-1].name})" if aside else ""
+        )
+        report = RemovalReport(
+            path=str(local_path),
+            destination=settings.database_url.shown,
+            removed=False,
+            dry_run=args.dry_run,
+            note=note,
+        )
+        if args.json:
+            emit_json(report.to_json())
+        else:
+            out(note[0].upper() + note[1:] + ".")
+        return 0
+    source = Side(Database(local_path), SecretStore(), str(local_path))
+    try:
+        svc = open_services(settings)
+        try:
+            dest = Side(svc.db, svc.secrets, svc.db.where)
+            with interruptible(_REMOVAL_INTERRUPTED):
+                if not args.dry_run and not args.yes:
+                    found = check_local_copy(source, dest, path=local_path, now=svc.now())
+                    if not interactive():
+                        raise BadInput(
+                            "Removing the local copy needs a confirmation: run it on a "
+                            "terminal, or add --yes.",
+                            hint="Nothing was removed.",
+                        )
+                    confirm(_question(found), yes=False)
+                report = remove_local_copy(
+                    source, dest, path=local_path, now=svc.now(), dry_run=args.dry_run
+                )
+        finally:
+            svc.close()
+    finally:
+        source.db.close()
+    if args.json:
+        emit_json(report.to_json())
+    else:
+        _say_removed(report, vault=dest.secrets.where)
+    if report.note:
+        err(f"pplx-tui: {report.note}.")
+        return 1
+    return 0
+
+
+def _question(found: LocalCopy) -> str:
+    n = len(found.refs)
+    anchor = " and the audit anchor" if found.anchor_ref else ""
+    return (
+        f"Remove the local copy of {found.keys} key{'s' if found.keys != 1 else ''}: delete "
+        f"{n} secret{'s' if n != 1 else ''}{anchor} from the keyring, and move "
+        f"{found.path} aside as {found.path.name}.migrated-<UTC stamp>?"
+    )
+
+
+def _say_removed(report: RemovalReport, *, vault: str) -> None:
+    gone = f" ({report.secrets_already_gone} already gone)" if report.secrets_already_gone else ""
+    anchor = ", and the audit anchor" if report.anchor_deleted else ""
+    if report.dry_run:
+        out(
+            f"Dry run: the team stores hold all of {cell(report.path)} ({report.keys} keys, "
+            f"{report.versions} versions)."
+        )
+        out(
+            f"Would delete {report.secrets_deleted} secrets from the keyring{gone}{anchor}, "
+            f"and move {cell(report.path)} aside. Nothing was removed."
+        )
+        return
+    out(f"Removed the local copy of {report.keys} keys ({report.versions} versions):")
+    out(f"  keyring: {report.secrets_deleted} secrets deleted{gone}{anchor}")
+    for old, new in report.moved:
+        out(f"  moved aside: {cell(old)} -> {cell(new)}")
+    out(
+        f"Every key stays in the team inventory {cell(report.destination)} and its secrets "
+        f"in {vault}."
+    )

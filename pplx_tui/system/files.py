@@ -421,3 +421,58 @@ def append_private(path: Path, data: bytes) -> None:
         _write_all(fd, data)
     finally:
         os.close(fd)
+
+
+#: What ``os.link`` says on a filesystem without hard links (FAT, some network mounts).
+_NO_LINK_ERRNOS = {
+    errno.EPERM,
+    errno.EXDEV,
+    errno.EMLINK,
+    getattr(errno, "ENOTSUP", -5),
+    getattr(errno, "EOPNOTSUPP", -6),
+}
+
+
+def rename_new(path: Path, new: Path) -> None:
+    """Rename the regular file ``path`` to ``new``, a name nothing holds yet: never over an
+    existing file (:class:`FileExistsError`), never through a link (a link at ``path`` is
+    refused with :class:`FileRefused`; a link at ``new`` is an existing name). Missing
+    ``path``: :class:`FileNotFoundError`.
+
+    POSIX: a hard link at ``new`` then the unlink of ``path`` (the link refuses an existing
+    name atomically); a kill between the two leaves both names on the one file, which
+    :func:`same_file` recognises. Where the filesystem has no hard links, and on Windows
+    (whose rename never replaces), a rename after checking that ``new`` is free."""
+    st = check_regular(path)
+    if st is None:
+        raise FileNotFoundError(errno.ENOENT, "no such file", str(path))
+    if sys.platform != "win32":
+        try:
+            os.link(path, new, follow_symlinks=False)
+        except FileExistsError:
+            raise
+        except OSError as exc:
+            if exc.errno not in _NO_LINK_ERRNOS:
+                raise
+        else:
+            if not same_file(path, new) or not _same_file(st, os.lstat(new)):
+                with contextlib.suppress(OSError):  # swapped since the check: undo the link
+                    new.unlink()
+                raise FileRefused(
+                    path, "changed while it was being moved; nothing was moved", kind="changed"
+                )
+            path.unlink()
+            _fsync_dir(new.parent)
+            return
+    if os.path.lexists(new):
+        raise FileExistsError(errno.EEXIST, "file exists", str(new))
+    path.rename(new)
+    _fsync_dir(new.parent)
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether the names ``a`` and ``b`` (links not followed) are the one file."""
+    try:
+        return _same_file(os.lstat(a), os.lstat(b))
+    except OSError:
+        return False

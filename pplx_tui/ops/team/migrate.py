@@ -375,7 +375,9 @@ def _plan_secrets(
 
 
 def _plan(source: Side, dest: Side, report: MigrationReport) -> _Plan:
-    with source.db.session() as s:
+    # The local side is only read (no write lock): ``team migrate --remove-local`` holds
+    # that lock while it plans, so no solo process changes the inventory meanwhile.
+    with source.db.read() as s:
         _check_source_chain(source, s)
         src = _read(s)
     with dest.db.session() as s:
