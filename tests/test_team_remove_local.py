@@ -258,6 +258,15 @@ def test_a_rerun_after_a_partial_removal_finishes_it(
     assert not os.path.lexists(cli.home / "inventory.db")
     assert (cli.home / ASIDE).stat().st_nlink == 1
 
+    # Killed after the database moved, before its -wal did: the rerun moves it beside the
+    # database aside (a new inventory made here must never meet an old write-ahead log).
+    wal = b"an old write-ahead log"
+    (cli.home / "inventory.db-wal").write_bytes(wal)
+    r = cli(*REMOVE, "--yes", env=env)
+    assert r.code == 0, r.stderr
+    assert not os.path.lexists(cli.home / "inventory.db-wal")
+    assert (cli.home / f"{ASIDE}-wal").read_bytes() == wal
+
 
 def test_without_a_terminal_it_needs_yes_and_removes_nothing(
     cli: Cli,

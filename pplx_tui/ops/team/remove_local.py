@@ -32,6 +32,7 @@ aside, a rerun finds no local inventory and says so (exit 0).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -140,9 +141,38 @@ def moved_aside(path: Path) -> list[Path]:
     return [path.parent / n for n in names if pattern.fullmatch(n)]
 
 
+def _newest_aside(path: Path) -> Path | None:
+    """The database aside of the latest removal (by its stamp, then its counter)."""
+
+    def order(p: Path) -> tuple[str, int]:
+        stamp, _, counter = p.name[len(path.name) + len(ASIDE_MARK) :].partition(".")
+        return stamp, int(counter or 0)
+
+    found = moved_aside(path)
+    return max(found, key=order) if found else None
+
+
 def finish_interrupted_move(path: Path) -> None:
-    """A removal killed between the hard link and the unlink of a rename (``files.rename_new``)
-    left the file under both names: drop the old name (the new one holds the file)."""
+    """Finish a removal killed while it moved the files aside: a rename cut between its hard
+    link and its unlink (``files.rename_new``) left a file under both names (the old name is
+    dropped, the new one holds it); a database moved without its ``-wal`` or ``-shm`` left
+    those behind (moved beside the newest database aside, never over a file there, so a new
+    inventory made here never meets an old write-ahead log)."""
+    _drop_doubled_names(path)
+    if os.path.lexists(path):
+        return
+    aside = _newest_aside(path)
+    if aside is None:
+        return
+    for c in DB_COMPANIONS:
+        src, dst = Path(f"{path}{c}"), Path(f"{aside}{c}")
+        if files.check_regular(src) is None or os.path.lexists(dst):
+            continue
+        with contextlib.suppress(FileExistsError):  # taken meanwhile: left where it is
+            files.rename_new(src, dst)
+
+
+def _drop_doubled_names(path: Path) -> None:
     pattern = _aside_names(path)
     try:
         names = [e.name for e in path.parent.iterdir()]
