@@ -458,3 +458,35 @@ def test_no_solo_process_can_write_the_inventory_while_it_is_checked_and_emptied
     assert report.removed
     assert probe.writable == [False] * 4  # three secrets, then the audit anchor
     assert (cli.home / ASIDE).exists()
+
+
+def test_a_solo_inventory_whose_secrets_are_in_vault_moves_and_is_removed(
+    cli: Cli,
+    emulator: Emulator,
+    bao: BaoServer,
+    postgres_db: PgDatabase,
+    real_keyring: SecretService,
+) -> None:
+    """Solo with `PPLX_TUI_SECRETS=vault` (SQLite inventory, secrets already in the team's
+    Vault): migrate copies the rows and finds every secret already there; remove-local
+    deletes nothing from the keyring (it holds none) and moves the file aside."""
+    del real_keyring
+    env = _team_env(postgres_db, bao)
+    solo_env = {k: v for k, v in env.items() if k != "PPLX_TUI_DATABASE_URL"}
+    tokens = [emulator.bootstrap_key, emulator.add_token()]
+    for i, token in enumerate(tokens):
+        _ok(cli, "keys", "add", f"Key-{i}", input=token, env=solo_env)
+    assert _in_keyring(list(_local_refs(cli.home))) == []  # Vault holds them, not the keyring
+    _ok(cli, "team", "init", env=env)
+    report = json.loads(_ok(cli, "team", "migrate", "--json", env=env))
+    assert report["secrets"]["already_there"] == 2, report
+    assert report["secrets"]["missing"] == []
+    assert _keys(cli, env) == _keys(cli, solo_env)
+
+    removed = json.loads(_ok(cli, *REMOVE, "--yes", "--json", env=env))
+    assert removed["removed"] is True
+    assert removed["secrets"] == {"deleted": 0, "already_gone": 2}  # in Vault, not the keyring
+    assert not os.path.lexists(cli.home / "inventory.db")
+    for i, token in enumerate(tokens):
+        shown = _ok(cli, "keys", "show", f"Key-{i}", "--reveal", env=env)
+        assert shown.strip().endswith(token)
