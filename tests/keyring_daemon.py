@@ -68,6 +68,48 @@ def start_secret_service(base: Path, password: bytes) -> tuple[dict[str, str], s
     Returns, once the keyring serves an unlocked default collection, the environment to use
     (``DBUS_SESSION_BUS_ADDRESS`` set), the bus address and the bus daemon's pid (stopping it
     stops the keyring daemon too)."""
+    env, address, pid = start_private_bus(base)
+    log = base / "gnome-keyring-daemon.log"
+    daemon = spawn_keyring_daemon(env, log, password)
+    try:
+        wait_until_serving(address, daemon, log)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        daemon.kill()  # a daemon not yet on the bus would outlive it
+        raise
+    return env, address, pid
+
+
+def spawn_keyring_daemon(
+    env: dict[str, str], log: Path, password: bytes | None
+) -> subprocess.Popen[bytes]:
+    """``gnome-keyring-daemon --foreground`` (with ``--unlock`` and ``password`` on its stdin if
+    given), its output in ``log``; a thread reaps it whenever it exits (it does when its bus
+    stops, once it is on the bus)."""
+    unlock = ["--unlock"] if password is not None else []
+    with log.open("wb") as out:
+        daemon = subprocess.Popen(
+            ["gnome-keyring-daemon", "--foreground", *unlock, "--components=secrets"],
+            stdin=subprocess.PIPE,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    threading.Thread(target=daemon.wait, name="gnome-keyring-daemon reaper", daemon=True).start()
+    assert daemon.stdin is not None
+    with contextlib.suppress(BrokenPipeError):  # an early exit is reported by the wait
+        daemon.stdin.write(password or b"")  # read up to EOF: the whole input is the password
+    with contextlib.suppress(BrokenPipeError):
+        daemon.stdin.close()
+    return daemon
+
+
+def start_private_bus(base: Path) -> tuple[dict[str, str], str, int]:
+    """A session bus on which nothing can be activated, for processes with ``base`` as their
+    HOME and XDG folders: their environment (``DBUS_SESSION_BUS_ADDRESS`` set), the bus address
+    and the bus daemon's pid."""
     env = {k: v for k, v in os.environ.items() if k not in FOREIGN_VARIABLES}
     env.update(
         HOME=str(base),
@@ -89,29 +131,6 @@ def start_secret_service(base: Path, password: bytes) -> tuple[dict[str, str], s
     lines = proc.stdout.split()
     address, pid = lines[0], int(lines[1])
     env["DBUS_SESSION_BUS_ADDRESS"] = address
-    log_path = base / "gnome-keyring-daemon.log"
-    with log_path.open("wb") as log:
-        daemon = subprocess.Popen(
-            ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
-            stdin=subprocess.PIPE,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-    # Reaps the daemon whenever it exits (it does when the bus stops), so no zombie is left
-    threading.Thread(target=daemon.wait, name="gnome-keyring-daemon reaper", daemon=True).start()
-    try:
-        assert daemon.stdin is not None
-        with contextlib.suppress(BrokenPipeError):  # an early exit is reported below
-            daemon.stdin.write(password)  # read up to EOF: the whole input is the password
-            daemon.stdin.close()
-        wait_until_serving(address, daemon, log_path)
-    except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        daemon.kill()  # a daemon not yet on the bus would outlive it
-        raise
     return env, address, pid
 
 
