@@ -2,30 +2,39 @@
 started headless: for the tests (tests/conftest.py) and the benchmarks that need the real
 keyring (benchmarks/exec.py). Linux only; nothing here runs at import time.
 
-Two races made the tests fail under load (``Item is locked!``, ``The keyring is locked``,
-``Prompt dismissed``); both are closed here:
+Three things made the tests fail under load (``Item is locked!``, ``The keyring is locked``,
+``Prompt dismissed``); all are handled here:
 
-- ``gnome-keyring-daemon --unlock`` (without ``--foreground``) forks and its first process exits
-  at once; the child unlocks the login keyring, then connects to the bus and takes
-  ``org.freedesktop.secrets`` later. A client calling the name in between made a stock session
-  bus *activate* a second daemon (``/usr/share/dbus-1/services/org.freedesktop.secrets.service``:
-  ``--start``, no password), which found no login collection or a locked one and could win
-  the name. Our bus has no service folders, so nothing can be activated on it.
+- ``gnome-keyring-daemon --unlock`` forks and its first process exits at once; the child
+  unlocks the login keyring, then connects to the bus and takes ``org.freedesktop.secrets``
+  later. A client calling the name in between made a stock session bus *activate* a second
+  daemon (``/usr/share/dbus-1/services/org.freedesktop.secrets.service``: ``--start``, no
+  password), which found no login collection or a locked one and could win the name.
+- gnome-keyring-daemon aborts when a client disconnects while one of its calls is queued
+  (``gkd_secret_service_get_pkcs11_session: assertion 'client' failed``, then
+  ``invoke_get_property_in_idle_cb: assertion failed``: an upstream bug that connect, read,
+  disconnect clients such as ``keyring`` trip, more often on a loaded machine). A stock bus
+  then activated a passwordless daemon: every later test of that worker saw a locked keyring.
 - Returning before the daemon served let the first client (``secretstorage``'s
-  ``get_default_collection``, as ``keyring`` and ``clear_secret_service`` use it) find no
-  ``default`` alias and *create* a collection, which needs a prompt that a headless bus
-  dismisses. We run the daemon in the foreground (so we know its pid) and return only once the
-  bus shows it owning the name with the ``default`` alias on an unlocked collection, read
-  without creating anything.
+  ``get_default_collection``) find no ``default`` alias and *create* a collection, which needs
+  a prompt that a headless bus dismisses.
+
+So our bus knows one service only, ``org.freedesktop.secrets``, and it is ours: D-Bus
+activation runs ``gnome-keyring-daemon --foreground --unlock`` with the password, the first
+time a client (or this helper) calls the name and again after a crash, while the bus holds
+the callers' messages until the daemon owns the name. Nothing else can be activated (no
+standard service folders). ``start_secret_service`` returns once the bus shows a daemon of
+this service owning the name with the ``default`` alias on an unlocked collection, read
+without creating anything.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import subprocess
-import threading
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -34,9 +43,10 @@ from tests.waiting import wait_until
 SECRETS = "org.freedesktop.secrets"
 START_TIMEOUT = 30.0  # seconds for the daemon to serve an unlocked default collection
 CALL_TIMEOUT = 5.0  # seconds for one D-Bus call while waiting
+PASSWORD_ENV = "PPLX_TUI_TEST_KEYRING_PASSWORD"  # the bus daemon's only, for the launcher
 
-# The stock session.conf without <standard_session_servicedirs/> and its includes: no service
-# can be activated on this bus (ListActivatableNames lists only the bus itself).
+# The stock session.conf (its limits too: the built-in ones allow 256 connections per user)
+# without <standard_session_servicedirs/> and its includes; {servicedir} is ours.
 BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
@@ -44,12 +54,37 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
   <keep_umask/>
   <listen>unix:tmpdir=/tmp</listen>
   <auth>EXTERNAL</auth>
+  {servicedir}
   <policy context="default">
     <allow send_destination="*" eavesdrop="true"/>
     <allow eavesdrop="true"/>
     <allow own="*"/>
   </policy>
+  <limit name="max_incoming_bytes">1000000000</limit>
+  <limit name="max_incoming_unix_fds">250000000</limit>
+  <limit name="max_outgoing_bytes">1000000000</limit>
+  <limit name="max_outgoing_unix_fds">250000000</limit>
+  <limit name="max_message_size">1000000000</limit>
+  <limit name="service_start_timeout">120000</limit>
+  <limit name="auth_timeout">240000</limit>
+  <limit name="pending_fd_timeout">150000</limit>
+  <limit name="max_completed_connections">100000</limit>
+  <limit name="max_incomplete_connections">10000</limit>
+  <limit name="max_connections_per_user">100000</limit>
+  <limit name="max_pending_service_starts">10000</limit>
+  <limit name="max_names_per_connection">50000</limit>
+  <limit name="max_match_rules_per_connection">50000</limit>
+  <limit name="max_replies_per_connection">50000</limit>
 </busconfig>
+"""
+
+# Started by the bus whenever nobody owns org.freedesktop.secrets; the password reaches the
+# daemon on its stdin (read up to EOF) and is in no file and no environment of the daemon.
+LAUNCHER = """#!/bin/sh
+printf '%s' "${var}" | {{
+  unset {var}
+  exec gnome-keyring-daemon --foreground --unlock --components=secrets
+}} >>{log} 2>&1
 """
 
 # A developer's desktop session must not leak into the private one.
@@ -59,6 +94,7 @@ FOREIGN_VARIABLES = (
     "DBUS_STARTER_BUS_TYPE",
     "GNOME_KEYRING_CONTROL",
     "GNOME_KEYRING_PID",
+    PASSWORD_ENV,
 )
 
 
@@ -68,48 +104,32 @@ def start_secret_service(base: Path, password: bytes) -> tuple[dict[str, str], s
     Returns, once the keyring serves an unlocked default collection, the environment to use
     (``DBUS_SESSION_BUS_ADDRESS`` set), the bus address and the bus daemon's pid (stopping it
     stops the keyring daemon too)."""
-    env, address, pid = start_private_bus(base)
-    log = base / "gnome-keyring-daemon.log"
-    daemon = spawn_keyring_daemon(env, log, password)
+    env, address, pid = start_private_bus(base, password)
     try:
-        wait_until_serving(address, daemon, log)
+        from jeepney.bus_messages import message_bus
+        from jeepney.io.blocking import open_dbus_connection
+
+        con = open_dbus_connection(address)
+        try:  # returns once the name is owned (or the activation failed)
+            _call(con, message_bus.StartServiceByName(SECRETS), timeout=START_TIMEOUT)
+        finally:
+            con.close()
+        wait_until_serving(address, base)
     except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        daemon.kill()  # a daemon not yet on the bus would outlive it
+        stop_bus(pid)
         raise
     return env, address, pid
 
 
-def spawn_keyring_daemon(
-    env: dict[str, str], log: Path, password: bytes | None
-) -> subprocess.Popen[bytes]:
-    """``gnome-keyring-daemon --foreground`` (with ``--unlock`` and ``password`` on its stdin if
-    given), its output in ``log``; a thread reaps it whenever it exits (it does when its bus
-    stops, once it is on the bus)."""
-    unlock = ["--unlock"] if password is not None else []
-    with log.open("wb") as out:
-        daemon = subprocess.Popen(
-            ["gnome-keyring-daemon", "--foreground", *unlock, "--components=secrets"],
-            stdin=subprocess.PIPE,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-    threading.Thread(target=daemon.wait, name="gnome-keyring-daemon reaper", daemon=True).start()
-    assert daemon.stdin is not None
-    with contextlib.suppress(BrokenPipeError):  # an early exit is reported by the wait
-        daemon.stdin.write(password or b"")  # read up to EOF: the whole input is the password
-    with contextlib.suppress(BrokenPipeError):
-        daemon.stdin.close()
-    return daemon
+def keyring_log(base: Path) -> Path:
+    """Where the daemons of the service under ``base`` write their messages."""
+    return base / "gnome-keyring-daemon.log"
 
 
-def start_private_bus(base: Path) -> tuple[dict[str, str], str, int]:
-    """A session bus on which nothing can be activated, for processes with ``base`` as their
-    HOME and XDG folders: their environment (``DBUS_SESSION_BUS_ADDRESS`` set), the bus address
-    and the bus daemon's pid."""
+def start_private_bus(base: Path, password: bytes | None) -> tuple[dict[str, str], str, int]:
+    """A session bus for processes with ``base`` as their HOME and XDG folders, on which only
+    our unlocked gnome-keyring-daemon can be activated (nothing at all without ``password``):
+    the clients' environment (``DBUS_SESSION_BUS_ADDRESS`` set), the address, the bus's pid."""
     env = {k: v for k, v in os.environ.items() if k not in FOREIGN_VARIABLES}
     env.update(
         HOME=str(base),
@@ -118,11 +138,25 @@ def start_private_bus(base: Path) -> tuple[dict[str, str], str, int]:
         XDG_CONFIG_HOME=str(base / "config"),
     )
     (base / "run").mkdir(mode=0o700, parents=True)
+    bus_env = dict(env)
+    servicedir = ""
+    if password is not None:
+        services = base / "dbus-services"
+        services.mkdir()
+        launcher = base / "start-gnome-keyring-daemon"
+        launcher.write_text(
+            LAUNCHER.format(var=PASSWORD_ENV, log=shlex.quote(str(keyring_log(base))))
+        )
+        (services / f"{SECRETS}.service").write_text(
+            f'[D-BUS Service]\nName={SECRETS}\nExec=/bin/sh "{launcher}"\n'
+        )
+        servicedir = f"<servicedir>{services}</servicedir>"
+        bus_env[PASSWORD_ENV] = password.decode()
     config = base / "session-bus.conf"
-    config.write_text(BUS_CONFIG)
+    config.write_text(BUS_CONFIG.format(servicedir=servicedir))
     proc = subprocess.run(
         ["dbus-daemon", f"--config-file={config}", "--fork", "--print-address=1", "--print-pid=1"],
-        env=env,
+        env=bus_env,
         capture_output=True,
         text=True,
         timeout=30,
@@ -134,45 +168,60 @@ def start_private_bus(base: Path) -> tuple[dict[str, str], str, int]:
     return env, address, pid
 
 
-def wait_until_serving(
-    address: str, daemon: subprocess.Popen[bytes], log: Path, timeout: float = START_TIMEOUT
-) -> None:
-    """Wait until ``daemon`` owns ``org.freedesktop.secrets`` on the bus at ``address`` and its
-    ``default`` alias names an unlocked collection. Only reads (NameHasOwner, ReadAlias, the
-    Locked property): never activates, creates or unlocks anything. Fails with the last state
-    seen and the daemon's ``log`` after ``timeout`` seconds, and at once if the daemon exits,
-    another process owns the name or the bus could activate one for it."""
+def stop_bus(pid: int) -> None:
+    """Stop a bus started here (its gnome-keyring-daemon exits with it)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+
+
+def wait_until_serving(address: str, base: Path, timeout: float = START_TIMEOUT) -> None:
+    """Wait until a gnome-keyring-daemon of the service under ``base`` owns
+    ``org.freedesktop.secrets`` on the bus at ``address`` and its ``default`` alias names an
+    unlocked collection. Only reads (NameHasOwner, ReadAlias, the Locked property): never
+    activates, creates or unlocks anything. Fails with the last state seen and the daemons' log
+    after ``timeout`` seconds, and at once if another process owns the name or the bus could
+    activate something else."""
     from jeepney.bus_messages import message_bus
     from jeepney.io.blocking import open_dbus_connection
 
     def fail(why: str) -> NoReturn:
-        said = log.read_text(errors="replace").strip() if log.exists() else ""
-        raise RuntimeError(f"{why}; its log: {said or '(empty)'}")
+        log = keyring_log(base)
+        said = log.read_text(errors="replace").strip()[-2000:] if log.exists() else ""
+        raise RuntimeError(f"{why}; the keyring's log: {said or '(empty)'}")
 
     con = open_dbus_connection(address)
     try:
-        if SECRETS in _call(con, message_bus.ListActivatableNames())[0]:
-            fail(f"{SECRETS} can be activated on the private bus {address}")
+        names = set(_call(con, message_bus.ListActivatableNames())[0])
+        if names - {"org.freedesktop.DBus", SECRETS}:
+            fail(f"the private bus {address} can activate {sorted(names)}")
         last = ["nothing checked yet"]
 
         def serving() -> bool:
-            if daemon.poll() is not None:
-                fail(f"gnome-keyring-daemon exited ({daemon.returncode}) before serving")
-            last[0] = _not_serving_because(con, daemon.pid)
+            last[0] = _not_serving_because(con, base)
             if last[0].startswith("!"):
                 fail(last[0][1:])
             return not last[0]
 
         try:
-            wait_until(serving, f"gnome-keyring-daemon (pid {daemon.pid}) to serve", timeout)
+            wait_until(serving, f"the Secret Service under {base} to serve", timeout)
         except AssertionError as e:
             fail(f"{e}: {last[0]}")
     finally:
         con.close()
 
 
-def _not_serving_because(con: Any, daemon_pid: int) -> str:
-    """Why the daemon does not serve an unlocked default collection yet: "" if it does, a
+def _is_our_daemon(pid: int, base: Path) -> bool:
+    mine = f"XDG_RUNTIME_DIR={base / 'run'}".encode()
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_bytes().strip()
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return comm == b"gnome-keyring-d" and mine in environ
+
+
+def _not_serving_because(con: Any, base: Path) -> str:
+    """Why no daemon of ours serves an unlocked default collection yet: "" if one does, a
     reason starting with "!" if it never will."""
     from jeepney import DBusAddress, DBusErrorResponse, Properties, new_method_call
     from jeepney.bus_messages import message_bus
@@ -181,8 +230,8 @@ def _not_serving_because(con: Any, daemon_pid: int) -> str:
         if not _call(con, message_bus.NameHasOwner(SECRETS))[0]:
             return f"nobody owns {SECRETS} yet"
         owner = int(_call(con, message_bus.GetConnectionUnixProcessID(SECRETS))[0])
-        if owner != daemon_pid:
-            return f"!{SECRETS} is owned by pid {owner}, not by our daemon (pid {daemon_pid})"
+        if not _is_our_daemon(owner, base):
+            return f"!{SECRETS} is owned by pid {owner}, not by a gnome-keyring-daemon of {base}"
         service = DBusAddress("/org/freedesktop/secrets", SECRETS, "org.freedesktop.Secret.Service")
         path = str(_call(con, new_method_call(service, "ReadAlias", "s", ("default",)))[0])
         if path == "/":
@@ -198,9 +247,9 @@ def _not_serving_because(con: Any, daemon_pid: int) -> str:
     return ""
 
 
-def _call(con: Any, message: Any) -> tuple[Any, ...]:
+def _call(con: Any, message: Any, timeout: float = CALL_TIMEOUT) -> tuple[Any, ...]:
     """The body of the reply to ``message``; DBusErrorResponse for an error reply."""
     from jeepney.wrappers import unwrap_msg
 
-    body: tuple[Any, ...] = unwrap_msg(con.send_and_get_reply(message, timeout=CALL_TIMEOUT))
+    body: tuple[Any, ...] = unwrap_msg(con.send_and_get_reply(message, timeout=timeout))
     return body
