@@ -37,6 +37,13 @@ def _team_env(db: PgDatabase, bao: BaoServer) -> dict[str, str]:
     return {"PPLX_TUI_DATABASE_URL": db.url, "PPLX_TUI_SECRETS": "vault", **bao.env(token)}
 
 
+@pytest.fixture
+def env(postgres_db: PgDatabase, bao: BaoServer, real_keyring: SecretService) -> dict[str, str]:
+    """The team stores' environment (alice's token), the local side on the real keyring."""
+    del real_keyring
+    return _team_env(postgres_db, bao)
+
+
 def _ok(cli: Cli, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> str:
     r = cli(*args, input=input, env=env)
     assert r.code == 0, (args, r.stdout, r.stderr)
@@ -112,14 +119,8 @@ def _vault_path(ref: str) -> str:
 
 
 def test_refused_before_the_migration_and_after_a_key_added_locally(
-    cli: Cli,
-    emulator: Emulator,
-    bao: BaoServer,
-    postgres_db: PgDatabase,
-    real_keyring: SecretService,
+    cli: Cli, emulator: Emulator, env: dict[str, str]
 ) -> None:
-    del real_keyring
-    env = _team_env(postgres_db, bao)
     _seed(cli, emulator)
     _ok(cli, "team", "init", env=env)
     before = _snapshot(cli.home)
@@ -143,11 +144,8 @@ def test_refused_when_vault_no_longer_holds_a_secret_as_the_keyring_does(
     cli: Cli,
     emulator: Emulator,
     bao: BaoServer,
-    postgres_db: PgDatabase,
-    real_keyring: SecretService,
+    env: dict[str, str],
 ) -> None:
-    del real_keyring
-    env = _team_env(postgres_db, bao)
     secrets = _migrated(cli, emulator, env)
     refs = _local_refs(cli.home)
     store = SecretStore()
@@ -175,14 +173,8 @@ def test_refused_when_vault_no_longer_holds_a_secret_as_the_keyring_does(
 
 
 def test_the_local_copy_is_removed_and_the_team_works_on_from_vault(
-    cli: Cli,
-    emulator: Emulator,
-    bao: BaoServer,
-    postgres_db: PgDatabase,
-    real_keyring: SecretService,
+    cli: Cli, emulator: Emulator, env: dict[str, str]
 ) -> None:
-    del real_keyring
-    env = _team_env(postgres_db, bao)
     secrets = _migrated(cli, emulator, env)
     solo = _keys(cli)
     refs = list(_local_refs(cli.home))
@@ -229,14 +221,8 @@ def test_the_local_copy_is_removed_and_the_team_works_on_from_vault(
 
 
 def test_a_rerun_after_a_partial_removal_finishes_it(
-    cli: Cli,
-    emulator: Emulator,
-    bao: BaoServer,
-    postgres_db: PgDatabase,
-    real_keyring: SecretService,
+    cli: Cli, emulator: Emulator, env: dict[str, str]
 ) -> None:
-    del real_keyring
-    env = _team_env(postgres_db, bao)
     _migrated(cli, emulator, env, keys=4)
     refs = _in_keyring(list(_local_refs(cli.home)))
     assert len(refs) == 4
@@ -269,14 +255,8 @@ def test_a_rerun_after_a_partial_removal_finishes_it(
 
 
 def test_without_a_terminal_it_needs_yes_and_removes_nothing(
-    cli: Cli,
-    emulator: Emulator,
-    bao: BaoServer,
-    postgres_db: PgDatabase,
-    real_keyring: SecretService,
+    cli: Cli, emulator: Emulator, env: dict[str, str]
 ) -> None:
-    del real_keyring
-    env = _team_env(postgres_db, bao)
     _migrated(cli, emulator, env)
     before = _snapshot(cli.home)
     for extra in ((), ("--json",)):
@@ -289,14 +269,8 @@ def test_without_a_terminal_it_needs_yes_and_removes_nothing(
 
 
 def test_on_a_terminal_it_asks_saying_how_many_and_which_file(
-    cli: Cli,
-    emulator: Emulator,
-    bao: BaoServer,
-    postgres_db: PgDatabase,
-    real_keyring: SecretService,
+    cli: Cli, emulator: Emulator, env: dict[str, str]
 ) -> None:
-    del real_keyring
-    env = _team_env(postgres_db, bao)
     _migrated(cli, emulator, env)
     before = _snapshot(cli.home)
     for answer, code in (("n", 2), ("y", 0)):
@@ -324,14 +298,8 @@ def test_on_a_terminal_it_asks_saying_how_many_and_which_file(
 
 
 def test_a_file_already_aside_is_never_overwritten(
-    cli: Cli,
-    emulator: Emulator,
-    bao: BaoServer,
-    postgres_db: PgDatabase,
-    real_keyring: SecretService,
+    cli: Cli, emulator: Emulator, env: dict[str, str]
 ) -> None:
-    del real_keyring
-    env = _team_env(postgres_db, bao)
     _migrated(cli, emulator, env)
     home = cli.home
     (home / ASIDE).write_bytes(b"an earlier inventory")
@@ -375,14 +343,8 @@ def test_rename_new_never_replaces_and_never_follows_a_link(tmp_path: Path) -> N
 
 
 def test_a_link_at_the_inventory_is_refused_and_nothing_is_removed(
-    cli: Cli,
-    emulator: Emulator,
-    bao: BaoServer,
-    postgres_db: PgDatabase,
-    real_keyring: SecretService,
+    cli: Cli, emulator: Emulator, env: dict[str, str]
 ) -> None:
-    del real_keyring
-    env = _team_env(postgres_db, bao)
     _migrated(cli, emulator, env)
     refs = _in_keyring(list(_local_refs(cli.home)))
     real = cli.home.parent / f"{cli.home.name}-elsewhere.db"
@@ -429,9 +391,8 @@ class _LockProbe:
 def test_no_solo_process_can_write_the_inventory_while_it_is_checked_and_emptied(
     cli: Cli,
     emulator: Emulator,
-    bao: BaoServer,
     postgres_db: PgDatabase,
-    real_keyring: SecretService,
+    env: dict[str, str],
 ) -> None:
     from typing import cast
 
@@ -442,8 +403,6 @@ def test_no_solo_process_can_write_the_inventory_while_it_is_checked_and_emptied
     from pplx_tui.secrets.vault import VaultSecretStore
     from tests.conftest import FIXED_NOW
 
-    del real_keyring
-    env = _team_env(postgres_db, bao)
     _migrated(cli, emulator, env)
     path = cli.home / "inventory.db"
     probe = _LockProbe(path)
@@ -461,17 +420,11 @@ def test_no_solo_process_can_write_the_inventory_while_it_is_checked_and_emptied
 
 
 def test_a_solo_inventory_whose_secrets_are_in_vault_moves_and_is_removed(
-    cli: Cli,
-    emulator: Emulator,
-    bao: BaoServer,
-    postgres_db: PgDatabase,
-    real_keyring: SecretService,
+    cli: Cli, emulator: Emulator, env: dict[str, str]
 ) -> None:
     """Solo with `PPLX_TUI_SECRETS=vault` (SQLite inventory, secrets already in the team's
     Vault): migrate copies the rows and finds every secret already there; remove-local
     deletes nothing from the keyring (it holds none) and moves the file aside."""
-    del real_keyring
-    env = _team_env(postgres_db, bao)
     solo_env = {k: v for k, v in env.items() if k != "PPLX_TUI_DATABASE_URL"}
     tokens = [emulator.bootstrap_key, emulator.add_token()]
     for i, token in enumerate(tokens):

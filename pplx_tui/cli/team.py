@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from pplx_tui.cli.interrupt import interruptible
@@ -29,7 +31,14 @@ from pplx_tui.core.errors import BadInput
 
 if TYPE_CHECKING:
     from pplx_tui.config import Settings
-    from pplx_tui.ops.team import LocalCopy, MigrationProgress, MigrationReport, RemovalReport
+    from pplx_tui.ops.context import Services
+    from pplx_tui.ops.team import (
+        LocalCopy,
+        MigrationProgress,
+        MigrationReport,
+        RemovalReport,
+        Side,
+    )
 
 
 def register(sub: Any) -> None:
@@ -126,11 +135,29 @@ def _progress(p: MigrationProgress) -> None:
         print(f"secrets: {p.done}/{p.total}", end=end, file=sys.stderr, flush=True)
 
 
-def cmd_team_migrate(args: argparse.Namespace) -> int:
+@contextmanager
+def _both_sides(settings: Settings) -> Iterator[tuple[Side, Side, Services]]:
+    """The local inventory with the OS keyring (the source) and the team stores (the
+    destination, and the services opened on them), both closed afterwards."""
     from pplx_tui.ops.context import open_services
-    from pplx_tui.ops.team import Side, migrate_inventory
+    from pplx_tui.ops.team import Side
     from pplx_tui.secrets.store import SecretStore
     from pplx_tui.store.db import Database
+
+    local_path = settings.paths.db_path
+    source = Side(Database(local_path), SecretStore(), str(local_path))
+    try:
+        svc = open_services(settings)
+        try:
+            yield source, Side(svc.db, svc.secrets, svc.db.where), svc
+        finally:
+            svc.close()
+    finally:
+        source.db.close()
+
+
+def cmd_team_migrate(args: argparse.Namespace) -> int:
+    from pplx_tui.ops.team import migrate_inventory
 
     if args.remove_local:
         return _remove_local(args)
@@ -143,22 +170,16 @@ def cmd_team_migrate(args: argparse.Namespace) -> int:
             f"There is no local inventory at {local_path} to migrate.",
             hint="Nothing was copied.",
         )
-    source = Side(Database(local_path), SecretStore(), str(local_path))
-    try:
-        svc = open_services(settings)
-        try:
-            dest = Side(svc.db, svc.secrets, svc.db.where)
-            with interruptible(
-                "Interrupted: what was copied stays copied; run `pplx-tui team migrate` again "
-                "to finish (nothing is copied twice)."
-            ):
-                report = migrate_inventory(
-                    source, dest, now=svc.now(), dry_run=args.dry_run, progress=_progress
-                )
-        finally:
-            svc.close()
-    finally:
-        source.db.close()
+    with (
+        _both_sides(settings) as (source, dest, svc),
+        interruptible(
+            "Interrupted: what was copied stays copied; run `pplx-tui team migrate` again "
+            "to finish (nothing is copied twice)."
+        ),
+    ):
+        report = migrate_inventory(
+            source, dest, now=svc.now(), dry_run=args.dry_run, progress=_progress
+        )
     if args.json:
         emit_json(report.to_json())
     else:
@@ -218,17 +239,13 @@ _REMOVAL_INTERRUPTED = (
 
 def _remove_local(args: argparse.Namespace) -> int:
     from pplx_tui.cli.prompts import confirm, interactive
-    from pplx_tui.ops.context import open_services
     from pplx_tui.ops.team import (
         RemovalReport,
-        Side,
         check_local_copy,
         finish_interrupted_move,
         moved_aside,
         remove_local_copy,
     )
-    from pplx_tui.secrets.store import SecretStore
-    from pplx_tui.store.db import Database
 
     settings = _team_settings()
     local_path = settings.paths.db_path
@@ -251,28 +268,19 @@ def _remove_local(args: argparse.Namespace) -> int:
         else:
             out(note[0].upper() + note[1:] + ".")
         return 0
-    source = Side(Database(local_path), SecretStore(), str(local_path))
-    try:
-        svc = open_services(settings)
-        try:
-            dest = Side(svc.db, svc.secrets, svc.db.where)
-            with interruptible(_REMOVAL_INTERRUPTED):
-                if not args.dry_run and not args.yes:
-                    found = check_local_copy(source, dest, path=local_path, now=svc.now())
-                    if not interactive():
-                        raise BadInput(
-                            "Removing the local copy needs a confirmation: run it on a "
-                            "terminal, or add --yes.",
-                            hint="Nothing was removed.",
-                        )
-                    confirm(_question(found), yes=False)
-                report = remove_local_copy(
-                    source, dest, path=local_path, now=svc.now(), dry_run=args.dry_run
+    with _both_sides(settings) as (source, dest, svc), interruptible(_REMOVAL_INTERRUPTED):
+        if not args.dry_run and not args.yes:
+            found = check_local_copy(source, dest, path=local_path, now=svc.now())
+            if not interactive():
+                raise BadInput(
+                    "Removing the local copy needs a confirmation: run it on a "
+                    "terminal, or add --yes.",
+                    hint="Nothing was removed.",
                 )
-        finally:
-            svc.close()
-    finally:
-        source.db.close()
+            confirm(_question(found), yes=False)
+        report = remove_local_copy(
+            source, dest, path=local_path, now=svc.now(), dry_run=args.dry_run
+        )
     if args.json:
         emit_json(report.to_json())
     else:
