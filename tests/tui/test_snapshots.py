@@ -3,6 +3,7 @@ no secret in any of them except the deliberate reveal."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,40 @@ async def _idle(pilot: Pilot[Any]) -> None:
     await wait_for(pilot, idle(pilot.app))
 
 
+async def _details_of(pilot: Pilot[Any], key: str | None = None) -> None:
+    """Idle, with the detail pane showing ``key`` (any key when None). The pane is filled by
+    a worker of its own, after a timer on the first paint: under load it can start after an
+    idle check, so a snapshot waits for what it must show."""
+
+    def shown() -> bool:
+        text = _detail_text(pilot)
+        return not text.startswith("Select a key") and (key is None or key in text)
+
+    await _idle(pilot)
+    await wait_for(pilot, shown, f"the details of {key or 'the selected key'}")
+    await _idle(pilot)
+
+
+def _detail_text(pilot: Pilot[Any]) -> str:
+    """What the main screen's detail pane holds, as plain text (painted or not)."""
+    from rich.console import Console
+    from textual.widgets import Static
+
+    from pplx_tui.tui.widgets.detail import DetailPane
+    from tests.tui.helpers import main_screen
+
+    assert isinstance(pilot.app, PplxApp)
+    shown = main_screen(pilot.app).query_one(DetailPane).query_one(Static).content
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(shown)
+    return console.export_text()
+
+
 @SNAPSHOT_SIZES
 def test_main_screen(snap_compare: Any, size: tuple[int, int]) -> None:
     with sandbox() as env:
         assert snap_compare(
-            PplxApp(env.services, sandbox=True), terminal_size=size, run_before=_idle
+            PplxApp(env.services, sandbox=True), terminal_size=size, run_before=_details_of
         )
 
 
@@ -33,7 +63,7 @@ def test_detail_pane_of_a_key_with_history(snap_compare: Any, size: tuple[int, i
     async def before(pilot: Pilot[Any]) -> None:
         await _idle(pilot)
         await pilot.press("slash", *"prod-backend", "enter")
-        await _idle(pilot)
+        await _details_of(pilot, "prod-backend")
 
     with sandbox() as env:
         assert snap_compare(
@@ -66,7 +96,7 @@ def test_generate_ends_on_masked_reveal(snap_compare: Any, size: tuple[int, int]
     async def before(pilot: Pilot[Any]) -> None:
         await _idle(pilot)
         await pilot.press("n", *"new-worker", "ctrl+s")
-        await _idle(pilot)
+        await _details_of(pilot, "new-worker")
 
     with sandbox() as env:
         assert snap_compare(
