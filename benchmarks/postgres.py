@@ -13,6 +13,12 @@ settings favour speed over durability, as a test server's do) and a SQLite home,
   (``benchmarks/hello.py``), measured the same way in the same runs
   (``benchmarks/startup.py``'s ``time_to_text``). Target: within 3x hello-world.
 
+- psycopg's own cost: in a process that has just run the SQLite ``keys list --json`` (so
+  whatever the two commands share is loaded), the time ``import psycopg`` takes, in the same
+  runs. The SQLite command never loads psycopg, so ``(SQLite + that) / SQLite`` is the share of
+  the ratio that is psycopg's import alone (a third-party cost no change of ours removes),
+  printed beside the target.
+
 Beside each ``keys list`` median, the CPU time of the command's own process (user + system,
 not the server's): on a loaded machine the wall times of the two stores move apart (the
 PostgreSQL run has two processes to schedule), the CPU times much less. The password reaches the children in ``PGPASSWORD`` (the URL holds none), as a team member's
@@ -95,6 +101,25 @@ def timed_list(env: dict[str, str], n: int) -> tuple[float, float]:
     return elapsed, _children_cpu() - cpu0
 
 
+#: Runs the SQLite command in-process, then prints how long ``import psycopg`` takes on top.
+_IMPORT_ON_TOP = """
+import contextlib, os, sys, time
+from pplx_tui.cli.main import main
+with open(os.devnull, "w") as out, contextlib.redirect_stdout(out):
+    main(["keys", "list", "--json"])
+t0 = time.perf_counter()
+import psycopg
+print(time.perf_counter() - t0)
+"""
+
+
+def psycopg_on_top(env: dict[str, str]) -> float:
+    """Seconds ``import psycopg`` adds to a process that has run the SQLite command."""
+    argv = [sys.executable, "-c", _IMPORT_ON_TOP]
+    proc = subprocess.run(argv, env=env, capture_output=True, check=True, timeout=120)
+    return float(proc.stdout.decode().split()[-1])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=11)
@@ -117,6 +142,7 @@ def main() -> int:
         lists: dict[str, list[float]] = {name: [] for name in envs}
         cpus: dict[str, list[float]] = {name: [] for name in envs}
         paints: dict[str, list[float]] = {"hello-world": [], "PostgreSQL": [], "SQLite": []}
+        on_top: list[float] = []
         hello = [sys.executable, str(HERE / "hello.py")]
         tui = [sys.executable, "-m", "pplx_tui"]
         for run in range(args.runs + 1):
@@ -125,6 +151,9 @@ def main() -> int:
                 if run:
                     lists[name].append(t)
                     cpus[name].append(cpu)
+            t = psycopg_on_top(envs["SQLite"])
+            if run:
+                on_top.append(t)
             samples = {
                 "hello-world": time_to_text(hello, env_for(None, None), HELLO).seconds,
                 "PostgreSQL": time_to_text(tui, envs["PostgreSQL"], KEY_ROW).seconds,
@@ -145,6 +174,12 @@ def main() -> int:
     for name, m in med.items():
         cpu = statistics.median(cpus[name])
         print(f"keys list --json, {name:<11}{m * 1000:8.1f} ms  (its own CPU {cpu * 1000:.0f} ms)")
+    psycopg_cost = statistics.median(on_top)
+    floor = (med["SQLite"] + psycopg_cost) / med["SQLite"]
+    print(
+        f"import psycopg on top of the SQLite command: {psycopg_cost * 1000:.1f} ms, "
+        f"which alone makes PostgreSQL / SQLite {floor:.2f}x"
+    )
     print(f"keys list --json, PostgreSQL / SQLite: {list_ratio:.2f}x (target <= {LIST_TARGET:g}x)")
     pmed = {name: statistics.median(ts) for name, ts in paints.items()}
     for name, m in pmed.items():

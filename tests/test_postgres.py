@@ -284,12 +284,14 @@ def test_the_sqlite_path_never_imports_psycopg(cli: Cli, emulator: Any) -> None:
         "import sys, runpy; sys.argv = ['pplx-tui', 'keys', 'list', '--json']\n"
         "try:\n    runpy.run_module('pplx_tui', run_name='__main__')\n"
         "except SystemExit as e:\n    code = e.code\n"
-        "print('LOADED', [m for m in sys.modules if m.startswith('psycopg')], file=sys.stderr)\n"
+        "import gc\n"
+        "print('LOADED', [m for m in sys.modules if m.startswith('psycopg')],"
+        " 'FROZEN', gc.get_freeze_count(), file=sys.stderr)\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], env=cli.env, capture_output=True, text=True, timeout=60
     )
-    assert "LOADED []" in proc.stderr, proc.stderr
+    assert "LOADED [] FROZEN 0" in proc.stderr, proc.stderr  # nor freezes the heap
 
 
 def test_keys_list_on_postgres_loads_no_sqlalchemy(
@@ -303,11 +305,17 @@ def test_keys_list_on_postgres_loads_no_sqlalchemy(
         "except SystemExit as e:\n    code = e.code\n"
         "loaded = [m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'sqlmodel')]\n"
         "print('LOADED', loaded, 'CODE', code, file=sys.stderr)\n"
+        "import gc, psycopg\n"
+        "walked = {id(o) for o in gc.get_objects()}\n"
+        "print('WALKED', id(psycopg.Connection) in walked, gc.get_freeze_count() > 10000,"
+        " file=sys.stderr)\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], env=cli.env, capture_output=True, text=True, timeout=60
     )
     assert "LOADED [] CODE 0" in proc.stderr, proc.stderr
+    # psycopg's classes were frozen once it was loaded: collections no longer walk them
+    assert "WALKED False True" in proc.stderr, proc.stderr
     (row,) = json.loads(proc.stdout)
     assert row["name"] == "Main"
 
