@@ -25,9 +25,7 @@ PostgreSQL URL is configured: the SQLite path never loads it.
 
 from __future__ import annotations
 
-import gc
 import re
-import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +38,7 @@ from pplx_tui.store.migrations import (
     pg_migrate,
     pg_schema_version,
 )
+from pplx_tui.system.heap import import_long_lived
 
 if TYPE_CHECKING:
     import psycopg
@@ -57,25 +56,14 @@ INSTALL_HINT = "pip install 'pplx-tui[team]'"
 
 
 def _psycopg() -> Any:
-    """psycopg, imported on first use; then the heap is frozen (``gc.freeze``).
-
-    psycopg's import doubles the objects the cyclic collector tracks (about 17,000 to 36,000
-    after a ``keys list``), all of them modules, classes and functions that live until exit.
-    Every later full collection walked them again, while the rows were read and at exit:
-    about 40 ms of a 1,000-key ``keys list --json`` (``benchmarks/postgres.py``). Frozen, they
-    are left out of collections; whatever is allocated afterwards is collected as before.
-    """
-    fresh = "psycopg" not in sys.modules
+    """psycopg, loaded on first use (and the heap frozen then: :mod:`pplx_tui.system.heap`)."""
     try:
-        import psycopg
+        return import_long_lived("psycopg")
     except ImportError:
         raise EnvironmentUnusable(
             "The inventory is on PostgreSQL (PPLX_TUI_DATABASE_URL or [inventory] url) but "
             f"psycopg is not installed: {INSTALL_HINT}."
         ) from None
-    if fresh:
-        gc.freeze()
-    return psycopg
 
 
 def conninfo(url: PgUrl) -> str:

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from pplx_tui.core.errors import EnvironmentUnusable
 from pplx_tui.core.text import one_line
+from pplx_tui.system.heap import import_long_lived
 
 INSTALL_HINT = "`pip install 'pplx-tui[team]'`"
 
@@ -112,12 +113,12 @@ def vault_connection(
 
 
 def import_hvac(needed_for: str) -> Any:
-    """The hvac module, or one line saying how to install it."""
+    """The hvac module (the heap frozen once it is loaded: :mod:`pplx_tui.system.heap`), or one
+    line saying how to install it."""
     try:
-        import hvac
+        return import_long_lived("hvac")
     except ImportError:
         raise VaultSetupError(f"{needed_for} need hvac: {INSTALL_HINT}.") from None
-    return hvac
 
 
 def vault_client(conn: VaultConnection, *, timeout: float, needed_for: str) -> Any:
