@@ -103,7 +103,7 @@ def timed_list(env: dict[str, str], n: int) -> tuple[float, float]:
 
 #: Runs the SQLite command in-process, then prints how long ``import psycopg`` takes on top.
 _IMPORT_ON_TOP = """
-import contextlib, os, sys, time
+import contextlib, os, time
 from pplx_tui.cli.main import main
 with open(os.devnull, "w") as out, contextlib.redirect_stdout(out):
     main(["keys", "list", "--json"])

@@ -322,6 +322,32 @@ def test_without_hvac_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
+@pytest.mark.parametrize("action", ["write", "read"])
+def test_a_vault_target_without_hvac_is_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
+    import sys
+
+    from pplx_tui.targets import TargetError
+    from pplx_tui.targets.vault import read_field, write_field
+
+    for name in ("hvac", "hvac.exceptions"):
+        monkeypatch.setitem(sys.modules, name, None)  # importing it raises ImportError
+    monkeypatch.setenv("VAULT_ADDR", "http://127.0.0.1:1")
+    monkeypatch.setenv("VAULT_TOKEN", "t")
+    target = {"mount": "secret", "path": "app", "field": "PERPLEXITY_API_KEY"}
+
+    def call() -> None:
+        if action == "write":
+            write_field(target, "pplx-" + "a" * 40, timeout=5)
+        else:
+            read_field(target, timeout=5)
+
+    with pytest.raises(TargetError) as caught:
+        call()
+    assert str(caught.value) == "Vault targets need hvac: `pip install 'pplx-tui[team]'`."
+
+
 def test_a_rotation_whose_new_key_vault_refuses_shows_it_once_and_keeps_the_old(
     cli: Cli, emulator: Emulator, bao: BaoServer
 ) -> None:

@@ -44,10 +44,10 @@ def _failed(what: str, exc: BaseException, secret: str | None = None) -> TargetE
 
 
 def write_field(o: Mapping[str, str], secret: str, *, timeout: float) -> None:
+    client = _client(o, timeout)  # first: it says how to install hvac when it is missing
     import hvac.exceptions
     import requests
 
-    client = _client(o, timeout)
     kv = client.secrets.kv.v2
     try:
         try:
@@ -61,10 +61,10 @@ def write_field(o: Mapping[str, str], secret: str, *, timeout: float) -> None:
 
 
 def read_field(o: Mapping[str, str], *, timeout: float) -> str | None:
+    client = _client(o, timeout)  # first: it says how to install hvac when it is missing
     import hvac.exceptions
     import requests
 
-    client = _client(o, timeout)
     try:
         answer = client.secrets.kv.v2.read_secret_version(
             path=o["path"], mount_point=o["mount"], raise_on_deleted_version=True
