@@ -174,22 +174,26 @@ def until(condition: Callable[[], object], what: str, timeout: float = 30.0) -> 
 
 
 SCRIPT = """
-import base64, json, sys, time
+import base64, json, os, sys, time
 from pathlib import Path
 from pplx_tui.tui.clipboard import SecretClipboard, Tmux
 
 out, secret = Path(sys.argv[1]), sys.argv[2]
+def publish(name, data):  # whole or not at all: the test reads it as soon as it exists
+    part = out / (name + ".part")
+    part.write_text(json.dumps(data))
+    os.replace(part, out / name)
 def osc52(text):
     sys.stdout.write("\\x1b]52;c;" + base64.b64encode(text.encode()).decode() + "\\a")
     sys.stdout.flush()
 clip = SecretClipboard(osc52, None, Tmux.from_environment(), system_unavailable="no display")
 report = clip.copy(secret)
-(out / "copied.json").write_text(json.dumps([report.ok, report.message, list(clip.places)]))
+publish("copied.json", [report.ok, report.message, list(clip.places)])
 deadline = time.monotonic() + 60
 while not (out / "go").exists() and time.monotonic() < deadline:
     time.sleep(0.05)
 cleared = clip.clear()
-(out / "cleared.json").write_text(json.dumps([cleared.ok, cleared.message] if cleared else None))
+publish("cleared.json", [cleared.ok, cleared.message] if cleared else None)
 time.sleep(60)
 """
 
