@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -29,6 +30,7 @@ from typing import Protocol, TypeVar
 CLEAR_AFTER = 30.0
 HELPER_TIMEOUT = 3.0  # seconds for one clipboard or tmux call
 MAX_BUFFERS = 100  # tmux buffers looked at (tmux keeps 50 by default)
+SETTLE_TIMEOUT = 1.0  # seconds a copy may take to show in the clipboard it went to
 
 SYSTEM = "the system clipboard"
 OSC52 = "your terminal's clipboard (OSC 52)"
@@ -166,6 +168,20 @@ class Report:
     message: str
 
 
+def read_back(system: SystemClipboard, shows: Callable[[str], bool]) -> bool:
+    """Whether ``system`` shows the change (``shows(value)``) within SETTLE_TIMEOUT s.
+
+    xclip's copy returns before the X server knows the new owner of the selection (it forks
+    first), so a paste at once can still give the previous value: read again until it shows."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    while True:
+        if shows(system.paste()):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
 class SecretClipboard:
     """One copied secret at a time: where it went, and clearing it from there."""
 
@@ -214,7 +230,7 @@ class SecretClipboard:
         if self._system is not None:
             try:
                 self._system.copy(text)
-                if self._system.paste() == text:
+                if read_back(self._system, lambda value: value == text):
                     self._text, self._places = text, (SYSTEM,)
                     return Report(True, f"Copied to {SYSTEM}; cleared in {CLEAR_AFTER:g} s.")
                 problems.append("the system clipboard did not keep it")
@@ -271,7 +287,7 @@ class SecretClipboard:
                     done.append("the system clipboard holds something else now (left as it is)")
                 else:
                     self._system.copy("")
-                    if self._system.paste() == text:
+                    if not read_back(self._system, lambda value: value != text):
                         left.append("the system clipboard still holds it")
                     else:
                         done.append("removed from the system clipboard")

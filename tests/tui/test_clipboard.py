@@ -95,6 +95,54 @@ def test_without_a_system_clipboard_osc52_and_an_honest_clear() -> None:
     assert osc == [SECRET, ""]
 
 
+class LaggingSystem(FakeSystem):
+    """Like xclip under load: the first pastes after a copy still give the previous value."""
+
+    def __init__(self, lag: int) -> None:
+        super().__init__()
+        self.lag = lag
+        self.shown = self.value
+        self.pending = 0
+
+    def copy(self, text: str) -> None:
+        self.value, self.pending = text, self.lag
+
+    def paste(self) -> str:
+        if self.pending:
+            self.pending -= 1
+        else:
+            self.shown = self.value
+        return self.shown
+
+
+def test_a_copy_that_shows_late_is_waited_for_not_taken_for_a_failure() -> None:
+    osc: list[str] = []
+    system = LaggingSystem(lag=3)
+    clip = SecretClipboard(osc.append, system, Tmux({}))
+    report = clip.copy(SECRET)
+    assert report.ok, report.message
+    assert clip.places == (SYSTEM,)
+    assert osc == [], "no fallback to OSC 52 for a clipboard that was only slow"
+    cleared = clip.clear()
+    assert cleared is not None
+    assert cleared.message == "Clipboard: removed from the system clipboard.", cleared.message
+    assert system.paste() == ""
+
+
+def test_a_copy_that_never_shows_is_given_up_on_and_said(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pplx_tui.tui.clipboard as clipboard
+
+    monkeypatch.setattr(clipboard, "SETTLE_TIMEOUT", 0.2)
+    osc: list[str] = []
+    system = LaggingSystem(lag=10**9)
+    started = time.monotonic()
+    report = SecretClipboard(osc.append, system, Tmux({})).copy(SECRET)
+    assert time.monotonic() - started < 5
+    assert report.ok
+    assert "the system clipboard did not keep it" in report.message
+    assert osc == [SECRET]
+
+
 def test_a_helper_that_hangs_is_given_up_on_time() -> None:
     release = threading.Event()
     started = time.monotonic()
@@ -343,7 +391,7 @@ def test_in_tmux_with_a_display_no_paste_buffer_is_made(tmux: TmuxServer, x_disp
 
     ok, message, places = json.loads((tmux.tmp / "copied.json").read_text())
     assert ok
-    assert places == [SYSTEM]
+    assert places == [SYSTEM], message
     assert str(message).startswith(f"Copied to {SYSTEM}")
     assert _xclip_out() == SECRET
     assert SECRET not in tmux.buffers().values(), "nothing left in tmux"
