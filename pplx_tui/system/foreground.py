@@ -30,6 +30,8 @@ _CHUNK = 64 * 1024
 #: (a background grandchild can keep them open for ever).
 _DRAIN_IDLE = 2.0
 _POLL = 0.05
+#: One timed wait for the child (the wait itself polls every 50 ms at most).
+_WAIT_SLICE = 1.0
 
 
 def find_command(name: str, path: str | None) -> str | None:
@@ -209,16 +211,26 @@ def run_foreground(
             for pump in pumps:
                 pump.start()
         forwarder.started(proc)
-        while True:
-            try:
-                returncode = proc.wait()
-                break
-            except KeyboardInterrupt:  # Windows: the console's Ctrl-C reached the child too
-                continue
+        returncode = _wait(proc)
         _drain(pumps)
         return exit_status(returncode)
     finally:
         forwarder.restore()
+
+
+def _wait(proc: subprocess.Popen[bytes]) -> int:
+    """The child's return code, running our signal handlers while it runs.
+
+    Never a bare ``wait()``: a signal that comes just before the blocking ``waitpid`` call
+    leaves its Python handler waiting until the child ends (it would never be passed on). A
+    timed wait polls, and the handler runs within one poll (at most 50 ms)."""
+    while True:
+        try:
+            return proc.wait(timeout=_WAIT_SLICE)
+        except subprocess.TimeoutExpired:
+            continue
+        except KeyboardInterrupt:  # Windows: the console's Ctrl-C reached the child too
+            continue
 
 
 def _drain(pumps: Sequence[_Pump]) -> None:
