@@ -40,6 +40,16 @@ SRC = str(Path(__file__).resolve().parents[1])
 TESTS = str(Path(__file__).resolve().parent)
 
 
+def pytest_configure(config: pytest.Config) -> None:  # noqa: ARG001
+    """Ctrl-C as a terminal gives it, whatever started the run: a shell that runs a command in
+    the background (``pytest &`` in a script, ``nohup``) starts it with SIGINT ignored, and
+    every process a test starts would inherit that (the Ctrl-C tests would then wait out
+    their deadlines). Python's own handler here means the programs the tests start get
+    SIGINT's default, as from a terminal."""
+    if hasattr(signal, "SIGINT") and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
