@@ -269,6 +269,43 @@ def test_signals_reach_the_child_and_exec_survives_them(
     assert err == b""
 
 
+IGNORED_CHILD = """
+import signal, sys
+with open(sys.argv[1], "w") as f:
+    f.write(" ".join(
+        name for name in ("SIGINT", "SIGTERM", "SIGHUP")
+        if signal.getsignal(getattr(signal, name)) is signal.SIG_IGN
+    ))
+"""
+
+
+@pytest.mark.skipif(not POSIX, reason="POSIX signals")
+def test_signals_ignored_at_start_stay_ignored_for_the_child(
+    cli: Cli, emulator: Emulator, tmp_path: Path
+) -> None:
+    """A command started in the background by a script (SIGINT ignored) or under nohup
+    (SIGHUP ignored) keeps them ignored, as it would without exec: exec does not catch them
+    for it, so the terminal's Ctrl-C does not end a background command run through exec."""
+    _add(cli, emulator)
+    seen = tmp_path / "seen"
+    launcher = (
+        "import os, signal, sys\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
+        "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])\n"
+    )
+    child = [PY, "-c", IGNORED_CHILD, str(seen)]
+    done = subprocess.run(
+        [PY, "-c", launcher, "-m", "pplx_tui", "exec", "Main", "--", *child],
+        env=cli.env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert seen.read_text() == "SIGINT SIGHUP", "SIGTERM was not ignored, so it is not"
+
+
 def test_masker_replaces_a_secret_split_anywhere() -> None:
     secret = b"pplx-abcdefgh1234"
     mask = b"<K \xe2\x80\xa61234>"
