@@ -38,6 +38,23 @@ def _wait_for(cond: Callable[[], bool], proc: subprocess.Popen[bytes], what: str
         time.sleep(0.02)
 
 
+_LAUNCHER = """
+import os, signal, sys
+ignored = sys.argv[1].split(",") if sys.argv[1] else []
+for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+    signal.signal(getattr(signal, name), signal.SIG_IGN if name in ignored else signal.SIG_DFL)
+os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
+"""
+
+
+def _exec_argv(child: list[str], *, ignored: tuple[str, ...] = ()) -> list[str]:
+    """``pplx-tui exec Main -- CHILD`` started with the signal dispositions given here, not
+    those of this test run (under nohup it ignores SIGHUP, as a script's ``&`` ignores SIGINT,
+    and a child would inherit that)."""
+    launch = [PY, "-c", _LAUNCHER, ",".join(ignored)]
+    return [*launch, "-m", "pplx_tui", "exec", "Main", "--", *child]
+
+
 def _add(cli: Cli, emulator: Emulator, name: str = "Main") -> str:
     assert cli("keys", "add", name, input=emulator.bootstrap_key).code == 0
     return emulator.bootstrap_key
@@ -248,7 +265,7 @@ def test_signals_reach_the_child_and_exec_survives_them(
     ready, marker = tmp_path / "ready", tmp_path / "marker"
     child = [PY, "-c", FORWARD_CHILD, str(ready), str(marker)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pplx_tui", "exec", "Main", "--", *child],
+        _exec_argv(child),
         env=cli.env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -288,15 +305,9 @@ def test_signals_ignored_at_start_stay_ignored_for_the_child(
     for it, so the terminal's Ctrl-C does not end a background command run through exec."""
     _add(cli, emulator)
     seen = tmp_path / "seen"
-    launcher = (
-        "import os, signal, sys\n"
-        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-        "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
-        "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])\n"
-    )
     child = [PY, "-c", IGNORED_CHILD, str(seen)]
     done = subprocess.run(
-        [PY, "-c", launcher, "-m", "pplx_tui", "exec", "Main", "--", *child],
+        _exec_argv(child, ignored=("SIGINT", "SIGHUP")),
         env=cli.env,
         stdin=subprocess.DEVNULL,
         capture_output=True,
