@@ -5,9 +5,10 @@
   across reads) is replaced before it is written on.
 - Exit status as shells report it: the child's code, or 128 + N when signal N killed it.
 - POSIX: while the child runs, SIGINT, SIGTERM and SIGHUP are caught and passed on to it; this
-  process does not die of them. One that was ignored when this process started (a script's
-  background job ignores SIGINT, nohup SIGHUP) is left ignored, so the child inherits that. A SIGINT typed on the terminal already reached the child (it is
-  in the terminal's foreground process group, with us), so that one is not sent twice.
+  process does not die of them. A SIGINT typed on the terminal already reached the child (it
+  is in the terminal's foreground process group, with us), so that one is not sent twice. A
+  signal that was ignored when this process started (a script's background job ignores
+  SIGINT, nohup SIGHUP) is left ignored, and the child inherits that.
 - Windows: Ctrl-C and Ctrl-Break go to every process of the console; this process only keeps
   waiting for the child.
 """

@@ -171,8 +171,9 @@ class Report:
 def read_back(system: SystemClipboard, shows: Callable[[str], bool]) -> bool:
     """Whether ``system`` shows the change (``shows(value)``) within SETTLE_TIMEOUT s.
 
-    xclip's copy returns before the X server knows the new owner of the selection (it forks
-    first), so a paste at once can still give the previous value: read again until it shows."""
+    xclip's copy can return before the X server knows the new owner of the selection (its
+    claim may still be unsent when it forks into the background), so a paste at once can give
+    the previous value: read again until the change shows."""
     deadline = time.monotonic() + SETTLE_TIMEOUT
     while True:
         if shows(system.paste()):
